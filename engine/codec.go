@@ -1,0 +1,310 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// The binary forms of events and snapshots, which stores and buses carry.
+// Both start with a format byte so that the format can evolve; decoders check
+// every length against the bytes that remain, so hostile or corrupt input
+// fails with ErrCorrupt instead of allocating without bound.
+
+const (
+	eventFormat    = 1
+	snapshotFormat = 1
+)
+
+// ErrCorrupt is returned by the decoders for input that is not a valid
+// encoding.
+var ErrCorrupt = errors.New("engine: corrupt encoding")
+
+// AppendBinary appends the binary form of ev to dst.
+func (ev *Event) AppendBinary(dst []byte) ([]byte, error) {
+	dst = append(dst, eventFormat)
+	dst = append(dst, ev.Tenant[:]...)
+	dst = binary.AppendUvarint(dst, ev.Seq)
+	dst = binary.LittleEndian.AppendUint64(dst, ev.ID)
+	var nanos int64
+	if !ev.Time.IsZero() {
+		nanos = ev.Time.UnixNano()
+	}
+	dst = binary.AppendVarint(dst, nanos)
+	dst = appendChange(dst, &ev.Change)
+	if ev.Op == OpBatch {
+		dst = binary.AppendUvarint(dst, uint64(len(ev.Changes)))
+		for i := range ev.Changes {
+			dst = appendChange(dst, &ev.Changes[i])
+		}
+	}
+	return dst, nil
+}
+
+// MarshalBinary returns the binary form of ev.
+func (ev *Event) MarshalBinary() ([]byte, error) { return ev.AppendBinary(nil) }
+
+// UnmarshalBinary decodes ev from data and validates it.
+func (ev *Event) UnmarshalBinary(data []byte) error {
+	d := decoder{b: data}
+	if d.byte() != eventFormat {
+		return fmt.Errorf("%w: unknown event format", ErrCorrupt)
+	}
+	var out Event
+	copy(out.Tenant[:], d.bytes(len(out.Tenant)))
+	out.Seq = d.uvarint()
+	out.ID = d.uint64()
+	if nanos := d.varint(); nanos != 0 {
+		out.Time = time.Unix(0, nanos).UTC()
+	}
+	out.Change = d.change()
+	if out.Op == OpBatch {
+		n := d.count(4) // a change takes at least 4 bytes
+		if d.err == nil {
+			out.Changes = make([]Change, n)
+			for i := range out.Changes {
+				out.Changes[i] = d.change()
+			}
+		}
+	}
+	if err := d.finish(); err != nil {
+		return err
+	}
+	if err := out.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	*ev = out
+	return nil
+}
+
+func appendChange(dst []byte, c *Change) []byte {
+	dst = append(dst, byte(c.Op))
+	dst = appendString(dst, c.Role)
+	dst = appendString(dst, c.Permission)
+	return appendString(dst, c.User)
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// MarshalBinary returns the binary form of s. Member and permission indices
+// are delta-encoded, so a large tenant costs a few bytes per membership.
+func (s *Snapshot) MarshalBinary() ([]byte, error) {
+	size := 64
+	for _, n := range s.Users {
+		size += len(n) + 2
+	}
+	for _, r := range s.Roles {
+		size += len(r.Name) + 8 + 2*len(r.Members) + 2*len(r.Permissions)
+	}
+	dst := make([]byte, 0, size)
+	dst = append(dst, snapshotFormat)
+	dst = append(dst, s.Tenant[:]...)
+	dst = binary.AppendUvarint(dst, s.Seq)
+	dst = appendStrings(dst, s.Users)
+	dst = appendStrings(dst, s.Permissions)
+	dst = binary.AppendUvarint(dst, uint64(len(s.Roles)))
+	for i := range s.Roles {
+		r := &s.Roles[i]
+		dst = appendString(dst, r.Name)
+		var err error
+		if dst, err = appendAscending(dst, r.Permissions); err != nil {
+			return nil, fmt.Errorf("role %q permissions: %w", r.Name, err)
+		}
+		if dst, err = appendAscending(dst, r.Members); err != nil {
+			return nil, fmt.Errorf("role %q members: %w", r.Name, err)
+		}
+	}
+	return dst, nil
+}
+
+// UnmarshalBinary decodes s from data. It checks the encoding, not the
+// state: [Engine.Restore] checks that.
+func (s *Snapshot) UnmarshalBinary(data []byte) error {
+	d := decoder{b: data}
+	if d.byte() != snapshotFormat {
+		return fmt.Errorf("%w: unknown snapshot format", ErrCorrupt)
+	}
+	var out Snapshot
+	copy(out.Tenant[:], d.bytes(len(out.Tenant)))
+	out.Seq = d.uvarint()
+	out.Users = d.strings()
+	out.Permissions = d.strings()
+	if n := d.count(3); d.err == nil {
+		out.Roles = make([]RoleSnapshot, n)
+		for i := range out.Roles {
+			out.Roles[i] = RoleSnapshot{Name: d.string(), Permissions: d.ascending(), Members: d.ascending()}
+		}
+	}
+	if err := d.finish(); err != nil {
+		return err
+	}
+	*s = out
+	return nil
+}
+
+func appendStrings(dst []byte, ss []string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(ss)))
+	for _, s := range ss {
+		dst = appendString(dst, s)
+	}
+	return dst
+}
+
+func appendAscending(dst []byte, xs []uint32) ([]byte, error) {
+	dst = binary.AppendUvarint(dst, uint64(len(xs)))
+	prev := uint32(0)
+	for i, x := range xs {
+		if i > 0 && x <= prev {
+			return nil, errors.New("indices not strictly ascending")
+		}
+		d := x
+		if i > 0 {
+			d = x - prev - 1
+		}
+		dst = binary.AppendUvarint(dst, uint64(d))
+		prev = x
+	}
+	return dst, nil
+}
+
+// decoder reads a binary form; after the first error every read returns a
+// zero value and err keeps the error.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", ErrCorrupt, what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail("truncated")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) bytes(n int) []byte {
+	if len(d.b) < n {
+		d.fail("truncated")
+		return nil
+	}
+	out := d.b[:n]
+	d.b = d.b[n:]
+	return out
+}
+
+func (d *decoder) uint64() uint64 {
+	b := d.bytes(8)
+	if b == nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint64(b)
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a length whose items take at least minSize bytes each, and
+// refuses one the remaining input cannot hold.
+func (d *decoder) count(minSize int) int {
+	n := d.uvarint()
+	if d.err != nil {
+		return 0
+	}
+	if n > uint64(len(d.b)/minSize) || n > math.MaxInt32 {
+		d.fail("length past end of input")
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.b)) {
+		d.fail("string past end of input")
+		return ""
+	}
+	return string(d.bytes(int(n)))
+}
+
+func (d *decoder) strings() []string {
+	n := d.count(1)
+	if d.err != nil {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = d.string()
+	}
+	return out
+}
+
+func (d *decoder) ascending() []uint32 {
+	n := d.count(1)
+	if d.err != nil {
+		return nil
+	}
+	out := make([]uint32, n)
+	var prev uint64
+	for i := range out {
+		delta := d.uvarint()
+		x := delta
+		if i > 0 {
+			x = prev + delta + 1
+		}
+		if x > math.MaxUint32 || x < prev {
+			d.fail("index out of range")
+			return nil
+		}
+		out[i] = uint32(x)
+		prev = x
+	}
+	return out
+}
+
+func (d *decoder) change() Change {
+	return Change{Op: Op(d.byte()), Role: d.string(), Permission: d.string(), User: d.string()}
+}
+
+func (d *decoder) finish() error {
+	if d.err != nil {
+		return d.err
+	}
+	if len(d.b) != 0 {
+		return fmt.Errorf("%w: trailing bytes", ErrCorrupt)
+	}
+	return nil
+}

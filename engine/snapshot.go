@@ -1,0 +1,179 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// Snapshot is a tenant's whole state at one seq. Names are listed once, in
+// index order, and roles refer to them by index; an empty name marks an
+// unused index.
+type Snapshot struct {
+	Tenant      TenantID
+	Seq         uint64
+	Users       []string
+	Permissions []string
+	Roles       []RoleSnapshot
+}
+
+// RoleSnapshot is one role of a [Snapshot].
+type RoleSnapshot struct {
+	Name        string
+	Permissions []uint32 // indices into Snapshot.Permissions, ascending
+	Members     []uint32 // indices into Snapshot.Users, ascending
+}
+
+// ErrBadSnapshot is returned for a snapshot that does not describe a valid
+// state (an index out of range, a duplicate or invalid name).
+var ErrBadSnapshot = errors.New("engine: bad snapshot")
+
+// Snapshot captures the tenant's state. It holds the tenant's read lock only
+// while it copies the name tables and clones the reverse bitmaps; the
+// snapshot is assembled after the lock is released.
+func (t *Tenant) Snapshot() *Snapshot {
+	type role struct {
+		name           string
+		perms, members *roaring.Bitmap
+	}
+	t.mu.RLock()
+	s := &Snapshot{
+		Tenant:      t.id,
+		Seq:         t.seq,
+		Users:       append([]string(nil), t.userNames...),
+		Permissions: make([]string, len(t.permRecs)),
+	}
+	for i := range t.permRecs {
+		s.Permissions[i] = t.permRecs[i].name
+	}
+	roles := make([]role, 0, len(t.roles))
+	for i := range t.roleRecs {
+		if rec := &t.roleRecs[i]; rec.name != "" {
+			roles = append(roles, role{rec.name, rec.perms.Clone(), rec.members.Clone()})
+		}
+	}
+	t.mu.RUnlock()
+
+	s.Roles = make([]RoleSnapshot, len(roles))
+	for i, r := range roles {
+		s.Roles[i] = RoleSnapshot{Name: r.name, Permissions: r.perms.ToArray(), Members: r.members.ToArray()}
+	}
+	return s
+}
+
+// Snapshot returns the state of tenant id; an unknown tenant gives an empty
+// snapshot at seq 0.
+func (e *Engine) Snapshot(id TenantID) *Snapshot {
+	t := e.Tenant(id)
+	if t == nil {
+		return &Snapshot{Tenant: id}
+	}
+	return t.Snapshot()
+}
+
+func restoreTenant(s *Snapshot) (*Tenant, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrBadSnapshot, fmt.Sprintf(format, args...))
+	}
+	t := newTenant(s.Tenant)
+	t.seq = s.Seq
+
+	t.permRecs = make([]permRec, len(s.Permissions))
+	for i, name := range s.Permissions {
+		if name == "" {
+			t.freePerms = append(t.freePerms, uint32(i))
+			continue
+		}
+		if err := ValidName(name); err != nil {
+			return nil, bad("permission %d: %v", i, err)
+		}
+		if _, dup := t.perms[name]; dup {
+			return nil, bad("permission %q twice", name)
+		}
+		t.perms[name] = uint32(i)
+		t.permRecs[i].name = name
+	}
+
+	t.userNames = make([]string, len(s.Users))
+	entries := make([]userEntry, len(s.Users))
+	roleLists := make([][]uint32, len(s.Users)) // only for users past inlineRoles
+	t.roleRecs = make([]roleRec, len(s.Roles))
+	for r, rs := range s.Roles {
+		if err := ValidName(rs.Name); err != nil {
+			return nil, bad("role %d: %v", r, err)
+		}
+		if _, dup := t.roles[rs.Name]; dup {
+			return nil, bad("role %q twice", rs.Name)
+		}
+		t.roles[rs.Name] = uint32(r)
+		rec := roleRec{name: rs.Name, perms: roaring.New(), members: roaring.New()}
+		for _, p := range rs.Permissions {
+			if int(p) >= len(s.Permissions) || s.Permissions[p] == "" {
+				return nil, bad("role %q: permission index %d", rs.Name, p)
+			}
+			if rec.perms.CheckedAdd(p) {
+				t.permRecs[p].roles.add(uint32(r))
+			}
+		}
+		for _, u := range rs.Members {
+			if int(u) >= len(s.Users) || s.Users[u] == "" {
+				return nil, bad("role %q: member index %d", rs.Name, u)
+			}
+			if !rec.members.CheckedAdd(u) {
+				continue
+			}
+			// Roles are visited in ascending index order, so each user's
+			// list stays sorted as it grows.
+			e := &entries[u]
+			if e.n < inlineRoles {
+				e.inl[e.n] = uint32(r)
+			} else {
+				if e.n == inlineRoles {
+					roleLists[u] = append(make([]uint32, 0, inlineRoles+1), e.inl[:]...)
+				}
+				roleLists[u] = append(roleLists[u], uint32(r))
+			}
+			e.n++
+			t.memberships++
+		}
+		t.roleRecs[r] = rec
+	}
+	for p := range t.permRecs {
+		if t.permRecs[p].name != "" && t.permRecs[p].roles.n == 0 {
+			// A permission no role holds is not part of the state; drop it
+			// as Apply would have.
+			delete(t.perms, t.permRecs[p].name)
+			t.permRecs[p] = permRec{}
+			t.freePerms = append(t.freePerms, uint32(p))
+		}
+	}
+
+	t.users = make(map[string]userEntry, len(s.Users))
+	for u, name := range s.Users {
+		e := entries[u]
+		if name == "" || e.n == 0 {
+			if name != "" {
+				if err := ValidName(name); err != nil {
+					return nil, bad("user %d: %v", u, err)
+				}
+			}
+			t.freeUsers = append(t.freeUsers, uint32(u))
+			continue
+		}
+		if err := ValidName(name); err != nil {
+			return nil, bad("user %d: %v", u, err)
+		}
+		if _, dup := t.users[name]; dup {
+			return nil, bad("user %q twice", name)
+		}
+		e.idx = uint32(u)
+		if e.n > inlineRoles {
+			e.ext = roleLists[u]
+			e.inl = [inlineRoles]uint32{}
+		}
+		t.users[name] = e
+		t.userNames[u] = name
+	}
+	return t, nil
+}

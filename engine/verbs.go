@@ -1,0 +1,109 @@
+package engine
+
+import "math/rand/v2"
+
+// The in-process API: the original library's verbs, one to one, on a tenant
+// named by its secret key. Writes here change memory only; a server makes
+// them durable by appending the event to a store first and then calling
+// [Engine.Apply], which is what these verbs call too.
+
+// Write applies c to the tenant of key as its next event and returns the
+// original API's answer. Invalid names are refused with an error.
+func (e *Engine) Write(key string, c Change) (bool, error) {
+	if err := ValidKey(key); err != nil {
+		return false, err
+	}
+	ev := Event{Tenant: KeyID(key), ID: rand.Uint64(), Change: c}
+	if err := ev.Validate(); err != nil {
+		return false, err
+	}
+	ev.Time = e.now().UTC()
+	t := e.tenantOrCreate(ev.Tenant)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ev.Seq = t.seq + 1
+	return t.apply(&ev)
+}
+
+// AddRole creates role; it answers false if the role already existed.
+func (e *Engine) AddRole(key, role string) (bool, error) {
+	return e.Write(key, Change{Op: OpAddRole, Role: role})
+}
+
+// DelRole deletes role with its grants and memberships; it answers false
+// if there was no such role.
+func (e *Engine) DelRole(key, role string) (bool, error) {
+	return e.Write(key, Change{Op: OpDelRole, Role: role})
+}
+
+// AddPermission grants perm to role; it answers false if the role does not
+// exist.
+func (e *Engine) AddPermission(key, role, perm string) (bool, error) {
+	return e.Write(key, Change{Op: OpAddPermission, Role: role, Permission: perm})
+}
+
+// DelPermission revokes perm from role; it answers true.
+func (e *Engine) DelPermission(key, role, perm string) (bool, error) {
+	return e.Write(key, Change{Op: OpDelPermission, Role: role, Permission: perm})
+}
+
+// AddMembership puts user in role; it answers false if the role does not
+// exist.
+func (e *Engine) AddMembership(key, user, role string) (bool, error) {
+	return e.Write(key, Change{Op: OpAddMembership, User: user, Role: role})
+}
+
+// DelMembership takes user out of role; it answers true.
+func (e *Engine) DelMembership(key, user, role string) (bool, error) {
+	return e.Write(key, Change{Op: OpDelMembership, User: user, Role: role})
+}
+
+// UserHasPermission reports whether user has perm through any role. It does
+// not allocate.
+func (e *Engine) UserHasPermission(key, user, perm string) bool {
+	return e.Tenant(KeyID(key)).UserHasPermission(user, perm)
+}
+
+// HasRole reports whether role exists.
+func (e *Engine) HasRole(key, role string) bool { return e.Tenant(KeyID(key)).HasRole(role) }
+
+// HasPermission reports whether role is granted perm.
+func (e *Engine) HasPermission(key, role, perm string) bool {
+	return e.Tenant(KeyID(key)).HasPermission(role, perm)
+}
+
+// HasMembership reports whether user is a member of role.
+func (e *Engine) HasMembership(key, user, role string) bool {
+	return e.Tenant(KeyID(key)).HasMembership(user, role)
+}
+
+// Roles lists every role, sorted.
+func (e *Engine) Roles(key string) []string { return e.Tenant(KeyID(key)).Roles() }
+
+// RolePermissions lists the permissions granted to role, sorted.
+func (e *Engine) RolePermissions(key, role string) []string {
+	return e.Tenant(KeyID(key)).RolePermissions(role)
+}
+
+// UserPermissions lists every permission user has, sorted, each once.
+func (e *Engine) UserPermissions(key, user string) []string {
+	return e.Tenant(KeyID(key)).UserPermissions(user)
+}
+
+// UserRoles lists the roles of user, sorted.
+func (e *Engine) UserRoles(key, user string) []string { return e.Tenant(KeyID(key)).UserRoles(user) }
+
+// RoleMembers lists the members of role, sorted.
+func (e *Engine) RoleMembers(key, role string) []string {
+	return e.Tenant(KeyID(key)).RoleMembers(role)
+}
+
+// WhichRolesCan lists the roles granted perm, sorted.
+func (e *Engine) WhichRolesCan(key, perm string) []string {
+	return e.Tenant(KeyID(key)).WhichRolesCan(perm)
+}
+
+// WhichUsersCan lists the users that have perm, sorted, each once.
+func (e *Engine) WhichUsersCan(key, perm string) []string {
+	return e.Tenant(KeyID(key)).WhichUsersCan(perm)
+}
