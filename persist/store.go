@@ -1,0 +1,65 @@
+package persist
+
+import (
+	"context"
+	"errors"
+
+	"auth/engine"
+)
+
+// Store keeps every tenant's events and latest snapshot. Implementations are
+// safe for concurrent use.
+type Store interface {
+	// Append makes ev durable as the next event of ev.Tenant: it assigns
+	// ev.Seq (the tenant's head plus one) and returns once the event is
+	// durable. Concurrent appends to one tenant get distinct, dense seqs,
+	// also across processes sharing one store. On error ev.Seq is left 0;
+	// an error wrapping ErrUnavailable means the store could not be
+	// reached and nothing was appended, unless the error also wraps
+	// ErrAmbiguous.
+	Append(ctx context.Context, ev *engine.Event) error
+
+	// Events returns up to limit events of tenant with seq > after, in seq
+	// order. Fewer than limit means there were no more at the time.
+	Events(ctx context.Context, tenant engine.TenantID, after uint64, limit int) ([]engine.Event, error)
+
+	// Head returns the seq of tenant's last event, 0 if it has none.
+	Head(ctx context.Context, tenant engine.TenantID) (uint64, error)
+
+	// Load calls fn once for every tenant with events, with the tenant's
+	// latest snapshot (nil if none) and every event after it, in seq
+	// order. It stops at the first error fn returns and returns it.
+	Load(ctx context.Context, fn func(t TenantState) error) error
+
+	// SaveSnapshot stores snap as its tenant's latest snapshot, unless the
+	// store already holds one at the same or a later seq. snap.Seq must not
+	// exceed the tenant's head.
+	SaveSnapshot(ctx context.Context, snap *engine.Snapshot) error
+
+	// Close releases the store; appends in flight finish first. Later calls
+	// return ErrClosed.
+	Close() error
+}
+
+// TenantState is what Load gives for one tenant.
+type TenantState struct {
+	Tenant   engine.TenantID
+	Snapshot *engine.Snapshot // nil if the tenant has none
+	Events   []engine.Event   // the events after the snapshot, in seq order
+}
+
+// Errors returned by stores.
+var (
+	// ErrClosed is returned by calls on a closed store.
+	ErrClosed = errors.New("persist: store is closed")
+	// ErrUnavailable wraps failures to reach the store (disk, network,
+	// timeouts). A server answers them with 503.
+	ErrUnavailable = errors.New("persist: store unavailable")
+	// ErrAmbiguous marks an append whose outcome is unknown: the store
+	// may or may not have made it durable (a timeout after the request was
+	// sent). The event becomes visible through catch-up if it was.
+	ErrAmbiguous = errors.New("persist: append outcome unknown")
+	// ErrSnapshotAhead is returned by SaveSnapshot for a snapshot past the
+	// tenant's head.
+	ErrSnapshotAhead = errors.New("persist: snapshot is ahead of the tenant's events")
+)
