@@ -74,7 +74,7 @@ type Event struct {
 
 // Errors of [Engine.Apply] and [Change.Validate].
 var (
-	ErrBadOp      = errors.New("engine: unknown op")
+	ErrBadOp      error = &inputError{"unknown op"}
 	ErrOutOfOrder = errors.New("engine: event is not the tenant's next seq")
 )
 
@@ -89,7 +89,7 @@ func (c *Change) Validate() error {
 	}
 	none := func(field, v string) error {
 		if v != "" {
-			return fmt.Errorf("engine: %s op carries a %s", c.Op, field)
+			return &inputError{fmt.Sprintf("%s op carries a %s", c.Op, field)}
 		}
 		return nil
 	}
@@ -109,12 +109,12 @@ func (c *Change) Validate() error {
 func (e *Event) Validate() error {
 	if e.Op != OpBatch {
 		if len(e.Changes) != 0 {
-			return fmt.Errorf("engine: %s event carries batch changes", e.Op)
+			return &inputError{fmt.Sprintf("%s event carries batch changes", e.Op)}
 		}
 		return e.Change.Validate()
 	}
 	if e.Role != "" || e.Permission != "" || e.User != "" {
-		return errors.New("engine: batch event carries names of its own")
+		return &inputError{"batch event carries names of its own"}
 	}
 	for i := range e.Changes {
 		if err := e.Changes[i].Validate(); err != nil {

@@ -11,16 +11,25 @@ const MaxNameLen = 256
 // MaxKeyLen is the longest secret key, in bytes.
 const MaxKeyLen = 1024
 
-// Errors returned by [ValidName] and [ValidKey]; callers answer them as bad
-// input.
+// ErrInvalid matches (with errors.Is) every error that rejects input: bad
+// names, bad keys, unknown ops. Callers answer them as bad requests.
+var ErrInvalid = errors.New("invalid input")
+
+// inputError is an error about input; it matches ErrInvalid.
+type inputError struct{ msg string }
+
+func (e *inputError) Error() string        { return e.msg }
+func (e *inputError) Is(target error) bool { return target == ErrInvalid }
+
+// Errors returned by [ValidName] and [ValidKey]; each matches ErrInvalid.
 var (
-	ErrEmptyName   = errors.New("name is empty")
-	ErrLongName    = errors.New("name is longer than 256 bytes")
-	ErrBadUTF8     = errors.New("name is not valid UTF-8")
-	ErrControlChar = errors.New("name contains a control character")
-	ErrEmptyKey    = errors.New("key is empty")
-	ErrLongKey     = errors.New("key is longer than 1024 bytes")
-	ErrBadKey      = errors.New("key contains a control character or invalid UTF-8")
+	ErrEmptyName   error = &inputError{"name is empty"}
+	ErrLongName    error = &inputError{"name is longer than 256 bytes"}
+	ErrBadUTF8     error = &inputError{"name is not valid UTF-8"}
+	ErrControlChar error = &inputError{"name contains a control character"}
+	ErrEmptyKey    error = &inputError{"key is empty"}
+	ErrLongKey     error = &inputError{"key is longer than 1024 bytes"}
+	ErrBadKey      error = &inputError{"key contains a control character or invalid UTF-8"}
 )
 
 // ValidName reports whether s may be used as a role, permission or user
