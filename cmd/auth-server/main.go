@@ -1,0 +1,152 @@
+// Command auth-server serves the authorization API.
+//
+// With no configuration it listens on :4000 and keeps its data in
+// ./auth-data. Flags override environment variables, which override the
+// defaults:
+//
+//	-addr  AUTH_ADDR  listen address (default ":4000")
+//	-data  AUTH_DATA  data folder of the embedded store (default "./auth-data")
+//
+// SIGINT or SIGTERM stops accepting connections, lets requests in flight
+// finish (up to -shutdown-timeout), waits for background snapshots and
+// closes the store.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"auth/engine"
+	"auth/httpapi"
+	"auth/persist"
+	"auth/persist/bolt"
+	"auth/replica"
+)
+
+// config is everything the command reads from flags and environment.
+type config struct {
+	addr            string
+	dataDir         string
+	snapshotEvery   uint64
+	shutdownTimeout time.Duration
+	logLevel        slog.Level
+}
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "auth-server:", err)
+		os.Exit(1)
+	}
+}
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var c config
+	fs := flag.NewFlagSet("auth-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.addr, "addr", env("AUTH_ADDR", ":4000"), "listen address (env AUTH_ADDR)")
+	fs.StringVar(&c.dataDir, "data", env("AUTH_DATA", "./auth-data"), "data folder of the embedded store (env AUTH_DATA)")
+	fs.Uint64Var(&c.snapshotEvery, "snapshot-every", replica.DefaultConfig().SnapshotEvery, "events of a tenant between snapshots (0: never)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long requests in flight may take to finish on shutdown")
+	level := fs.String("log-level", env("AUTH_LOG_LEVEL", "info"), "debug, info, warn or error (env AUTH_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
+		return c, fmt.Errorf("-log-level: %w", err)
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	store, desc, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("closing store", "err", err)
+		}
+	}()
+	log.Info("store opened", "store", desc)
+
+	rcfg := replica.DefaultConfig()
+	rcfg.SnapshotEvery = cfg.snapshotEvery
+	rcfg.Logger = log
+	rep, err := replica.New(engine.New(), store, rcfg)
+	if err != nil {
+		return err
+	}
+	defer rep.Close()
+	stats, err := rep.Load(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("state loaded", "tenants", stats.Tenants, "tail_events", stats.Events, "duration", stats.Duration.Round(time.Millisecond))
+
+	hcfg := httpapi.DefaultConfig()
+	hcfg.Logger = log
+	srv, err := httpapi.New(hcfg, rep)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	log.Info("serving", "addr", ln.Addr().String())
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-serveErr; err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// openStore opens the store the configuration names and describes it for
+// the log.
+func openStore(cfg config) (persist.Store, string, error) {
+	s, err := bolt.Open(bolt.DefaultConfig(cfg.dataDir))
+	if err != nil {
+		return nil, "", err
+	}
+	return s, "embedded " + s.Path(), nil
+}

@@ -1,0 +1,30 @@
+// Package httpapi serves the HTTP API on fasthttp: the original server's
+// routes, exactly as its clients expect them, and nothing of the business
+// logic, which lives behind the [Service] interface.
+//
+// # Paths
+//
+// Routes are matched on the raw (still percent-encoded) path, and each path
+// segment is percent-decoded on its own, so a name may hold any character
+// a valid name may, an encoded slash ("%2F") included, without being
+// misrouted. A '+' in a path is a plus, not a space. Malformed escapes and
+// invalid names answer 400 before any work is done.
+//
+// # Answers
+//
+// Every answer is JSON. Successful answers keep the original's shapes and
+// its spacing (`{"result": true}`); errors are `{"error": "..."}` with a 4xx
+// or 5xx status: 400 bad input, 404 unknown route, 405 wrong method, 503
+// when the store cannot take a write (nothing changed), 500 for a bug.
+// Writes also report the tenant's seq after the write in the X-Auth-Seq
+// header. Lists are sorted, so every replica gives the same bytes.
+//
+// # Hot path
+//
+// The check route decodes into pooled buffers, hashes the key on the stack
+// and answers from memory: the handler itself allocates nothing. Strings
+// that point into request buffers are never retained: writes copy the names
+// they keep.
+//
+// Keys are secrets: no log line, error message or answer carries one.
+package httpapi

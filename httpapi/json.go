@@ -1,0 +1,100 @@
+package httpapi
+
+import (
+	"sync"
+	"unicode/utf8"
+
+	"github.com/valyala/fasthttp"
+)
+
+// The answers keep the original server's JSON spacing (Python's json.dumps
+// defaults), so that clients that compared bytes keep working.
+var (
+	answerTrue  = []byte(`{"result": true}`)
+	answerFalse = []byte(`{"result": false}`)
+	answerPong  = []byte(`{"message": "PONG"}`)
+)
+
+const contentJSON = "application/json"
+
+func writeBool(ctx *fasthttp.RequestCtx, v bool) {
+	ctx.SetContentType(contentJSON)
+	if v {
+		ctx.SetBody(answerTrue)
+	} else {
+		ctx.SetBody(answerFalse)
+	}
+}
+
+// bufPool holds buffers answers are built in before fasthttp copies them.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func setBody(ctx *fasthttp.RequestCtx, build func(b []byte) []byte) {
+	bp := bufPool.Get().(*[]byte)
+	*bp = build((*bp)[:0])
+	ctx.SetBody(*bp)
+	if cap(*bp) <= 1<<20 {
+		bufPool.Put(bp)
+	}
+}
+
+// writeList answers {"<top>": [{"<field>": name}, ...]}.
+func writeList(ctx *fasthttp.RequestCtx, top, field string, names []string) {
+	ctx.SetContentType(contentJSON)
+	setBody(ctx, func(b []byte) []byte {
+		b = append(b, `{"`...)
+		b = append(b, top...)
+		b = append(b, `": [`...)
+		for i, n := range names {
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			b = append(b, `{"`...)
+			b = append(b, field...)
+			b = append(b, `": `...)
+			b = appendString(b, n)
+			b = append(b, '}')
+		}
+		return append(b, "]}"...)
+	})
+}
+
+func writeError(ctx *fasthttp.RequestCtx, status int, msg string) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType(contentJSON)
+	setBody(ctx, func(b []byte) []byte {
+		b = append(b, `{"error": `...)
+		b = appendString(b, msg)
+		return append(b, '}')
+	})
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}

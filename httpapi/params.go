@@ -1,0 +1,125 @@
+package httpapi
+
+import (
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+
+	"auth/engine"
+)
+
+// maxSegment bounds a raw path segment: a name of MaxKeyLen bytes, each
+// percent-encoded.
+const maxSegment = 3 * engine.MaxKeyLen
+
+// params holds a request's decoded path parameters. The strings point into
+// buf or into the request, so they are valid only until the handler returns
+// and the params go back to the pool.
+type params struct {
+	buf  []byte
+	vals [3]string
+	n    int
+}
+
+var paramsPool = sync.Pool{New: func() any { return &params{buf: make([]byte, 0, 512)} }}
+
+func getParams() *params { return paramsPool.Get().(*params) }
+
+func putParams(p *params) {
+	p.buf = p.buf[:0]
+	p.vals = [3]string{}
+	p.n = 0
+	paramsPool.Put(p)
+}
+
+// key returns the first parameter, the secret key.
+func (p *params) key() string { return p.vals[0] }
+
+// owned returns the i-th parameter as a string that owns its bytes, for
+// values the engine keeps.
+func (p *params) owned(i int) string { return strings.Clone(p.vals[i]) }
+
+// parse decodes and validates the named path parameters in order; the
+// first must be the key. On failure it answers 400 and returns false.
+func (p *params) parse(ctx *fasthttp.RequestCtx, names ...string) bool {
+	// Decoded values are appended to buf; reserve room for all of them so
+	// that buf never moves while earlier values point into it.
+	need := 0
+	for _, name := range names {
+		raw, _ := ctx.UserValue(name).(string)
+		need += len(raw)
+	}
+	if cap(p.buf) < need {
+		p.buf = make([]byte, 0, need)
+	}
+	for i, name := range names {
+		raw, _ := ctx.UserValue(name).(string)
+		if len(raw) > maxSegment {
+			writeError(ctx, fasthttp.StatusBadRequest, name+" is too long")
+			return false
+		}
+		v, ok := p.decode(raw)
+		if !ok {
+			writeError(ctx, fasthttp.StatusBadRequest, name+" has a malformed percent-encoding")
+			return false
+		}
+		var err error
+		if i == 0 {
+			err = engine.ValidKey(v)
+		} else {
+			err = engine.ValidName(v)
+		}
+		if err != nil {
+			writeError(ctx, fasthttp.StatusBadRequest, name+": "+err.Error())
+			return false
+		}
+		p.vals[i] = v
+	}
+	p.n = len(names)
+	return true
+}
+
+// decode percent-decodes one path segment. A segment without escapes is
+// returned as it is, without copying.
+func (p *params) decode(raw string) (string, bool) {
+	if strings.IndexByte(raw, '%') < 0 {
+		return raw, true
+	}
+	start := len(p.buf)
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c != '%' {
+			p.buf = append(p.buf, c)
+			continue
+		}
+		if i+2 >= len(raw) {
+			return "", false
+		}
+		hi, ok1 := unhex(raw[i+1])
+		lo, ok2 := unhex(raw[i+2])
+		if !ok1 || !ok2 {
+			return "", false
+		}
+		p.buf = append(p.buf, hi<<4|lo)
+		i += 2
+	}
+	b := p.buf[start:]
+	if len(b) == 0 {
+		return "", true
+	}
+	return unsafe.String(&b[0], len(b)), true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}

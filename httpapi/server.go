@@ -1,0 +1,163 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/fasthttp/router"
+	"github.com/valyala/fasthttp"
+
+	"auth/engine"
+)
+
+// Service is what the API needs from the system: reads from a tenant's
+// in-memory state and durable writes.
+type Service interface {
+	// Tenant returns the tenant's state for reads; nil is an empty tenant.
+	Tenant(id engine.TenantID) *engine.Tenant
+	// Write makes change c to the tenant of key durably and returns the
+	// original API's answer and the tenant's seq after it. Errors match
+	// engine.ErrInvalid (bad input), persist.ErrUnavailable or
+	// persist.ErrClosed (the store cannot take it); in every error case
+	// nothing changed, or (persist.ErrAmbiguous) the outcome is unknown.
+	Write(ctx context.Context, key string, c engine.Change) (result bool, seq uint64, err error)
+}
+
+// Config configures a Server.
+type Config struct {
+	// Name is sent in the Server header.
+	Name string
+	// ReadTimeout, WriteTimeout and IdleTimeout bound a connection's
+	// request read, response write and keep-alive idle time.
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxRequestBodySize refuses larger bodies with 413.
+	MaxRequestBodySize int
+	// WriteDeadline bounds one write through the Service, so that a stuck
+	// store answers 503 instead of hanging the client.
+	WriteDeadline time.Duration
+	// Logger receives server errors; never keys.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Name:               "auth-server",
+		ReadTimeout:        10 * time.Second,
+		WriteTimeout:       10 * time.Second,
+		IdleTimeout:        2 * time.Minute,
+		MaxRequestBodySize: 1 << 20,
+		WriteDeadline:      5 * time.Second,
+		Logger:             slog.New(slog.DiscardHandler),
+	}
+}
+
+// Validate reports a config that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0:
+		return errors.New("httpapi: timeouts must be positive")
+	case c.WriteDeadline <= 0:
+		return errors.New("httpapi: WriteDeadline must be positive")
+	case c.MaxRequestBodySize <= 0:
+		return errors.New("httpapi: MaxRequestBodySize must be positive")
+	case c.Logger == nil:
+		return errors.New("httpapi: Logger is nil")
+	}
+	return nil
+}
+
+// Server serves the API.
+type Server struct {
+	cfg    Config
+	svc    Service
+	router *router.Router
+	srv    *fasthttp.Server
+	routes []Route
+}
+
+// Route is one registered route.
+type Route struct {
+	Method, Path string
+}
+
+// New returns a server for svc.
+func New(cfg Config, svc Service) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, svc: svc, router: router.New()}
+	r := s.router
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	r.NotFound = func(ctx *fasthttp.RequestCtx) {
+		writeError(ctx, fasthttp.StatusNotFound, "no such route")
+	}
+	r.MethodNotAllowed = func(ctx *fasthttp.RequestCtx) {
+		writeError(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed on this route")
+	}
+	r.PanicHandler = func(ctx *fasthttp.RequestCtx, v any) {
+		s.cfg.Logger.Error("panic serving request", "method", string(ctx.Method()), "panic", fmt.Sprint(v))
+		writeError(ctx, fasthttp.StatusInternalServerError, "internal error")
+	}
+	s.register()
+	s.srv = &fasthttp.Server{
+		Handler:                      r.Handler,
+		Name:                         cfg.Name,
+		ReadTimeout:                  cfg.ReadTimeout,
+		WriteTimeout:                 cfg.WriteTimeout,
+		IdleTimeout:                  cfg.IdleTimeout,
+		MaxRequestBodySize:           cfg.MaxRequestBodySize,
+		DisablePreParseMultipartForm: true,
+		Logger:                       fasthttpLogger{cfg.Logger},
+		ErrorHandler:                 s.errorHandler,
+	}
+	return s, nil
+}
+
+func (s *Server) handle(method, path string, h fasthttp.RequestHandler) {
+	s.routes = append(s.routes, Route{method, path})
+	s.router.Handle(method, path, h)
+}
+
+// Routes lists every registered route, in registration order.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// Handler returns the server's request handler, for tests and embedding.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.router.Handler }
+
+// Serve serves on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// Shutdown stops accepting connections and waits, until ctx ends, for the
+// requests in flight to finish.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
+
+// errorHandler answers requests fasthttp could not parse.
+func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body is too large")
+	case errors.As(err, &small):
+		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "request headers are too large")
+	default:
+		var netErr net.Error
+		if errors.As(err, &netErr) && netErr.Timeout() {
+			writeError(ctx, fasthttp.StatusRequestTimeout, "request timed out")
+			return
+		}
+		writeError(ctx, fasthttp.StatusBadRequest, "malformed request")
+	}
+}
+
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Warn("http", "msg", fmt.Sprintf(format, args...))
+}
