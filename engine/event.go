@@ -75,7 +75,7 @@ type Event struct {
 // Errors of [Engine.Apply] and [Change.Validate].
 var (
 	ErrBadOp      error = &inputError{"unknown op"}
-	ErrOutOfOrder = errors.New("engine: event is not the tenant's next seq")
+	ErrOutOfOrder       = errors.New("engine: event is not the tenant's next seq")
 )
 
 // Validate checks that c names what its op needs, with valid names, and
