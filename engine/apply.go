@@ -52,7 +52,9 @@ func (t *Tenant) change(c *Change) bool {
 func (t *Tenant) Answer(c *Change) (result, changes bool) {
 	if t == nil {
 		switch c.Op {
-		case OpAddRole:
+		case OpAddRole, OpBatch:
+			// A batch answers true and may change anything, as for an
+			// existing tenant.
 			return true, true
 		case OpDelPermission, OpDelMembership:
 			return true, false

@@ -1,0 +1,633 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"pgregory.net/rapid"
+)
+
+// The reference model: the original library's semantics written as plainly
+// as possible, with maps of sets and no indices, free lists or caches. The
+// engine must give the same answer as the model to every verb.
+
+type set = map[string]bool
+
+type modelTenant struct {
+	seq     uint64
+	roles   set            // every role
+	perms   map[string]set // role -> permissions granted to it
+	members map[string]set // role -> users in it
+}
+
+func newModelTenant() *modelTenant {
+	return &modelTenant{roles: set{}, perms: map[string]set{}, members: map[string]set{}}
+}
+
+type model struct {
+	tenants map[TenantID]*modelTenant
+}
+
+func newModel() *model { return &model{tenants: map[TenantID]*modelTenant{}} }
+
+// tenant returns id's tenant, creating it: the engine creates a tenant on
+// its first valid write, even a no-op one.
+func (m *model) tenant(id TenantID) *modelTenant {
+	t, ok := m.tenants[id]
+	if !ok {
+		t = newModelTenant()
+		m.tenants[id] = t
+	}
+	return t
+}
+
+// read returns id's tenant for reading; an unknown tenant reads as empty.
+func (m *model) read(id TenantID) *modelTenant {
+	if t, ok := m.tenants[id]; ok {
+		return t
+	}
+	return newModelTenant()
+}
+
+// change applies c and returns the original API's answer and whether the
+// state changed.
+func (t *modelTenant) change(c Change) (result, changed bool) {
+	switch c.Op {
+	case OpAddRole:
+		if t.roles[c.Role] {
+			return false, false
+		}
+		t.roles[c.Role] = true
+		t.perms[c.Role] = set{}
+		t.members[c.Role] = set{}
+		return true, true
+	case OpDelRole:
+		if !t.roles[c.Role] {
+			return false, false
+		}
+		delete(t.roles, c.Role)
+		delete(t.perms, c.Role)
+		delete(t.members, c.Role)
+		return true, true
+	case OpAddPermission:
+		if !t.roles[c.Role] {
+			return false, false
+		}
+		changed = !t.perms[c.Role][c.Permission]
+		t.perms[c.Role][c.Permission] = true
+		return true, changed
+	case OpDelPermission:
+		if !t.roles[c.Role] {
+			return true, false
+		}
+		changed = t.perms[c.Role][c.Permission]
+		delete(t.perms[c.Role], c.Permission)
+		return true, changed
+	case OpAddMembership:
+		if !t.roles[c.Role] {
+			return false, false
+		}
+		changed = !t.members[c.Role][c.User]
+		t.members[c.Role][c.User] = true
+		return true, changed
+	case OpDelMembership:
+		if !t.roles[c.Role] {
+			return true, false
+		}
+		changed = t.members[c.Role][c.User]
+		delete(t.members[c.Role], c.User)
+		return true, changed
+	}
+	panic(fmt.Sprintf("model: op %v", c.Op))
+}
+
+// apply applies a valid event in order and returns its answer.
+func (t *modelTenant) apply(ev *Event) (result, changed bool) {
+	t.seq = ev.Seq
+	if ev.Op != OpBatch {
+		return t.change(ev.Change)
+	}
+	for _, c := range ev.Changes {
+		_, ch := t.change(c)
+		changed = changed || ch
+	}
+	return true, changed
+}
+
+// sortedKeys lists s sorted; an empty set gives an empty, non-nil list, as
+// every engine list does.
+func sortedKeys(s set) []string {
+	return append([]string{}, slices.Sorted(maps.Keys(s))...)
+}
+
+func (t *modelTenant) HasRole(role string) bool { return t.roles[role] }
+
+func (t *modelTenant) HasPermission(role, perm string) bool {
+	return t.roles[role] && t.perms[role][perm]
+}
+
+func (t *modelTenant) HasMembership(user, role string) bool {
+	return t.roles[role] && t.members[role][user]
+}
+
+func (t *modelTenant) UserHasPermission(user, perm string) bool {
+	for role := range t.roles {
+		if t.members[role][user] && t.perms[role][perm] {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *modelTenant) Roles() []string { return sortedKeys(t.roles) }
+
+func (t *modelTenant) RolePermissions(role string) []string { return sortedKeys(t.perms[role]) }
+
+func (t *modelTenant) RoleMembers(role string) []string { return sortedKeys(t.members[role]) }
+
+func (t *modelTenant) UserRoles(user string) []string {
+	out := set{}
+	for role := range t.roles {
+		if t.members[role][user] {
+			out[role] = true
+		}
+	}
+	return sortedKeys(out)
+}
+
+func (t *modelTenant) UserPermissions(user string) []string {
+	out := set{}
+	for role := range t.roles {
+		if t.members[role][user] {
+			maps.Copy(out, t.perms[role])
+		}
+	}
+	return sortedKeys(out)
+}
+
+func (t *modelTenant) WhichRolesCan(perm string) []string {
+	out := set{}
+	for role := range t.roles {
+		if t.perms[role][perm] {
+			out[role] = true
+		}
+	}
+	return sortedKeys(out)
+}
+
+func (t *modelTenant) WhichUsersCan(perm string) []string {
+	out := set{}
+	for role := range t.roles {
+		if t.perms[role][perm] {
+			maps.Copy(out, t.members[role])
+		}
+	}
+	return sortedKeys(out)
+}
+
+func (t *modelTenant) Stats() Stats {
+	users, perms := set{}, set{}
+	memberships := 0
+	for role := range t.roles {
+		maps.Copy(users, t.members[role])
+		maps.Copy(perms, t.perms[role])
+		memberships += len(t.members[role])
+	}
+	return Stats{Seq: t.seq, Users: len(users), Roles: len(t.roles), Permissions: len(perms), Memberships: memberships}
+}
+
+// reader is every read of a tenant; *Tenant (nil included), the model and
+// the engine's key-based verbs all provide it.
+type reader interface {
+	HasRole(role string) bool
+	HasPermission(role, perm string) bool
+	HasMembership(user, role string) bool
+	UserHasPermission(user, perm string) bool
+	Roles() []string
+	RolePermissions(role string) []string
+	RoleMembers(role string) []string
+	UserRoles(user string) []string
+	UserPermissions(user string) []string
+	WhichRolesCan(perm string) []string
+	WhichUsersCan(perm string) []string
+	Stats() Stats
+}
+
+var (
+	_ reader = (*Tenant)(nil)
+	_ reader = (*modelTenant)(nil)
+	_ reader = keyReader{}
+)
+
+// keyReader reads a tenant through the Engine's key-based verbs.
+type keyReader struct {
+	e   *Engine
+	key string
+}
+
+func (k keyReader) HasRole(role string) bool { return k.e.HasRole(k.key, role) }
+func (k keyReader) HasPermission(role, perm string) bool {
+	return k.e.HasPermission(k.key, role, perm)
+}
+func (k keyReader) HasMembership(user, role string) bool {
+	return k.e.HasMembership(k.key, user, role)
+}
+func (k keyReader) UserHasPermission(user, perm string) bool {
+	return k.e.UserHasPermission(k.key, user, perm)
+}
+func (k keyReader) Roles() []string { return k.e.Roles(k.key) }
+func (k keyReader) RolePermissions(role string) []string {
+	return k.e.RolePermissions(k.key, role)
+}
+func (k keyReader) RoleMembers(role string) []string  { return k.e.RoleMembers(k.key, role) }
+func (k keyReader) UserRoles(user string) []string    { return k.e.UserRoles(k.key, user) }
+func (k keyReader) UserPermissions(user string) []string {
+	return k.e.UserPermissions(k.key, user)
+}
+func (k keyReader) WhichRolesCan(perm string) []string { return k.e.WhichRolesCan(k.key, perm) }
+func (k keyReader) WhichUsersCan(perm string) []string { return k.e.WhichUsersCan(k.key, perm) }
+func (k keyReader) Stats() Stats {
+	st := k.e.Tenant(KeyID(k.key)).Stats()
+	if st.Seq != k.e.Seq(KeyID(k.key)) {
+		panic("Engine.Seq disagrees with Tenant.Stats")
+	}
+	return st
+}
+
+// pools are the names a test draws from and queries.
+type pools struct {
+	roles, perms, users []string
+	// grow makes deletions rare, so that state builds up: a permission
+	// granted to many roles, users in many roles.
+	grow bool
+}
+
+// queried returns the names to query: the pool and a name that is never
+// written (an unknown or invalid name must read as absent).
+func queried(names []string) []string {
+	return append(slices.Clone(names), "never-written", "bad\x00name", "")
+}
+
+// state is every read answer of a tenant over the names of p.
+type state struct {
+	Stats             Stats
+	Roles             []string
+	HasRole           map[string]bool
+	HasPermission     map[[2]string]bool
+	HasMembership     map[[2]string]bool
+	UserHasPermission map[[2]string]bool
+	RolePermissions   map[string][]string
+	RoleMembers       map[string][]string
+	UserRoles         map[string][]string
+	UserPermissions   map[string][]string
+	WhichRolesCan     map[string][]string
+	WhichUsersCan     map[string][]string
+}
+
+func readState(r reader, p pools) state {
+	s := state{
+		Stats:             r.Stats(),
+		Roles:             r.Roles(),
+		HasRole:           map[string]bool{},
+		HasPermission:     map[[2]string]bool{},
+		HasMembership:     map[[2]string]bool{},
+		UserHasPermission: map[[2]string]bool{},
+		RolePermissions:   map[string][]string{},
+		RoleMembers:       map[string][]string{},
+		UserRoles:         map[string][]string{},
+		UserPermissions:   map[string][]string{},
+		WhichRolesCan:     map[string][]string{},
+		WhichUsersCan:     map[string][]string{},
+	}
+	roles, perms, users := queried(p.roles), queried(p.perms), queried(p.users)
+	for _, role := range roles {
+		s.HasRole[role] = r.HasRole(role)
+		s.RolePermissions[role] = r.RolePermissions(role)
+		s.RoleMembers[role] = r.RoleMembers(role)
+		for _, perm := range perms {
+			s.HasPermission[[2]string{role, perm}] = r.HasPermission(role, perm)
+		}
+		for _, user := range users {
+			s.HasMembership[[2]string{user, role}] = r.HasMembership(user, role)
+		}
+	}
+	for _, user := range users {
+		s.UserRoles[user] = r.UserRoles(user)
+		s.UserPermissions[user] = r.UserPermissions(user)
+		for _, perm := range perms {
+			s.UserHasPermission[[2]string{user, perm}] = r.UserHasPermission(user, perm)
+		}
+	}
+	for _, perm := range perms {
+		s.WhichRolesCan[perm] = r.WhichRolesCan(perm)
+		s.WhichUsersCan[perm] = r.WhichUsersCan(perm)
+	}
+	return s
+}
+
+// fataler is what *testing.T and *rapid.T have in common.
+type fataler interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+// checkSame fails unless got and want answer every read over p alike. cmp
+// tells an empty list from a nil one, so this also checks that lists are
+// never nil.
+func checkSame(t fataler, what string, got, want reader, p pools) {
+	t.Helper()
+	w, g := readState(want, p), readState(got, p)
+	if reflect.DeepEqual(w, g) { // fast path; cmp explains a difference
+		return
+	}
+	t.Fatalf("%s: state differs (-want +got):\n%s", what, cmp.Diff(w, g))
+}
+
+func names(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = prefix + strconv.Itoa(i)
+	}
+	return out
+}
+
+// drawPools draws small name pools, so that names collide often. Roles,
+// permissions and users share names on purpose: the kinds are separate
+// namespaces. The 40-role pool lets a permission be granted to more than
+// smallRoleSet roles and a user join more than inlineRoles roles.
+func drawPools(t *rapid.T) pools {
+	return pools{
+		roles: names("n", rapid.SampledFrom([]int{1, 3, 6, 40}).Draw(t, "roles")),
+		perms: names("n", rapid.SampledFrom([]int{1, 2, 5}).Draw(t, "perms")),
+		users: names("n", rapid.SampledFrom([]int{1, 3, 8}).Draw(t, "users")),
+		grow:  rapid.Bool().Draw(t, "grow"),
+	}
+}
+
+// badNames are names every write must refuse.
+var badNames = []string{"", "tab\tname", "del\x7f", "c1\u0085", "\xff\xfe", string(make([]byte, MaxNameLen+1))}
+
+// drawName draws from pool, and rarely an invalid name.
+func drawName(t *rapid.T, pool []string, label string) string {
+	if rapid.IntRange(0, 39).Draw(t, label+"-bad?") == 0 {
+		return rapid.SampledFrom(badNames).Draw(t, label)
+	}
+	return rapid.SampledFrom(pool).Draw(t, label)
+}
+
+// drawChange draws a change of a single op over p.
+func drawChange(t *rapid.T, p pools) Change {
+	// Weights: adds are likelier than deletes so that state builds up, but
+	// role deletion (with its grants and members) stays frequent.
+	ops := []Op{
+		OpAddRole, OpAddRole, OpDelRole,
+		OpAddPermission, OpAddPermission, OpAddPermission, OpDelPermission,
+		OpAddMembership, OpAddMembership, OpAddMembership, OpDelMembership,
+	}
+	if p.grow && rapid.IntRange(0, 29).Draw(t, "delete?") != 0 {
+		ops = []Op{OpAddRole, OpAddPermission, OpAddPermission, OpAddMembership, OpAddMembership}
+	}
+	op := rapid.SampledFrom(ops).Draw(t, "op")
+	c := Change{Op: op, Role: drawName(t, p.roles, "role")}
+	switch op {
+	case OpAddPermission, OpDelPermission:
+		c.Permission = drawName(t, p.perms, "perm")
+	case OpAddMembership, OpDelMembership:
+		c.User = drawName(t, p.users, "user")
+	}
+	return c
+}
+
+// write calls the engine verb for c.
+func write(e *Engine, key string, c Change) (bool, error) {
+	switch c.Op {
+	case OpAddRole:
+		return e.AddRole(key, c.Role)
+	case OpDelRole:
+		return e.DelRole(key, c.Role)
+	case OpAddPermission:
+		return e.AddPermission(key, c.Role, c.Permission)
+	case OpDelPermission:
+		return e.DelPermission(key, c.Role, c.Permission)
+	case OpAddMembership:
+		return e.AddMembership(key, c.User, c.Role)
+	case OpDelMembership:
+		return e.DelMembership(key, c.User, c.Role)
+	}
+	panic("write: op")
+}
+
+// modelKeys are the tenants of the model test; they differ in length and
+// alphabet, and one is never written to so that reads of an unknown tenant
+// are exercised too (it is used for reads only).
+var modelKeys = []string{"pleaSeDoN0tKillMyC_at", "k", "ключ/+ spaced key"}
+
+func TestEngineMatchesModel(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		clock := time.Unix(1700000000, 0)
+		e := New(WithClock(func() time.Time { clock = clock.Add(time.Millisecond); return clock }))
+		m := newModel()
+		p := drawPools(t)
+		keys := append(slices.Clone(modelKeys), "unwritten")
+		writable := modelKeys
+		readOp := func(t *rapid.T, key string) {
+			r, mt := keyReader{e, key}, m.read(KeyID(key))
+			role, perm, user := drawName(t, p.roles, "role"), drawName(t, p.perms, "perm"), drawName(t, p.users, "user")
+			var got, want any
+			kind := rapid.IntRange(0, 11).Draw(t, "read")
+			switch kind {
+			case 0:
+				got, want = r.HasRole(role), mt.HasRole(role)
+			case 1:
+				got, want = r.HasPermission(role, perm), mt.HasPermission(role, perm)
+			case 2:
+				got, want = r.HasMembership(user, role), mt.HasMembership(user, role)
+			case 3:
+				got, want = r.UserHasPermission(user, perm), mt.UserHasPermission(user, perm)
+			case 4:
+				got, want = r.Roles(), mt.Roles()
+			case 5:
+				got, want = r.RolePermissions(role), mt.RolePermissions(role)
+			case 6:
+				got, want = r.RoleMembers(role), mt.RoleMembers(role)
+			case 7:
+				got, want = r.UserRoles(user), mt.UserRoles(user)
+			case 8:
+				got, want = r.UserPermissions(user), mt.UserPermissions(user)
+			case 9:
+				got, want = r.WhichRolesCan(perm), mt.WhichRolesCan(perm)
+			case 10:
+				got, want = r.WhichUsersCan(perm), mt.WhichUsersCan(perm)
+			case 11:
+				got, want = r.Stats(), mt.Stats()
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("read %d (role %q perm %q user %q) on %q: (-model +engine):\n%s", kind, role, perm, user, key, diff)
+			}
+		}
+		writeOp := func(t *rapid.T, key string, c Change) {
+			id := KeyID(key)
+			before := e.Tenant(id).Seq()
+			valid := c.Validate() == nil && ValidKey(key) == nil
+			var predicted, changes bool
+			if valid {
+				predicted, changes = e.Tenant(id).Answer(&c)
+			}
+			got, err := write(e, key, c)
+			if !valid {
+				if !errors.Is(err, ErrInvalid) || got {
+					t.Fatalf("%+v on %q: got (%v, %v), want an ErrInvalid error", c, key, got, err)
+				}
+				if after := e.Tenant(id).Seq(); after != before {
+					t.Fatalf("refused %+v moved seq %d -> %d", c, before, after)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%+v: %v", c, err)
+			}
+			mt := m.tenant(id)
+			mt.seq++
+			want, changed := mt.change(c)
+			if got != want {
+				t.Fatalf("%+v on %q: engine answered %v, model %v", c, key, got, want)
+			}
+			if predicted != want || changes != changed {
+				t.Fatalf("%+v on %q: Answer predicted (%v, changes %v), model (%v, changes %v)", c, key, predicted, changes, want, changed)
+			}
+			if seq := e.Tenant(id).Seq(); seq != mt.seq {
+				t.Fatalf("seq %d, want %d", seq, mt.seq)
+			}
+		}
+
+		steps := rapid.IntRange(200, 600).Draw(t, "steps")
+		for range steps {
+			key := rapid.SampledFrom(writable).Draw(t, "key")
+			switch rapid.IntRange(0, 49).Draw(t, "action") {
+			case 0, 1:
+				// Bulk: one name against every role of the pool, so that a
+				// permission gets granted to many roles (past smallRoleSet),
+				// a user joins many roles (past inlineRoles), or many roles
+				// come or go at once.
+				op := rapid.SampledFrom([]Op{OpAddRole, OpDelRole, OpAddPermission, OpDelPermission, OpAddMembership, OpDelMembership}).Draw(t, "bulk op")
+				perm, user := rapid.SampledFrom(p.perms).Draw(t, "perm"), rapid.SampledFrom(p.users).Draw(t, "user")
+				for _, role := range p.roles {
+					c := Change{Op: op, Role: role}
+					switch op {
+					case OpAddPermission, OpDelPermission:
+						c.Permission = perm
+					case OpAddMembership, OpDelMembership:
+						c.User = user
+					}
+					writeOp(t, key, c)
+				}
+			case 2:
+				// A refused write: a bad key.
+				key = rapid.SampledFrom([]string{"", "key\n", string(make([]byte, MaxKeyLen+1))}).Draw(t, "bad key")
+				writeOp(t, key, drawChange(t, p))
+			default:
+				if rapid.IntRange(0, 2).Draw(t, "read?") == 0 {
+					readOp(t, rapid.SampledFrom(keys).Draw(t, "key"))
+				} else {
+					writeOp(t, key, drawChange(t, p))
+				}
+			}
+			if rapid.IntRange(0, 19).Draw(t, "full check?") == 0 {
+				key := rapid.SampledFrom(keys).Draw(t, "key")
+				checkSame(t, "key "+key, keyReader{e, key}, m.read(KeyID(key)), p)
+			}
+		}
+		for _, key := range keys {
+			checkSame(t, "end, key "+key, keyReader{e, key}, m.read(KeyID(key)), p)
+			checkSame(t, "end, tenant of "+key, e.Tenant(KeyID(key)), m.read(KeyID(key)), p)
+		}
+		if got, want := e.TenantCount(), len(m.tenants); got != want {
+			t.Fatalf("TenantCount %d, want %d", got, want)
+		}
+	})
+}
+
+// TestAnswerOfNilTenant checks Answer's predictions for a tenant that does
+// not exist yet against what applying the change to a new tenant answers.
+func TestAnswerOfNilTenant(t *testing.T) {
+	changes := []Change{
+		{Op: OpAddRole, Role: "r"},
+		{Op: OpDelRole, Role: "r"},
+		{Op: OpAddPermission, Role: "r", Permission: "p"},
+		{Op: OpDelPermission, Role: "r", Permission: "p"},
+		{Op: OpAddMembership, Role: "r", User: "u"},
+		{Op: OpDelMembership, Role: "r", User: "u"},
+	}
+	batches := []Event{
+		{Change: Change{Op: OpBatch}},
+		{Change: Change{Op: OpBatch}, Changes: changes[:1]},
+		{Change: Change{Op: OpBatch}, Changes: changes[1:2]},
+		{Change: Change{Op: OpBatch}, Changes: changes},
+	}
+	var evs []Event
+	for _, c := range changes {
+		evs = append(evs, Event{Change: c})
+	}
+	evs = append(evs, batches...)
+	for _, ev := range evs {
+		var nilTenant *Tenant
+		result, changes := nilTenant.Answer(&ev.Change)
+		e := New()
+		ev.Tenant, ev.Seq = KeyID("k"), 1
+		got, err := e.Apply(&ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if result != got {
+			t.Errorf("%v: nil tenant's Answer predicts %v, applying answers %v", ev.Op, result, got)
+		}
+		changed := e.Tenant(ev.Tenant).Stats().Roles > 0
+		if changed && !changes {
+			t.Errorf("%v (%d changes): nil tenant's Answer says no change, but applying changed the state", ev.Op, len(ev.Changes))
+		}
+		// An existing but empty tenant must predict the same.
+		r2, c2 := newTenant(ev.Tenant).Answer(&ev.Change)
+		if r2 != result || c2 != changes {
+			t.Errorf("%v: empty tenant answers (%v, %v), nil tenant (%v, %v)", ev.Op, r2, c2, result, changes)
+		}
+	}
+}
+
+// TestWriteRefusesInvalid checks that the verbs refuse bad keys and names
+// without creating the tenant.
+func TestWriteRefusesInvalid(t *testing.T) {
+	e := New()
+	for _, key := range []string{"", "k\x00", string(make([]byte, MaxKeyLen+1))} {
+		if ok, err := e.AddRole(key, "r"); ok || err == nil {
+			t.Errorf("AddRole with key %q: (%v, %v), want an error", key, ok, err)
+		}
+	}
+	for _, name := range badNames {
+		for _, c := range []Change{
+			{Op: OpAddRole, Role: name},
+			{Op: OpAddPermission, Role: "r", Permission: name},
+			{Op: OpAddMembership, Role: "r", User: name},
+			{Op: OpDelMembership, Role: name, User: "u"},
+		} {
+			if ok, err := e.Write("k", c); ok || err == nil {
+				t.Errorf("%+v: (%v, %v), want an error", c, ok, err)
+			}
+		}
+	}
+	if ok, err := e.Write("k", Change{Op: OpAddRole, Role: "r", User: "u"}); ok || err == nil {
+		t.Errorf("AddRole carrying a user: (%v, %v), want an error", ok, err)
+	}
+	if ok, err := e.Write("k", Change{Op: 0, Role: "r"}); !errors.Is(err, ErrBadOp) || ok {
+		t.Errorf("op 0: (%v, %v), want ErrBadOp", ok, err)
+	}
+	if n := e.TenantCount(); n != 0 {
+		t.Errorf("refused writes created %d tenants", n)
+	}
+}
