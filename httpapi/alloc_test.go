@@ -1,0 +1,50 @@
+//go:build !race
+
+package httpapi
+
+import (
+	"context"
+	"testing"
+
+	"auth/engine"
+)
+
+// TestHasPermissionHandlerAllocs holds the check handler to zero
+// allocations of its own: path parameters set as the router sets them,
+// escapes decoded, key hashed, answer written.
+func TestHasPermissionHandlerAllocs(t *testing.T) {
+	srv, rep := newInternalServer(t)
+	for _, c := range []engine.Change{
+		{Op: engine.OpAddRole, Role: "r"},
+		{Op: engine.OpAddPermission, Role: "r", Permission: "p/q"},
+		{Op: engine.OpAddMembership, Role: "r", User: "u"},
+	} {
+		if _, _, err := rep.Write(context.Background(), "key", c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		user, perm string
+		want       string
+	}{
+		{"u", "p%2Fq", `{"result": true}`},
+		{"u", "nope", `{"result": false}`},
+		{"nobody", "p%2Fq", `{"result": false}`},
+	} {
+		ctx := request("GET", "/api/has_permission/key/"+c.user+"/"+c.perm)
+		ctx.SetUserValue("key", "key")
+		ctx.SetUserValue("user", c.user)
+		ctx.SetUserValue("name", c.perm)
+		srv.hasPermission(ctx)
+		if got := string(ctx.Response.Body()); got != c.want {
+			t.Fatalf("check %s %s = %s, want %s", c.user, c.perm, got, c.want)
+		}
+		allocs := testing.AllocsPerRun(1000, func() {
+			ctx.Response.Reset()
+			srv.hasPermission(ctx)
+		})
+		if allocs != 0 {
+			t.Errorf("has_permission handler (%s, %s): %v allocs per request, want 0", c.user, c.perm, allocs)
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package httpapi_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"auth/engine"
+	"auth/httpapi"
+	"auth/persist/bolt"
+	"auth/replica"
+)
+
+// testServer is a real server on loopback over a real embedded store.
+type testServer struct {
+	t     *testing.T
+	base  string
+	store *bolt.Store
+	rep   *replica.Replica
+	srv   *httpapi.Server
+}
+
+func newTestServer(t *testing.T) *testServer {
+	t.Helper()
+	store, err := bolt.Open(bolt.DefaultConfig(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := replica.New(engine.New(), store, replica.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rep.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := httpapi.New(httpapi.DefaultConfig(), rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		rep.Close()
+		store.Close() // may already be closed by a test
+	})
+	return &testServer{t: t, base: "http://" + ln.Addr().String(), store: store, rep: rep, srv: srv}
+}
+
+// do sends method path and returns the status and body. path is sent as
+// written, escapes and all.
+func (s *testServer) do(method, path string) (int, string) {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.base+"/", nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.URL.Opaque = path // keep the path's escapes exactly as written
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusNoContent && method != http.MethodOptions && !strings.HasPrefix(ct, "application/json") {
+		s.t.Errorf("%s %s: Content-Type %q, want application/json", method, path, ct)
+	}
+	return resp.StatusCode, string(body)
+}
+
+// expect checks one request's status and exact body.
+func (s *testServer) expect(method, path string, wantStatus int, wantBody string) {
+	s.t.Helper()
+	status, body := s.do(method, path)
+	if status != wantStatus || body != wantBody {
+		s.t.Errorf("%s %s = %d %s, want %d %s", method, path, status, body, wantStatus, wantBody)
+	}
+}
+
+// snapshot returns the tenant's full state in binary form, to prove that a
+// request changed nothing.
+func (s *testServer) snapshot(key string) []byte {
+	s.t.Helper()
+	b, err := s.rep.Engine().Snapshot(engine.KeyID(key)).MarshalBinary()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,121 @@
+package httpapi
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"auth/engine"
+	"auth/persist/bolt"
+	"auth/replica"
+)
+
+func newInternalServer(tb testing.TB) (*Server, *replica.Replica) {
+	tb.Helper()
+	store, err := bolt.Open(bolt.DefaultConfig(tb.TempDir()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	rep, err := replica.New(engine.New(), store, replica.DefaultConfig())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := rep.Load(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := New(DefaultConfig(), rep)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return srv, rep
+}
+
+func request(method, uri string) *fasthttp.RequestCtx {
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod(method)
+	ctx.Request.SetRequestURI(uri)
+	return &ctx
+}
+
+func FuzzDecodeSegment(f *testing.F) {
+	for _, s := range []string{"", "plain", "a%2Fb", "a%2fb", "%", "%4", "%ZZ", "+", "%20", "%C3%BC", "%%", "a%2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		p := getParams()
+		defer putParams(p)
+		got, ok := p.decode(raw)
+		want, err := url.PathUnescape(raw)
+		if ok != (err == nil) {
+			t.Fatalf("decode(%q) ok=%v, url.PathUnescape err=%v", raw, ok, err)
+		}
+		if ok && got != want {
+			t.Fatalf("decode(%q) = %q, want %q", raw, got, want)
+		}
+	})
+}
+
+// FuzzRoutes sends arbitrary paths and methods through the whole handler:
+// it must never panic or answer 5xx, and every answer must be JSON.
+func FuzzRoutes(f *testing.F) {
+	for _, s := range []string{
+		"/api/has_permission/k/u/p", "/api/role/k/r", "/api/role/k/%2F", "/api/roles/k",
+		"/api/membership/k/u/r", "/api/permission/k/r/%FF", "/api//", "/%00", "/api/role/k/" + strings.Repeat("%41", 300),
+	} {
+		f.Add("GET", s)
+		f.Add("POST", s)
+	}
+	srv, _ := newInternalServer(f)
+	h := srv.Handler()
+	f.Fuzz(func(t *testing.T, method, path string) {
+		if method != "GET" && method != "POST" && method != "DELETE" {
+			method = "GET"
+		}
+		ctx := request(method, path)
+		h(ctx)
+		if code := ctx.Response.StatusCode(); code >= 500 {
+			t.Fatalf("%s %q answered %d: %s", method, path, code, ctx.Response.Body())
+		}
+		if ct := string(ctx.Response.Header.ContentType()); ct != contentJSON && ctx.Response.StatusCode() != 200 {
+			t.Fatalf("%s %q answered Content-Type %q", method, path, ct)
+		}
+	})
+}
+
+func BenchmarkHasPermissionHandler(b *testing.B) {
+	srv, rep := newInternalServer(b)
+	ctx0 := context.Background()
+	for _, c := range []engine.Change{
+		{Op: engine.OpAddRole, Role: "r"},
+		{Op: engine.OpAddPermission, Role: "r", Permission: "p"},
+		{Op: engine.OpAddMembership, Role: "r", User: "u"},
+	} {
+		if _, _, err := rep.Write(ctx0, "key", c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	h := srv.Handler()
+	b.Run("router+handler", func(b *testing.B) {
+		ctx := request("GET", "/api/has_permission/key/u/p")
+		b.ReportAllocs()
+		for b.Loop() {
+			ctx.Response.Reset()
+			h(ctx)
+		}
+	})
+	b.Run("handler", func(b *testing.B) {
+		ctx := request("GET", "/api/has_permission/key/u/p")
+		ctx.SetUserValue("key", "key")
+		ctx.SetUserValue("user", "u")
+		ctx.SetUserValue("name", "p")
+		b.ReportAllocs()
+		for b.Loop() {
+			ctx.Response.Reset()
+			srv.hasPermission(ctx)
+		}
+	})
+}
