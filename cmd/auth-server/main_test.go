@@ -1,0 +1,312 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the auth-server built once for the tests that run it as a
+// process, as a user would.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "auth-server-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "auth-server")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building auth-server:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running auth-server.
+type proc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	base string
+	logs *syncBuffer
+	exit chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var servingRE = regexp.MustCompile(`msg=serving addr=(\S+)`)
+
+// start runs auth-server on a free loopback port with data in dir.
+func start(t *testing.T, dir string, extra ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"-addr", "127.0.0.1:0", "-data", dir}, extra...)...)
+	cmd.Env = append(os.Environ(), "AUTH_ADDR=", "AUTH_DATA=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{t: t, cmd: cmd, logs: &syncBuffer{}, exit: make(chan error, 1)}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			p.logs.Write([]byte(line + "\n"))
+			if m := servingRE.FindStringSubmatch(line); m != nil {
+				addr <- m[1]
+			}
+		}
+		io.Copy(io.Discard, stderr)
+		p.exit <- cmd.Wait()
+	}()
+	select {
+	case a := <-addr:
+		p.base = "http://" + a
+	case err := <-p.exit:
+		t.Fatalf("auth-server exited before serving: %v\n%s", err, p.logs)
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("auth-server did not start serving:\n%s", p.logs)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-p.exit
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *proc) stop() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.t.Fatal(err)
+	}
+	select {
+	case err := <-p.exit:
+		if err != nil {
+			p.t.Fatalf("auth-server exited with %v after SIGTERM:\n%s", err, p.logs)
+		}
+	case <-time.After(30 * time.Second):
+		p.t.Fatalf("auth-server did not exit after SIGTERM:\n%s", p.logs)
+	}
+}
+
+func (p *proc) kill() {
+	p.t.Helper()
+	p.cmd.Process.Kill()
+	<-p.exit
+}
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+func (p *proc) call(method, path string) (int, string, error) {
+	req, err := http.NewRequest(method, p.base+path, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+func (p *proc) expect(method, path, want string) {
+	p.t.Helper()
+	code, body, err := p.call(method, path)
+	if err != nil || code != http.StatusOK || body != want {
+		p.t.Errorf("%s %s = %d %s (%v), want 200 %s", method, path, code, body, err, want)
+	}
+}
+
+const key = "pleaSeDoN0tKillMyC_at"
+
+// story is the original README's story as (method, path, answer) steps.
+var story = [][3]string{
+	{"POST", "/api/role/" + key + "/cookers", `{"result": true}`},
+	{"POST", "/api/role/" + key + "/dancers", `{"result": true}`},
+	{"POST", "/api/role/" + key + "/laughers", `{"result": true}`},
+	{"POST", "/api/permission/" + key + "/cookers/cook", `{"result": true}`},
+	{"POST", "/api/permission/" + key + "/dancers/dance", `{"result": true}`},
+	{"POST", "/api/permission/" + key + "/laughers/laugh", `{"result": true}`},
+	{"POST", "/api/membership/" + key + "/sara/cookers", `{"result": true}`},
+	{"POST", "/api/membership/" + key + "/sara/laughers", `{"result": true}`},
+	{"POST", "/api/membership/" + key + "/jack/dancers", `{"result": true}`},
+	{"POST", "/api/membership/" + key + "/jack/laughers", `{"result": true}`},
+}
+
+// reads are the story's read answers, the same before and after a restart.
+var reads = [][3]string{
+	{"GET", "/ping", `{"message": "PONG"}`},
+	{"GET", "/api/has_permission/" + key + "/jack/dance", `{"result": true}`},
+	{"GET", "/api/has_permission/" + key + "/sara/dance", `{"result": false}`},
+	{"GET", "/api/has_permission/" + key + "/sara/laugh", `{"result": true}`},
+	{"GET", "/api/role/" + key + "/cookers", `{"result": true}`},
+	{"GET", "/api/roles/" + key, `{"result": [{"role": "cookers"}, {"role": "dancers"}, {"role": "laughers"}]}`},
+	{"GET", "/api/permission/" + key + "/cookers/cook", `{"result": true}`},
+	{"GET", "/api/membership/" + key + "/sara/cookers", `{"result": true}`},
+	{"GET", "/api/user_permissions/" + key + "/sara", `{"results": [{"name": "cook"}, {"name": "laugh"}]}`},
+	{"GET", "/api/role_permissions/" + key + "/dancers", `{"results": [{"name": "dance"}]}`},
+	{"GET", "/api/user_roles/" + key + "/jack", `{"result": [{"role": "dancers"}, {"role": "laughers"}]}`},
+	{"GET", "/api/members/" + key + "/laughers", `{"result": [{"user": "jack"}, {"user": "sara"}]}`},
+	{"GET", "/api/which_roles_can/" + key + "/laugh", `{"result": [{"role": "laughers"}]}`},
+	{"GET", "/api/which_users_can/" + key + "/laugh", `{"result": [{"user": "jack"}, {"user": "sara"}]}`},
+}
+
+// TestStoryKeepsAcrossRestart: the story over HTTP, then the same answers
+// after a clean stop and start, and after a snapshot has been taken.
+func TestStoryKeepsAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	p := start(t, dir, "-snapshot-every", "4")
+	for _, s := range story {
+		p.expect(s[0], s[1], s[2])
+	}
+	for _, r := range reads {
+		p.expect(r[0], r[1], r[2])
+	}
+	p.stop()
+	p = start(t, dir)
+	for _, r := range reads {
+		p.expect(r[0], r[1], r[2])
+	}
+	if !strings.Contains(p.logs.String(), "tenants=1") {
+		t.Errorf("start-up log does not report the loaded tenant:\n%s", p.logs)
+	}
+	p.stop()
+	if strings.Contains(p.logs.String(), key) {
+		t.Errorf("the secret key appears in the log:\n%s", p.logs)
+	}
+}
+
+// TestKill9LosesNoAcknowledgedWrite kills the server in the middle of a
+// burst of concurrent writes; every write it acknowledged is there after a
+// restart.
+func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {
+	dir := t.TempDir()
+	p := start(t, dir)
+	p.expect("POST", "/api/role/"+key+"/r", `{"result": true}`)
+
+	const writers = 16
+	var (
+		acked   sync.Map // user -> struct{}
+		nAcked  atomic.Int64
+		wg      sync.WaitGroup
+		stopped atomic.Bool
+	)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stopped.Load(); i++ {
+				user := fmt.Sprintf("u%d-%d", w, i)
+				code, body, err := p.call("POST", "/api/membership/"+key+"/"+user+"/r")
+				if err != nil {
+					return // the server is gone
+				}
+				if code == http.StatusOK && body == `{"result": true}` {
+					acked.Store(user, struct{}{})
+					nAcked.Add(1)
+				}
+			}
+		}()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for nAcked.Load() < 300 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.kill()
+	stopped.Store(true)
+	wg.Wait()
+	if nAcked.Load() == 0 {
+		t.Fatal("no write was acknowledged before the kill")
+	}
+
+	p = start(t, dir)
+	missing := 0
+	acked.Range(func(u, _ any) bool {
+		code, body, err := p.call("GET", "/api/membership/"+key+"/"+u.(string)+"/r")
+		if err != nil || code != http.StatusOK || body != `{"result": true}` {
+			missing++
+			if missing < 5 {
+				t.Errorf("acknowledged membership of %s lost: %d %s %v", u, code, body, err)
+			}
+		}
+		return true
+	})
+	if missing > 0 {
+		t.Fatalf("%d of %d acknowledged writes lost", missing, nAcked.Load())
+	}
+	t.Logf("%d acknowledged writes, all present after kill -9", nAcked.Load())
+	p.stop()
+}
+
+func TestFlagsAndEnvironment(t *testing.T) {
+	env := map[string]string{"AUTH_ADDR": "127.0.0.1:1234", "AUTH_DATA": "/var/lib/auth"}
+	getenv := func(k string) string { return env[k] }
+	c, err := parseConfig(nil, getenv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.addr != "127.0.0.1:1234" || c.dataDir != "/var/lib/auth" {
+		t.Errorf("environment not used: %+v", c)
+	}
+	c, err = parseConfig([]string{"-addr", ":5000", "-data", "d"}, getenv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.addr != ":5000" || c.dataDir != "d" {
+		t.Errorf("flags do not override the environment: %+v", c)
+	}
+	c, err = parseConfig(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.addr != ":4000" || c.dataDir != "./auth-data" {
+		t.Errorf("defaults: %+v, want :4000 and ./auth-data", c)
+	}
+	if _, err := parseConfig([]string{"stray"}, getenv, io.Discard); err == nil {
+		t.Error("a stray argument was accepted")
+	}
+}
