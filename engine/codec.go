@@ -281,11 +281,16 @@ func (d *decoder) ascending() []uint32 {
 	var prev uint64
 	for i := range out {
 		delta := d.uvarint()
+		if delta > math.MaxUint32 {
+			// Also keeps prev+delta+1 from wrapping around 64 bits.
+			d.fail("index out of range")
+			return nil
+		}
 		x := delta
 		if i > 0 {
 			x = prev + delta + 1
 		}
-		if x > math.MaxUint32 || x < prev {
+		if x > math.MaxUint32 {
 			d.fail("index out of range")
 			return nil
 		}
