@@ -15,9 +15,12 @@ type TenantID [32]byte
 // the same secret.
 const tenantDomain = "auth/tenant/v1\x00"
 
-// KeyID returns the TenantID of a secret key. It does not allocate.
+// KeyID returns the TenantID of a secret key. It does not allocate for any
+// key of at most MaxKeyLen bytes.
 func KeyID(key string) TenantID {
-	var buf [256]byte
+	// The buffer holds every valid key: the streaming path below allocates
+	// its hash state, and a check must not allocate.
+	var buf [len(tenantDomain) + MaxKeyLen]byte
 	if len(tenantDomain)+len(key) <= len(buf) {
 		n := copy(buf[:], tenantDomain)
 		n += copy(buf[n:], key)
