@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"auth/engine"
 	"auth/persist"
@@ -83,7 +84,7 @@ func Open(cfg Config) (*Store, error) {
 		FreelistType:   bbolt.FreelistMapType,
 	})
 	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("bolt: %s is in use by another process", filepath.Join(cfg.Dir, FileName))
 		}
 		return nil, fmt.Errorf("bolt: open: %w", err)
