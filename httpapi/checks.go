@@ -1,6 +1,9 @@
 package httpapi
 
 import (
+	"strings"
+	"unsafe"
+
 	"github.com/valyala/fasthttp"
 
 	"auth/engine"
@@ -20,12 +23,58 @@ func (s *Server) registerChecks() {
 			func(t *engine.Tenant, p *params) []string { return t.WhichUsersCan(p.vals[1]) }))
 }
 
-// hasPermission is the check every service calls on every request: decode,
-// hash the key, two map lookups and a few bit tests, a constant answer.
+// hasPermission is the check route's handler as the router calls it.
 func (s *Server) hasPermission(ctx *fasthttp.RequestCtx) {
 	p := getParams()
 	if p.parse(ctx, hasPermissionParams...) {
-		writeBool(ctx, s.svc.Tenant(engine.KeyID(p.key())).UserHasPermission(p.vals[1], p.vals[2]))
+		s.check(ctx, p)
 	}
 	putParams(p)
+}
+
+// check answers the check: hash the key, two map lookups and a few bit
+// tests, a constant answer.
+func (s *Server) check(ctx *fasthttp.RequestCtx, p *params) {
+	writeBool(ctx, s.svc.Tenant(engine.KeyID(p.key())).UserHasPermission(p.vals[1], p.vals[2]))
+}
+
+const checkPrefix = "/api/has_permission/"
+
+// serve is the server's handler. The check route, which services call on
+// every request, is matched here before the router: the router allocates
+// for its path parameters, and the check path must not allocate. Anything
+// that is not exactly a GET of /api/has_permission/{key}/{user}/{name}
+// with three non-empty segments goes to the router, which answers it the
+// same way it would have.
+func (s *Server) serve(ctx *fasthttp.RequestCtx) {
+	path := ctx.Request.URI().PathOriginal()
+	if len(path) > len(checkPrefix) && ctx.IsGet() && string(path[:len(checkPrefix)]) == checkPrefix {
+		rest := unsafe.String(&path[len(checkPrefix)], len(path)-len(checkPrefix))
+		if raws, ok := split3(rest); ok {
+			p := getParams()
+			if p.parseRaw(ctx, hasPermissionParams, raws[:]) {
+				s.check(ctx, p)
+			}
+			putParams(p)
+			return
+		}
+	}
+	s.router.Handler(ctx)
+}
+
+// split3 splits "a/b/c" into three non-empty segments.
+func split3(s string) (out [3]string, ok bool) {
+	i := strings.IndexByte(s, '/')
+	if i <= 0 {
+		return out, false
+	}
+	j := strings.IndexByte(s[i+1:], '/')
+	if j <= 0 {
+		return out, false
+	}
+	j += i + 1
+	if j == len(s)-1 || strings.IndexByte(s[j+1:], '/') >= 0 {
+		return out, false
+	}
+	return [3]string{s[:i], s[i+1 : j], s[j+1:]}, true
 }

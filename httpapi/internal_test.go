@@ -99,7 +99,7 @@ func BenchmarkHasPermissionHandler(b *testing.B) {
 		}
 	}
 	h := srv.Handler()
-	b.Run("router+handler", func(b *testing.B) {
+	b.Run("server", func(b *testing.B) {
 		ctx := request("GET", "/api/has_permission/key/u/p")
 		b.ReportAllocs()
 		for b.Loop() {
@@ -107,7 +107,7 @@ func BenchmarkHasPermissionHandler(b *testing.B) {
 			h(ctx)
 		}
 	})
-	b.Run("handler", func(b *testing.B) {
+	b.Run("route-handler", func(b *testing.B) {
 		ctx := request("GET", "/api/has_permission/key/u/p")
 		ctx.SetUserValue("key", "key")
 		ctx.SetUserValue("user", "u")
@@ -116,6 +116,64 @@ func BenchmarkHasPermissionHandler(b *testing.B) {
 		for b.Loop() {
 			ctx.Response.Reset()
 			srv.hasPermission(ctx)
+		}
+	})
+	b.Run("router", func(b *testing.B) {
+		ctx := request("GET", "/api/has_permission/key/u/p")
+		b.ReportAllocs()
+		for b.Loop() {
+			ctx.Response.Reset()
+			srv.router.Handler(ctx)
+		}
+	})
+}
+
+func TestSplit3(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want [3]string
+		ok   bool
+	}{
+		{"k/u/p", [3]string{"k", "u", "p"}, true},
+		{"k%2F/u%2F/p%2F", [3]string{"k%2F", "u%2F", "p%2F"}, true},
+		{"k/u", [3]string{}, false},
+		{"k/u/p/", [3]string{}, false},
+		{"k/u/p/x", [3]string{}, false},
+		{"/u/p", [3]string{}, false},
+		{"k//p", [3]string{}, false},
+		{"k/u/", [3]string{}, false},
+		{"", [3]string{}, false},
+	} {
+		got, ok := split3(c.in)
+		if ok != c.ok || (ok && got != c.want) {
+			t.Errorf("split3(%q) = %q, %v; want %q, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// FuzzCheckFastPath: the check route matched before the router answers
+// exactly as the router's route does, for any path under its prefix.
+func FuzzCheckFastPath(f *testing.F) {
+	for _, s := range []string{"k/u/p", "k/u/p/", "k//p", "k/u", "k%2F/u/p", "k/u/%FF", "k/u/p?x=1", "k/u/p/q", "%00/u/p", "k/u/" + strings.Repeat("a", 300)} {
+		f.Add(s)
+	}
+	srv, rep := newInternalServer(f)
+	for _, c := range []engine.Change{
+		{Op: engine.OpAddRole, Role: "r"},
+		{Op: engine.OpAddPermission, Role: "r", Permission: "p"},
+		{Op: engine.OpAddMembership, Role: "r", User: "u"},
+	} {
+		if _, _, err := rep.Write(context.Background(), "k", c); err != nil {
+			f.Fatal(err)
+		}
+	}
+	f.Fuzz(func(t *testing.T, rest string) {
+		fast := request("GET", checkPrefix+rest)
+		srv.serve(fast)
+		slow := request("GET", checkPrefix+rest)
+		srv.router.Handler(slow)
+		if fast.Response.StatusCode() != slow.Response.StatusCode() || string(fast.Response.Body()) != string(slow.Response.Body()) {
+			t.Fatalf("%q: fast path %d %s, router %d %s", rest, fast.Response.StatusCode(), fast.Response.Body(), slow.Response.StatusCode(), slow.Response.Body())
 		}
 	})
 }

@@ -41,21 +41,30 @@ func (p *params) key() string { return p.vals[0] }
 // values the engine keeps.
 func (p *params) owned(i int) string { return strings.Clone(p.vals[i]) }
 
-// parse decodes and validates the named path parameters in order; the
-// first must be the key. On failure it answers 400 and returns false.
+// parse decodes and validates the named path parameters, as the router
+// matched them, in order; the first must be the key. On failure it answers
+// 400 and returns false.
 func (p *params) parse(ctx *fasthttp.RequestCtx, names ...string) bool {
+	var raws [len(params{}.vals)]string
+	for i, name := range names {
+		raws[i], _ = ctx.UserValue(name).(string)
+	}
+	return p.parseRaw(ctx, names, raws[:len(names)])
+}
+
+// parseRaw decodes and validates raw path segments named names.
+func (p *params) parseRaw(ctx *fasthttp.RequestCtx, names, raws []string) bool {
 	// Decoded values are appended to buf; reserve room for all of them so
 	// that buf never moves while earlier values point into it.
 	need := 0
-	for _, name := range names {
-		raw, _ := ctx.UserValue(name).(string)
+	for _, raw := range raws {
 		need += len(raw)
 	}
 	if cap(p.buf) < need {
 		p.buf = make([]byte, 0, need)
 	}
 	for i, name := range names {
-		raw, _ := ctx.UserValue(name).(string)
+		raw := raws[i]
 		if len(raw) > maxSegment {
 			writeError(ctx, fasthttp.StatusBadRequest, name+" is too long")
 			return false

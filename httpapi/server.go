@@ -129,7 +129,7 @@ func (s *Server) handle(method, path string, h fasthttp.RequestHandler) {
 func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
 // Handler returns the server's request handler, for tests and embedding.
-func (s *Server) Handler() fasthttp.RequestHandler { return s.router.Handler }
+func (s *Server) Handler() fasthttp.RequestHandler { return s.serve }
 
 // Serve serves on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
