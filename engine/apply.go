@@ -50,20 +50,31 @@ func (t *Tenant) change(c *Change) bool {
 // applying it would change anything. A writer uses it to answer no-op
 // requests without writing an event. It does not modify t.
 func (t *Tenant) Answer(c *Change) (result, changes bool) {
+	result, changes, _ = t.AnswerAt(c)
+	return result, changes
+}
+
+// AnswerAt is Answer, also returning the seq of the state it answered
+// from, read under the same lock.
+func (t *Tenant) AnswerAt(c *Change) (result, changes bool, seq uint64) {
 	if t == nil {
 		switch c.Op {
 		case OpAddRole, OpBatch:
-			// A batch answers true and may change anything, as for an
-			// existing tenant.
-			return true, true
+			return true, true, 0
 		case OpDelPermission, OpDelMembership:
-			return true, false
+			return true, false, 0
 		default:
-			return false, false
+			return false, false, 0
 		}
 	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	result, changes = t.answer(c)
+	return result, changes, t.seq
+}
+
+// answer is Answer; t.mu must be held.
+func (t *Tenant) answer(c *Change) (result, changes bool) {
 	r, roleOK := t.roles[c.Role]
 	switch c.Op {
 	case OpAddRole:

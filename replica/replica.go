@@ -83,6 +83,7 @@ type tenantState struct {
 	pending  map[uint64]*pendingEvent // events above the applied seq; mu held
 	snapSeq  uint64                   // seq of the last snapshot written; mu held
 	snapping bool                     // a snapshot is being written; mu held
+	notify   chan struct{}            // closed at the next apply; mu held
 }
 
 type pendingEvent struct {
@@ -220,9 +221,8 @@ func (r *Replica) Write(ctx context.Context, key string, c engine.Change) (bool,
 // caller: its Tenant and change (or batch) are used, its Seq, ID and Time
 // are assigned here.
 func (r *Replica) WriteEvent(ctx context.Context, ev engine.Event) (bool, uint64, error) {
-	t := r.eng.Tenant(ev.Tenant)
-	if result, changes := t.Answer(&ev.Change); !changes {
-		return result, t.Seq(), nil
+	if result, changes, seq := r.eng.Tenant(ev.Tenant).AnswerAt(&ev.Change); !changes {
+		return result, seq, nil
 	}
 	ev.Seq = 0
 	ev.ID = rand.Uint64()
@@ -365,6 +365,7 @@ func (r *Replica) apply(id engine.TenantID, ts *tenantState, ev *engine.Event, l
 		delete(r.waiters, ev.ID)
 	}
 	r.waitMu.Unlock()
+	ts.wake()
 	r.mu.Lock()
 	obs := r.observers
 	r.mu.Unlock()
