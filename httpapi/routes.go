@@ -20,6 +20,7 @@ func (s *Server) register() {
 	s.registerPermissions()
 	s.registerMemberships()
 	s.registerChecks()
+	s.registerStatus()
 }
 
 // writer returns a handler that decodes the route's parameters (the key

@@ -1,0 +1,454 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"auth/bus"
+	"auth/engine"
+	"auth/persist"
+	"auth/replica"
+)
+
+// runWriters writes random changes of every kind (and now and then a batch)
+// to random tenants through random replicas from many goroutines for d,
+// recording every acknowledged write.
+func runWriters(t *testing.T, c *cluster, keys []string, log *ackLog, goroutines int, d time.Duration) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var writes, skipped atomic.Int64
+	stop := time.Now().Add(d)
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 42))
+			for time.Now().Before(stop) {
+				key := keys[rng.IntN(len(keys))]
+				a := ack{key: key}
+				ev := engine.Event{Tenant: engine.KeyID(key)}
+				if rng.IntN(25) == 0 {
+					a.batch = []engine.Change{randomChange(rng), randomChange(rng), randomChange(rng)}
+					ev.Op = engine.OpBatch
+					ev.Changes = a.batch
+				} else {
+					a.change = randomChange(rng)
+					ev.Change = a.change
+				}
+				if err := ev.Validate(); err != nil {
+					t.Errorf("test built an invalid event: %v", err)
+					return
+				}
+				ok := c.with(rng.IntN(len(c.slots)), func(n *node) {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					var err error
+					if a.batch != nil {
+						a.result, a.seq, err = n.rep.WriteEvent(ctx, ev)
+					} else {
+						a.result, a.seq, err = n.rep.Write(ctx, key, a.change)
+					}
+					if err != nil {
+						t.Errorf("%s: write %v: %v", n.name, a.change, err)
+						return
+					}
+					log.add(a)
+					writes.Add(1)
+				})
+				if !ok {
+					skipped.Add(1)
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d acknowledged writes (%.0f/s), %d skipped on a closed replica", writes.Load(), float64(writes.Load())/d.Seconds(), skipped.Load())
+}
+
+var testKeys = []string{"key-alpha", "key-beta", "key-gamma"}
+
+// Random writes of every kind, concurrently, to random replicas: once the
+// writes stop, every replica answers every query as the reference model
+// fed the log in seq order, and every acknowledged write is in it.
+func TestConvergeUnderConcurrentWrites(t *testing.T) {
+	ns := startNATS(t)
+	store := openStore(t)
+	cfg := testBusConfig(ns.URL())
+	c := newCluster(t, store, cfg, cfg, cfg)
+	log := &ackLog{}
+	runWriters(t, c, testKeys, log, 8, 2*time.Second)
+	models, heads := buildModels(t, store, testKeys, log.all())
+	start := time.Now()
+	waitConverged(t, c, models, heads, 20*time.Second)
+	t.Logf("converged %v after the last write", time.Since(start).Round(time.Millisecond))
+	var received uint64
+	for _, n := range c.nodes() {
+		received += n.bus.Stats().Received
+	}
+	if received == 0 {
+		t.Error("no event went over the bus")
+	}
+}
+
+// The same with faults: the NATS server stops and comes back mid-run; one
+// replica is closed and re-created from the store (once while NATS is down,
+// once while it is up); one replica loses ~30% of its deliveries. All
+// converge, and no acknowledged write is missing anywhere.
+func TestConvergeWithFaults(t *testing.T) {
+	ns := startNATS(t)
+	store := openStore(t)
+	cfg := testBusConfig(ns.URL())
+	lossy := cfg
+	lossy.DropDelivery = func(*engine.Event) bool { return rand.Float64() < 0.3 }
+	c := newCluster(t, store, cfg, lossy, cfg)
+
+	recreate := func() {
+		s := c.slots[2]
+		s.mu.Lock()
+		s.n.close()
+		s.n = nil
+		s.mu.Unlock()
+		time.Sleep(200 * time.Millisecond)
+		n, err := tryStartNode("replica-2", store, cfg)
+		if err != nil {
+			t.Errorf("re-creating replica 2: %v", err)
+			return
+		}
+		s.mu.Lock()
+		s.n = n
+		s.mu.Unlock()
+	}
+	faults := make(chan struct{})
+	go func() {
+		defer close(faults)
+		step := func(d time.Duration) { time.Sleep(d) } // schedules faults; asserts nothing
+		step(500 * time.Millisecond)
+		ns.Stop()
+		step(300 * time.Millisecond)
+		recreate() // starts while NATS is unreachable
+		step(500 * time.Millisecond)
+		ns.Start()
+		step(700 * time.Millisecond)
+		recreate() // starts while NATS is up
+	}()
+	log := &ackLog{}
+	runWriters(t, c, testKeys, log, 8, 3500*time.Millisecond)
+	<-faults
+
+	models, heads := buildModels(t, store, testKeys, log.all())
+	start := time.Now()
+	waitConverged(t, c, models, heads, 30*time.Second)
+	t.Logf("converged %v after the last write", time.Since(start).Round(time.Millisecond))
+	lossyStats := c.slots[1].n.bus.Stats()
+	if lossyStats.Dropped == 0 {
+		t.Error("the drop hook dropped nothing")
+	}
+	if st := c.slots[0].n.bus.Stats(); st.Reconnects == 0 || st.Scans == 0 {
+		t.Errorf("replica 0 did not reconnect and scan: %+v", st)
+	}
+	t.Logf("lossy replica: %+v", lossyStats)
+}
+
+// A check at the replica that acknowledged a write sees it, every time,
+// while other replicas write to the same tenant.
+func TestReadYourWrites(t *testing.T) {
+	ns := startNATS(t)
+	store := openStore(t)
+	cfg := testBusConfig(ns.URL())
+	c := newCluster(t, store, cfg, cfg, cfg)
+	const key = "ryw-key"
+	id := engine.KeyID(key)
+	const goroutines, iterations = 6, 150
+	ctx := context.Background()
+
+	// Roles and grants first, through one replica, replicated everywhere:
+	// nobody removes them, so every later write has what it needs
+	// wherever it goes.
+	first := c.slots[0].n
+	var seq uint64
+	for g := range goroutines {
+		role, perm := fmt.Sprintf("role-%d", g), fmt.Sprintf("perm-%d", g)
+		if _, _, err := first.rep.Write(ctx, key, engine.Change{Op: engine.OpAddRole, Role: role}); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if _, seq, err = first.rep.Write(ctx, key, engine.Change{Op: engine.OpAddPermission, Role: role, Permission: perm}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, "roles on every replica", func() bool {
+		for _, n := range c.nodes() {
+			if n.eng.Seq(id) < seq {
+				return false
+			}
+		}
+		return true
+	})
+
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 7))
+			role, perm := fmt.Sprintf("role-%d", g), fmt.Sprintf("perm-%d", g)
+			for i := range iterations {
+				n := c.slots[rng.IntN(len(c.slots))].n
+				user := fmt.Sprintf("user-%d-%d", g, i)
+				extra := fmt.Sprintf("extra-%d-%d", g, i)
+				res, s, err := n.rep.Write(ctx, key, engine.Change{Op: engine.OpAddMembership, User: user, Role: role})
+				if err != nil || !res {
+					t.Errorf("%s: add_membership: %v %v", n.name, res, err)
+					return
+				}
+				t := n.rep.Tenant(id)
+				if got := n.eng.Seq(id); got < s {
+					panicf("%s: acknowledged seq %d, replica at %d", n.name, s, got)
+				}
+				if !t.HasMembership(user, role) || !t.UserHasPermission(user, perm) {
+					panicf("%s: acknowledged membership %s in %s not visible at seq %d", n.name, user, role, s)
+				}
+				if res, _, err := n.rep.Write(ctx, key, engine.Change{Op: engine.OpAddPermission, Role: role, Permission: extra}); err != nil || !res {
+					panicf("%s: add_permission: %v %v", n.name, res, err)
+				}
+				if !t.HasPermission(role, extra) || !t.UserHasPermission(user, extra) {
+					panicf("%s: acknowledged grant %s to %s not visible", n.name, extra, role)
+				}
+				if _, _, err := n.rep.Write(ctx, key, engine.Change{Op: engine.OpDelPermission, Role: role, Permission: extra}); err != nil {
+					panicf("%s: del_permission: %v", n.name, err)
+				}
+				if t.UserHasPermission(user, extra) {
+					panicf("%s: revoked grant %s still visible", n.name, extra)
+				}
+				if _, _, err := n.rep.Write(ctx, key, engine.Change{Op: engine.OpDelMembership, User: user, Role: role}); err != nil {
+					panicf("%s: del_membership: %v", n.name, err)
+				}
+				if t.HasMembership(user, role) || t.UserHasPermission(user, perm) {
+					panicf("%s: removed membership %s in %s still visible", n.name, user, role)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// panicf fails a read-your-writes iteration from a goroutine: a panic
+// fails the test binary loudly, which a violation deserves.
+func panicf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+
+// gatedStore holds Load between reading the store and handing the tenants
+// over, so that events written meanwhile can only reach the replica by the
+// bus.
+type gatedStore struct {
+	persist.Store
+	read chan struct{} // closed once Load has read the store
+	gate chan struct{} // Load hands over once this is closed
+}
+
+func (g *gatedStore) Load(ctx context.Context, fn func(persist.TenantState) error) error {
+	var states []persist.TenantState
+	err := g.Store.Load(ctx, func(t persist.TenantState) error {
+		states = append(states, t)
+		return nil
+	})
+	close(g.read)
+	<-g.gate
+	if err != nil {
+		return err
+	}
+	for _, t := range states {
+		if err := fn(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Start without a window: the bus subscribes before Load, events that
+// arrive while Load runs are kept by the replica and applied when Load
+// finishes, with no Sync, digest or scan needed.
+func TestDeliveriesDuringLoadAreApplied(t *testing.T) {
+	ns := startNATS(t)
+	store := openStore(t)
+	cfg := testBusConfig(ns.URL())
+	c := newCluster(t, store, cfg)
+	a := c.slots[0].n
+	ctx := context.Background()
+	const key = "load-key"
+	id := engine.KeyID(key)
+	if _, _, err := a.rep.Write(ctx, key, engine.Change{Op: engine.OpAddRole, Role: "before"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// B: no periodic Sync within the test, so only the bus can bring it
+	// what is written during its Load.
+	gated := &gatedStore{Store: store, read: make(chan struct{}), gate: make(chan struct{})}
+	bcfg := cfg
+	bcfg.SyncInterval = time.Hour
+	bcfg.ActiveWindow = time.Hour
+	beng := engine.New()
+	brep, err := replica.New(beng, gated, replica.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer brep.Close()
+	bbus, err := bus.New(bcfg, brep, gated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bbus.Close()
+	started := make(chan error, 1)
+	go func() {
+		_, err := bbus.Start(ctx)
+		started <- err
+	}()
+	<-gated.read
+
+	const writes = 50
+	var seq uint64
+	for i := range writes {
+		var err error
+		if _, seq, err = a.rep.Write(ctx, key, engine.Change{Op: engine.OpAddRole, Role: fmt.Sprintf("during-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// B's bus hands all of them to its replica, which keeps them until
+	// Load is done.
+	waitFor(t, 10*time.Second, "B's bus to deliver what it received", func() bool {
+		return bbus.Stats().Delivered == writes
+	})
+	if got := beng.Seq(id); got != 0 {
+		t.Fatalf("replica B applied up to %d before its Load finished", got)
+	}
+	close(gated.gate)
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	b := &node{name: "replica-b", eng: beng, rep: brep, bus: bbus}
+	// Load returned: what it read plus what was buffered is applied, now.
+	if got := b.eng.Seq(id); got != seq {
+		t.Errorf("replica B at seq %d right after Load, want %d", got, seq)
+	}
+	if !b.rep.Tenant(id).HasRole("during-49") || !b.rep.Tenant(id).HasRole("before") {
+		t.Error("replica B lacks roles written before or during its Load")
+	}
+	st := b.bus.Stats()
+	if st.Syncs != 0 || st.Scans != 0 {
+		t.Errorf("B caught up by other means than the bus: %+v", st)
+	}
+	if st.Received != writes {
+		t.Errorf("B received %d events, want %d", st.Received, writes)
+	}
+}
+
+// A replica reports its link; with NATS down both replicas go on taking
+// writes and answering checks, and once NATS is back they catch up on
+// their own, even on a tenant one of them never heard of.
+func TestLinkDownAndBack(t *testing.T) {
+	ns := startNATS(t)
+	store := openStore(t)
+	cfg := testBusConfig(ns.URL())
+	ns.Stop()
+
+	// Both start while NATS is unreachable.
+	startedAt := time.Now()
+	c := newCluster(t, store, cfg, cfg)
+	if d := time.Since(startedAt); d > 5*time.Second {
+		t.Errorf("starting with NATS down took %v", d)
+	}
+	a, b := c.slots[0].n, c.slots[1].n
+	if a.bus.Status() != "disconnected" || a.bus.Connected() {
+		t.Errorf("status with NATS down = %q", a.bus.Status())
+	}
+	var none *bus.Bus
+	if none.Status() != "none" {
+		t.Errorf("nil bus status = %q", none.Status())
+	}
+
+	ctx := context.Background()
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	begin := time.Now()
+	res, seq, err := a.rep.Write(wctx, "down-key", engine.Change{Op: engine.OpAddRole, Role: "admin"})
+	if err != nil || !res || seq != 1 {
+		t.Fatalf("write with NATS down: %v %d %v", res, seq, err)
+	}
+	if _, _, err := a.rep.Write(wctx, "down-key", engine.Change{Op: engine.OpAddPermission, Role: "admin", Permission: "read"}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(begin); d > time.Second {
+		t.Errorf("writes with NATS down took %v", d)
+	}
+	if !a.rep.Tenant(engine.KeyID("down-key")).HasPermission("admin", "read") {
+		t.Error("replica A does not answer its own write with NATS down")
+	}
+	if b.eng.Seq(engine.KeyID("down-key")) != 0 {
+		t.Skip("B learned of the tenant without the bus; nothing left to test")
+	}
+
+	ns.Start()
+	waitFor(t, 10*time.Second, "both links up", func() bool { return a.bus.Connected() && b.bus.Connected() })
+	if a.bus.Status() != "connected" {
+		t.Errorf("status with NATS up = %q", a.bus.Status())
+	}
+	waitFor(t, 10*time.Second, "B to catch up on a tenant it never heard of", func() bool {
+		return b.rep.Tenant(engine.KeyID("down-key")).HasPermission("admin", "read")
+	})
+
+	// And the bus itself carries what comes next.
+	if _, seq, err = a.rep.Write(ctx, "down-key", engine.Change{Op: engine.OpAddMembership, User: "ann", Role: "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "B to see a write over the bus", func() bool {
+		return b.eng.Seq(engine.KeyID("down-key")) >= seq && b.rep.Tenant(engine.KeyID("down-key")).UserHasPermission("ann", "read")
+	})
+}
+
+func TestConfig(t *testing.T) {
+	def := bus.DefaultConfig("nats://127.0.0.1:4222")
+	if err := def.Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+	for name, mod := range map[string]func(*bus.Config){
+		"no url":         func(c *bus.Config) { c.URL = " " },
+		"wildcard":       func(c *bus.Config) { c.Subject = "auth.>" },
+		"trailing dot":   func(c *bus.Config) { c.Subject = "auth." },
+		"no interval":    func(c *bus.Config) { c.SyncInterval = 0 },
+		"short window":   func(c *bus.Config) { c.ActiveWindow = c.SyncInterval / 2 },
+		"no workers":     func(c *bus.Config) { c.Workers = 0 },
+		"no queue":       func(c *bus.Config) { c.MaxQueued = 0 },
+		"no fetch bound": func(c *bus.Config) { c.FetchTimeout = 0 },
+		"no logger":      func(c *bus.Config) { c.Logger = nil },
+	} {
+		c := def
+		mod(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: Validate accepted it", name)
+		}
+		if _, err := bus.New(c, nil, nil); err == nil {
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+	if _, err := bus.New(def, nil, nil); err == nil {
+		t.Error("New accepted a nil replica")
+	}
+}
+
+// Close stops everything Start started, also when Start failed, and twice
+// is harmless; goleak in TestMain checks nothing is left running.
+func TestCloseAfterFailedStart(t *testing.T) {
+	ns := startNATS(t)
+	store := openStore(t)
+	store.Close() // Load fails on a closed store
+	_, err := tryStartNode("broken", store, testBusConfig(ns.URL()))
+	if !errors.Is(err, persist.ErrClosed) {
+		t.Fatalf("start over a closed store: %v", err)
+	}
+}

@@ -1,0 +1,122 @@
+package bus
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"auth/engine"
+)
+
+// Config configures a Bus.
+type Config struct {
+	// URL names the NATS server, or several separated by commas. It may
+	// carry credentials; it is never logged.
+	URL string
+	// Name is the connection's name as the server shows it.
+	Name string
+	// Subject is the prefix of every subject the bus uses.
+	Subject string
+
+	// SyncInterval is how often the bus publishes its digest and Syncs
+	// each active tenant against the store's head.
+	SyncInterval time.Duration
+	// ActiveWindow is how long after the last event heard of a tenant it
+	// keeps being Synced every SyncInterval.
+	ActiveWindow time.Duration
+	// Workers is how many tenants are delivered to the replica at once.
+	Workers int
+	// MaxQueued bounds the events received and not yet delivered; past it
+	// an event is dropped and its tenant Synced instead.
+	MaxQueued int
+	// PublishQueue bounds the events waiting to be published; past it an
+	// event is not published (the digest names its tenant).
+	PublishQueue int
+	// FetchTimeout bounds one Deliver or Sync, that is the store reads of
+	// one catch-up.
+	FetchTimeout time.Duration
+	// ScanTimeout bounds the store scan after a reconnect.
+	ScanTimeout time.Duration
+	// FlushTimeout bounds the round trip that confirms the subscription is
+	// live at the server, and one blocked write to the server.
+	FlushTimeout time.Duration
+
+	// ConnectTimeout bounds one connection attempt; ReconnectWait is the
+	// pause between attempts, which go on for as long as the bus runs.
+	ConnectTimeout, ReconnectWait time.Duration
+	// ReconnectBufSize is how many bytes of publishes the client keeps
+	// while disconnected, sent once it reconnects; 0 keeps the client's
+	// default (8 MiB), -1 keeps none.
+	ReconnectBufSize int
+	// PendingMsgs and PendingBytes bound what the client buffers for the
+	// subscription before it calls it a slow consumer (which makes the bus
+	// scan the store).
+	PendingMsgs, PendingBytes int
+
+	// Options are extra client options (credentials, TLS), applied after
+	// the bus's own.
+	Options []nats.Option
+	// Logger receives the bus's logs: tenant ids, never keys or the URL.
+	Logger *slog.Logger
+
+	// DropDelivery, when set, is asked about every event received, and an
+	// event it returns true for is dropped as if lost on the way. For
+	// fault tests.
+	DropDelivery func(ev *engine.Event) bool
+}
+
+// DefaultConfig returns the defaults for the server at url.
+func DefaultConfig(url string) Config {
+	return Config{
+		URL:              url,
+		Name:             "auth-server",
+		Subject:          "auth",
+		SyncInterval:     2 * time.Second,
+		ActiveWindow:     time.Minute,
+		Workers:          8,
+		MaxQueued:        1 << 16,
+		PublishQueue:     1 << 16,
+		FetchTimeout:     10 * time.Second,
+		ScanTimeout:      5 * time.Minute,
+		FlushTimeout:     2 * time.Second,
+		ConnectTimeout:   2 * time.Second,
+		ReconnectWait:    500 * time.Millisecond,
+		ReconnectBufSize: 8 << 20,
+		PendingMsgs:      1 << 20,
+		PendingBytes:     256 << 20,
+		Logger:           slog.New(slog.DiscardHandler),
+	}
+}
+
+// Validate reports a config that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case strings.TrimSpace(c.URL) == "":
+		return errors.New("bus: URL is empty")
+	case c.Subject == "" || strings.ContainsAny(c.Subject, " \t\r\n*>") ||
+		strings.HasPrefix(c.Subject, ".") || strings.HasSuffix(c.Subject, "."):
+		return errors.New("bus: Subject must be a plain subject prefix such as \"auth\"")
+	case c.SyncInterval <= 0:
+		return errors.New("bus: SyncInterval must be positive")
+	case c.ActiveWindow < c.SyncInterval:
+		return errors.New("bus: ActiveWindow must be at least SyncInterval")
+	case c.Workers < 1:
+		return errors.New("bus: Workers must be at least 1")
+	case c.MaxQueued < 1 || c.PublishQueue < 1:
+		return errors.New("bus: MaxQueued and PublishQueue must be at least 1")
+	case c.FetchTimeout <= 0 || c.ScanTimeout <= 0 || c.FlushTimeout <= 0:
+		return errors.New("bus: FetchTimeout, ScanTimeout and FlushTimeout must be positive")
+	case c.ConnectTimeout <= 0 || c.ReconnectWait <= 0:
+		return errors.New("bus: ConnectTimeout and ReconnectWait must be positive")
+	case c.ReconnectBufSize < -1:
+		return errors.New("bus: ReconnectBufSize must be -1 or more")
+	case c.PendingMsgs < 1 || c.PendingBytes < 1:
+		return errors.New("bus: PendingMsgs and PendingBytes must be at least 1")
+	case c.Logger == nil:
+		return errors.New("bus: Logger is nil")
+	}
+	return nil
+}

@@ -1,0 +1,356 @@
+package bus_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"auth/engine"
+	"auth/persist"
+)
+
+// The test universe: few names, so that concurrent writes collide often.
+var (
+	uRoles = []string{"r0", "r1", "r2", "r3"}
+	uPerms = []string{"p0", "p1", "p2", "p3"}
+	uUsers = []string{"u0", "u1", "u2", "u3", "u4"}
+)
+
+// model is the naive reference: sets and nothing clever.
+type model struct {
+	roles   map[string]bool
+	perms   map[string]map[string]bool // role → permissions
+	members map[string]map[string]bool // role → users
+}
+
+func newModel() *model {
+	return &model{roles: map[string]bool{}, perms: map[string]map[string]bool{}, members: map[string]map[string]bool{}}
+}
+
+func (m *model) clone() *model {
+	c := newModel()
+	c.roles = maps.Clone(m.roles)
+	for r, s := range m.perms {
+		c.perms[r] = maps.Clone(s)
+	}
+	for r, s := range m.members {
+		c.members[r] = maps.Clone(s)
+	}
+	return c
+}
+
+func (m *model) has(set map[string]map[string]bool, a, b string) bool { return set[a][b] }
+
+func put(set map[string]map[string]bool, a, b string) {
+	if set[a] == nil {
+		set[a] = map[string]bool{}
+	}
+	set[a][b] = true
+}
+
+// change applies c and returns the original API's answer.
+func (m *model) change(c engine.Change) bool {
+	switch c.Op {
+	case engine.OpAddRole:
+		if m.roles[c.Role] {
+			return false
+		}
+		m.roles[c.Role] = true
+		return true
+	case engine.OpDelRole:
+		if !m.roles[c.Role] {
+			return false
+		}
+		delete(m.roles, c.Role)
+		delete(m.perms, c.Role)
+		delete(m.members, c.Role)
+		return true
+	case engine.OpAddPermission:
+		if !m.roles[c.Role] {
+			return false
+		}
+		put(m.perms, c.Role, c.Permission)
+		return true
+	case engine.OpDelPermission:
+		delete(m.perms[c.Role], c.Permission)
+		return true
+	case engine.OpAddMembership:
+		if !m.roles[c.Role] {
+			return false
+		}
+		put(m.members, c.Role, c.User)
+		return true
+	case engine.OpDelMembership:
+		delete(m.members[c.Role], c.User)
+		return true
+	}
+	panic(fmt.Sprintf("model: op %v", c.Op))
+}
+
+// applyEvent applies ev and returns its answer.
+func (m *model) applyEvent(ev *engine.Event) bool {
+	if ev.Op == engine.OpBatch {
+		for _, c := range ev.Changes {
+			m.change(c)
+		}
+		return true
+	}
+	return m.change(ev.Change)
+}
+
+// noop answers c without an event, as a writer does for a change that would
+// change nothing: ok is false when c would change something.
+func (m *model) noop(c engine.Change) (result, ok bool) {
+	after := m.clone()
+	result = after.change(c)
+	return result, m.equal(after)
+}
+
+func (m *model) equal(o *model) bool { return m.diff(o) == "" }
+
+// diff compares two models by every query of the API.
+func (m *model) diff(o *model) string {
+	var b strings.Builder
+	q := func(name string, a, c any) {
+		if fmt.Sprint(a) != fmt.Sprint(c) {
+			fmt.Fprintf(&b, "%s: %v vs %v; ", name, a, c)
+		}
+	}
+	for _, r := range uRoles {
+		q("has_role "+r, m.roles[r], o.roles[r])
+		for _, p := range uPerms {
+			q("has_permission "+r+" "+p, m.has(m.perms, r, p), o.has(o.perms, r, p))
+		}
+		for _, u := range uUsers {
+			q("has_membership "+u+" "+r, m.has(m.members, r, u), o.has(o.members, r, u))
+		}
+	}
+	return b.String()
+}
+
+func (m *model) rolePerms(r string) []string {
+	out := []string{}
+	for p, ok := range m.perms[r] {
+		if ok {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (m *model) roleMembers(r string) []string {
+	out := []string{}
+	for u, ok := range m.members[r] {
+		if ok {
+			out = append(out, u)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (m *model) userRoles(u string) []string {
+	out := []string{}
+	for r := range m.roles {
+		if m.members[r][u] {
+			out = append(out, r)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (m *model) userPerms(u string) []string {
+	set := map[string]bool{}
+	for _, r := range m.userRoles(u) {
+		for p := range m.perms[r] {
+			set[p] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+func (m *model) rolesCan(p string) []string {
+	out := []string{}
+	for r := range m.roles {
+		if m.perms[r][p] {
+			out = append(out, r)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (m *model) usersCan(p string) []string {
+	set := map[string]bool{}
+	for _, r := range m.rolesCan(p) {
+		for u := range m.members[r] {
+			set[u] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// compareTenant compares a replica's tenant with the model by every check,
+// membership and list query of the API; "" means equal.
+func compareTenant(t *engine.Tenant, m *model, wantSeq uint64) string {
+	var b strings.Builder
+	q := func(name string, got, want any) {
+		if g, w := fmt.Sprint(got), fmt.Sprint(want); g != w {
+			fmt.Fprintf(&b, "%s = %s, want %s; ", name, g, w)
+		}
+	}
+	q("seq", t.Seq(), wantSeq)
+	roles := slices.Sorted(maps.Keys(m.roles))
+	if roles == nil {
+		roles = []string{}
+	}
+	q("roles", t.Roles(), roles)
+	for _, r := range uRoles {
+		q("has_role "+r, t.HasRole(r), m.roles[r])
+		q("role_permissions "+r, t.RolePermissions(r), m.rolePerms(r))
+		q("role_members "+r, t.RoleMembers(r), m.roleMembers(r))
+		for _, p := range uPerms {
+			q("has_permission "+r+" "+p, t.HasPermission(r, p), m.perms[r][p])
+		}
+		for _, u := range uUsers {
+			q("has_membership "+u+" "+r, t.HasMembership(u, r), m.members[r][u])
+		}
+	}
+	for _, u := range uUsers {
+		q("user_roles "+u, t.UserRoles(u), m.userRoles(u))
+		q("user_permissions "+u, t.UserPermissions(u), m.userPerms(u))
+		for _, p := range uPerms {
+			q("user_has_permission "+u+" "+p, t.UserHasPermission(u, p), slices.Contains(m.userPerms(u), p))
+		}
+	}
+	for _, p := range uPerms {
+		q("which_roles_can "+p, t.WhichRolesCan(p), m.rolesCan(p))
+		q("which_users_can "+p, t.WhichUsersCan(p), m.usersCan(p))
+	}
+	return b.String()
+}
+
+// randomChange returns a change of any kind over the test universe.
+func randomChange(rng *rand.Rand) engine.Change {
+	r := uRoles[rng.IntN(len(uRoles))]
+	p := uPerms[rng.IntN(len(uPerms))]
+	u := uUsers[rng.IntN(len(uUsers))]
+	switch n := rng.IntN(20); {
+	case n < 4:
+		return engine.Change{Op: engine.OpAddRole, Role: r}
+	case n < 6:
+		return engine.Change{Op: engine.OpDelRole, Role: r}
+	case n < 10:
+		return engine.Change{Op: engine.OpAddPermission, Role: r, Permission: p}
+	case n < 12:
+		return engine.Change{Op: engine.OpDelPermission, Role: r, Permission: p}
+	case n < 17:
+		return engine.Change{Op: engine.OpAddMembership, User: u, Role: r}
+	default:
+		return engine.Change{Op: engine.OpDelMembership, User: u, Role: r}
+	}
+}
+
+// ack is one acknowledged write: what was asked, what it answered and the
+// seq it returned.
+type ack struct {
+	key    string
+	batch  []engine.Change // for a batch write; else change
+	change engine.Change
+	result bool
+	seq    uint64
+}
+
+// ackLog collects acknowledged writes from many goroutines.
+type ackLog struct {
+	mu   sync.Mutex
+	acks []ack
+}
+
+func (l *ackLog) add(a ack) {
+	l.mu.Lock()
+	l.acks = append(l.acks, a)
+	l.mu.Unlock()
+}
+
+func (l *ackLog) all() []ack {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.acks)
+}
+
+// noopWindow is how far below its returned seq the state that answered a
+// no-op write may be: the writer reads the answer and then the seq, and
+// events may be applied in between.
+const noopWindow = 64
+
+// buildModels reads every tenant's log from the store, folds it into the
+// reference model in seq order, and checks every acknowledged write
+// against it: a write that made an event is the event at its seq, with the
+// answer the model gives there; a write that made none is answered as the
+// state at (or just below) its seq answers it. It returns each key's final
+// model and head.
+func buildModels(t *testing.T, store persist.Store, keys []string, acks []ack) (map[string]*model, map[string]uint64) {
+	t.Helper()
+	models := map[string]*model{}
+	heads := map[string]uint64{}
+	byKey := map[string][]ack{}
+	for _, a := range acks {
+		byKey[a.key] = append(byKey[a.key], a)
+	}
+	for _, key := range keys {
+		id := engine.KeyID(key)
+		evs, err := store.Events(context.Background(), id, 0, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		states := []*model{newModel()}
+		answers := []bool{false}
+		for i := range evs {
+			if evs[i].Seq != uint64(i+1) {
+				t.Fatalf("tenant %s: event %d has seq %d", id, i+1, evs[i].Seq)
+			}
+			m := states[i].clone()
+			answers = append(answers, m.applyEvent(&evs[i]))
+			states = append(states, m)
+		}
+		head := uint64(len(evs))
+		bad := 0
+		for _, a := range byKey[key] {
+			if a.seq > head {
+				t.Errorf("tenant %s: acknowledged write at seq %d, store head is %d", id, a.seq, head)
+				continue
+			}
+			if a.batch != nil {
+				if a.seq == 0 || evs[a.seq-1].Op != engine.OpBatch || !slices.Equal(evs[a.seq-1].Changes, a.batch) || !a.result {
+					t.Errorf("tenant %s: acknowledged batch at seq %d is not in the log", id, a.seq)
+				}
+				continue
+			}
+			if a.seq > 0 && evs[a.seq-1].Op != engine.OpBatch && evs[a.seq-1].Change == a.change && answers[a.seq] == a.result {
+				continue // the write's own event
+			}
+			ok := false
+			for s := int(a.seq); s >= 0 && s >= int(a.seq)-noopWindow && !ok; s-- {
+				r, noop := states[s].noop(a.change)
+				ok = noop && r == a.result
+			}
+			if !ok {
+				bad++
+				if bad <= 5 {
+					t.Errorf("tenant %s: acknowledged %v (answer %v, seq %d) matches neither the event at its seq nor a no-op there", id, a.change, a.result, a.seq)
+				}
+			}
+		}
+		models[key] = states[len(states)-1]
+		heads[key] = head
+	}
+	return models, heads
+}

@@ -1,0 +1,84 @@
+package httpapi
+
+import (
+	"bytes"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"auth/engine"
+)
+
+// GET /status describes this replica, for operators and for tests that
+// wait on replication:
+//
+//	{"store": "embedded", "bus": "connected", "tenants": 3}
+//	{"store": "embedded", "bus": "connected", "tenants": 3, "seq": 42}
+//
+//   - store: the store's description, as the Service gives it ("" if it
+//     gives none);
+//   - bus: "connected" or "disconnected" for the NATS link, "none" when
+//     the replica runs without one;
+//   - tenants: how many tenants this replica holds in memory;
+//   - seq: only when the request carries "Authorization: Bearer <key>": the
+//     seq that key's tenant is applied up to here, 0 for a tenant never
+//     written. The key goes in that header and nowhere else (never in the
+//     URL, where logs keep it), and is never echoed; a malformed header or
+//     an invalid key answers 400.
+//
+// The route answers from memory and never touches the store or the bus.
+
+// StatusReporter is what GET /status needs beyond [Service]. A Service that
+// does not implement it gets {"store": "", "bus": "none", "tenants": 0}
+// plus the seq.
+type StatusReporter interface {
+	// StoreDescription names the store (kind, and where if that is no
+	// secret); never credentials.
+	StoreDescription() string
+	// BusStatus is "connected", "disconnected" or "none".
+	BusStatus() string
+	// TenantCount is the number of tenants held in memory.
+	TenantCount() int
+}
+
+var bearerPrefix = []byte("bearer ")
+
+func (s *Server) registerStatus() {
+	s.handle(fasthttp.MethodGet, "/status", s.statusHandler)
+}
+
+func (s *Server) statusHandler(ctx *fasthttp.RequestCtx) {
+	store, bus, tenants := "", "none", 0
+	if r, ok := s.svc.(StatusReporter); ok {
+		store, bus, tenants = r.StoreDescription(), r.BusStatus(), r.TenantCount()
+	}
+	var seq uint64
+	hasSeq := false
+	if auth := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization); len(auth) > 0 {
+		if len(auth) <= len(bearerPrefix) || !bytes.EqualFold(auth[:len(bearerPrefix)], bearerPrefix) {
+			writeError(ctx, fasthttp.StatusBadRequest, "Authorization must be \"Bearer <key>\"")
+			return
+		}
+		key := string(bytes.TrimLeft(auth[len(bearerPrefix):], " "))
+		if err := engine.ValidKey(key); err != nil {
+			writeError(ctx, fasthttp.StatusBadRequest, "Authorization: "+err.Error())
+			return
+		}
+		seq, hasSeq = s.svc.Tenant(engine.KeyID(key)).Seq(), true
+	}
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+	ctx.SetContentType(contentJSON)
+	setBody(ctx, func(b []byte) []byte {
+		b = append(b, `{"store": `...)
+		b = appendString(b, store)
+		b = append(b, `, "bus": `...)
+		b = appendString(b, bus)
+		b = append(b, `, "tenants": `...)
+		b = strconv.AppendInt(b, int64(tenants), 10)
+		if hasSeq {
+			b = append(b, `, "seq": `...)
+			b = strconv.AppendUint(b, seq, 10)
+		}
+		return append(b, '}')
+	})
+}
