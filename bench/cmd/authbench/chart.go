@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"image/color"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
+)
+
+func cmdChart(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("chart", flag.ContinueOnError)
+	in := fs.String("in", "", "compare's -json output")
+	out := fs.String("out", "results.png", "PNG or SVG file to write")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(*in)
+	if err != nil {
+		return err
+	}
+	var rep CompareReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return err
+	}
+	return drawChart(&rep, *out)
+}
+
+var palette = []color.Color{
+	color.RGBA{0x4c, 0x72, 0xb0, 0xff},
+	color.RGBA{0xdd, 0x84, 0x52, 0xff},
+	color.RGBA{0x55, 0xa8, 0x68, 0xff},
+	color.RGBA{0xc4, 0x4e, 0x52, 0xff},
+}
+
+// drawChart draws two bar charts side by side: check throughput and p99
+// latency per target, one bar per closed-loop concurrency and the
+// open-loop run.
+func drawChart(rep *CompareReport, path string) error {
+	type series struct {
+		name string
+		pick func(t *TargetResult) (rps, p99 float64, ok bool)
+	}
+	var names []string
+	var avail []*TargetResult
+	for _, t := range rep.Targets {
+		if t.Available && len(t.Runs) > 0 {
+			avail = append(avail, t)
+			names = append(names, t.Name)
+		}
+	}
+	if len(avail) == 0 {
+		return errors.New("chart: no target with results")
+	}
+	// The series are the check runs of the first target (the ceiling):
+	// each closed-loop concurrency, then the open-loop rate.
+	var ss []series
+	for _, r := range avail[0].Runs {
+		if r.Label != "check" {
+			continue
+		}
+		mode, c := r.Mode, r.Concurrency
+		name := fmt.Sprintf("closed loop, c=%d", c)
+		if mode == "open" {
+			name = fmt.Sprintf("open loop, %.0f req/s", r.TargetRate)
+		}
+		ss = append(ss, series{name, func(t *TargetResult) (float64, float64, bool) {
+			x := t.findRun("check", mode, c)
+			if x == nil {
+				return 0, 0, false
+			}
+			return x.RPS, x.Latency.P99, true
+		}})
+	}
+	mk := func(title, ylabel string, val func(rps, p99 float64) float64) (*plot.Plot, error) {
+		p := plot.New()
+		p.Title.Text = title
+		p.Y.Label.Text = ylabel
+		p.Legend.Top = true
+		w := vg.Points(22)
+		for i, s := range ss {
+			vals := make(plotter.Values, len(avail))
+			for j, t := range avail {
+				if rps, p99, ok := s.pick(t); ok {
+					vals[j] = val(rps, p99)
+				}
+			}
+			bars, err := plotter.NewBarChart(vals, w)
+			if err != nil {
+				return nil, err
+			}
+			bars.Color = palette[i%len(palette)]
+			bars.LineStyle.Width = 0
+			bars.Offset = w * vg.Length(2*i-len(ss)+1) / 2
+			p.Add(bars)
+			p.Legend.Add(s.name, bars)
+		}
+		p.NominalX(names...)
+		p.Y.Min = 0
+		p.Y.Max *= 1.35 // room for the legend above the bars
+		return p, nil
+	}
+	tp, err := mk("has_permission throughput", "requests/s", func(rps, _ float64) float64 { return rps })
+	if err != nil {
+		return err
+	}
+	lp, err := mk("has_permission p99 latency", "p99 (µs)", func(_, p99 float64) float64 { return p99 })
+	if err != nil {
+		return err
+	}
+	width, height := 11*vg.Inch, 4.5*vg.Inch
+	var c draw.Canvas
+	var writeTo func(*os.File) error
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".svg":
+		sc := vgsvg.New(width, height)
+		c = draw.New(sc)
+		writeTo = func(f *os.File) error { _, err := sc.WriteTo(f); return err }
+	case ".png":
+		ic := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(110))}
+		c = draw.New(ic)
+		writeTo = func(f *os.File) error { _, err := ic.WriteTo(f); return err }
+	default:
+		return fmt.Errorf("chart: %s: want .png or .svg", path)
+	}
+	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Points(12), PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(6)}
+	plots := [][]*plot.Plot{{tp, lp}}
+	canvases := plot.Align(plots, tiles, c)
+	tp.Draw(canvases[0][0])
+	lp.Draw(canvases[0][1])
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := writeTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

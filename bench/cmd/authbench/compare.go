@@ -1,0 +1,441 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"auth/bench/dataset"
+	"auth/bench/loadgen"
+)
+
+// CompareReport is compare's JSON output.
+type CompareReport struct {
+	Kind     string          `json:"kind"` // "compare"
+	Machine  Machine         `json:"machine"`
+	Command  string          `json:"command"`
+	Pinning  string          `json:"pinning"`
+	Dataset  dataset.Config  `json:"dataset"`
+	Mix      loadgen.Mix     `json:"mix"`
+	Duration string          `json:"duration"`
+	Warmup   string          `json:"warmup"`
+	Targets  []*TargetResult `json:"targets"`
+	InProc   *InProcReport   `json:"inproc,omitempty"`
+	Verdicts []Verdict       `json:"verdicts"`
+	Failures []string        `json:"failures,omitempty"`
+}
+
+// TargetResult is what one target gave.
+type TargetResult struct {
+	ID        string             `json:"id"`
+	Name      string             `json:"name"`
+	Available bool               `json:"available"`
+	Note      string             `json:"note,omitempty"`
+	Replicas  int                `json:"replicas,omitempty"`
+	StartSecs float64            `json:"start_seconds,omitempty"`
+	Load      *loadgen.LoadStats `json:"load,omitempty"`
+	Verified  int                `json:"verified_checks,omitempty"`
+	Runs      []*loadgen.Result  `json:"runs,omitempty"`
+}
+
+// Verdict is one of the issue's targets, measured.
+type Verdict struct {
+	Claim    string `json:"claim"`
+	Measured string `json:"measured"`
+	Holds    bool   `json:"holds"`
+}
+
+type compareOpts struct {
+	root, work    string
+	cpusServer    string
+	cfg           dataset.Config
+	mix           loadgen.Mix
+	concs         []int
+	dur, warmup   time.Duration
+	openRate      float64
+	openFraction  float64
+	writeConcs    []int
+	mixedWrite    float64
+	mixedList     float64
+	loadConc      int
+	verifyN       int
+	authServerBin string
+	ceilingBin    string
+}
+
+func cmdCompare(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	smoke := fs.Bool("smoke", false, "a few seconds on a tiny dataset: for CI; fails on any error or wrong answer")
+	root := fs.String("root", "", "repository root (default: found from the working folder)")
+	rev := fs.String("rev", "", "build auth-server from this git revision (e.g. HEAD) instead of the working tree")
+	targetsFlag := fs.String("targets", "ceiling,embedded,mongo", "targets to run, in order")
+	pin := fs.Bool("pin", true, "pin servers to CPU 0 and the load generator to CPU 1 (taskset)")
+	conc := fs.String("c", "16,64", "closed-loop concurrencies (keep-alive connections)")
+	dur := fs.Duration("d", 5*time.Second, "measured duration of each run")
+	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up before each run")
+	openRate := fs.Float64("open-rate", 0, "open-loop rate, requests/s (0: -open-fraction of the ceiling's closed-loop rate at the highest -c)")
+	openFraction := fs.Float64("open-fraction", 0.5, "open-loop rate as a share of the ceiling's throughput (0: no open-loop run)")
+	writeConc := fs.String("write-c", "1,16,64", "concurrencies of the write-throughput runs on the embedded store (empty: none)")
+	mixedWrite := fs.Float64("mixed-write-share", 0.02, "write share of the mixed run (0 and -mixed-list-share 0: no mixed run)")
+	mixedList := fs.Float64("mixed-list-share", 0.08, "list-query share of the mixed run")
+	loadConc := fs.Int("load-c", 64, "concurrent writes while loading the dataset")
+	verifyN := fs.Int("verify", 2000, "checks verified against the ground truth before measuring")
+	inproc := fs.Bool("inproc", true, "run the in-process engine vs Casbin benchmarks")
+	benchtime := fs.String("benchtime", "1s", "benchtime of the in-process benchmarks")
+	out := fs.String("json", "", "write the report as JSON to this file")
+	md := fs.String("md", "", "write markdown tables to this file")
+	chart := fs.String("chart", "", "draw throughput and p99 per target into this PNG or SVG file")
+	keep := fs.Bool("keep", false, "keep the temporary folder (binaries, data, server logs)")
+	cfg := defaultDataset
+	datasetFlags(fs, &cfg)
+	mix := loadgen.Mix{TrueShare: 0.5}
+	mixFlags(fs, &mix)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *smoke {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		def := func(name string, apply func()) {
+			if !set[name] {
+				apply()
+			}
+		}
+		def("users", func() { cfg = smokeDataset })
+		def("c", func() { *conc = "4" })
+		def("d", func() { *dur = time.Second })
+		def("warmup", func() { *warmup = 200 * time.Millisecond })
+		def("write-c", func() { *writeConc = "2" })
+		def("open-rate", func() { *openRate = 300 })
+		def("verify", func() { *verifyN = 300 })
+		def("benchtime", func() { *benchtime = "100x" })
+		def("pin", func() { *pin = false })
+		def("load-c", func() { *loadConc = 16 })
+	}
+	if *pin && runtime.NumCPU() >= 2 {
+		pinSelf(1) // returns only if not pinned
+	}
+	pinning := "none"
+	cpusServer := ""
+	if os.Getenv("AUTHBENCH_PINNED") != "" {
+		cpusServer = "0"
+		pinning = "servers on CPU 0, load generator (and in-process benchmarks) on CPU 1, with taskset"
+	}
+	o := compareOpts{cfg: cfg, mix: mix, dur: *dur, warmup: *warmup, openRate: *openRate, openFraction: *openFraction,
+		mixedWrite: *mixedWrite, mixedList: *mixedList, loadConc: *loadConc, verifyN: *verifyN, cpusServer: cpusServer}
+	var err error
+	if o.concs, err = intList(*conc); err != nil {
+		return err
+	}
+	if o.writeConcs, err = intList(*writeConc); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if o.root, err = findRoot(*root); err != nil {
+		return err
+	}
+	o.work, err = os.MkdirTemp("", "authbench-")
+	if err != nil {
+		return err
+	}
+	if *keep {
+		logf("keeping %s", o.work)
+	} else {
+		defer os.RemoveAll(o.work)
+	}
+
+	rep := &CompareReport{Kind: "compare", Machine: thisMachine(), Command: "authbench compare " + strings.Join(args, " "),
+		Pinning: pinning, Dataset: cfg, Mix: mix, Duration: dur.String(), Warmup: warmup.String()}
+
+	logf("building auth-server (%s) and ceiling", map[bool]string{true: "working tree", false: "revision " + *rev}[*rev == ""])
+	o.authServerBin = filepath.Join(o.work, "auth-server")
+	o.ceilingBin = filepath.Join(o.work, "ceiling")
+	src, err := serverSource(ctx, o.root, *rev, o.work)
+	if err != nil {
+		return err
+	}
+	if err := goBuild(ctx, src, "./cmd/auth-server", o.authServerBin); err != nil {
+		return err
+	}
+	if err := goBuild(ctx, filepath.Join(o.root, "bench"), "./cmd/ceiling", o.ceilingBin); err != nil {
+		return err
+	}
+
+	for _, id := range strings.Split(*targetsFlag, ",") {
+		t, ok := targets[strings.TrimSpace(id)]
+		if !ok {
+			return fmt.Errorf("unknown target %q (have ceiling, embedded, mongo)", id)
+		}
+		tr, err := t(ctx, &o, rep)
+		if tr != nil {
+			rep.Targets = append(rep.Targets, tr)
+		}
+		if err != nil {
+			rep.Failures = append(rep.Failures, fmt.Sprintf("%s: %v", id, err))
+			logf("%s: %v", id, err)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	if *inproc && ctx.Err() == nil {
+		ip, err := runInProc(cfg, mix.TrueShare, *benchtime)
+		if err != nil {
+			rep.Failures = append(rep.Failures, "inproc: "+err.Error())
+			logf("inproc: %v", err)
+		}
+		rep.InProc = ip
+	}
+	rep.Verdicts = verdicts(rep, o.concs)
+	for _, tr := range rep.Targets {
+		for _, r := range tr.Runs {
+			if r.Failed() {
+				rep.Failures = append(rep.Failures, fmt.Sprintf("%s %s c=%d: %d errors, %d wrong answers: %v", tr.ID, r.Label, r.Concurrency, r.Errors, r.Wrong, r.ErrorSamples))
+			}
+		}
+	}
+
+	if *out != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	text := compareMarkdown(rep)
+	fmt.Println(text)
+	if *md != "" {
+		if err := os.WriteFile(*md, []byte(text), 0o644); err != nil {
+			return err
+		}
+	}
+	if *chart != "" {
+		if err := drawChart(rep, *chart); err != nil {
+			return err
+		}
+		logf("chart written to %s", *chart)
+	}
+	if len(rep.Failures) > 0 {
+		return fmt.Errorf("%d failure(s):\n  %s", len(rep.Failures), strings.Join(rep.Failures, "\n  "))
+	}
+	return nil
+}
+
+// targets start, measure and stop one target each. A target that cannot
+// run here returns a result marked unavailable with the reason, and no
+// error.
+var targets = map[string]func(context.Context, *compareOpts, *CompareReport) (*TargetResult, error){
+	"ceiling":  runCeiling,
+	"embedded": runEmbedded,
+	"mongo":    runMongo,
+}
+
+func (o *compareOpts) run(ctx context.Context, p []*proc, w *loadgen.Workload, label string, c int, rate float64, verify bool) (*loadgen.Result, error) {
+	var addrs []string
+	var pids []int
+	for _, x := range p {
+		addrs = append(addrs, x.addr)
+		pids = append(pids, x.pid())
+	}
+	r, err := loadgen.Run(ctx, w, loadgen.Options{
+		Addrs: addrs, Concurrency: c, Duration: o.dur, Warmup: o.warmup, Rate: rate, Verify: verify,
+		ServerPIDs: pids, Label: label, Progress: os.Stderr, Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		return nil, err
+	}
+	logf("%s", r)
+	for _, s := range r.ErrorSamples {
+		logf("  error: %s", s)
+	}
+	return r, nil
+}
+
+// openRateFor returns the open-loop rate: given, or a share of the
+// ceiling's best closed-loop throughput in this run.
+func (o *compareOpts) openRateFor(rep *CompareReport) float64 {
+	if o.openRate > 0 {
+		return o.openRate
+	}
+	if o.openFraction <= 0 {
+		return 0
+	}
+	best := 0.0
+	for _, t := range rep.Targets {
+		if t.ID == "ceiling" {
+			for _, r := range t.Runs {
+				if r.Mode == "closed" && r.RPS > best {
+					best = r.RPS
+				}
+			}
+		}
+	}
+	return float64(int(best*o.openFraction/100)) * 100
+}
+
+func runCeiling(ctx context.Context, o *compareOpts, rep *CompareReport) (*TargetResult, error) {
+	tr := &TargetResult{ID: "ceiling", Name: "bare fasthttp, constant answer", Available: true, Replicas: 1,
+		Note: "answers every check true: responses are not verified"}
+	addr, err := freeAddr()
+	if err != nil {
+		return tr, err
+	}
+	p, err := startProc("ceiling", o.ceilingBin, []string{"-addr", addr}, addr, o.cpusServer, filepath.Join(o.work, "ceiling.log"))
+	if err != nil {
+		return tr, err
+	}
+	defer p.stop()
+	up, err := p.waitReady(ctx, 30*time.Second)
+	if err != nil {
+		return tr, err
+	}
+	tr.StartSecs = up.Seconds()
+	w, err := loadgen.NewWorkload(o.cfg, loadgen.Mix{TrueShare: o.mix.TrueShare}, 1)
+	if err != nil {
+		return tr, err
+	}
+	for _, c := range o.concs {
+		r, err := o.run(ctx, []*proc{p}, w, "check", c, 0, false)
+		if err != nil {
+			return tr, err
+		}
+		tr.Runs = append(tr.Runs, r)
+	}
+	if rate := o.openRateFor(rep); rate > 0 {
+		r, err := o.run(ctx, []*proc{p}, w, "check", maxInt(o.concs), rate, false)
+		if err != nil {
+			return tr, err
+		}
+		tr.Runs = append(tr.Runs, r)
+	}
+	return tr, p.stop()
+}
+
+func runEmbedded(ctx context.Context, o *compareOpts, rep *CompareReport) (*TargetResult, error) {
+	tr := &TargetResult{ID: "embedded", Name: "auth-server, embedded store", Available: true, Replicas: 1}
+	addr, err := freeAddr()
+	if err != nil {
+		return tr, err
+	}
+	data := filepath.Join(o.work, "embedded-data")
+	p, err := startProc("auth-server", o.authServerBin, []string{"-addr", addr, "-data", data, "-log-level", "warn"},
+		addr, o.cpusServer, filepath.Join(o.work, "embedded.log"))
+	if err != nil {
+		return tr, err
+	}
+	defer p.stop()
+	up, err := p.waitReady(ctx, 60*time.Second)
+	if err != nil {
+		return tr, err
+	}
+	tr.StartSecs = up.Seconds()
+	return tr, o.measureServer(ctx, tr, []*proc{p}, rep, func() error { return p.stop() })
+}
+
+// measureServer loads the dataset into a running auth-server system,
+// verifies it and runs every phase: checks closed and open loop, the
+// mixed run and the write runs.
+func (o *compareOpts) measureServer(ctx context.Context, tr *TargetResult, ps []*proc, rep *CompareReport, stop func() error) error {
+	logf("%s: loading %s through the API: %d writes, %d at a time", tr.ID, o.cfg, o.cfg.Writes(), o.loadConc)
+	st, err := loadgen.Load(ctx, ps[0].addr, o.cfg, o.loadConc, os.Stderr)
+	if err != nil {
+		return err
+	}
+	tr.Load = &st
+	logf("%s: loaded %d writes in %.1fs (%.0f writes/s)", tr.ID, st.Writes, st.Seconds, st.PerSec)
+	for _, p := range ps {
+		if err := loadgen.Verify(ctx, p.addr, o.cfg, o.verifyN, 99); err != nil {
+			return err
+		}
+	}
+	tr.Verified = o.verifyN
+	logf("%s: verified %d checks and %d list queries per replica against the ground truth", tr.ID, o.verifyN, o.verifyN/10+1)
+
+	w, err := loadgen.NewWorkload(o.cfg, loadgen.Mix{TrueShare: o.mix.TrueShare}, 1)
+	if err != nil {
+		return err
+	}
+	for _, c := range o.concs {
+		r, err := o.run(ctx, ps, w, "check", c, 0, true)
+		if err != nil {
+			return err
+		}
+		tr.Runs = append(tr.Runs, r)
+	}
+	if rate := o.openRateFor(rep); rate > 0 {
+		r, err := o.run(ctx, ps, w, "check", maxInt(o.concs), rate, true)
+		if err != nil {
+			return err
+		}
+		tr.Runs = append(tr.Runs, r)
+	}
+	if o.mixedWrite > 0 || o.mixedList > 0 {
+		mw, err := loadgen.NewWorkload(o.cfg, loadgen.Mix{TrueShare: o.mix.TrueShare, WriteShare: o.mixedWrite, ListShare: o.mixedList}, 2)
+		if err != nil {
+			return err
+		}
+		r, err := o.run(ctx, ps, mw, "mixed", maxInt(o.concs), 0, true)
+		if err != nil {
+			return err
+		}
+		tr.Runs = append(tr.Runs, r)
+	}
+	ww, err := loadgen.NewWorkload(o.cfg, loadgen.Mix{WriteShare: 1}, 3)
+	if err != nil {
+		return err
+	}
+	for _, c := range o.writeConcs {
+		r, err := o.run(ctx, ps, ww, "write", c, 0, true)
+		if err != nil {
+			return err
+		}
+		tr.Runs = append(tr.Runs, r)
+	}
+	return stop()
+}
+
+// runMongo is target (c): auth-server on MongoDB with NATS between three
+// replicas. It runs once the server can be configured for it; until then it
+// reports what is missing rather than measuring anything else in its place.
+func runMongo(ctx context.Context, o *compareOpts, rep *CompareReport) (*TargetResult, error) {
+	tr := &TargetResult{ID: "mongo", Name: "auth-server, MongoDB + NATS, 3 replicas", Replicas: 3}
+	var missing []string
+	help, _ := exec.CommandContext(ctx, o.authServerBin, "-h").CombinedOutput()
+	for _, f := range []string{"-mongo-uri", "-nats-url"} {
+		if !strings.Contains(string(help), f) {
+			missing = append(missing, "auth-server has no "+f+" flag")
+		}
+	}
+	for _, d := range []string{"persist/mongo", "internal/testmongo"} {
+		if _, err := os.Stat(filepath.Join(o.root, d)); err != nil {
+			missing = append(missing, d+" does not exist")
+		}
+	}
+	if len(missing) > 0 {
+		tr.Note = "not yet available: " + strings.Join(missing, "; ")
+		logf("mongo: %s", tr.Note)
+		return tr, nil
+	}
+	tr.Note = "not yet available: the server supports MongoDB and NATS, but this benchmark does not start that system yet"
+	logf("mongo: %s", tr.Note)
+	return tr, nil
+}
+
+func maxInt(xs []int) int {
+	m := 0
+	for _, x := range xs {
+		m = max(m, x)
+	}
+	return m
+}
+
+var errNoCeiling = errors.New("no ceiling run")

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"auth/bench/loadgen"
+)
+
+func ratio(x, base float64) string {
+	if base <= 0 || x <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", x/base)
+}
+
+func fnum(x float64) string {
+	switch {
+	case x == 0:
+		return "–"
+	case x >= 100:
+		return fmt.Sprintf("%.0f", x)
+	case x >= 10:
+		return fmt.Sprintf("%.1f", x)
+	default:
+		return fmt.Sprintf("%.2f", x)
+	}
+}
+
+func runName(r *loadgen.Result) string {
+	if r.Mode == "open" {
+		return fmt.Sprintf("%s, open loop %.0f/s", r.Label, r.TargetRate)
+	}
+	return r.Label + ", closed loop"
+}
+
+// compareMarkdown renders a compare report as markdown tables.
+func compareMarkdown(rep *CompareReport) string {
+	var b strings.Builder
+	m := rep.Machine
+	fmt.Fprintf(&b, "Run %s on %d cores (%s), %s, %s. Pinning: %s.\n\n", m.Date, m.Cores, m.CPU, m.GoVersion, m.OS, rep.Pinning)
+	fmt.Fprintf(&b, "Command: `%s` (each run: %s warm-up, %s measured).\n\n", rep.Command, rep.Warmup, rep.Duration)
+	fmt.Fprintf(&b, "Dataset: %s; checks answering true: %.0f%%.\n\n", rep.Dataset, 100*rep.Mix.TrueShare)
+
+	b.WriteString("### HTTP\n\n")
+	b.WriteString("Ratios (×) are to the ceiling's run of the same mode and concurrency in this same run. Latency in µs; CPU is µs of the server's user+system time per request, from /proc.\n\n")
+	b.WriteString("| target | run | c | req/s | × ceiling | p50 | p90 | p99 | p99.9 | max | server CPU/req | × ceiling | server cores busy | client CPU/req | errors | wrong |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, t := range rep.Targets {
+		if !t.Available {
+			fmt.Fprintf(&b, "| %s | %s | | | | | | | | | | | | | | |\n", t.Name, t.Note)
+			continue
+		}
+		for _, r := range t.Runs {
+			base := rep.baseline(r)
+			var rr, cr string = "", ""
+			if base != nil && t.ID != "ceiling" {
+				rr, cr = ratio(r.RPS, base.RPS), ratio(r.ServerCPUPerReq, base.ServerCPUPerReq)
+			} else if t.ID == "ceiling" {
+				rr, cr = "1", "1"
+			}
+			l := r.Latency
+			fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n",
+				t.Name, runName(r), r.Concurrency, r.RPS, rr, fnum(l.P50), fnum(l.P90), fnum(l.P99), fnum(l.P999), fnum(l.Max),
+				fnum(r.ServerCPUPerReq), cr, fnum(r.ServerCPUShare), fnum(r.ClientCPUPerReq), r.Errors, wrongCell(r))
+		}
+	}
+	b.WriteString("\n")
+	for _, t := range rep.Targets {
+		if t.Load != nil {
+			fmt.Fprintf(&b, "Loading the dataset into %s through the API: %d writes in %.1f s (%.0f writes/s); %d checks and %d list queries verified against the ground truth before measuring.\n\n",
+				t.Name, t.Load.Writes, t.Load.Seconds, t.Load.PerSec, t.Verified, t.Verified/10+1)
+		}
+	}
+
+	if ip := rep.InProc; ip != nil && len(ip.Results) > 0 {
+		b.WriteString("### In process: engine vs Casbin\n\n")
+		fmt.Fprintf(&b, "Tenant 0 of the dataset (%d users, %d roles, %d permissions), %d distinct verified queries, %.0f%% true, benchtime %s. Setup (building both, verifying) took %.1f s.\n\n",
+			ip.Dataset.Users, ip.Dataset.Roles, ip.Dataset.Perms, ip.Queries, 100*ip.TrueShare, ip.Benchtime, ip.SetupSeconds)
+		b.WriteString("| benchmark | ns/op | × engine | B/op | allocs/op |\n|---|---:|---:|---:|---:|\n")
+		e := ip.find("engine")
+		for _, r := range ip.Results {
+			fmt.Fprintf(&b, "| BenchmarkCheck/%s | %.1f | %s | %d | %d |\n", r.Name, r.NsPerOp, ratio(r.NsPerOp, e.NsPerOp), r.BytesPerOp, r.AllocsPerOp)
+		}
+		b.WriteString("\n")
+	}
+	if len(rep.Verdicts) > 0 {
+		b.WriteString("### The issue's targets\n\n| claim | measured | holds |\n|---|---|---|\n")
+		for _, v := range rep.Verdicts {
+			h := "no"
+			if v.Holds {
+				h = "yes"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", v.Claim, v.Measured, h)
+		}
+		b.WriteString("\n")
+	}
+	if len(rep.Failures) > 0 {
+		b.WriteString("### Failures\n\n")
+		for _, f := range rep.Failures {
+			fmt.Fprintf(&b, "- %s\n", f)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func wrongCell(r *loadgen.Result) string {
+	if !r.Verified {
+		return "not checked"
+	}
+	return fmt.Sprint(r.Wrong)
+}

@@ -1,0 +1,75 @@
+package bench_test
+
+import (
+	"flag"
+	"sync"
+	"testing"
+
+	"auth/bench/dataset"
+	"auth/bench/inproc"
+)
+
+// The comparison's dataset; defaults are the issue's: 100k users, 1k roles,
+// 10k permissions, 3 roles per user, 20 grants per role. Pass smaller sizes
+// after -args for a quick run.
+var (
+	users     = flag.Int("users", 100_000, "users in the in-process comparison")
+	roles     = flag.Int("roles", 1_000, "roles")
+	perms     = flag.Int("perms", 10_000, "permissions")
+	rpu       = flag.Int("roles-per-user", 3, "roles per user")
+	gpr       = flag.Int("grants-per-role", 20, "grants per role")
+	trueShare = flag.Float64("true-share", 0.5, "share of checks answering true")
+	maxUsers  = flag.Int("scale-max-users", 1_000_000, "skip scaling cases with more users in total")
+)
+
+var (
+	subjectsOnce sync.Once
+	subjects     *inproc.Subjects
+	subjectsErr  error
+)
+
+func compareSubjects(b *testing.B) *inproc.Subjects {
+	subjectsOnce.Do(func() {
+		cfg := dataset.Config{Tenants: 1, Users: *users, Roles: *roles, Perms: *perms,
+			RolesPerUser: *rpu, GrantsPerRole: *gpr, Seed: 1}
+		subjects, subjectsErr = inproc.NewSubjects(cfg, *trueShare)
+	})
+	if subjectsErr != nil {
+		b.Fatal(subjectsErr)
+	}
+	return subjects
+}
+
+// BenchmarkCheck compares one check in the engine with Casbin's RBAC
+// enforcer on the same dataset and the same queries, verified beforehand.
+func BenchmarkCheck(b *testing.B) {
+	s := compareSubjects(b)
+	b.Run("engine", s.BenchEngine)
+	b.Run("engine-tenant", s.BenchEngineTenant)
+	b.Run("casbin", s.BenchCasbin)
+	b.Run("casbin-cached", s.BenchCasbinCached)
+}
+
+// BenchmarkScale measures the engine's check as users, roles and tenants
+// grow; B/membership is the engine's live heap per membership.
+func BenchmarkScale(b *testing.B) {
+	for _, c := range inproc.ScaleCases(*maxUsers) {
+		b.Run(c.Name(), func(b *testing.B) {
+			s, err := inproc.BuildScale(c)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.Bench(b)
+		})
+	}
+}
+
+// TestCompareSmall builds the comparison on a tiny dataset: the setup
+// verifies every pooled query's answer in the engine and the cached
+// enforcer, and a sample in the plain one, against the ground truth.
+func TestCompareSmall(t *testing.T) {
+	cfg := dataset.Config{Tenants: 1, Users: 500, Roles: 30, Perms: 200, RolesPerUser: 3, GrantsPerRole: 5, Seed: 3}
+	if _, err := inproc.NewSubjects(cfg, 0.5); err != nil {
+		t.Fatal(err)
+	}
+}

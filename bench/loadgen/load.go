@@ -1,0 +1,215 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"auth/bench/dataset"
+	"auth/engine"
+)
+
+// LoadStats describes a dataset load through the API.
+type LoadStats struct {
+	Writes  int     `json:"writes"`
+	Seconds float64 `json:"seconds"`
+	PerSec  float64 `json:"writes_per_sec"`
+}
+
+// ChangePath returns the API request that makes change c in tenant t.
+func ChangePath(t int, c engine.Change) (method, path string) {
+	key := dataset.Key(t)
+	switch c.Op {
+	case engine.OpAddRole:
+		return "POST", "/api/role/" + key + "/" + c.Role
+	case engine.OpAddPermission:
+		return "POST", "/api/permission/" + key + "/" + c.Role + "/" + c.Permission
+	case engine.OpAddMembership:
+		return "POST", "/api/membership/" + key + "/" + c.User + "/" + c.Role
+	}
+	panic("loadgen: no route for " + c.Op.String())
+}
+
+// Load writes the whole dataset through the API with conc concurrent
+// requests: every tenant's roles first, then its grants and memberships.
+// Every write must answer {"result": true}; the first that does not stops
+// the load with an error. A progress line goes to progress every second.
+func Load(ctx context.Context, addr string, cfg dataset.Config, conc int, progress io.Writer) (LoadStats, error) {
+	start := time.Now()
+	total := cfg.Writes()
+	client := NewClient(addr, conc, 30*time.Second)
+	defer client.CloseIdleConnections()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	var done atomic.Uint64
+	stop := startLoadProgress(progress, start, total, &done)
+	defer stop()
+
+	type job struct{ method, path string }
+	run := func(feed func(emit func(job) bool)) {
+		jobs := make(chan job, 4*conc)
+		var wg sync.WaitGroup
+		for range conc {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				defer fasthttp.ReleaseRequest(req)
+				defer fasthttp.ReleaseResponse(resp)
+				req.Header.SetHost(addr)
+				for j := range jobs {
+					req.Header.SetMethod(j.method)
+					req.SetRequestURI(j.path)
+					err := client.Do(req, resp)
+					if err == nil && (resp.StatusCode() != 200 || !bytes.Equal(resp.Body(), answerTrue)) {
+						err = fmt.Errorf("status %d: %s", resp.StatusCode(), resp.Body())
+					}
+					if err != nil {
+						cancel(fmt.Errorf("loading %s %s: %w", j.method, j.path, err))
+					}
+					done.Add(1)
+				}
+			}()
+		}
+		feed(func(j job) bool {
+			select {
+			case jobs <- j:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		})
+		close(jobs)
+		wg.Wait()
+	}
+	errStop := fmt.Errorf("stop")
+	feedTenants := func(roles bool) func(emit func(job) bool) {
+		return func(emit func(job) bool) {
+			for t := 0; t < cfg.Tenants; t++ {
+				_ = cfg.Changes(t, func(c engine.Change) error {
+					if (c.Op == engine.OpAddRole) != roles {
+						return nil
+					}
+					m, p := ChangePath(t, c)
+					if !emit(job{m, p}) {
+						return errStop
+					}
+					return nil
+				})
+			}
+		}
+	}
+	run(feedTenants(true))
+	if ctx.Err() == nil {
+		run(feedTenants(false))
+	}
+	if err := context.Cause(ctx); err != nil {
+		return LoadStats{}, err
+	}
+	el := time.Since(start)
+	return LoadStats{Writes: total, Seconds: el.Seconds(), PerSec: float64(total) / el.Seconds()}, nil
+}
+
+func startLoadProgress(w io.Writer, start time.Time, total int, done *atomic.Uint64) func() {
+	if w == nil {
+		return func() {}
+	}
+	tty := isTerminal(w)
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				if tty {
+					fmt.Fprint(w, "\r\x1b[K")
+				}
+				return
+			case <-t.C:
+				n := done.Load()
+				el := time.Since(start).Seconds()
+				rate := float64(n) / el
+				eta := 0.0
+				if rate > 0 {
+					eta = float64(uint64(total)-min(n, uint64(total))) / rate
+				}
+				line := fmt.Sprintf("load: %d/%d writes (%.0f%%)  %.0f writes/s  eta %.0fs", n, total, 100*float64(n)/float64(total), rate, eta)
+				if tty {
+					fmt.Fprint(w, "\r\x1b[K"+line)
+				} else {
+					fmt.Fprintln(w, line)
+				}
+			}
+		}
+	}()
+	return func() { close(quit); wg.Wait() }
+}
+
+// Verify sends n checks and n/10+1 list queries drawn at random and fails on
+// the first answer that differs from the ground truth.
+func Verify(ctx context.Context, addr string, cfg dataset.Config, n int, seed uint64) error {
+	rng := rand.New(rand.NewPCG(seed, 0xc0ffee))
+	ops := make([]Op, 0, n+n/10+1)
+	for _, c := range cfg.Checks(rng, n, 0.5) {
+		ops = append(ops, CheckOp(c))
+	}
+	for range n/10 + 1 {
+		ops = append(ops, UserRolesOp(cfg, rng.IntN(cfg.Tenants), rng.IntN(cfg.Users)))
+	}
+	client := NewClient(addr, 8, 10*time.Second)
+	defer client.CloseIdleConnections()
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	next := atomic.Int64{}
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.Header.SetHost(addr)
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= len(ops) {
+					return
+				}
+				op := &ops[i]
+				req.Header.SetMethod(op.Method)
+				req.SetRequestURIBytes(op.Path)
+				err := client.Do(req, resp)
+				if err == nil && (resp.StatusCode() != 200 || !bytes.Equal(resp.Body(), op.Want)) {
+					err = fmt.Errorf("%s %s: status %d, got %s, want %s", op.Method, op.Path, resp.StatusCode(), resp.Body(), op.Want)
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return fmt.Errorf("verify: %w", first)
+	}
+	return ctx.Err()
+}
