@@ -15,10 +15,14 @@ var hasPermissionParams = []string{"key", "user", "name"}
 
 func (s *Server) registerChecks() {
 	s.handle(fasthttp.MethodGet, "/api/has_permission/{key}/{user}/{name}", s.hasPermission)
-	s.handle(fasthttp.MethodGet, "/api/user_permissions/{key}/{user}",
+	s.handle(fasthttp.MethodGet, v1Path("/api/has_permission/{key}/{user}/{name}"),
+		s.boolReader(hasPermissionParams, func(t *engine.Tenant, p *params) bool {
+			return t.UserHasPermission(p.vals[1], p.vals[2])
+		})(v1))
+	s.both(fasthttp.MethodGet, "/api/user_permissions/{key}/{user}",
 		s.listReader([]string{"key", "user"}, "results", "name",
 			func(t *engine.Tenant, p *params) []string { return t.UserPermissions(p.vals[1]) }))
-	s.handle(fasthttp.MethodGet, "/api/which_users_can/{key}/{name}",
+	s.both(fasthttp.MethodGet, "/api/which_users_can/{key}/{name}",
 		s.listReader([]string{"key", "name"}, "result", "user",
 			func(t *engine.Tenant, p *params) []string { return t.WhichUsersCan(p.vals[1]) }))
 }
@@ -48,6 +52,11 @@ const checkPrefix = "/api/has_permission/"
 // same way it would have.
 func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	path := ctx.Request.URI().PathOriginal()
+	if n := ctx.Request.Header.ContentLength(); n > s.cfg.MaxRequestBodySize && (n > s.cfg.MaxImportBodySize || string(path) != importPath) {
+		ctx.SetConnectionClose()
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body is too large")
+		return
+	}
 	if len(path) > len(checkPrefix) && ctx.IsGet() && string(path[:len(checkPrefix)]) == checkPrefix {
 		rest := unsafe.String(&path[len(checkPrefix)], len(path)-len(checkPrefix))
 		if raws, ok := split3(rest); ok {

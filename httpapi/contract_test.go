@@ -19,12 +19,20 @@ const (
 // contract, with its exact answers.
 func TestSaraAndJack(t *testing.T) {
 	s := newTestServer(t)
-	k := key
-	steps := []struct {
-		method, path string
-		status       int
-		body         string
-	}{
+	for _, st := range storySteps(key) {
+		s.expect(st.method, st.path, st.status, st.body)
+	}
+}
+
+type step struct {
+	method, path string
+	status       int
+	body         string
+}
+
+// storySteps is the story with key k, as (request, answer) steps.
+func storySteps(k string) []step {
+	return []step{
 		{"GET", "/ping", ok, `{"message": "PONG"}`},
 		{"GET", "/api/roles/" + k, ok, `{"result": []}`},
 		{"POST", "/api/role/" + k + "/cookers", ok, T},
@@ -86,9 +94,6 @@ func TestSaraAndJack(t *testing.T) {
 		// Another key is another tenant.
 		{"GET", "/api/roles/other-key", ok, `{"result": []}`},
 		{"GET", "/api/has_permission/other-key/jack/dance", ok, F},
-	}
-	for _, st := range steps {
-		s.expect(st.method, st.path, st.status, st.body)
 	}
 }
 

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
@@ -24,7 +25,7 @@ type testServer struct {
 	srv   *httpapi.Server
 }
 
-func newTestServer(t *testing.T) *testServer {
+func newTestServer(t *testing.T, opts ...func(*httpapi.Config)) *testServer {
 	t.Helper()
 	store, err := bolt.Open(bolt.DefaultConfig(t.TempDir()))
 	if err != nil {
@@ -37,7 +38,11 @@ func newTestServer(t *testing.T) *testServer {
 	if _, err := rep.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := httpapi.New(httpapi.DefaultConfig(), rep)
+	cfg := httpapi.DefaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := httpapi.New(cfg, rep)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,24 +71,37 @@ func newTestServer(t *testing.T) *testServer {
 // written, escapes and all.
 func (s *testServer) do(method, path string) (int, string) {
 	s.t.Helper()
+	return s.doWith(method, path, "")
+}
+
+// doWith is do with a body and headers ({name, value} pairs).
+func (s *testServer) doWith(method, path, body string, headers ...[2]string) (int, string) {
+	s.t.Helper()
 	req, err := http.NewRequest(method, s.base+"/", nil)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	req.URL.Opaque = path // keep the path's escapes exactly as written
+	for _, h := range headers {
+		req.Header.Set(h[0], h[1])
+	}
+	if body != "" {
+		req.Body = io.NopCloser(strings.NewReader(body))
+		req.ContentLength = int64(len(body))
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	answer, err := io.ReadAll(resp.Body)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusNoContent && method != http.MethodOptions && !strings.HasPrefix(ct, "application/json") {
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusNoContent && method != http.MethodOptions && !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/x-ndjson") {
 		s.t.Errorf("%s %s: Content-Type %q, want application/json", method, path, ct)
 	}
-	return resp.StatusCode, string(body)
+	return resp.StatusCode, string(answer)
 }
 
 // expect checks one request's status and exact body.
@@ -104,4 +122,25 @@ func (s *testServer) snapshot(key string) []byte {
 		s.t.Fatal(err)
 	}
 	return b
+}
+
+// rawStatus sends raw bytes on a new connection and returns the answer's
+// status, read before anything more is sent.
+func (s *testServer) rawStatus(raw string) int {
+	s.t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte(raw)); err != nil {
+		s.t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		s.t.Fatalf("reading the answer: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

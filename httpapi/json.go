@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"strconv"
 	"sync"
 	"unicode/utf8"
 
@@ -36,6 +37,29 @@ func setBody(ctx *fasthttp.RequestCtx, build func(b []byte) []byte) {
 	if cap(*bp) <= 1<<20 {
 		bufPool.Put(bp)
 	}
+}
+
+// writeResultSeq answers {"result": bool, "seq": N}, a /v1 write.
+func writeResultSeq(ctx *fasthttp.RequestCtx, v bool, seq uint64) {
+	ctx.SetContentType(contentJSON)
+	setBody(ctx, func(b []byte) []byte {
+		b = append(b, `{"result": `...)
+		b = strconv.AppendBool(b, v)
+		b = append(b, `, "seq": `...)
+		b = strconv.AppendUint(b, seq, 10)
+		return append(b, '}')
+	})
+}
+
+// writeBehind answers 409: this replica has not reached the seq asked for.
+func writeBehind(ctx *fasthttp.RequestCtx, seq uint64) {
+	ctx.SetStatusCode(fasthttp.StatusConflict)
+	ctx.SetContentType(contentJSON)
+	setBody(ctx, func(b []byte) []byte {
+		b = append(b, `{"error": "this replica has not reached min_seq yet; retry, here or elsewhere", "seq": `...)
+		b = strconv.AppendUint(b, seq, 10)
+		return append(b, '}')
+	})
 }
 
 // writeList answers {"<top>": [{"<field>": name}, ...]}.

@@ -9,19 +9,19 @@ import (
 func (s *Server) registerMemberships() {
 	const member = "/api/membership/{key}/{user}/{role}"
 	names := []string{"key", "user", "role"}
-	s.handle(fasthttp.MethodPost, member, s.writer(member, names, func(p *params) engine.Change {
+	s.both(fasthttp.MethodPost, member, s.writer(member, names, func(p *params) engine.Change {
 		return engine.Change{Op: engine.OpAddMembership, User: p.owned(1), Role: p.owned(2)}
 	}))
-	s.handle(fasthttp.MethodDelete, member, s.writer(member, names, func(p *params) engine.Change {
+	s.both(fasthttp.MethodDelete, member, s.writer(member, names, func(p *params) engine.Change {
 		return engine.Change{Op: engine.OpDelMembership, User: p.owned(1), Role: p.owned(2)}
 	}))
-	s.handle(fasthttp.MethodGet, member, s.boolReader(names, func(t *engine.Tenant, p *params) bool {
+	s.both(fasthttp.MethodGet, member, s.boolReader(names, func(t *engine.Tenant, p *params) bool {
 		return t.HasMembership(p.vals[1], p.vals[2])
 	}))
-	s.handle(fasthttp.MethodGet, "/api/user_roles/{key}/{user}",
+	s.both(fasthttp.MethodGet, "/api/user_roles/{key}/{user}",
 		s.listReader([]string{"key", "user"}, "result", "role",
 			func(t *engine.Tenant, p *params) []string { return t.UserRoles(p.vals[1]) }))
-	s.handle(fasthttp.MethodGet, "/api/members/{key}/{role}",
+	s.both(fasthttp.MethodGet, "/api/members/{key}/{role}",
 		s.listReader([]string{"key", "role"}, "result", "user",
 			func(t *engine.Tenant, p *params) []string { return t.RoleMembers(p.vals[1]) }))
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"strings"
 	"sync"
 	"unsafe"
@@ -52,7 +53,57 @@ func (p *params) parse(ctx *fasthttp.RequestCtx, names ...string) bool {
 	return p.parseRaw(ctx, names, raws[:len(names)])
 }
 
-// parseRaw decodes and validates raw path segments named names.
+// parseV1 is parse for the /v1 routes: names[0] is the key, read from the
+// Authorization header instead of the path.
+func (p *params) parseV1(ctx *fasthttp.RequestCtx, names ...string) bool {
+	key, ok := bearerKey(ctx)
+	if !ok {
+		return false
+	}
+	var raws [len(params{}.vals)]string
+	for i, name := range names[1:] {
+		raws[i+1], _ = ctx.UserValue(name).(string)
+	}
+	if !p.parseRaw(ctx, names[1:], raws[1:len(names)]) {
+		return false
+	}
+	copy(p.vals[1:], p.vals[:len(names)-1])
+	p.vals[0] = key
+	return true
+}
+
+var bearer = []byte("bearer ")
+
+// bearerKey reads the key from "Authorization: Bearer <key>". It answers
+// 401 if there is none and 400 if it is not a valid key. The key points
+// into the request; it is valid until the handler returns.
+func bearerKey(ctx *fasthttp.RequestCtx) (string, bool) {
+	auth := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
+	if len(auth) == 0 {
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, "Bearer")
+		writeError(ctx, fasthttp.StatusUnauthorized, "missing key: send Authorization: Bearer <key>")
+		return "", false
+	}
+	if len(auth) < len(bearer) || !bytes.EqualFold(auth[:len(bearer)], bearer) {
+		writeError(ctx, fasthttp.StatusUnauthorized, "Authorization must be \"Bearer <key>\"")
+		return "", false
+	}
+	key := bytes.TrimLeft(auth[len(bearer):], " ")
+	if len(key) == 0 {
+		writeError(ctx, fasthttp.StatusUnauthorized, "empty key in Authorization")
+		return "", false
+	}
+	k := unsafe.String(&key[0], len(key))
+	if err := engine.ValidKey(k); err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, "Authorization: "+err.Error())
+		return "", false
+	}
+	return k, true
+}
+
+// parseRaw decodes and validates raw path segments named names into
+// p.vals in order; a segment named "key" is validated as a key, any other as
+// a name.
 func (p *params) parseRaw(ctx *fasthttp.RequestCtx, names, raws []string) bool {
 	// Decoded values are appended to buf; reserve room for all of them so
 	// that buf never moves while earlier values point into it.
@@ -75,7 +126,7 @@ func (p *params) parseRaw(ctx *fasthttp.RequestCtx, names, raws []string) bool {
 			return false
 		}
 		var err error
-		if i == 0 {
+		if name == "key" {
 			err = engine.ValidKey(v)
 		} else {
 			err = engine.ValidName(v)
@@ -131,4 +182,13 @@ func unhex(c byte) (byte, bool) {
 		return c - 'A' + 10, true
 	}
 	return 0, false
+}
+
+// b2s views b as a string without copying; b must outlive the string's use
+// and not change meanwhile.
+func b2s(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }

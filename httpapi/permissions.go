@@ -9,19 +9,19 @@ import (
 func (s *Server) registerPermissions() {
 	const perm = "/api/permission/{key}/{role}/{name}"
 	names := []string{"key", "role", "name"}
-	s.handle(fasthttp.MethodPost, perm, s.writer(perm, names, func(p *params) engine.Change {
+	s.both(fasthttp.MethodPost, perm, s.writer(perm, names, func(p *params) engine.Change {
 		return engine.Change{Op: engine.OpAddPermission, Role: p.owned(1), Permission: p.owned(2)}
 	}))
-	s.handle(fasthttp.MethodDelete, perm, s.writer(perm, names, func(p *params) engine.Change {
+	s.both(fasthttp.MethodDelete, perm, s.writer(perm, names, func(p *params) engine.Change {
 		return engine.Change{Op: engine.OpDelPermission, Role: p.owned(1), Permission: p.owned(2)}
 	}))
-	s.handle(fasthttp.MethodGet, perm, s.boolReader(names, func(t *engine.Tenant, p *params) bool {
+	s.both(fasthttp.MethodGet, perm, s.boolReader(names, func(t *engine.Tenant, p *params) bool {
 		return t.HasPermission(p.vals[1], p.vals[2])
 	}))
-	s.handle(fasthttp.MethodGet, "/api/role_permissions/{key}/{role}",
+	s.both(fasthttp.MethodGet, "/api/role_permissions/{key}/{role}",
 		s.listReader([]string{"key", "role"}, "results", "name",
 			func(t *engine.Tenant, p *params) []string { return t.RolePermissions(p.vals[1]) }))
-	s.handle(fasthttp.MethodGet, "/api/which_roles_can/{key}/{name}",
+	s.both(fasthttp.MethodGet, "/api/which_roles_can/{key}/{name}",
 		s.listReader([]string{"key", "name"}, "result", "role",
 			func(t *engine.Tenant, p *params) []string { return t.WhichRolesCan(p.vals[1]) }))
 }

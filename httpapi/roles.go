@@ -9,15 +9,15 @@ import (
 func (s *Server) registerRoles() {
 	const role = "/api/role/{key}/{role}"
 	names := []string{"key", "role"}
-	s.handle(fasthttp.MethodPost, role, s.writer(role, names, func(p *params) engine.Change {
+	s.both(fasthttp.MethodPost, role, s.writer(role, names, func(p *params) engine.Change {
 		return engine.Change{Op: engine.OpAddRole, Role: p.owned(1)}
 	}))
-	s.handle(fasthttp.MethodDelete, role, s.writer(role, names, func(p *params) engine.Change {
+	s.both(fasthttp.MethodDelete, role, s.writer(role, names, func(p *params) engine.Change {
 		return engine.Change{Op: engine.OpDelRole, Role: p.owned(1)}
 	}))
-	s.handle(fasthttp.MethodGet, role, s.boolReader(names, func(t *engine.Tenant, p *params) bool {
+	s.both(fasthttp.MethodGet, role, s.boolReader(names, func(t *engine.Tenant, p *params) bool {
 		return t.HasRole(p.vals[1])
 	}))
-	s.handle(fasthttp.MethodGet, "/api/roles/{key}", s.listReader([]string{"key"}, "result", "role",
+	s.both(fasthttp.MethodGet, "/api/roles/{key}", s.listReader([]string{"key"}, "result", "role",
 		func(t *engine.Tenant, _ *params) []string { return t.Roles() }))
 }

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"context"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -10,7 +12,8 @@ import (
 )
 
 // register adds every route. The original's routes live under /api and
-// keep its answers exactly.
+// keep its answers exactly; each has a /v1 twin that takes the key from the
+// Authorization header instead of the path.
 func (s *Server) register() {
 	s.handle(fasthttp.MethodGet, "/ping", func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType(contentJSON)
@@ -21,50 +24,168 @@ func (s *Server) register() {
 	s.registerMemberships()
 	s.registerChecks()
 	s.registerStatus()
+	s.registerBatchCheck()
+	s.registerEvents()
+	s.registerBulk()
 }
 
-// writer returns a handler that decodes the route's parameters (the key
-// first), builds a change from them and writes it.
-func (s *Server) writer(route string, names []string, change func(p *params) engine.Change) fasthttp.RequestHandler {
-	return func(ctx *fasthttp.RequestCtx) {
-		p := getParams()
-		defer putParams(p)
-		if !p.parse(ctx, names...) {
-			return
+// api tells the original's routes from their /v1 twins.
+type api int
+
+const (
+	original api = iota // key in the path, the original's answers
+	v1                  // key in the Authorization header, seqs in answers
+)
+
+// parse decodes the route's parameters; names[0] is always "key".
+func (a api) parse(ctx *fasthttp.RequestCtx, p *params, names []string) bool {
+	if a == v1 {
+		return p.parseV1(ctx, names...)
+	}
+	return p.parse(ctx, names...)
+}
+
+// v1Path turns an original path into its /v1 twin:
+// /api/role/{key}/{role} becomes /v1/role/{role}.
+func v1Path(path string) string {
+	return strings.Replace(strings.Replace(path, "/api/", "/v1/", 1), "/{key}", "", 1)
+}
+
+// both registers the original route and its /v1 twin.
+func (s *Server) both(method, path string, h func(a api) fasthttp.RequestHandler) {
+	s.handle(method, path, h(original))
+	s.handle(method, v1Path(path), h(v1))
+}
+
+// writer returns a handler that decodes the route's parameters, builds a
+// change from them and writes it. The original's routes answer
+// {"result": bool}; /v1 adds the tenant's seq after the write.
+func (s *Server) writer(route string, names []string, change func(p *params) engine.Change) func(api) fasthttp.RequestHandler {
+	return func(a api) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) {
+			p := getParams()
+			defer putParams(p)
+			if !a.parse(ctx, p, names) {
+				return
+			}
+			wctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteDeadline)
+			defer cancel()
+			result, seq, err := s.svc.Write(wctx, p.key(), change(p))
+			if err != nil {
+				s.writeServiceError(ctx, route, err)
+				return
+			}
+			setSeq(ctx, seq)
+			if a == v1 {
+				writeResultSeq(ctx, result, seq)
+				return
+			}
+			writeBool(ctx, result)
 		}
-		wctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteDeadline)
-		defer cancel()
-		result, seq, err := s.svc.Write(wctx, p.key(), change(p))
-		if err != nil {
-			s.writeServiceError(ctx, route, err)
-			return
-		}
-		ctx.Response.Header.Set("X-Auth-Seq", strconv.FormatUint(seq, 10))
-		writeBool(ctx, result)
 	}
 }
 
 // boolReader returns a handler answering {"result": <bool>} from the
 // tenant's state.
-func (s *Server) boolReader(names []string, read func(t *engine.Tenant, p *params) bool) fasthttp.RequestHandler {
-	return func(ctx *fasthttp.RequestCtx) {
-		p := getParams()
-		defer putParams(p)
-		if !p.parse(ctx, names...) {
-			return
+func (s *Server) boolReader(names []string, read func(t *engine.Tenant, p *params) bool) func(api) fasthttp.RequestHandler {
+	return func(a api) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) {
+			p := getParams()
+			defer putParams(p)
+			if !a.parse(ctx, p, names) {
+				return
+			}
+			t, ok := s.readTenant(ctx, a, p.key())
+			if !ok {
+				return
+			}
+			writeBool(ctx, read(t, p))
 		}
-		writeBool(ctx, read(s.svc.Tenant(engine.KeyID(p.key())), p))
 	}
 }
 
 // listReader returns a handler answering {"<top>": [{"<field>": ...}]}.
-func (s *Server) listReader(names []string, top, field string, read func(t *engine.Tenant, p *params) []string) fasthttp.RequestHandler {
-	return func(ctx *fasthttp.RequestCtx) {
-		p := getParams()
-		defer putParams(p)
-		if !p.parse(ctx, names...) {
-			return
+func (s *Server) listReader(names []string, top, field string, read func(t *engine.Tenant, p *params) []string) func(api) fasthttp.RequestHandler {
+	return func(a api) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) {
+			p := getParams()
+			defer putParams(p)
+			if !a.parse(ctx, p, names) {
+				return
+			}
+			t, ok := s.readTenant(ctx, a, p.key())
+			if !ok {
+				return
+			}
+			writeList(ctx, top, field, read(t, p))
 		}
-		writeList(ctx, top, field, read(s.svc.Tenant(engine.KeyID(p.key())), p))
 	}
+}
+
+// readTenant returns the tenant a read answers from. For /v1 it honours
+// min_seq: if this replica is behind it, it waits up to MinSeqWait, then
+// answers 409 with the seq it has. It also reports the seq the read is
+// answered at.
+func (s *Server) readTenant(ctx *fasthttp.RequestCtx, a api, key string) (*engine.Tenant, bool) {
+	id := engine.KeyID(key)
+	if a == original {
+		return s.svc.Tenant(id), true
+	}
+	if !s.awaitMinSeq(ctx, id) {
+		return nil, false
+	}
+	t := s.svc.Tenant(id)
+	setSeq(ctx, t.Seq())
+	return t, true
+}
+
+// awaitMinSeq honours a min_seq query argument; on failure it has answered.
+func (s *Server) awaitMinSeq(ctx *fasthttp.RequestCtx, id engine.TenantID) bool {
+	raw := ctx.QueryArgs().Peek("min_seq")
+	if len(raw) == 0 {
+		return true
+	}
+	min, err := strconv.ParseUint(string(raw), 10, 64)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, "min_seq must be a non-negative integer")
+		return false
+	}
+	if s.svc.Tenant(id).Seq() >= min {
+		return true
+	}
+	wctx, cancel := context.WithTimeout(context.Background(), s.cfg.MinSeqWait)
+	defer cancel()
+	if err := s.svc.WaitSeq(wctx, id, min); err != nil {
+		writeBehind(ctx, s.svc.Tenant(id).Seq())
+		return false
+	}
+	return true
+}
+
+func setSeq(ctx *fasthttp.RequestCtx, seq uint64) {
+	var buf [20]byte
+	ctx.Response.Header.SetBytesV("X-Auth-Seq", strconv.AppendUint(buf[:0], seq, 10))
+}
+
+// durationArg reads a duration query argument (Go syntax, or seconds),
+// bounded by max.
+func durationArg(ctx *fasthttp.RequestCtx, name string, max time.Duration) (time.Duration, bool) {
+	raw := string(ctx.QueryArgs().Peek(name))
+	if raw == "" {
+		return 0, true
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil {
+		secs, err2 := strconv.ParseUint(raw, 10, 32)
+		if err2 != nil {
+			writeError(ctx, fasthttp.StatusBadRequest, name+" must be a duration such as 30s")
+			return 0, false
+		}
+		d = time.Duration(secs) * time.Second
+	}
+	if d < 0 {
+		writeError(ctx, fasthttp.StatusBadRequest, name+" must not be negative")
+		return 0, false
+	}
+	return min(d, max), true
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/fasthttp/router"
@@ -25,6 +26,18 @@ type Service interface {
 	// persist.ErrClosed (the store cannot take it); in every error case
 	// nothing changed, or (persist.ErrAmbiguous) the outcome is unknown.
 	Write(ctx context.Context, key string, c engine.Change) (result bool, seq uint64, err error)
+	// WriteBatch makes all of changes as one event, atomically, and
+	// returns the tenant's seq after it; errors as for Write.
+	WriteBatch(ctx context.Context, key string, changes []engine.Change) (seq uint64, err error)
+	// WaitSeq waits until the tenant is applied up to seq here, or ctx
+	// ends (an error).
+	WaitSeq(ctx context.Context, id engine.TenantID, seq uint64) error
+	// Changed returns a channel closed once the tenant has an event
+	// applied past seq.
+	Changed(id engine.TenantID, seq uint64) <-chan struct{}
+	// Events returns up to limit of the tenant's applied events after
+	// seq, in seq order.
+	Events(ctx context.Context, id engine.TenantID, after uint64, limit int) ([]engine.Event, error)
 }
 
 // Config configures a Server.
@@ -34,8 +47,18 @@ type Config struct {
 	// ReadTimeout, WriteTimeout and IdleTimeout bound a connection's
 	// request read, response write and keep-alive idle time.
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
-	// MaxRequestBodySize refuses larger bodies with 413.
+	// MaxRequestBodySize refuses larger bodies with 413, on every route
+	// but the import.
 	MaxRequestBodySize int
+	// MaxImportBodySize bounds the body of POST /v1/import.
+	MaxImportBodySize int
+	// MaxBatchChecks bounds the checks of one POST /v1/check.
+	MaxBatchChecks int
+	// MinSeqWait bounds how long a /v1 read with min_seq waits for this
+	// replica to catch up before it answers 409.
+	MinSeqWait time.Duration
+	// MaxWatch bounds the wait of a long-polling GET /v1/events.
+	MaxWatch time.Duration
 	// WriteDeadline bounds one write through the Service, so that a stuck
 	// store answers 503 instead of hanging the client.
 	WriteDeadline time.Duration
@@ -51,6 +74,10 @@ func DefaultConfig() Config {
 		WriteTimeout:       10 * time.Second,
 		IdleTimeout:        2 * time.Minute,
 		MaxRequestBodySize: 1 << 20,
+		MaxImportBodySize:  512 << 20,
+		MaxBatchChecks:     1000,
+		MinSeqWait:         2 * time.Second,
+		MaxWatch:           time.Minute,
 		WriteDeadline:      5 * time.Second,
 		Logger:             slog.New(slog.DiscardHandler),
 	}
@@ -63,8 +90,12 @@ func (c Config) Validate() error {
 		return errors.New("httpapi: timeouts must be positive")
 	case c.WriteDeadline <= 0:
 		return errors.New("httpapi: WriteDeadline must be positive")
-	case c.MaxRequestBodySize <= 0:
-		return errors.New("httpapi: MaxRequestBodySize must be positive")
+	case c.MaxRequestBodySize <= 0 || c.MaxImportBodySize <= 0:
+		return errors.New("httpapi: body size limits must be positive")
+	case c.MaxBatchChecks <= 0:
+		return errors.New("httpapi: MaxBatchChecks must be positive")
+	case c.MinSeqWait < 0 || c.MaxWatch < 0:
+		return errors.New("httpapi: MinSeqWait and MaxWatch must not be negative")
 	case c.Logger == nil:
 		return errors.New("httpapi: Logger is nil")
 	}
@@ -78,6 +109,10 @@ type Server struct {
 	router *router.Router
 	srv    *fasthttp.Server
 	routes []Route
+	// closing is closed when Shutdown starts, so that long-lived answers
+	// (watches, streams) end and let the server stop.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // Route is one registered route.
@@ -90,7 +125,7 @@ func New(cfg Config, svc Service) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, svc: svc, router: router.New()}
+	s := &Server{cfg: cfg, svc: svc, router: router.New(), closing: make(chan struct{})}
 	r := s.router
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
@@ -107,12 +142,13 @@ func New(cfg Config, svc Service) (*Server, error) {
 	}
 	s.register()
 	s.srv = &fasthttp.Server{
-		Handler:                      r.Handler,
+		Handler:                      s.serve,
 		Name:                         cfg.Name,
 		ReadTimeout:                  cfg.ReadTimeout,
 		WriteTimeout:                 cfg.WriteTimeout,
 		IdleTimeout:                  cfg.IdleTimeout,
 		MaxRequestBodySize:           cfg.MaxRequestBodySize,
+		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,
 		Logger:                       fasthttpLogger{cfg.Logger},
 		ErrorHandler:                 s.errorHandler,
@@ -136,7 +172,10 @@ func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
 
 // Shutdown stops accepting connections and waits, until ctx ends, for the
 // requests in flight to finish.
-func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeOnce.Do(func() { close(s.closing) })
+	return s.srv.ShutdownWithContext(ctx)
+}
 
 // errorHandler answers requests fasthttp could not parse.
 func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {

@@ -1,0 +1,39 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+
+	"auth/engine"
+)
+
+// Events returns up to limit events of tenant id after seq, from the store:
+// the tenant's audit trail. It returns only events this replica has
+// applied, so a reader never sees an event before the state it makes.
+func (r *Replica) Events(ctx context.Context, id engine.TenantID, after uint64, limit int) ([]engine.Event, error) {
+	applied := r.eng.Seq(id)
+	if after >= applied {
+		return nil, nil
+	}
+	limit = min(limit, int(min(applied-after, uint64(1<<30))))
+	evs, err := r.store.Events(ctx, id, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("replica: events: %w", err)
+	}
+	return evs, nil
+}
+
+// WriteBatch makes all of changes to the tenant of key as one event: they
+// are durable together and become visible together, or not at all. Bad
+// input returns an error matching engine.ErrInvalid and changes nothing.
+func (r *Replica) WriteBatch(ctx context.Context, key string, changes []engine.Change) (uint64, error) {
+	if err := engine.ValidKey(key); err != nil {
+		return 0, err
+	}
+	ev := engine.Event{Tenant: engine.KeyID(key), Change: engine.Change{Op: engine.OpBatch}, Changes: changes}
+	if err := ev.Validate(); err != nil {
+		return 0, err
+	}
+	_, seq, err := r.WriteEvent(ctx, ev)
+	return seq, err
+}
