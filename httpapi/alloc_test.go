@@ -4,6 +4,7 @@ package httpapi
 
 import (
 	"context"
+	"github.com/prometheus/client_golang/prometheus"
 	"testing"
 
 	"auth/engine"
@@ -13,7 +14,15 @@ import (
 // allocations of its own: path parameters set as the router sets them,
 // escapes decoded, key hashed, answer written.
 func TestHasPermissionHandlerAllocs(t *testing.T) {
-	srv, rep := newInternalServer(t)
+	t.Run("metrics=off", func(t *testing.T) { testHasPermissionAllocs(t) })
+	t.Run("metrics=on", func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		testHasPermissionAllocs(t, func(c *Config) { c.Registerer, c.Gatherer = reg, reg })
+	})
+}
+
+func testHasPermissionAllocs(t *testing.T, opts ...func(*Config)) {
+	srv, rep := newInternalServer(t, opts...)
 	for _, c := range []engine.Change{
 		{Op: engine.OpAddRole, Role: "r"},
 		{Op: engine.OpAddPermission, Role: "r", Permission: "p/q"},

@@ -65,10 +65,16 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 				s.check(ctx, p)
 			}
 			putParams(p)
+			if s.metrics != nil {
+				s.metrics.observeCheck(ctx)
+			}
 			return
 		}
 	}
 	s.router.Handler(ctx)
+	if s.metrics != nil {
+		s.metrics.observe(ctx)
+	}
 }
 
 // split3 splits "a/b/c" into three non-empty segments.

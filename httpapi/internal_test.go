@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"github.com/prometheus/client_golang/prometheus"
 	"net/url"
 	"strings"
 	"testing"
@@ -13,7 +14,7 @@ import (
 	"auth/replica"
 )
 
-func newInternalServer(tb testing.TB) (*Server, *replica.Replica) {
+func newInternalServer(tb testing.TB, opts ...func(*Config)) (*Server, *replica.Replica) {
 	tb.Helper()
 	store, err := bolt.Open(bolt.DefaultConfig(tb.TempDir()))
 	if err != nil {
@@ -27,7 +28,11 @@ func newInternalServer(tb testing.TB) (*Server, *replica.Replica) {
 	if _, err := rep.Load(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := New(DefaultConfig(), rep)
+	cfg := DefaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := New(cfg, rep)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -87,7 +92,17 @@ func FuzzRoutes(f *testing.F) {
 }
 
 func BenchmarkHasPermissionHandler(b *testing.B) {
-	srv, rep := newInternalServer(b)
+	b.Run("metrics=off", func(b *testing.B) { benchmarkHasPermission(b, false) })
+	b.Run("metrics=on", func(b *testing.B) { benchmarkHasPermission(b, true) })
+}
+
+func benchmarkHasPermission(b *testing.B, metrics bool) {
+	var opts []func(*Config)
+	if metrics {
+		reg := prometheus.NewRegistry()
+		opts = append(opts, func(c *Config) { c.Registerer, c.Gatherer = reg, reg })
+	}
+	srv, rep := newInternalServer(b, opts...)
 	ctx0 := context.Background()
 	for _, c := range []engine.Change{
 		{Op: engine.OpAddRole, Role: "r"},

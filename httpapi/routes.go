@@ -27,6 +27,8 @@ func (s *Server) register() {
 	s.registerBatchCheck()
 	s.registerEvents()
 	s.registerBulk()
+	s.registerMetrics()
+	s.registerHealth()
 }
 
 // api tells the original's routes from their /v1 twins.

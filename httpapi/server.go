@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fasthttp/router"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"auth/engine"
@@ -64,6 +65,13 @@ type Config struct {
 	WriteDeadline time.Duration
 	// Logger receives server errors; never keys.
 	Logger *slog.Logger
+	// Registerer, if set, receives the HTTP metrics.
+	Registerer prometheus.Registerer
+	// Gatherer, if set, is served at GET /metrics.
+	Gatherer prometheus.Gatherer
+	// Ready, if set, decides GET /readyz: nil means ready, an error says
+	// what is not.
+	Ready func(ctx context.Context) error
 }
 
 // DefaultConfig returns the defaults.
@@ -104,11 +112,12 @@ func (c Config) Validate() error {
 
 // Server serves the API.
 type Server struct {
-	cfg    Config
-	svc    Service
-	router *router.Router
-	srv    *fasthttp.Server
-	routes []Route
+	cfg     Config
+	svc     Service
+	router  *router.Router
+	srv     *fasthttp.Server
+	routes  []Route
+	metrics *httpMetrics // nil without a Registerer
 	// closing is closed when Shutdown starts, so that long-lived answers
 	// (watches, streams) end and let the server stop.
 	closing   chan struct{}
@@ -140,6 +149,10 @@ func New(cfg Config, svc Service) (*Server, error) {
 		s.cfg.Logger.Error("panic serving request", "method", string(ctx.Method()), "panic", fmt.Sprint(v))
 		writeError(ctx, fasthttp.StatusInternalServerError, "internal error")
 	}
+	if cfg.Registerer != nil {
+		s.metrics = newHTTPMetrics(cfg.Registerer)
+		r.SaveMatchedRoutePath = true
+	}
 	s.register()
 	s.srv = &fasthttp.Server{
 		Handler:                      s.serve,
@@ -149,6 +162,7 @@ func New(cfg Config, svc Service) (*Server, error) {
 		IdleTimeout:                  cfg.IdleTimeout,
 		MaxRequestBodySize:           cfg.MaxRequestBodySize,
 		StreamRequestBody:            true,
+		LazyRequestTime:              s.metrics == nil, // the clock is read for the duration metric only
 		DisablePreParseMultipartForm: true,
 		Logger:                       fasthttpLogger{cfg.Logger},
 		ErrorHandler:                 s.errorHandler,

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"auth/engine"
 	"auth/persist"
 )
@@ -26,6 +28,8 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the replica's logs; tenant ids only, never keys.
 	Logger *slog.Logger
+	// Registerer, if set, receives the replica's metrics.
+	Registerer prometheus.Registerer
 }
 
 // DefaultConfig returns the defaults.
@@ -73,8 +77,9 @@ type Replica struct {
 	waitMu  sync.Mutex // guards waiters
 	waiters map[uint64]chan bool
 
-	bg     sync.WaitGroup // background snapshots
-	closed chan struct{}
+	bg      sync.WaitGroup // background snapshots
+	closed  chan struct{}
+	metrics *metrics // nil without a Registerer
 }
 
 // tenantState is the replica's bookkeeping for one tenant.
@@ -97,14 +102,18 @@ func New(eng *engine.Engine, store persist.Store, cfg Config) (*Replica, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Replica{
+	r := &Replica{
 		eng:     eng,
 		store:   store,
 		cfg:     cfg,
 		tenants: make(map[engine.TenantID]*tenantState),
 		waiters: make(map[uint64]chan bool),
 		closed:  make(chan struct{}),
-	}, nil
+	}
+	if cfg.Registerer != nil {
+		r.metrics = newMetrics(r, cfg.Registerer)
+	}
+	return r, nil
 }
 
 // Engine returns the replica's engine, for reads.
@@ -238,8 +247,15 @@ func (r *Replica) WriteEvent(ctx context.Context, ev engine.Event) (bool, uint64
 		r.waitMu.Unlock()
 	}()
 
+	start := time.Now()
 	if err := r.store.Append(ctx, &ev); err != nil {
+		if r.metrics != nil {
+			r.metrics.appendErrors.Inc()
+		}
 		return false, 0, fmt.Errorf("replica: append: %w", err)
+	}
+	if r.metrics != nil {
+		r.metrics.appendDuration.Observe(time.Since(start).Seconds())
 	}
 	if err := r.deliver(ctx, &ev, true); err != nil {
 		return false, 0, fmt.Errorf("%w: %w", ErrNotApplied, err)
@@ -329,6 +345,9 @@ func (r *Replica) drain(ctx context.Context, id engine.TenantID, ts *tenantState
 		limit := min(int(top-applied), r.cfg.FetchBatch)
 		evs, err := r.store.Events(ctx, id, applied, limit)
 		if err != nil {
+			if r.metrics != nil {
+				r.metrics.fetchErrors.Inc()
+			}
 			return err
 		}
 		if len(evs) == 0 {
@@ -366,6 +385,13 @@ func (r *Replica) apply(id engine.TenantID, ts *tenantState, ev *engine.Event, l
 	}
 	r.waitMu.Unlock()
 	ts.wake()
+	if r.metrics != nil {
+		if local {
+			r.metrics.appliedLocal.Inc()
+		} else {
+			r.metrics.appliedRemote.Inc()
+		}
+	}
 	r.mu.Lock()
 	obs := r.observers
 	r.mu.Unlock()
@@ -404,6 +430,13 @@ func (r *Replica) snapshot(id engine.TenantID, ts *tenantState) {
 		ts.snapSeq = max(ts.snapSeq, snap.Seq)
 	}
 	ts.mu.Unlock()
+	if r.metrics != nil {
+		if err != nil {
+			r.metrics.snapshotsErr.Inc()
+		} else {
+			r.metrics.snapshotsOK.Inc()
+		}
+	}
 	if err != nil {
 		r.cfg.Logger.Warn("writing snapshot", "tenant", id.String(), "seq", snap.Seq, "err", err)
 		return

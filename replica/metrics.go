@@ -1,0 +1,59 @@
+package replica
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics, when Config.Registerer is set:
+//
+//	auth_events_applied_total{source}          events applied (source: local, remote)
+//	auth_store_append_duration_seconds         time to make an event durable
+//	auth_store_append_errors_total             appends the store refused
+//	auth_store_fetch_errors_total              catch-up reads that failed
+//	auth_snapshots_total{result}               snapshots written (ok, error)
+//	auth_tenants                               tenants held in memory
+type metrics struct {
+	appliedLocal, appliedRemote prometheus.Counter
+	appendDuration              prometheus.Observer
+	appendErrors                prometheus.Counter
+	fetchErrors                 prometheus.Counter
+	snapshotsOK, snapshotsErr   prometheus.Counter
+}
+
+func newMetrics(r *Replica, reg prometheus.Registerer) *metrics {
+	applied := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "auth_events_applied_total",
+		Help: "Events applied to this replica's memory, by where they were written (local: through this replica).",
+	}, []string{"source"})
+	appendDuration := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "auth_store_append_duration_seconds",
+		Help:    "Time for the store to make one event durable.",
+		Buckets: prometheus.ExponentialBuckets(25e-6, 2, 18), // 25µs .. ~3s
+	})
+	appendErrors := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "auth_store_append_errors_total",
+		Help: "Appends the store refused or did not confirm; each answered 503.",
+	})
+	fetchErrors := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "auth_store_fetch_errors_total",
+		Help: "Catch-up reads of missing events that failed.",
+	})
+	snapshots := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "auth_snapshots_total",
+		Help: "Snapshots written to the store, by result.",
+	}, []string{"result"})
+	tenants := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "auth_tenants",
+		Help: "Tenants held in memory.",
+	}, func() float64 { return float64(r.eng.TenantCount()) })
+	reg.MustRegister(applied, appendDuration, appendErrors, fetchErrors, snapshots, tenants)
+	return &metrics{
+		appliedLocal:   applied.WithLabelValues("local"),
+		appliedRemote:  applied.WithLabelValues("remote"),
+		appendDuration: appendDuration,
+		appendErrors:   appendErrors,
+		fetchErrors:    fetchErrors,
+		snapshotsOK:    snapshots.WithLabelValues("ok"),
+		snapshotsErr:   snapshots.WithLabelValues("error"),
+	}
+}
