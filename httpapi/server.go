@@ -46,8 +46,16 @@ type Config struct {
 	// Name is sent in the Server header.
 	Name string
 	// ReadTimeout, WriteTimeout and IdleTimeout bound a connection's
-	// request read, response write and keep-alive idle time.
+	// request read (headers and body: a client that trickles a request,
+	// slowloris-style, is cut off), response write and keep-alive idle
+	// time.
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxConns caps concurrent connections; MaxConnsPerIP caps them per
+	// client address (0: no cap). Connections past a cap are refused.
+	MaxConns, MaxConnsPerIP int
+	// MaxHeaderBytes bounds a request's line and headers; larger answer
+	// 431.
+	MaxHeaderBytes int
 	// MaxRequestBodySize refuses larger bodies with 413, on every route
 	// but the import.
 	MaxRequestBodySize int
@@ -81,6 +89,9 @@ func DefaultConfig() Config {
 		ReadTimeout:        10 * time.Second,
 		WriteTimeout:       10 * time.Second,
 		IdleTimeout:        2 * time.Minute,
+		MaxConns:           16384,
+		MaxConnsPerIP:      1024,
+		MaxHeaderBytes:     8192,
 		MaxRequestBodySize: 1 << 20,
 		MaxImportBodySize:  512 << 20,
 		MaxBatchChecks:     1000,
@@ -96,6 +107,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0:
 		return errors.New("httpapi: timeouts must be positive")
+	case c.MaxConns <= 0 || c.MaxConnsPerIP < 0:
+		return errors.New("httpapi: MaxConns must be positive and MaxConnsPerIP not negative")
+	case c.MaxHeaderBytes < 1024:
+		return errors.New("httpapi: MaxHeaderBytes must be at least 1024")
 	case c.WriteDeadline <= 0:
 		return errors.New("httpapi: WriteDeadline must be positive")
 	case c.MaxRequestBodySize <= 0 || c.MaxImportBodySize <= 0:
@@ -160,6 +175,10 @@ func New(cfg Config, svc Service) (*Server, error) {
 		ReadTimeout:                  cfg.ReadTimeout,
 		WriteTimeout:                 cfg.WriteTimeout,
 		IdleTimeout:                  cfg.IdleTimeout,
+		Concurrency:                  cfg.MaxConns,
+		MaxConnsPerIP:                cfg.MaxConnsPerIP,
+		ReadBufferSize:               cfg.MaxHeaderBytes,
+		CloseOnShutdown:              true,
 		MaxRequestBodySize:           cfg.MaxRequestBodySize,
 		StreamRequestBody:            true,
 		LazyRequestTime:              s.metrics == nil, // the clock is read for the duration metric only

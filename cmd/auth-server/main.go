@@ -25,6 +25,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"auth/engine"
 	"auth/httpapi"
 	"auth/persist"
@@ -39,6 +42,8 @@ type config struct {
 	snapshotEvery   uint64
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
+	metrics         bool
+	http            httpapi.Config
 }
 
 func main() {
@@ -63,6 +68,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Uint64Var(&c.snapshotEvery, "snapshot-every", replica.DefaultConfig().SnapshotEvery, "events of a tenant between snapshots (0: never)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long requests in flight may take to finish on shutdown")
 	level := fs.String("log-level", env("AUTH_LOG_LEVEL", "info"), "debug, info, warn or error (env AUTH_LOG_LEVEL)")
+	fs.BoolVar(&c.metrics, "metrics", true, "serve Prometheus metrics at /metrics")
+	c.http = httpapi.DefaultConfig()
+	fs.DurationVar(&c.http.ReadTimeout, "read-timeout", c.http.ReadTimeout, "time allowed to read a whole request")
+	fs.DurationVar(&c.http.WriteTimeout, "write-timeout", c.http.WriteTimeout, "time allowed to write an answer")
+	fs.DurationVar(&c.http.IdleTimeout, "idle-timeout", c.http.IdleTimeout, "how long an idle keep-alive connection is kept")
+	fs.IntVar(&c.http.MaxConns, "max-conns", c.http.MaxConns, "concurrent connections at most")
+	fs.IntVar(&c.http.MaxConnsPerIP, "max-conns-per-ip", c.http.MaxConnsPerIP, "concurrent connections per client address at most (0: no cap)")
+	fs.IntVar(&c.http.MaxHeaderBytes, "max-header-bytes", c.http.MaxHeaderBytes, "largest request line and headers")
+	fs.IntVar(&c.http.MaxRequestBodySize, "max-body-bytes", c.http.MaxRequestBodySize, "largest request body (but for imports)")
+	fs.IntVar(&c.http.MaxImportBodySize, "max-import-bytes", c.http.MaxImportBodySize, "largest body of POST /v1/import")
+	fs.IntVar(&c.http.MaxBatchChecks, "max-batch-checks", c.http.MaxBatchChecks, "most checks in one POST /v1/check")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -71,6 +87,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, fmt.Errorf("-log-level: %w", err)
+	}
+	c.http.Logger = slog.New(slog.DiscardHandler) // set for real in run
+	if err := c.http.Validate(); err != nil {
+		return c, err
 	}
 	return c, nil
 }
@@ -95,9 +115,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}()
 	log.Info("store opened", "store", desc)
 
+	var reg *prometheus.Registry
+	if cfg.metrics {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+
 	rcfg := replica.DefaultConfig()
 	rcfg.SnapshotEvery = cfg.snapshotEvery
 	rcfg.Logger = log
+	if reg != nil {
+		rcfg.Registerer = reg
+	}
 	rep, err := replica.New(engine.New(), store, rcfg)
 	if err != nil {
 		return err
@@ -109,8 +138,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info("state loaded", "tenants", stats.Tenants, "tail_events", stats.Events, "duration", stats.Duration.Round(time.Millisecond))
 
-	hcfg := httpapi.DefaultConfig()
+	hcfg := cfg.http
 	hcfg.Logger = log
+	if reg != nil {
+		hcfg.Registerer, hcfg.Gatherer = reg, reg
+	}
+	hcfg.Ready = func(ctx context.Context) error {
+		// The state is loaded before the server starts; ready means the
+		// store answers now.
+		if _, err := store.Head(ctx, engine.TenantID{}); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		return nil
+	}
 	srv, err := httpapi.New(hcfg, rep)
 	if err != nil {
 		return err
