@@ -1,0 +1,130 @@
+// Command testmongo runs a MongoDB wire-protocol server for tests: FerretDB
+// embedded as a library, storing its data in SQLite files in one folder.
+//
+// It listens on 127.0.0.1 (on a random port unless -port is given), prints
+// the server's MongoDB URI on stdout as one line once it accepts
+// connections, and serves until its standard input closes (then it exits at
+// once, as a crashed server would) or it receives SIGTERM or SIGINT (then it
+// shuts down as FerretDB does: new connections are refused and connected
+// clients get up to 3 seconds to finish). Restarting it with the same -dir
+// and -port gives the same server with the same data, which is how tests
+// simulate an outage.
+//
+// It is a module of its own so that FerretDB's many dependencies stay out of
+// the root module; the root module's tests build it with `go build` (see
+// persist/mongo/mongotest).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+func main() {
+	dir := flag.String("dir", "", "folder for the SQLite files (required; created if missing)")
+	port := flag.Int("port", 0, "TCP port on 127.0.0.1; 0 picks a free one")
+	logLevel := flag.String("log", "error", "log level on stderr: debug, info, warn or error")
+	flag.Parse()
+	if err := run(*dir, *port, *logLevel); err != nil {
+		fmt.Fprintln(os.Stderr, "testmongo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(dir string, port int, logLevel string) error {
+	if dir == "" {
+		return fmt.Errorf("-dir is required")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return fmt.Errorf("-log: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))},
+		Logger:    logger,
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + filepath.ToSlash(abs) + "/",
+	})
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		// The parent closes our stdin (or dies) to stop us at once, as a
+		// server that crashes stops: clients see their connections reset.
+		// SQLite's write-ahead log keeps every committed write.
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}()
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = f.Run(ctx)
+	}()
+
+	// MongoDBURI needs the listener, which Run sets up; wait until the
+	// port accepts connections before announcing the URI.
+	uri := f.MongoDBURI()
+	host, err := hostOf(uri)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", host, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("server did not accept connections on %s: %w", host, err)
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("server stopped before accepting connections")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	fmt.Println(uri)
+
+	<-done
+	return nil
+}
+
+func hostOf(uri string) (string, error) {
+	const scheme = "mongodb://"
+	if len(uri) <= len(scheme) || uri[:len(scheme)] != scheme {
+		return "", fmt.Errorf("unexpected URI %q", uri)
+	}
+	host := uri[len(scheme):]
+	for i, c := range host {
+		if c == '/' || c == '?' {
+			return host[:i], nil
+		}
+	}
+	return host, nil
+}

@@ -1,0 +1,630 @@
+package mongo
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+
+	"auth/engine"
+	"auth/persist"
+)
+
+// Store keeps events and snapshots in a MongoDB database. It is safe for
+// concurrent use, and any number of processes may share one database.
+type Store struct {
+	cfg    Config
+	client *mongo.Client
+
+	// events reads with the configured read concern; eventsLatest reads
+	// with "local", for seq assignment, which must see the latest writes.
+	events, eventsLatest *mongo.Collection
+	tenants              *mongo.Collection
+	snapshots, chunks    *mongo.Collection
+
+	mu     sync.RWMutex // guards closed against wg.Add
+	closed bool
+	wg     sync.WaitGroup // calls in flight
+
+	tenantsMu sync.Mutex
+	appending map[engine.TenantID]*appendState
+}
+
+// appendState is what a handle knows about a tenant it appends to. Appends
+// to one tenant through one handle take turns (sem), so that they do not
+// race each other for seqs; they race only other handles.
+type appendState struct {
+	sem chan struct{} // holds a token while an append runs
+	// Guarded by sem:
+	known bool   // the tenant is listed and head was read from the store
+	head  uint64 // the highest seq known to exist
+}
+
+var _ persist.Store = (*Store)(nil)
+
+// Open connects to the server and checks that it answers within
+// cfg.Timeout; an unreachable server gives an error wrapping
+// persist.ErrUnavailable. The collections are created by the first writes.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	w, _ := cfg.w()
+	rc := readconcern.Local()
+	if w == "majority" {
+		rc = readconcern.Majority()
+	}
+	opts := options.Client().ApplyURI(cfg.URI).
+		SetServerSelectionTimeout(cfg.Timeout).
+		SetConnectTimeout(cfg.Timeout).
+		SetWriteConcern(&writeconcern.WriteConcern{W: w}).
+		SetReadConcern(rc)
+	if opts.AppName == nil {
+		opts.SetAppName("auth")
+	}
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		return nil, fmt.Errorf("mongo: connect to %s: %w", Redacted(cfg.URI), err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	if err := client.Ping(pctx, readpref.Primary()); err != nil {
+		dctx, dcancel := context.WithTimeout(context.Background(), time.Second)
+		defer dcancel()
+		_ = client.Disconnect(dctx)
+		return nil, fmt.Errorf("mongo: connect to %s: %w: %w", Redacted(cfg.URI), persist.ErrUnavailable, err)
+	}
+	db := client.Database(cfg.Database)
+	return &Store{
+		cfg:          cfg,
+		client:       client,
+		events:       db.Collection(collEvents),
+		eventsLatest: db.Collection(collEvents, options.Collection().SetReadConcern(readconcern.Local())),
+		tenants:      db.Collection(collTenants),
+		snapshots:    db.Collection(collSnapshots, options.Collection().SetReadConcern(readconcern.Local())),
+		chunks:       db.Collection(collChunks, options.Collection().SetReadConcern(readconcern.Local())),
+		appending:    map[engine.TenantID]*appendState{},
+	}, nil
+}
+
+// Config returns the store's configuration.
+func (s *Store) Config() Config { return s.cfg }
+
+// enter admits a call unless the store is closed; the caller must call
+// s.wg.Done when it returns.
+func (s *Store) enter(ctx context.Context) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return persist.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mongo: %w: %w", persist.ErrUnavailable, err)
+	}
+	s.wg.Add(1)
+	return nil
+}
+
+// Close implements persist.Store: calls in flight finish first.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return persist.ErrClosed
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	defer cancel()
+	if err := s.client.Disconnect(ctx); err != nil {
+		return fmt.Errorf("mongo: close: %w", err)
+	}
+	return nil
+}
+
+// rt bounds one round trip.
+func (s *Store) rt(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.Timeout)
+}
+
+func (s *Store) appendState(tenant engine.TenantID) *appendState {
+	s.tenantsMu.Lock()
+	defer s.tenantsMu.Unlock()
+	st := s.appending[tenant]
+	if st == nil {
+		st = &appendState{sem: make(chan struct{}, 1)}
+		s.appending[tenant] = st
+	}
+	return st
+}
+
+// Append implements persist.Store.
+//
+// It inserts the event under the key of the tenant's next seq, as this
+// handle knows it; the unique _id index lets exactly one of the writers that
+// race for a seq win it, and the others reload the head and try the next
+// one. The whole call, retries included, takes at most cfg.Timeout.
+func (s *Store) Append(ctx context.Context, ev *engine.Event) error {
+	ev.Seq = 0
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	defer s.wg.Done()
+	if err := ev.Validate(); err != nil {
+		return fmt.Errorf("mongo: append: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	seq, err := s.append(ctx, ev)
+	if err != nil {
+		return err
+	}
+	ev.Seq = seq
+	return nil
+}
+
+func (s *Store) append(ctx context.Context, ev *engine.Event) (uint64, error) {
+	tenant, hex := ev.Tenant, ev.Tenant.String()
+	st := s.appendState(tenant)
+	select {
+	case st.sem <- struct{}{}:
+	case <-ctx.Done():
+		return 0, s.appendErr(hex, ctx.Err(), false)
+	}
+	defer func() { <-st.sem }()
+
+	var (
+		lastErr error
+		// pinned is the seq of an insert that may have happened: until
+		// that is settled, retries use the same seq, so that the event
+		// can never be stored twice.
+		pinned uint64
+		pause  = backoff{next: 5 * time.Millisecond}
+	)
+attempts:
+	for ctx.Err() == nil {
+		if !st.known {
+			// First append to the tenant through this handle: list the
+			// tenant before its first event can exist, then read its head.
+			h, err := s.register(ctx, hex)
+			if err != nil {
+				lastErr = err
+				if !transient(err) {
+					break attempts
+				}
+				pause.wait(ctx)
+				continue
+			}
+			st.head, st.known = h, true
+		}
+		seq := st.head + 1
+		if pinned != 0 {
+			seq = pinned
+		}
+		_, err := s.eventsLatest.InsertOne(ctx, newEventDoc(ev, hex, seq))
+		switch {
+		case err == nil:
+			if s.cfg.KeepEvents > 0 {
+				ok, err := s.verifyNotPruned(ctx, ev, hex, seq)
+				if err != nil {
+					return 0, s.appendErr(hex, err, true)
+				}
+				if !ok {
+					// This handle's head was older than the events that
+					// retention deleted, so seq was reused; verifyNotPruned
+					// took the event back out. Start again from the store.
+					st.known, pinned = false, 0
+					continue
+				}
+			}
+			st.head = seq
+			return seq, nil
+
+		case mongo.IsDuplicateKeyError(err):
+			if pinned != 0 {
+				// Did our earlier attempt win this seq after all?
+				id, found, err := s.eventIDAt(ctx, hex, seq)
+				if err != nil {
+					lastErr = err
+					pause.wait(ctx)
+					continue
+				}
+				if found && id == ev.ID {
+					st.head = seq
+					return seq, nil
+				}
+				pinned = 0 // another writer holds seq: ours never can
+			}
+			st.head = seq
+			h, err := s.headAfter(ctx, hex, seq)
+			if err != nil {
+				lastErr = err
+				if !transient(err) {
+					break attempts
+				}
+				pause.wait(ctx)
+				continue
+			}
+			st.head = h
+
+		default:
+			lastErr = err
+			if pinned == 0 && !notSent(err) && !rejected(err) {
+				pinned = seq
+			}
+			if pinned == 0 && !transient(err) {
+				return 0, s.appendErr(hex, err, false)
+			}
+			pause.wait(ctx)
+		}
+	}
+	switch {
+	case lastErr == nil:
+		lastErr = ctx.Err()
+	case ctx.Err() != nil && !errors.Is(lastErr, ctx.Err()):
+		lastErr = fmt.Errorf("%w; then %w", lastErr, ctx.Err())
+	}
+	return 0, s.appendErr(hex, lastErr, pinned != 0)
+}
+
+// headAfter finds the tenant's head after an insert at seq met a duplicate,
+// by _id lookups: it probes seq+1, seq+2, seq+4, ... while they exist, then
+// bisects. Another handle is usually only a few seqs ahead, so this takes a
+// lookup or two; past a gap of 64 it reads the head with one range query.
+func (s *Store) headAfter(ctx context.Context, hex string, seq uint64) (uint64, error) {
+	lo, hi := seq, uint64(0) // lo exists; hi, once set, does not
+	for step := uint64(1); hi == 0; step *= 2 {
+		if step > 64 {
+			h, err := s.readHead(ctx, s.eventsLatest, hex)
+			return max(h, lo), err
+		}
+		_, found, err := s.eventIDAt(ctx, hex, lo+step)
+		if err != nil {
+			return lo, err
+		}
+		if found {
+			lo = lo + step
+		} else {
+			hi = lo + step
+		}
+	}
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		_, found, err := s.eventIDAt(ctx, hex, mid)
+		if err != nil {
+			return lo, err
+		}
+		if found {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+func (s *Store) appendErr(hex string, err error, ambiguous bool) error {
+	switch {
+	case errors.Is(err, errCorrupt):
+		return fmt.Errorf("mongo: append to tenant %s: %w", hex, err)
+	case ambiguous:
+		return fmt.Errorf("mongo: append to tenant %s: %w: %w: %w", hex, persist.ErrUnavailable, persist.ErrAmbiguous, err)
+	default:
+		return fmt.Errorf("mongo: append to tenant %s: %w: %w", hex, persist.ErrUnavailable, err)
+	}
+}
+
+// register lists the tenant in the tenants collection and returns its head.
+func (s *Store) register(ctx context.Context, hex string) (uint64, error) {
+	_, err := s.tenants.InsertOne(ctx, tenantDoc{Key: hex, Created: bson.NewDateTimeFromTime(time.Now())})
+	if err != nil && !mongo.IsDuplicateKeyError(err) {
+		return 0, err
+	}
+	return s.readHead(ctx, s.eventsLatest, hex)
+}
+
+// findOne reads the first document a query gives, as raw bytes; found is
+// false if there is none. Errors are the server's or the network's.
+func findOne(ctx context.Context, coll *mongo.Collection, filter any, opts *options.FindOneOptionsBuilder) (bson.Raw, bool, error) {
+	var res *mongo.SingleResult
+	if opts != nil {
+		res = coll.FindOne(ctx, filter, opts)
+	} else {
+		res = coll.FindOne(ctx, filter)
+	}
+	raw, err := res.Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return raw, true, nil
+}
+
+// stringField returns a string field of raw, or an error wrapping
+// errCorrupt.
+func stringField(raw bson.Raw, key string) (string, error) {
+	v, err := raw.LookupErr(key)
+	if err != nil {
+		return "", fmt.Errorf("%w: document without %s", errCorrupt, key)
+	}
+	s, ok := v.StringValueOK()
+	if !ok {
+		return "", fmt.Errorf("%w: %s is not a string", errCorrupt, key)
+	}
+	return s, nil
+}
+
+// readHead finds the tenant's highest seq: the last key in its range.
+func (s *Store) readHead(ctx context.Context, coll *mongo.Collection, hex string) (uint64, error) {
+	raw, found, err := findOne(ctx, coll,
+		bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: hex + ":"}, {Key: "$lt", Value: tenantEnd(hex)}}}},
+		options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}}).SetProjection(bson.D{{Key: "_id", Value: 1}}),
+	)
+	if err != nil || !found {
+		return 0, err
+	}
+	key, err := stringField(raw, "_id")
+	if err != nil {
+		return 0, err
+	}
+	seq, err := seqOfKey(hex, key)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", errCorrupt, err)
+	}
+	return seq, nil
+}
+
+// eventIDAt returns the ID of the event stored at seq.
+func (s *Store) eventIDAt(ctx context.Context, hex string, seq uint64) (uint64, bool, error) {
+	raw, found, err := findOne(ctx, s.eventsLatest, bson.D{{Key: "_id", Value: eventKey(hex, seq)}},
+		options.FindOne().SetProjection(bson.D{{Key: "id", Value: 1}}))
+	if err != nil || !found {
+		return 0, false, err
+	}
+	idHex, err := stringField(raw, "id")
+	if err != nil {
+		return 0, false, err
+	}
+	id, err := strconv.ParseUint(idHex, 16, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("%w: event %s: id %q", errCorrupt, eventKey(hex, seq), idHex)
+	}
+	return id, true, nil
+}
+
+// verifyNotPruned checks, when retention is on, that the event just
+// inserted at seq did not land in the range retention deleted (possible
+// only for a handle whose cached head is that old): its predecessor must
+// exist, or for seq 1 no snapshot may exist past it. If the check fails it
+// deletes the event again and reports false.
+func (s *Store) verifyNotPruned(ctx context.Context, ev *engine.Event, hex string, seq uint64) (bool, error) {
+	pause := backoff{next: 5 * time.Millisecond}
+	for {
+		ok, err := s.predecessorOK(ctx, hex, seq)
+		if err == nil && !ok {
+			_, err = s.eventsLatest.DeleteOne(ctx, bson.D{
+				{Key: "_id", Value: eventKey(hex, seq)},
+				{Key: "id", Value: fmt.Sprintf("%016x", ev.ID)},
+			})
+		}
+		if err == nil {
+			return ok, nil
+		}
+		if ctx.Err() != nil || !transient(err) {
+			return false, err
+		}
+		pause.wait(ctx)
+	}
+}
+
+func (s *Store) predecessorOK(ctx context.Context, hex string, seq uint64) (bool, error) {
+	if seq == 1 {
+		doc, err := s.readSnapshotDoc(ctx, hex)
+		return err == nil && (doc == nil || doc.Seq < 1), err
+	}
+	_, found, err := s.eventIDAt(ctx, hex, seq-1)
+	return found, err
+}
+
+// Head implements persist.Store.
+func (s *Store) Head(ctx context.Context, tenant engine.TenantID) (uint64, error) {
+	if err := s.enter(ctx); err != nil {
+		return 0, err
+	}
+	defer s.wg.Done()
+	ctx, cancel := s.rt(ctx)
+	defer cancel()
+	h, err := s.readHead(ctx, s.events, tenant.String())
+	if err != nil {
+		if errors.Is(err, errCorrupt) {
+			return 0, fmt.Errorf("mongo: head of tenant %s: %w", tenant, err)
+		}
+		return 0, unavailable("head of tenant "+tenant.String(), err)
+	}
+	return h, nil
+}
+
+// Events implements persist.Store.
+func (s *Store) Events(ctx context.Context, tenant engine.TenantID, after uint64, limit int) ([]engine.Event, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.wg.Done()
+	if limit == 0 {
+		return nil, nil
+	}
+	return s.readEvents(ctx, tenant, after, limit)
+}
+
+func (s *Store) readEvents(ctx context.Context, tenant engine.TenantID, after uint64, limit int) ([]engine.Event, error) {
+	hex := tenant.String()
+	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}})
+	if limit > 0 {
+		opts.SetLimit(int64(limit))
+	}
+	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: eventKey(hex, after)}, {Key: "$lt", Value: tenantEnd(hex)}}}}
+	var out []engine.Event
+	err := s.each(ctx, s.events, "events of tenant "+hex, filter, opts, func(raw bson.Raw) error {
+		ev, err := decodeEvent(raw, tenant, hex)
+		if err != nil {
+			return err
+		}
+		if n := len(out); n > 0 && ev.Seq <= out[n-1].Seq {
+			return fmt.Errorf("%w: events of tenant %s out of order", errCorrupt, hex)
+		}
+		out = append(out, ev)
+		return nil
+	})
+	return out, err
+}
+
+// each runs a query and calls fn for every document, bounding each round
+// trip (the query, each further batch) by cfg.Timeout.
+func (s *Store) each(ctx context.Context, coll *mongo.Collection, what string, filter any, opts *options.FindOptionsBuilder, fn func(bson.Raw) error) error {
+	rctx, cancel := s.rt(ctx)
+	cur, err := coll.Find(rctx, filter, opts)
+	cancel()
+	if err != nil {
+		return unavailable(what, err)
+	}
+	defer func() {
+		cctx, cancel := s.rt(context.WithoutCancel(ctx))
+		defer cancel()
+		_ = cur.Close(cctx)
+	}()
+	for {
+		var ok bool
+		if cur.RemainingBatchLength() > 0 {
+			ok = cur.Next(ctx)
+		} else {
+			rctx, cancel := s.rt(ctx)
+			ok = cur.Next(rctx)
+			cancel()
+		}
+		if !ok {
+			break
+		}
+		if err := fn(cur.Current); err != nil {
+			return err
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return unavailable(what, err)
+	}
+	return nil
+}
+
+// Load implements persist.Store: tenants come from the tenants collection,
+// and each one's snapshot and events are read by _id.
+func (s *Store) Load(ctx context.Context, fn func(persist.TenantState) error) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	defer s.wg.Done()
+	var tenants []string
+	err := s.each(ctx, s.tenants, "list tenants", bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}),
+		func(raw bson.Raw) error {
+			hex, err := stringField(raw, "_id")
+			if err != nil {
+				return fmt.Errorf("%w (tenants collection)", err)
+			}
+			tenants = append(tenants, hex)
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	slices.Sort(tenants)
+	for _, hex := range tenants {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("mongo: load: %w: %w", persist.ErrUnavailable, err)
+		}
+		tenant, err := engine.ParseTenantID(hex)
+		if err != nil || tenant.String() != hex {
+			return fmt.Errorf("%w: tenant _id %q", errCorrupt, hex)
+		}
+		st, ok, err := s.loadTenant(ctx, tenant, hex)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if err := fn(st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) loadTenant(ctx context.Context, tenant engine.TenantID, hex string) (persist.TenantState, bool, error) {
+	st := persist.TenantState{Tenant: tenant}
+	for attempt := 0; ; attempt++ {
+		snap, err := s.readSnapshot(ctx, tenant, hex)
+		if err != nil {
+			return st, false, err
+		}
+		var after uint64
+		if snap != nil {
+			after = snap.Seq
+		}
+		evs, err := s.readEvents(ctx, tenant, after, -1)
+		if err != nil {
+			return st, false, err
+		}
+		if len(evs) > 0 && evs[0].Seq != after+1 {
+			// Retention deleted events after the snapshot we read: a newer
+			// snapshot was saved meanwhile. Read again.
+			if attempt < 5 {
+				continue
+			}
+			return st, false, fmt.Errorf("%w: tenant %s: events start at seq %d, after a snapshot at %d",
+				errCorrupt, hex, evs[0].Seq, after)
+		}
+		for i := range evs {
+			if evs[i].Seq != after+1+uint64(i) {
+				return st, false, fmt.Errorf("%w: tenant %s: seq %d missing", errCorrupt, hex, after+1+uint64(i))
+			}
+		}
+		if len(evs) == 0 && after == 0 {
+			return st, false, nil // listed, but its first append failed
+		}
+		st.Snapshot, st.Events = snap, evs
+		return st, true, nil
+	}
+}
+
+// backoff spaces out retries: 5ms doubling to 200ms, with jitter.
+type backoff struct{ next time.Duration }
+
+func (b *backoff) wait(ctx context.Context) {
+	d := b.next/2 + rand.N(b.next/2+1)
+	b.next = min(2*b.next, 200*time.Millisecond)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func newNonce() string {
+	var b [8]byte
+	_, _ = crand.Read(b[:])
+	return fmt.Sprintf("%x", b[:])
+}
