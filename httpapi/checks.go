@@ -68,12 +68,18 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 			if s.metrics != nil {
 				s.metrics.observeCheck(ctx)
 			}
+			if s.cfg.AccessLog {
+				s.accessLog(ctx, ctx.Time())
+			}
 			return
 		}
 	}
 	s.router.Handler(ctx)
 	if s.metrics != nil {
 		s.metrics.observe(ctx)
+	}
+	if s.cfg.AccessLog {
+		s.accessLog(ctx, ctx.Time())
 	}
 }
 

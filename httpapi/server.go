@@ -73,6 +73,8 @@ type Config struct {
 	WriteDeadline time.Duration
 	// Logger receives server errors; never keys.
 	Logger *slog.Logger
+	// AccessLog logs every request, the key redacted (see accesslog.go).
+	AccessLog bool
 	// Registerer, if set, receives the HTTP metrics.
 	Registerer prometheus.Registerer
 	// Gatherer, if set, is served at GET /metrics.
@@ -181,7 +183,7 @@ func New(cfg Config, svc Service) (*Server, error) {
 		CloseOnShutdown:              true,
 		MaxRequestBodySize:           cfg.MaxRequestBodySize,
 		StreamRequestBody:            true,
-		LazyRequestTime:              s.metrics == nil, // the clock is read for the duration metric only
+		LazyRequestTime:              s.metrics == nil && !cfg.AccessLog, // the clock is read for durations only
 		DisablePreParseMultipartForm: true,
 		Logger:                       fasthttpLogger{cfg.Logger},
 		ErrorHandler:                 s.errorHandler,

@@ -60,7 +60,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		}
 		return def
 	}
-	var c config
+	c := config{http: httpapi.DefaultConfig()}
 	fs := flag.NewFlagSet("auth-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", env("AUTH_ADDR", ":4000"), "listen address (env AUTH_ADDR)")
@@ -69,7 +69,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long requests in flight may take to finish on shutdown")
 	level := fs.String("log-level", env("AUTH_LOG_LEVEL", "info"), "debug, info, warn or error (env AUTH_LOG_LEVEL)")
 	fs.BoolVar(&c.metrics, "metrics", true, "serve Prometheus metrics at /metrics")
-	c.http = httpapi.DefaultConfig()
+	fs.BoolVar(&c.http.AccessLog, "access-log", getenv("AUTH_ACCESS_LOG") == "1", "log every request, keys redacted (env AUTH_ACCESS_LOG=1)")
 	fs.DurationVar(&c.http.ReadTimeout, "read-timeout", c.http.ReadTimeout, "time allowed to read a whole request")
 	fs.DurationVar(&c.http.WriteTimeout, "write-timeout", c.http.WriteTimeout, "time allowed to write an answer")
 	fs.DurationVar(&c.http.IdleTimeout, "idle-timeout", c.http.IdleTimeout, "how long an idle keep-alive connection is kept")

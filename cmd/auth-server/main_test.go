@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -405,4 +406,84 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		}
 	}
 	p.stop()
+}
+
+// TestKeyNeverLeaves writes with a distinctive key through every route,
+// with debug and access logs on, then searches the data folder, the log,
+// /metrics and /status for it: it must be nowhere.
+func TestKeyNeverLeaves(t *testing.T) {
+	const secret = "Zq9-DISTINCTIVE-secret-KEY-7Xw"
+	dir := t.TempDir()
+	p := start(t, dir, "-log-level", "debug", "-access-log", "-snapshot-every", "3")
+	k := secret
+	orig := [][2]string{
+		{"POST", "/api/role/" + k + "/r"}, {"GET", "/api/role/" + k + "/r"}, {"GET", "/api/roles/" + k},
+		{"POST", "/api/permission/" + k + "/r/p"}, {"GET", "/api/permission/" + k + "/r/p"},
+		{"POST", "/api/membership/" + k + "/u/r"}, {"GET", "/api/membership/" + k + "/u/r"},
+		{"GET", "/api/has_permission/" + k + "/u/p"}, {"GET", "/api/user_permissions/" + k + "/u"},
+		{"GET", "/api/role_permissions/" + k + "/r"}, {"GET", "/api/user_roles/" + k + "/u"},
+		{"GET", "/api/members/" + k + "/r"}, {"GET", "/api/which_roles_can/" + k + "/p"},
+		{"GET", "/api/which_users_can/" + k + "/p"}, {"DELETE", "/api/membership/" + k + "/u/r"},
+		{"DELETE", "/api/permission/" + k + "/r/p"}, {"DELETE", "/api/role/" + k + "/r"},
+		{"POST", "/api/role/" + k + "/bad%00"}, {"POST", "/api/nowhere/" + k},
+	}
+	var answers strings.Builder
+	for _, r := range orig {
+		_, body, err := p.call(r[0], r[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		answers.WriteString(body)
+	}
+	v1 := [][3]string{
+		{"POST", "/v1/role/r2", ""}, {"POST", "/v1/permission/r2/p", ""}, {"POST", "/v1/membership/u/r2", ""},
+		{"GET", "/v1/has_permission/u/p", ""}, {"GET", "/v1/roles", ""},
+		{"POST", "/v1/check", `{"checks": [{"user": "u", "permission": "p"}]}`},
+		{"GET", "/v1/events", ""}, {"GET", "/v1/export", ""},
+		{"POST", "/v1/import", "{\"role\": \"r3\"}\n"}, {"GET", "/status", ""},
+		{"POST", "/v1/role/bad%01", ""},
+	}
+	for _, r := range v1 {
+		req, _ := http.NewRequest(r[0], p.base+r[1], strings.NewReader(r[2]))
+		req.Header.Set("Authorization", "Bearer "+secret)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answers.Write(b)
+	}
+	_, metrics, _ := p.call("GET", "/metrics")
+	p.stop()
+
+	if strings.Contains(answers.String(), secret) {
+		t.Error("an answer echoes the key")
+	}
+	if strings.Contains(metrics, secret) {
+		t.Error("/metrics holds the key")
+	}
+	logs := p.logs.String()
+	if strings.Contains(logs, secret) {
+		t.Errorf("the log holds the key:\n%s", logs)
+	}
+	if !strings.Contains(logs, "path=/api/role/***/r") {
+		t.Errorf("the access log does not show redacted paths:\n%.2000s", logs)
+	}
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(data, []byte(secret)) {
+			t.Errorf("%s holds the key", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
