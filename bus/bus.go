@@ -38,7 +38,7 @@ type Bus struct {
 	started bool
 	closing bool
 
-	nc       *nats.Conn // set by Start before any goroutine reads it
+	nc       *nats.Conn                // set by Start before any goroutine reads it
 	link     atomic.Pointer[nats.Conn] // nc, for Connected from any goroutine
 	pubq     chan outMsg
 	scanKick chan struct{}
@@ -55,9 +55,27 @@ type Bus struct {
 type tenantQueue struct {
 	id       engine.TenantID
 	evs      []engine.Event
-	needSync bool      // Sync the tenant once its events are delivered
-	running  bool      // in ready, or being worked on
-	heard    time.Time // last event or notice of the tenant
+	needSync bool // Sync the tenant once its events are delivered
+	running  bool // in ready, or being worked on
+	// delivering is the seq of the received event being delivered, 0
+	// when none: applying it is no news for the digest.
+	delivering uint64
+
+	// heard is when the tenant was last written here or heard of. The
+	// tenant is checked against the store at the first tick after that,
+	// then at intervals that double from SyncInterval, until ActiveWindow
+	// has passed: a busy tenant is checked every tick, a quiet one a few
+	// times in all.
+	heard     time.Time
+	nextCheck time.Time // zero: at the next tick
+	backoff   time.Duration
+}
+
+// heardLocked notes news of q's tenant; b.mu held.
+func (q *tenantQueue) heardLocked(now time.Time) {
+	q.heard = now
+	q.nextCheck = time.Time{}
+	q.backoff = 0
 }
 
 type outMsg struct {
@@ -306,6 +324,7 @@ func (b *Bus) eventSubject(id engine.TenantID) string {
 // for publishing. It runs under the tenant's apply lock, so it never waits.
 func (b *Bus) observe(ev *engine.Event, local bool) {
 	if !local {
+		b.observeCatchUp(ev)
 		return
 	}
 	data, err := ev.MarshalBinary()
@@ -315,7 +334,7 @@ func (b *Bus) observe(ev *engine.Event, local bool) {
 		return
 	}
 	b.written[ev.Tenant] = struct{}{}
-	b.queueLocked(ev.Tenant).heard = time.Now()
+	b.queueLocked(ev.Tenant).heardLocked(time.Now())
 	b.mu.Unlock()
 	if err != nil {
 		b.st.publishErrors.Add(1)
@@ -326,6 +345,23 @@ func (b *Bus) observe(ev *engine.Event, local bool) {
 	default:
 		b.st.publishDropped.Add(1)
 	}
+}
+
+// observeCatchUp looks at an event applied here that was not written here
+// (as far as the replica could tell) and not the one the bus was
+// delivering: it came from the store, by a gap fetch or a Sync. It may be
+// an event written here after all: when a catch-up applies a local write
+// between its append and its own apply, the replica reports it with
+// local=false and nobody publishes it. So the tenant goes in the next
+// digest, and every replica behind on it Syncs within one SyncInterval.
+func (b *Bus) observeCatchUp(ev *engine.Event) {
+	b.mu.Lock()
+	if !b.closing {
+		if q := b.tenants[ev.Tenant]; q == nil || q.delivering != ev.Seq {
+			b.written[ev.Tenant] = struct{}{}
+		}
+	}
+	b.mu.Unlock()
 }
 
 // publisher publishes queued events until Close, then what is left.
@@ -401,7 +437,7 @@ func (b *Bus) onEvent(m *nats.Msg) {
 		return
 	}
 	q := b.queueLocked(ev.Tenant)
-	q.heard = time.Now()
+	q.heardLocked(time.Now())
 	if b.queued >= b.cfg.MaxQueued {
 		b.st.overflow.Add(1)
 		q.needSync = true
@@ -435,7 +471,7 @@ func (b *Bus) worker() {
 		q.needSync = false
 		b.mu.Unlock()
 
-		b.process(q.id, evs, sync)
+		b.process(q, evs, sync)
 
 		b.mu.Lock()
 		if len(q.evs) > 0 || q.needSync {
@@ -446,16 +482,23 @@ func (b *Bus) worker() {
 	}
 }
 
-func (b *Bus) process(id engine.TenantID, evs []engine.Event, sync bool) {
+func (b *Bus) process(q *tenantQueue, evs []engine.Event, sync bool) {
+	id := q.id
 	for i := range evs {
 		ev := &evs[i]
 		if ev.Seq <= b.eng.Seq(id) {
 			b.st.stale.Add(1)
 			continue
 		}
+		b.mu.Lock()
+		q.delivering = ev.Seq
+		b.mu.Unlock()
 		ctx, cancel := context.WithTimeout(b.ctx, b.cfg.FetchTimeout)
 		err := b.rep.Deliver(ctx, *ev)
 		cancel()
+		b.mu.Lock()
+		q.delivering = 0
+		b.mu.Unlock()
 		if err != nil {
 			// The event stays pending in the replica; the tenant is
 			// active, so the next round of Syncs retries.
@@ -481,8 +524,8 @@ func (b *Bus) process(id engine.TenantID, evs []engine.Event, sync bool) {
 	}
 }
 
-// syncLoop publishes the digest and Syncs every active tenant, every
-// SyncInterval, whether NATS is up or not.
+// syncLoop publishes the digest and Syncs the active tenants that are due
+// (see tenantQueue.heard), every SyncInterval, whether NATS is up or not.
 func (b *Bus) syncLoop() {
 	defer b.wg.Done()
 	t := time.NewTicker(b.cfg.SyncInterval)
@@ -512,6 +555,13 @@ func (b *Bus) tick(now time.Time) {
 			}
 			continue
 		}
+		if now.Before(q.nextCheck) {
+			continue
+		}
+		q.backoff = max(b.cfg.SyncInterval, 2*q.backoff)
+		// Half an interval early, so that tick jitter does not push a
+		// check a whole interval late.
+		q.nextCheck = now.Add(q.backoff - b.cfg.SyncInterval/2)
 		q.needSync = true
 		b.scheduleLocked(q)
 	}
@@ -615,7 +665,7 @@ func (b *Bus) markSync(ids []engine.TenantID) {
 	}
 	for _, id := range ids {
 		q := b.queueLocked(id)
-		q.heard = now
+		q.heardLocked(now)
 		q.needSync = true
 		b.scheduleLocked(q)
 	}

@@ -278,6 +278,11 @@ func TestDeliveriesDuringLoadAreApplied(t *testing.T) {
 	ns := startNATS(t)
 	store := openStore(t)
 	cfg := testBusConfig(ns.URL())
+	// No periodic Sync anywhere within the test: A's could apply one of
+	// its own writes before the write does (see
+	// TestWriteAppliedByCatchUpIsAnnounced), and B's would catch up
+	// without the bus.
+	cfg.SyncInterval, cfg.ActiveWindow = time.Hour, time.Hour
 	c := newCluster(t, store, cfg)
 	a := c.slots[0].n
 	ctx := context.Background()
@@ -287,12 +292,8 @@ func TestDeliveriesDuringLoadAreApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// B: no periodic Sync within the test, so only the bus can bring it
-	// what is written during its Load.
 	gated := &gatedStore{Store: store, read: make(chan struct{}), gate: make(chan struct{})}
 	bcfg := cfg
-	bcfg.SyncInterval = time.Hour
-	bcfg.ActiveWindow = time.Hour
 	beng := engine.New()
 	brep, err := replica.New(beng, gated, replica.DefaultConfig())
 	if err != nil {
@@ -321,9 +322,13 @@ func TestDeliveriesDuringLoadAreApplied(t *testing.T) {
 	}
 	// B's bus hands all of them to its replica, which keeps them until
 	// Load is done.
-	waitFor(t, 10*time.Second, "B's bus to deliver what it received", func() bool {
-		return bbus.Stats().Delivered == writes
-	})
+	deadline := time.Now().Add(10 * time.Second)
+	for bbus.Stats().Delivered != writes {
+		if time.Now().After(deadline) {
+			t.Fatalf("B's bus did not deliver the %d events written during its Load: %+v", writes, bbus.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if got := beng.Seq(id); got != 0 {
 		t.Fatalf("replica B applied up to %d before its Load finished", got)
 	}
@@ -450,5 +455,129 @@ func TestCloseAfterFailedStart(t *testing.T) {
 	_, err := tryStartNode("broken", store, testBusConfig(ns.URL()))
 	if !errors.Is(err, persist.ErrClosed) {
 		t.Fatalf("start over a closed store: %v", err)
+	}
+}
+
+// slowStore makes every read of one tenant's events wait until released, as
+// a store that is slow for that tenant.
+type slowStore struct {
+	persist.Store
+	slow    engine.TenantID
+	blocked chan struct{} // receives once a read of the slow tenant is waiting
+	release chan struct{}
+}
+
+func (s *slowStore) Events(ctx context.Context, tenant engine.TenantID, after uint64, limit int) ([]engine.Event, error) {
+	if tenant == s.slow {
+		select {
+		case s.blocked <- struct{}{}:
+		default:
+		}
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return s.Store.Events(ctx, tenant, after, limit)
+}
+
+// A tenant whose gap fetch hangs holds one worker; the other tenants keep
+// flowing, and the slow one catches up once the store answers.
+func TestSlowTenantDoesNotStallOthers(t *testing.T) {
+	ns := startNATS(t)
+	store := openStore(t)
+	cfg := testBusConfig(ns.URL())
+	ctx := context.Background()
+	slowKey, fastKey := "slow-key", "fast-key"
+	slow := &slowStore{Store: store, slow: engine.KeyID(slowKey), blocked: make(chan struct{}, 1), release: make(chan struct{})}
+
+	a := startNode(t, "replica-a", store, cfg)
+	defer a.close()
+	bcfg := cfg
+	bcfg.Workers = 2
+	var dropped atomic.Bool
+	bcfg.DropDelivery = func(ev *engine.Event) bool {
+		// Lose the slow tenant's first event, so the next one needs a gap
+		// fetch from the store.
+		return ev.Tenant == slow.slow && ev.Seq == 1 && dropped.CompareAndSwap(false, true)
+	}
+	b := startNode(t, "replica-b", slow, bcfg)
+	defer b.close()
+
+	for i := range 2 {
+		if _, _, err := a.rep.Write(ctx, slowKey, engine.Change{Op: engine.OpAddRole, Role: fmt.Sprintf("r%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-slow.blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("replica B never fetched the slow tenant's gap")
+	}
+	var seq uint64
+	for i := range 20 {
+		var err error
+		if _, seq, err = a.rep.Write(ctx, fastKey, engine.Change{Op: engine.OpAddRole, Role: fmt.Sprintf("r%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, "the fast tenant at B while the slow one hangs", func() bool {
+		return b.eng.Seq(engine.KeyID(fastKey)) == seq
+	})
+	if got := b.eng.Seq(slow.slow); got != 0 {
+		t.Fatalf("slow tenant at %d before its store read returned", got)
+	}
+	close(slow.release)
+	waitFor(t, 10*time.Second, "the slow tenant at B", func() bool {
+		return b.eng.Seq(slow.slow) == 2
+	})
+}
+
+// racyStore runs a catch-up of the tenant right after each append, before
+// the writer applies its own event, as a periodic Sync or a gap fetch may.
+type racyStore struct {
+	persist.Store
+	rep atomic.Pointer[replica.Replica]
+}
+
+func (s *racyStore) Append(ctx context.Context, ev *engine.Event) error {
+	if err := s.Store.Append(ctx, ev); err != nil {
+		return err
+	}
+	if rep := s.rep.Load(); rep != nil {
+		return rep.Sync(ctx, ev.Tenant)
+	}
+	return nil
+}
+
+// A write that a catch-up applied before the writer did is reported by the
+// replica as not local, so it is not published; the writer's digest names
+// its tenant, and the other replicas catch up within an interval, even on
+// a tenant they never heard of.
+func TestWriteAppliedByCatchUpIsAnnounced(t *testing.T) {
+	ns := startNATS(t)
+	store := openStore(t)
+	cfg := testBusConfig(ns.URL())
+	racy := &racyStore{Store: store}
+	a := startNode(t, "replica-a", racy, cfg)
+	defer a.close()
+	racy.rep.Store(a.rep)
+	b := startNode(t, "replica-b", store, cfg)
+	defer b.close()
+
+	const key = "racy-key"
+	res, seq, err := a.rep.Write(context.Background(), key, engine.Change{Op: engine.OpAddRole, Role: "admin"})
+	if err != nil || !res || seq != 1 {
+		t.Fatalf("write: %v %d %v", res, seq, err)
+	}
+	waitFor(t, 10*time.Second, "B to learn of the write", func() bool {
+		return b.rep.Tenant(engine.KeyID(key)).HasRole("admin")
+	})
+	if st := a.bus.Stats(); st.Published != 0 {
+		t.Logf("the write was published after all (%+v); the race did not happen", st)
+	}
+	if st := b.bus.Stats(); st.DigestsRecv == 0 || st.Syncs == 0 {
+		t.Errorf("B caught up by other means than a digest: %+v", st)
 	}
 }

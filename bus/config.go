@@ -21,11 +21,15 @@ type Config struct {
 	// Subject is the prefix of every subject the bus uses.
 	Subject string
 
-	// SyncInterval is how often the bus publishes its digest and Syncs
-	// each active tenant against the store's head.
+	// SyncInterval is how often the bus publishes its digest and checks
+	// active tenants against the store's head (Replica.Sync).
 	SyncInterval time.Duration
-	// ActiveWindow is how long after the last event heard of a tenant it
-	// keeps being Synced every SyncInterval.
+	// ActiveWindow is how long a tenant stays active after it was last
+	// written here or heard of on the bus. An active tenant is checked at
+	// the first tick after the news, then at intervals doubling from
+	// SyncInterval: a tenant that keeps writing is checked every tick, a
+	// quiet one about log2(ActiveWindow/SyncInterval) times, which bounds
+	// the reads this costs the store.
 	ActiveWindow time.Duration
 	// Workers is how many tenants are delivered to the replica at once.
 	Workers int

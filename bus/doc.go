@@ -32,9 +32,9 @@
 //   - a lost event followed by another event of the tenant: the later one
 //     arrives above a gap, and Deliver fetches the gap;
 //   - a lost last event: the writer's next digest names the tenant and its
-//     seq, and the receiver Syncs it; besides, every SyncInterval each
-//     tenant heard of within ActiveWindow is Synced against the store's
-//     head, which needs the bus not at all;
+//     seq, and the receiver Syncs it; besides, a tenant heard of within
+//     ActiveWindow is Synced against the store's head at the next tick
+//     and then at doubling intervals, which needs the bus not at all;
 //   - a disconnect, a server restart, or a slow-consumer drop on our
 //     subscription: on reconnect the replica first makes sure its
 //     subscription is live at the server (a flush), then scans the store
@@ -42,7 +42,11 @@
 //     even a tenant created while it was away is found;
 //   - a publish that fails (the link is down past the client's reconnect
 //     buffer, the event is over the server's max payload, the publish
-//     queue is full): the tenant is still named in the next digest.
+//     queue is full): the tenant is still named in the next digest;
+//   - a write never published: when a catch-up (a Sync, a gap fetch)
+//     applies a write between its append and the writer's own apply, the
+//     replica reports it with local=false. Every event applied from the
+//     store therefore puts its tenant in the next digest too.
 //
 // JetStream would add a second durable log beside the store (with its own
 // storage, replication and retention to run), and the replica would still

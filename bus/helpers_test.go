@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -111,6 +112,9 @@ func testBusConfig(url string) bus.Config {
 	c.ConnectTimeout = time.Second
 	c.FlushTimeout = time.Second
 	c.FetchTimeout = 5 * time.Second
+	if verbose() {
+		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	return c
 }
 
