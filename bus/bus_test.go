@@ -78,13 +78,19 @@ var testKeys = []string{"key-alpha", "key-beta", "key-gamma"}
 // writes stop, every replica answers every query as the reference model
 // fed the log in seq order, and every acknowledged write is in it.
 func TestConvergeUnderConcurrentWrites(t *testing.T) {
-	ns := startNATS(t)
 	store := openStore(t)
+	testConverge(t, func(int) persist.Store { return store }, 2*time.Second)
+}
+
+// testConverge runs the convergence test with stores(i) as replica i's
+// store; every replica's store holds the same data.
+func testConverge(t *testing.T, stores func(i int) persist.Store, writeFor time.Duration) {
+	ns := startNATS(t)
 	cfg := testBusConfig(ns.URL())
-	c := newCluster(t, store, cfg, cfg, cfg)
+	c := newClusterOver(t, stores, cfg, cfg, cfg)
 	log := &ackLog{}
-	runWriters(t, c, testKeys, log, 8, 2*time.Second)
-	models, heads := buildModels(t, store, testKeys, log.all())
+	runWriters(t, c, testKeys, log, 8, writeFor)
+	models, heads := buildModels(t, stores(0), testKeys, log.all())
 	start := time.Now()
 	waitConverged(t, c, models, heads, 20*time.Second)
 	t.Logf("converged %v after the last write", time.Since(start).Round(time.Millisecond))
@@ -102,12 +108,19 @@ func TestConvergeUnderConcurrentWrites(t *testing.T) {
 // once while it is up); one replica loses ~30% of its deliveries. All
 // converge, and no acknowledged write is missing anywhere.
 func TestConvergeWithFaults(t *testing.T) {
-	ns := startNATS(t)
 	store := openStore(t)
+	testConvergeWithFaults(t, func(int) persist.Store { return store }, time.Second)
+}
+
+// testConvergeWithFaults runs the fault test with stores(i) as replica i's
+// store; the faults are spread over about 2s plus 3 × pace, and the writes
+// go on for as long.
+func testConvergeWithFaults(t *testing.T, stores func(i int) persist.Store, pace time.Duration) {
+	ns := startNATS(t)
 	cfg := testBusConfig(ns.URL())
 	lossy := cfg
 	lossy.DropDelivery = func(*engine.Event) bool { return rand.Float64() < 0.3 }
-	c := newCluster(t, store, cfg, lossy, cfg)
+	c := newClusterOver(t, stores, cfg, lossy, cfg)
 
 	recreate := func() {
 		s := c.slots[2]
@@ -116,7 +129,7 @@ func TestConvergeWithFaults(t *testing.T) {
 		s.n = nil
 		s.mu.Unlock()
 		time.Sleep(200 * time.Millisecond)
-		n, err := tryStartNode("replica-2", store, cfg)
+		n, err := tryStartNode("replica-2", stores(2), cfg)
 		if err != nil {
 			t.Errorf("re-creating replica 2: %v", err)
 			return
@@ -129,20 +142,20 @@ func TestConvergeWithFaults(t *testing.T) {
 	go func() {
 		defer close(faults)
 		step := func(d time.Duration) { time.Sleep(d) } // schedules faults; asserts nothing
-		step(500 * time.Millisecond)
+		step(pace / 2)
 		ns.Stop()
 		step(300 * time.Millisecond)
 		recreate() // starts while NATS is unreachable
-		step(500 * time.Millisecond)
+		step(pace / 2)
 		ns.Start()
-		step(700 * time.Millisecond)
+		step(pace)
 		recreate() // starts while NATS is up
 	}()
 	log := &ackLog{}
-	runWriters(t, c, testKeys, log, 8, 3500*time.Millisecond)
+	runWriters(t, c, testKeys, log, 8, 3*pace+time.Second/2)
 	<-faults
 
-	models, heads := buildModels(t, store, testKeys, log.all())
+	models, heads := buildModels(t, stores(0), testKeys, log.all())
 	start := time.Now()
 	waitConverged(t, c, models, heads, 30*time.Second)
 	t.Logf("converged %v after the last write", time.Since(start).Round(time.Millisecond))

@@ -211,11 +211,17 @@ func (c *cluster) close() {
 
 func newCluster(t testing.TB, store persist.Store, cfgs ...bus.Config) *cluster {
 	t.Helper()
+	return newClusterOver(t, func(int) persist.Store { return store }, cfgs...)
+}
+
+// newClusterOver starts a replica per config, replica i over stores(i).
+func newClusterOver(t testing.TB, stores func(i int) persist.Store, cfgs ...bus.Config) *cluster {
+	t.Helper()
 	c := &cluster{}
-	for i, cfg := range cfgs {
-		c.slots = append(c.slots, &slot{n: startNode(t, fmt.Sprintf("replica-%d", i), store, cfg)})
-	}
 	t.Cleanup(c.close)
+	for i, cfg := range cfgs {
+		c.slots = append(c.slots, &slot{n: startNode(t, fmt.Sprintf("replica-%d", i), stores(i), cfg)})
+	}
 	return c
 }
 
