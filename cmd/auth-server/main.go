@@ -30,8 +30,6 @@ import (
 
 	"auth/engine"
 	"auth/httpapi"
-	"auth/persist"
-	"auth/persist/bolt"
 	"auth/replica"
 )
 
@@ -44,6 +42,7 @@ type config struct {
 	logLevel        slog.Level
 	metrics         bool
 	http            httpapi.Config
+	mongo           mongoConfig
 }
 
 func main() {
@@ -67,6 +66,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.dataDir, "data", env("AUTH_DATA", "./auth-data"), "data folder of the embedded store (env AUTH_DATA)")
 	fs.Uint64Var(&c.snapshotEvery, "snapshot-every", replica.DefaultConfig().SnapshotEvery, "events of a tenant between snapshots (0: never)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long requests in flight may take to finish on shutdown")
+	c.mongo.flags(fs, getenv)
 	level := fs.String("log-level", env("AUTH_LOG_LEVEL", "info"), "debug, info, warn or error (env AUTH_LOG_LEVEL)")
 	fs.BoolVar(&c.metrics, "metrics", true, "serve Prometheus metrics at /metrics")
 	fs.BoolVar(&c.http.AccessLog, "access-log", getenv("AUTH_ACCESS_LOG") == "1", "log every request, keys redacted (env AUTH_ACCESS_LOG=1)")
@@ -104,7 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	store, desc, err := openStore(cfg)
+	store, desc, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -179,14 +179,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// openStore opens the store the configuration names and describes it for
-// the log.
-func openStore(cfg config) (persist.Store, string, error) {
-	s, err := bolt.Open(bolt.DefaultConfig(cfg.dataDir))
-	if err != nil {
-		return nil, "", err
-	}
-	return s, "embedded " + s.Path(), nil
 }

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"auth/persist/mongo/mongotest"
 )
 
 // binary is the auth-server built once for the tests that run it as a
@@ -76,7 +78,9 @@ var servingRE = regexp.MustCompile(`msg=serving addr=(\S+)`)
 func start(t *testing.T, dir string, extra ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"-addr", "127.0.0.1:0", "-data", dir}, extra...)...)
-	cmd.Env = append(os.Environ(), "AUTH_ADDR=", "AUTH_DATA=")
+	// Only what a test passes configures the server: clear the variables
+	// it reads from a developer's environment.
+	cmd.Env = append(os.Environ(), "AUTH_ADDR=", "AUTH_DATA=", "MONGO_URI=", "MONGO_HOST=", "MONGO_PORT=", "MONGO_DB=", "NATS_URL=")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -196,11 +200,31 @@ var reads = [][3]string{
 	{"GET", "/api/which_users_can/" + key + "/laugh", `{"result": [{"user": "jack"}, {"user": "sara"}]}`},
 }
 
+// stores are the store configurations every store-facing test runs with:
+// the embedded default and MongoDB (the test server, or MONGO_URI's).
+func stores(t *testing.T) map[string]func(t *testing.T) []string {
+	return map[string]func(t *testing.T) []string{
+		"embedded": func(*testing.T) []string { return nil },
+		"mongo": func(t *testing.T) []string {
+			cfg := mongotest.Config(t)
+			return []string{"-mongo-uri", cfg.URI, "-mongo-db", cfg.Database}
+		},
+	}
+}
+
+func forEachStore(t *testing.T, test func(t *testing.T, storeArgs []string)) {
+	for name, args := range stores(t) {
+		t.Run(name, func(t *testing.T) { test(t, args(t)) })
+	}
+}
+
 // TestStoryKeepsAcrossRestart: the story over HTTP, then the same answers
 // after a clean stop and start, and after a snapshot has been taken.
-func TestStoryKeepsAcrossRestart(t *testing.T) {
+func TestStoryKeepsAcrossRestart(t *testing.T) { forEachStore(t, testStoryKeepsAcrossRestart) }
+
+func testStoryKeepsAcrossRestart(t *testing.T, storeArgs []string) {
 	dir := t.TempDir()
-	p := start(t, dir, "-snapshot-every", "4")
+	p := start(t, dir, append([]string{"-snapshot-every", "4"}, storeArgs...)...)
 	for _, s := range story {
 		p.expect(s[0], s[1], s[2])
 	}
@@ -208,9 +232,12 @@ func TestStoryKeepsAcrossRestart(t *testing.T) {
 		p.expect(r[0], r[1], r[2])
 	}
 	p.stop()
-	p = start(t, dir)
+	p = start(t, dir, storeArgs...)
 	for _, r := range reads {
 		p.expect(r[0], r[1], r[2])
+	}
+	if len(storeArgs) > 0 && !strings.Contains(p.logs.String(), "store=\"mongodb ") {
+		t.Errorf("start-up log does not say the store is MongoDB:\n%s", p.logs)
 	}
 	if !strings.Contains(p.logs.String(), "tenants=1") {
 		t.Errorf("start-up log does not report the loaded tenant:\n%s", p.logs)
@@ -224,9 +251,11 @@ func TestStoryKeepsAcrossRestart(t *testing.T) {
 // TestKill9LosesNoAcknowledgedWrite kills the server in the middle of a
 // burst of concurrent writes; every write it acknowledged is there after a
 // restart.
-func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {
+func TestKill9LosesNoAcknowledgedWrite(t *testing.T) { forEachStore(t, testKill9) }
+
+func testKill9(t *testing.T, storeArgs []string) {
 	dir := t.TempDir()
-	p := start(t, dir)
+	p := start(t, dir, storeArgs...)
 	p.expect("POST", "/api/role/"+key+"/r", `{"result": true}`)
 
 	const writers = 16
@@ -264,7 +293,7 @@ func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {
 		t.Fatal("no write was acknowledged before the kill")
 	}
 
-	p = start(t, dir)
+	p = start(t, dir, storeArgs...)
 	missing := 0
 	acked.Range(func(u, _ any) bool {
 		code, body, err := p.call("GET", "/api/membership/"+key+"/"+u.(string)+"/r")

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"auth/persist"
+	"auth/persist/bolt"
+	"auth/persist/mongo"
+)
+
+// mongoConfig is the MongoDB part of the configuration. With none of it
+// set, the embedded store is used.
+type mongoConfig struct {
+	uri          string // -mongo-uri, MONGO_URI, or built from MONGO_HOST/MONGO_PORT
+	database     string
+	writeConcern string
+	timeout      time.Duration
+	keepEvents   uint64
+}
+
+func (m *mongoConfig) flags(fs *flag.FlagSet, getenv func(string) string) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	uri := getenv("MONGO_URI")
+	if uri == "" && (getenv("MONGO_HOST") != "" || getenv("MONGO_PORT") != "") {
+		// The original server's variables.
+		uri = mongo.URIFromHostPort(getenv("MONGO_HOST"), getenv("MONGO_PORT"))
+	}
+	def := mongo.DefaultConfig("")
+	fs.StringVar(&m.uri, "mongo-uri", uri, "MongoDB connection string; unset: the embedded store (env MONGO_URI, or MONGO_HOST and MONGO_PORT)")
+	fs.StringVar(&m.database, "mongo-db", env("MONGO_DB", def.Database), "MongoDB database (env MONGO_DB)")
+	fs.StringVar(&m.writeConcern, "mongo-write-concern", env("MONGO_WRITE_CONCERN", def.WriteConcern), `MongoDB write concern: "majority" or a member count (env MONGO_WRITE_CONCERN)`)
+	fs.DurationVar(&m.timeout, "mongo-timeout", def.Timeout, "bound of one MongoDB operation; past it a write answers 503")
+	fs.Uint64Var(&m.keepEvents, "mongo-keep-events", 0, "if not 0, drop events older than the latest snapshot minus this many (0: keep every event, the audit trail)")
+}
+
+// openStore opens the store the configuration names and describes it for
+// logs, without secrets.
+func openStore(ctx context.Context, cfg config) (persist.Store, string, error) {
+	if cfg.mongo.uri == "" {
+		s, err := bolt.Open(bolt.DefaultConfig(cfg.dataDir))
+		if err != nil {
+			return nil, "", err
+		}
+		return s, "embedded " + s.Path(), nil
+	}
+	mc := mongo.DefaultConfig(cfg.mongo.uri)
+	mc.Database = cfg.mongo.database
+	mc.WriteConcern = cfg.mongo.writeConcern
+	mc.Timeout = cfg.mongo.timeout
+	mc.KeepEvents = cfg.mongo.keepEvents
+	desc := fmt.Sprintf("mongodb %s db=%s w=%s", mongo.Redacted(mc.URI), mc.Database, mc.WriteConcern)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	s, err := mongo.Open(ctx, mc)
+	if err != nil {
+		return nil, "", fmt.Errorf("open %s: %w", desc, err)
+	}
+	return s, desc, nil
+}
