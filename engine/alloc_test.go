@@ -76,17 +76,17 @@ func TestChecksDoNotAllocate(t *testing.T) {
 	}
 	unknown := KeyID("unknown")
 	for what, fn := range map[string]func(){
-		"Engine.Tenant":           func() { allocSink = e.Tenant(id) != nil },
-		"Engine.Tenant, unknown":  func() { allocSink = e.Tenant(unknown) != nil },
-		"KeyID":                   func() { allocSink = KeyID("pleaSeDoN0tKillMyC_at") == id },
-		"KeyID, long key":         func() { allocSink = KeyID(longKey) == id },
-		"Tenant.HasRole":          func() { allocSink = tn.HasRole("r3") },
-		"Tenant.HasPermission":    func() { allocSink = tn.HasPermission("r3", "wide") },
-		"Tenant.HasMembership":    func() { allocSink = tn.HasMembership("many", "r4") },
-		"Engine.HasMembership":    func() { allocSink = e.HasMembership("k", "many", "r4") },
-		"Tenant.Answer":           func() { r, c := tn.Answer(&Change{Op: OpAddMembership, Role: "r1", User: "one"}); allocSink = r && c },
-		"ValidName":               func() { allocSink = ValidName("日本語 name/+") == nil },
-		"ValidKey":                func() { allocSink = ValidKey(longKey) == nil },
+		"Engine.Tenant":          func() { allocSink = e.Tenant(id) != nil },
+		"Engine.Tenant, unknown": func() { allocSink = e.Tenant(unknown) != nil },
+		"KeyID":                  func() { allocSink = KeyID("pleaSeDoN0tKillMyC_at") == id },
+		"KeyID, long key":        func() { allocSink = KeyID(longKey) == id },
+		"Tenant.HasRole":         func() { allocSink = tn.HasRole("r3") },
+		"Tenant.HasPermission":   func() { allocSink = tn.HasPermission("r3", "wide") },
+		"Tenant.HasMembership":   func() { allocSink = tn.HasMembership("many", "r4") },
+		"Engine.HasMembership":   func() { allocSink = e.HasMembership("k", "many", "r4") },
+		"Tenant.Answer":          func() { r, c := tn.Answer(&Change{Op: OpAddMembership, Role: "r1", User: "one"}); allocSink = r && c },
+		"ValidName":              func() { allocSink = ValidName("日本語 name/+") == nil },
+		"ValidKey":               func() { allocSink = ValidKey(longKey) == nil },
 	} {
 		if n := testing.AllocsPerRun(1000, fn); n != 0 {
 			t.Errorf("%s: %v allocs/op, want 0", what, n)

@@ -246,8 +246,8 @@ func (k keyReader) Roles() []string { return k.e.Roles(k.key) }
 func (k keyReader) RolePermissions(role string) []string {
 	return k.e.RolePermissions(k.key, role)
 }
-func (k keyReader) RoleMembers(role string) []string  { return k.e.RoleMembers(k.key, role) }
-func (k keyReader) UserRoles(user string) []string    { return k.e.UserRoles(k.key, user) }
+func (k keyReader) RoleMembers(role string) []string { return k.e.RoleMembers(k.key, role) }
+func (k keyReader) UserRoles(user string) []string   { return k.e.UserRoles(k.key, user) }
 func (k keyReader) UserPermissions(user string) []string {
 	return k.e.UserPermissions(k.key, user)
 }
