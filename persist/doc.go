@@ -4,6 +4,8 @@
 //
 //   - persist/bolt: the embedded store, a single file on local disk; the
 //     zero-configuration default.
+//   - persist/mongo: MongoDB, the store replicas share in a cluster; its
+//     tests run against a real wire-protocol server (persist/mongo/mongotest).
 //   - persist/storetest: the conformance suite every implementation passes.
 //
 // The store is the truth. A tenant's events carry dense sequence numbers
