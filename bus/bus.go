@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -193,7 +194,15 @@ func (b *Bus) Start(ctx context.Context) (replica.LoadStats, error) {
 	opts = append(opts, b.cfg.Options...)
 	nc, err := nats.Connect(b.cfg.URL, opts...)
 	if err != nil {
-		return replica.LoadStats{}, fmt.Errorf("bus: connect: %w", err)
+		// A URL that fails to parse comes back in the error, credentials
+		// and all.
+		msg := err.Error()
+		for _, u := range append(strings.Split(b.cfg.URL, ","), b.cfg.URL) {
+			if u = strings.TrimSpace(u); u != "" {
+				msg = strings.ReplaceAll(msg, u, "<url>")
+			}
+		}
+		return replica.LoadStats{}, fmt.Errorf("bus: connect: %s", msg)
 	}
 	b.nc = nc
 	b.link.Store(nc)

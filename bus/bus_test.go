@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -592,5 +593,20 @@ func TestWriteAppliedByCatchUpIsAnnounced(t *testing.T) {
 	}
 	if st := b.bus.Stats(); st.DigestsRecv == 0 || st.Syncs == 0 {
 		t.Errorf("B caught up by other means than a digest: %+v", st)
+	}
+}
+
+// A URL the client cannot parse fails Start without the URL, credentials
+// and all, in the error.
+func TestConnectErrorHidesURL(t *testing.T) {
+	store := openStore(t)
+	cfg := testBusConfig("nats://user:s3cret@127.0.0.1:notaport")
+	_, err := tryStartNode("bad-url", store, cfg)
+	if err == nil {
+		t.Fatal("Start accepted a URL with a bad port")
+	}
+	t.Logf("error: %v", err)
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error shows the URL: %v", err)
 	}
 }
