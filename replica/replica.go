@@ -382,6 +382,9 @@ func (r *Replica) apply(id engine.TenantID, ts *tenantState, ev *engine.Event, l
 	if w, ok := r.waiters[ev.ID]; ok {
 		w <- result
 		delete(r.waiters, ev.ID)
+		// A catch-up may apply a write of this replica's before its
+		// writer does; it is still local (the bus publishes local events).
+		local = true
 	}
 	r.waitMu.Unlock()
 	ts.wake()
