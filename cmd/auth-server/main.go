@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"auth/bus"
 	"auth/engine"
 	"auth/httpapi"
 	"auth/replica"
@@ -43,6 +44,8 @@ type config struct {
 	metrics         bool
 	http            httpapi.Config
 	mongo           mongoConfig
+	natsURL         string
+	readyNeedsBus   bool
 }
 
 func main() {
@@ -67,6 +70,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Uint64Var(&c.snapshotEvery, "snapshot-every", replica.DefaultConfig().SnapshotEvery, "events of a tenant between snapshots (0: never)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long requests in flight may take to finish on shutdown")
 	c.mongo.flags(fs, getenv)
+	fs.StringVar(&c.natsURL, "nats-url", getenv("NATS_URL"), "NATS server URL(s), comma-separated, to run as one of several replicas; needs MongoDB (env NATS_URL)")
+	fs.BoolVar(&c.readyNeedsBus, "ready-needs-bus", true, "with a bus, /readyz answers 503 while the NATS link is down")
 	level := fs.String("log-level", env("AUTH_LOG_LEVEL", "info"), "debug, info, warn or error (env AUTH_LOG_LEVEL)")
 	fs.BoolVar(&c.metrics, "metrics", true, "serve Prometheus metrics at /metrics")
 	fs.BoolVar(&c.http.AccessLog, "access-log", getenv("AUTH_ACCESS_LOG") == "1", "log every request, keys redacted (env AUTH_ACCESS_LOG=1)")
@@ -91,6 +96,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	c.http.Logger = slog.New(slog.DiscardHandler) // set for real in run
 	if err := c.http.Validate(); err != nil {
 		return c, err
+	}
+	if c.natsURL != "" && c.mongo.uri == "" {
+		return c, errors.New("-nats-url needs -mongo-uri: replicas must share one store, and the embedded store is one process's own")
 	}
 	return c, nil
 }
@@ -132,7 +140,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	defer rep.Close()
-	stats, err := rep.Load(ctx)
+	var b *bus.Bus
+	var stats replica.LoadStats
+	if cfg.natsURL != "" {
+		bcfg := bus.DefaultConfig(cfg.natsURL)
+		bcfg.Logger = log
+		if b, err = bus.New(bcfg, rep, store); err != nil {
+			return err
+		}
+		defer b.Close() // before the replica and the store close
+		// Subscribe first, then load: no event falls between the two.
+		stats, err = b.Start(ctx)
+	} else {
+		stats, err = rep.Load(ctx)
+	}
 	if err != nil {
 		return err
 	}
@@ -145,13 +166,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	hcfg.Ready = func(ctx context.Context) error {
 		// The state is loaded before the server starts; ready means the
-		// store answers now.
+		// store (and the bus, if any) answer now.
 		if _, err := store.Head(ctx, engine.TenantID{}); err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
+		if b != nil && cfg.readyNeedsBus && !b.Connected() {
+			return errors.New("bus: NATS link is down")
+		}
 		return nil
 	}
-	srv, err := httpapi.New(hcfg, rep)
+	kind := "embedded"
+	if cfg.mongo.uri != "" {
+		kind = "mongodb"
+	}
+	srv, err := httpapi.New(hcfg, service{Replica: rep, store: kind, bus: b})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"auth/bus/natstest"
+	"auth/persist/mongo/mongotest"
+)
+
+// TestNATSNeedsMongo: a bus without a shared store is refused at start.
+func TestNATSNeedsMongo(t *testing.T) {
+	_, err := parseConfig([]string{"-nats-url", "nats://127.0.0.1:4222"}, func(string) string { return "" }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "-mongo-uri") {
+		t.Fatalf("parseConfig with NATS and no MongoDB: %v, want a clear refusal", err)
+	}
+}
+
+// TestThreeReplicas runs three auth-server processes over one MongoDB and
+// one NATS server. Writes go to random replicas from many clients; after
+// they stop, every replica answers every query the same, at the same seq.
+func TestThreeReplicas(t *testing.T) {
+	nats := natstest.Start(t)
+	mcfg := mongotest.Config(t)
+	args := []string{"-mongo-uri", mcfg.URI, "-mongo-db", mcfg.Database, "-nats-url", nats.URL()}
+	var reps []*proc
+	for range 3 {
+		reps = append(reps, start(t, t.TempDir(), args...))
+	}
+	for _, p := range reps {
+		code, body, err := p.call("GET", "/status")
+		if err != nil || code != http.StatusOK || !strings.Contains(body, `"bus": "connected"`) || !strings.Contains(body, `"store": "mongodb"`) {
+			t.Fatalf("/status = %d %s %v", code, body, err)
+		}
+	}
+
+	roles := []string{"r0", "r1", "r2", "r3"}
+	users := []string{"u0", "u1", "u2", "u3", "u4"}
+	perms := []string{"p0", "p1", "p2"}
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 9))
+			for range 40 {
+				p := reps[rng.IntN(len(reps))]
+				role := roles[rng.IntN(len(roles))]
+				var method, path string
+				switch rng.IntN(5) {
+				case 0:
+					method, path = "POST", "/api/role/"+key+"/"+role
+				case 1:
+					method, path = "DELETE", "/api/role/"+key+"/"+role
+				case 2:
+					method, path = "POST", "/api/permission/"+key+"/"+role+"/"+perms[rng.IntN(len(perms))]
+				case 3:
+					method, path = "POST", "/api/membership/"+key+"/"+users[rng.IntN(len(users))]+"/"+role
+				default:
+					method, path = "DELETE", "/api/membership/"+key+"/"+users[rng.IntN(len(users))]+"/"+role
+				}
+				if code, body, err := p.call(method, path); err != nil || code != http.StatusOK {
+					t.Errorf("%s %s = %d %s %v", method, path, code, body, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	queries := []string{"/api/roles/" + key}
+	for _, r := range roles {
+		queries = append(queries, "/api/role/"+key+"/"+r, "/api/members/"+key+"/"+r, "/api/role_permissions/"+key+"/"+r)
+	}
+	for _, u := range users {
+		queries = append(queries, "/api/user_roles/"+key+"/"+u, "/api/user_permissions/"+key+"/"+u)
+		for _, p := range perms {
+			queries = append(queries, "/api/has_permission/"+key+"/"+u+"/"+p)
+		}
+	}
+	for _, p := range perms {
+		queries = append(queries, "/api/which_roles_can/"+key+"/"+p, "/api/which_users_can/"+key+"/"+p)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		diff := ""
+		for _, q := range queries {
+			var first string
+			for i, p := range reps {
+				_, body, err := p.call("GET", q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i == 0 {
+					first = body
+				} else if body != first {
+					diff = fmt.Sprintf("GET %s: replica 0 %s, replica %d %s", q, first, i, body)
+				}
+			}
+		}
+		seqs := map[string]bool{}
+		for _, p := range reps {
+			req, _ := http.NewRequest("GET", p.base+"/status", nil)
+			req.Header.Set("Authorization", "Bearer "+key)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st struct{ Seq uint64 }
+			json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			seqs[fmt.Sprint(st.Seq)] = true
+		}
+		if diff == "" && len(seqs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replicas did not converge: %s (seqs %v)", diff, seqs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, p := range reps {
+		p.stop()
+	}
+}
+
+// TestReadYourWritesAcrossReplicas: a write at replica A, then a read at
+// replica B carrying the write's seq as min_seq, always sees the write.
+func TestReadYourWritesAcrossReplicas(t *testing.T) {
+	nats := natstest.Start(t)
+	mcfg := mongotest.Config(t)
+	args := []string{"-mongo-uri", mcfg.URI, "-mongo-db", mcfg.Database, "-nats-url", nats.URL()}
+	a, b := start(t, t.TempDir(), args...), start(t, t.TempDir(), args...)
+	do := func(p *proc, method, path string) (int, string) {
+		req, _ := http.NewRequest(method, p.base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := do(a, "POST", "/v1/role/r"); code != http.StatusOK {
+		t.Fatalf("POST /v1/role/r = %d %s", code, body)
+	}
+	for i := range 200 {
+		user := fmt.Sprintf("user-%d", i)
+		code, body := do(a, "POST", "/v1/membership/"+user+"/r")
+		var w struct {
+			Result bool
+			Seq    uint64
+		}
+		if err := json.Unmarshal([]byte(body), &w); code != http.StatusOK || err != nil || !w.Result {
+			t.Fatalf("write %d at A = %d %s", i, code, body)
+		}
+		code, body = do(b, "GET", fmt.Sprintf("/v1/membership/%s/r?min_seq=%d", user, w.Seq))
+		if code != http.StatusOK || body != `{"result": true}` {
+			t.Fatalf("read %d at B with min_seq %d = %d %s, want the write", i, w.Seq, code, body)
+		}
+	}
+	a.stop()
+	b.stop()
+}

@@ -1,0 +1,24 @@
+package main
+
+import (
+	"auth/bus"
+	"auth/httpapi"
+	"auth/replica"
+)
+
+// service is what the HTTP API serves: the replica, and what /status says
+// about its store and bus.
+type service struct {
+	*replica.Replica
+	store string // the store's kind; never a path or a URI
+	bus   *bus.Bus
+}
+
+var (
+	_ httpapi.Service        = service{}
+	_ httpapi.StatusReporter = service{}
+)
+
+func (s service) StoreDescription() string { return s.store }
+func (s service) BusStatus() string        { return s.bus.Status() } // "none" for a nil bus
+func (s service) TenantCount() int         { return s.Engine().TenantCount() }
