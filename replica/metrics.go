@@ -12,12 +12,17 @@ import (
 //	auth_store_fetch_errors_total              catch-up reads that failed
 //	auth_snapshots_total{result}               snapshots written (ok, error)
 //	auth_tenants                               tenants held in memory
+//	auth_replication_lag_seconds               for events written elsewhere: from the
+//	                                           writer's clock at the write to this
+//	                                           replica's at applying it (clocks of
+//	                                           different hosts differ by their skew)
 type metrics struct {
 	appliedLocal, appliedRemote prometheus.Counter
 	appendDuration              prometheus.Observer
 	appendErrors                prometheus.Counter
 	fetchErrors                 prometheus.Counter
 	snapshotsOK, snapshotsErr   prometheus.Counter
+	lag                         prometheus.Observer
 }
 
 func newMetrics(r *Replica, reg prometheus.Registerer) *metrics {
@@ -46,7 +51,12 @@ func newMetrics(r *Replica, reg prometheus.Registerer) *metrics {
 		Name: "auth_tenants",
 		Help: "Tenants held in memory.",
 	}, func() float64 { return float64(r.eng.TenantCount()) })
-	reg.MustRegister(applied, appendDuration, appendErrors, fetchErrors, snapshots, tenants)
+	lag := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "auth_replication_lag_seconds",
+		Help:    "For events written through another replica: time from the write to applying it here.",
+		Buckets: prometheus.ExponentialBuckets(50e-6, 2, 18), // 50µs .. ~6.5s
+	})
+	reg.MustRegister(applied, appendDuration, appendErrors, fetchErrors, snapshots, tenants, lag)
 	return &metrics{
 		appliedLocal:   applied.WithLabelValues("local"),
 		appliedRemote:  applied.WithLabelValues("remote"),
@@ -55,5 +65,6 @@ func newMetrics(r *Replica, reg prometheus.Registerer) *metrics {
 		fetchErrors:    fetchErrors,
 		snapshotsOK:    snapshots.WithLabelValues("ok"),
 		snapshotsErr:   snapshots.WithLabelValues("error"),
+		lag:            lag,
 	}
 }

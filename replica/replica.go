@@ -393,6 +393,9 @@ func (r *Replica) apply(id engine.TenantID, ts *tenantState, ev *engine.Event, l
 			r.metrics.appliedLocal.Inc()
 		} else {
 			r.metrics.appliedRemote.Inc()
+			if !ev.Time.IsZero() {
+				r.metrics.lag.Observe(max(0, r.cfg.Now().Sub(ev.Time)).Seconds())
+			}
 		}
 	}
 	r.mu.Lock()

@@ -126,6 +126,16 @@ func TestThreeReplicas(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Every replica exports its bus state and, for events written
+	// elsewhere, the replication lag.
+	for i, p := range reps {
+		_, body, _ := p.call("GET", "/metrics")
+		for _, want := range []string{"auth_bus_connected 1", "auth_replication_lag_seconds_count ", `auth_bus_messages_total{kind="received"}`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("replica %d /metrics lacks %q", i, want)
+			}
+		}
+	}
 	for _, p := range reps {
 		p.stop()
 	}

@@ -148,6 +148,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		if b, err = bus.New(bcfg, rep, store); err != nil {
 			return err
 		}
+		if reg != nil {
+			reg.MustRegister(b.Collector())
+		}
 		defer b.Close() // before the replica and the store close
 		// Subscribe first, then load: no event falls between the two.
 		stats, err = b.Start(ctx)

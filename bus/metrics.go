@@ -1,0 +1,65 @@
+package bus
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics, read from Stats at scrape time (nothing is added to the paths
+// that publish or deliver):
+//
+//	auth_bus_connected                       1 while the NATS link is up
+//	auth_bus_messages_total{kind}            published, received, delivered, dropped, stale, corrupt, overflow
+//	auth_bus_errors_total{kind}              publish, deliver, sync, scan
+//	auth_bus_catchups_total{kind}            syncs, scans, digests_sent, digests_received
+//	auth_bus_link_changes_total{kind}        disconnects, reconnects
+//
+// The replication lag itself is the replica's auth_replication_lag_seconds.
+
+// Collector returns a Prometheus collector of the bus's counters.
+func (b *Bus) Collector() prometheus.Collector { return collector{b} }
+
+type collector struct{ b *Bus }
+
+var (
+	descConnected = prometheus.NewDesc("auth_bus_connected", "1 while the NATS link is up.", nil, nil)
+	descMessages  = prometheus.NewDesc("auth_bus_messages_total", "Event messages by what happened to them.", []string{"kind"}, nil)
+	descErrors    = prometheus.NewDesc("auth_bus_errors_total", "Bus failures by kind.", []string{"kind"}, nil)
+	descCatchups  = prometheus.NewDesc("auth_bus_catchups_total", "Catch-up work: syncs with the store, full scans, digests.", []string{"kind"}, nil)
+	descLink      = prometheus.NewDesc("auth_bus_link_changes_total", "NATS link losses and recoveries.", []string{"kind"}, nil)
+)
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descConnected, descMessages, descErrors, descCatchups, descLink} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.b.Stats()
+	connected := 0.0
+	if st.Connected {
+		connected = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descConnected, prometheus.GaugeValue, connected)
+	counter := func(d *prometheus.Desc, kind string, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), kind)
+	}
+	counter(descMessages, "published", st.Published)
+	counter(descMessages, "publish_dropped", st.PublishDropped)
+	counter(descMessages, "received", st.Received)
+	counter(descMessages, "delivered", st.Delivered)
+	counter(descMessages, "dropped", st.Dropped)
+	counter(descMessages, "stale", st.Stale)
+	counter(descMessages, "corrupt", st.Corrupt)
+	counter(descMessages, "overflow", st.Overflow)
+	counter(descErrors, "publish", st.PublishErrors)
+	counter(descErrors, "deliver", st.DeliverErrors)
+	counter(descErrors, "sync", st.SyncErrors)
+	counter(descErrors, "scan", st.ScanErrors)
+	counter(descCatchups, "syncs", st.Syncs)
+	counter(descCatchups, "scans", st.Scans)
+	counter(descCatchups, "digests_sent", st.DigestsSent)
+	counter(descCatchups, "digests_received", st.DigestsRecv)
+	counter(descLink, "disconnects", st.Disconnects)
+	counter(descLink, "reconnects", st.Reconnects)
+}
