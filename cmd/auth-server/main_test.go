@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"auth/bus/natstest"
 	"auth/persist/mongo/mongotest"
 )
 
@@ -441,9 +442,24 @@ func TestMetricsAfterTraffic(t *testing.T) {
 // with debug and access logs on, then searches the data folder, the log,
 // /metrics and /status for it: it must be nowhere.
 func TestKeyNeverLeaves(t *testing.T) {
+	t.Run("embedded", func(t *testing.T) { testKeyNeverLeaves(t, nil, nil) })
+	t.Run("cluster", func(t *testing.T) {
+		// Over MongoDB and NATS: every document of the database and every
+		// message on the bus are searched too.
+		nats := natstest.Start(t)
+		mcfg := mongotest.Config(t)
+		traffic := captureNATS(t, nats.URL())
+		args := []string{"-mongo-uri", mcfg.URI, "-mongo-db", mcfg.Database, "-nats-url", nats.URL()}
+		testKeyNeverLeaves(t, args, func() [][]byte {
+			return append(traffic(), mongoDocuments(t, mcfg.URI, mcfg.Database)...)
+		})
+	})
+}
+
+func testKeyNeverLeaves(t *testing.T, storeArgs []string, elsewhere func() [][]byte) {
 	const secret = "Zq9-DISTINCTIVE-secret-KEY-7Xw"
 	dir := t.TempDir()
-	p := start(t, dir, "-log-level", "debug", "-access-log", "-snapshot-every", "3")
+	p := start(t, dir, append([]string{"-log-level", "debug", "-access-log", "-snapshot-every", "3"}, storeArgs...)...)
 	k := secret
 	orig := [][2]string{
 		{"POST", "/api/role/" + k + "/r"}, {"GET", "/api/role/" + k + "/r"}, {"GET", "/api/roles/" + k},
@@ -498,6 +514,17 @@ func TestKeyNeverLeaves(t *testing.T) {
 	}
 	if !strings.Contains(logs, "path=/api/role/***/r") {
 		t.Errorf("the access log does not show redacted paths:\n%.2000s", logs)
+	}
+	if elsewhere != nil {
+		seen := elsewhere()
+		if len(seen) == 0 {
+			t.Error("nothing was captured from the store and the bus")
+		}
+		for _, b := range seen {
+			if bytes.Contains(b, []byte(secret)) {
+				t.Errorf("the key is in the store or on the bus: %.300q", b)
+			}
+		}
 	}
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
