@@ -208,3 +208,5 @@ func TestRedactPath(t *testing.T) {
 		}
 	}
 }
+
+func t0() context.Context { return context.Background() }
