@@ -25,7 +25,7 @@ import (
 // the scaling series use a large one, so that a big tenant's data does not
 // all sit in the CPU caches.
 const (
-	ComparePool = 1 << 12
+	ComparePool = 1 << 10
 	ScalePool   = 1 << 16
 )
 

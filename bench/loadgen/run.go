@@ -62,7 +62,8 @@ type Latency struct {
 // Result is a run's outcome.
 type Result struct {
 	Label       string  `json:"label"`
-	Mode        string  `json:"mode"` // closed or open
+	Round       int     `json:"round,omitempty"` // which round of a repeated comparison
+	Mode        string  `json:"mode"`            // closed or open
 	Concurrency int     `json:"concurrency"`
 	TargetRate  float64 `json:"target_rate,omitempty"`
 	Seconds     float64 `json:"seconds"`

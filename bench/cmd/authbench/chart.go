@@ -67,20 +67,27 @@ func drawChart(rep *CompareReport, path string) error {
 	// each closed-loop concurrency, then the open-loop rate.
 	var ss []series
 	for _, r := range avail[0].Runs {
-		if r.Label != "check" {
+		if r.Label != "check" || r.Round > 1 {
 			continue
 		}
 		mode, c := r.Mode, r.Concurrency
 		name := fmt.Sprintf("closed loop, c=%d", c)
 		if mode == "open" {
-			name = fmt.Sprintf("open loop, %.0f req/s", r.TargetRate)
+			name = fmt.Sprintf("open loop, %.0f req/s, c=%d", r.TargetRate, c)
+		}
+		if rep.Rounds > 1 && mode == "closed" {
+			name += fmt.Sprintf(" (median of %d)", rep.Rounds)
 		}
 		ss = append(ss, series{name, func(t *TargetResult) (float64, float64, bool) {
-			x := t.findRun("check", mode, c)
-			if x == nil {
+			runs := t.runsOf("check", mode, c)
+			if len(runs) == 0 {
 				return 0, 0, false
 			}
-			return x.RPS, x.Latency.P99, true
+			var rs, p99 []float64
+			for _, x := range runs {
+				rs, p99 = append(rs, x.RPS), append(p99, x.Latency.P99)
+			}
+			return median(rs), median(p99), true
 		}})
 	}
 	mk := func(title, ylabel string, val func(rps, p99 float64) float64) (*plot.Plot, error) {
@@ -109,6 +116,7 @@ func drawChart(rep *CompareReport, path string) error {
 		p.NominalX(names...)
 		p.Y.Min = 0
 		p.Y.Max *= 1.35 // room for the legend above the bars
+		p.Y.Tick.Marker = intTicks{}
 		return p, nil
 	}
 	tp, err := mk("has_permission throughput", "requests/s", func(rps, _ float64) float64 { return rps })
@@ -148,4 +156,17 @@ func drawChart(rep *CompareReport, path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// intTicks labels the default ticks as integers.
+type intTicks struct{}
+
+func (intTicks) Ticks(min, max float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = fmt.Sprintf("%.0f", ts[i].Value)
+		}
+	}
+	return ts
 }

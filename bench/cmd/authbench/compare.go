@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,10 +24,12 @@ type CompareReport struct {
 	Machine  Machine         `json:"machine"`
 	Command  string          `json:"command"`
 	Pinning  string          `json:"pinning"`
+	Server   string          `json:"server_source"`
 	Dataset  dataset.Config  `json:"dataset"`
 	Mix      loadgen.Mix     `json:"mix"`
 	Duration string          `json:"duration"`
 	Warmup   string          `json:"warmup"`
+	Rounds   int             `json:"rounds"`
 	Targets  []*TargetResult `json:"targets"`
 	InProc   *InProcReport   `json:"inproc,omitempty"`
 	Verdicts []Verdict       `json:"verdicts"`
@@ -35,15 +38,16 @@ type CompareReport struct {
 
 // TargetResult is what one target gave.
 type TargetResult struct {
-	ID        string             `json:"id"`
-	Name      string             `json:"name"`
-	Available bool               `json:"available"`
-	Note      string             `json:"note,omitempty"`
-	Replicas  int                `json:"replicas,omitempty"`
-	StartSecs float64            `json:"start_seconds,omitempty"`
-	Load      *loadgen.LoadStats `json:"load,omitempty"`
-	Verified  int                `json:"verified_checks,omitempty"`
-	Runs      []*loadgen.Result  `json:"runs,omitempty"`
+	ID          string             `json:"id"`
+	Name        string             `json:"name"`
+	Available   bool               `json:"available"`
+	Note        string             `json:"note,omitempty"`
+	Replicas    int                `json:"replicas,omitempty"`
+	StartSecs   float64            `json:"start_seconds,omitempty"`
+	RestartSecs []float64          `json:"restart_seconds,omitempty"` // later rounds, from the loaded data folder
+	Load        *loadgen.LoadStats `json:"load,omitempty"`
+	Verified    int                `json:"verified_checks,omitempty"`
+	Runs        []*loadgen.Result  `json:"runs,omitempty"`
 }
 
 // Verdict is one of the issue's targets, measured.
@@ -54,6 +58,14 @@ type Verdict struct {
 }
 
 type compareOpts struct {
+	src           string // the source auth-server and testmongo are built from
+	mongoDir      string // the replicated target's MongoDB data folder, loaded once
+	testmongoBin  string
+	natsdBin      string
+	quota         float64
+	sysProcs      []*proc // besides the servers, processes of the system under test whose CPU counts
+	round         int
+	embeddedData  string // the embedded target's data folder, loaded once
 	root, work    string
 	cpusServer    string
 	cfg           dataset.Config
@@ -77,6 +89,9 @@ func cmdCompare(ctx context.Context, args []string) error {
 	root := fs.String("root", "", "repository root (default: found from the working folder)")
 	rev := fs.String("rev", "", "build auth-server from this git revision (e.g. HEAD) instead of the working tree")
 	targetsFlag := fs.String("targets", "ceiling,embedded,mongo", "targets to run, in order")
+	rounds := fs.Int("rounds", 3, "rounds: each runs every target's closed-loop checks once, one target at a time; ratios are per round, verdicts use their median")
+	inprocRounds := fs.Int("inproc-rounds", 3, "rounds of the in-process benchmarks, interleaved; the median is reported")
+	quota := fs.Float64("server-cpu-quota", 0, "cap each server at this many CPUs with a CFS quota (e.g. 0.35), so that the server, not the load generator, is the bottleneck (0: no cap)")
 	pin := fs.Bool("pin", true, "pin servers to CPU 0 and the load generator to CPU 1 (taskset)")
 	conc := fs.String("c", "16,64", "closed-loop concurrencies (keep-alive connections)")
 	dur := fs.Duration("d", 5*time.Second, "measured duration of each run")
@@ -119,6 +134,8 @@ func cmdCompare(ctx context.Context, args []string) error {
 		def("benchtime", func() { *benchtime = "100x" })
 		def("pin", func() { *pin = false })
 		def("load-c", func() { *loadConc = 16 })
+		def("rounds", func() { *rounds = 2 })
+		def("inproc-rounds", func() { *inprocRounds = 1 })
 	}
 	if *pin && runtime.NumCPU() >= 2 {
 		pinSelf(1) // returns only if not pinned
@@ -129,7 +146,10 @@ func cmdCompare(ctx context.Context, args []string) error {
 		cpusServer = "0"
 		pinning = "servers on CPU 0, load generator (and in-process benchmarks) on CPU 1, with taskset"
 	}
-	o := compareOpts{cfg: cfg, mix: mix, dur: *dur, warmup: *warmup, openRate: *openRate, openFraction: *openFraction,
+	if *quota > 0 {
+		pinning += fmt.Sprintf("; each server capped at %.2f CPU by a CFS quota (10 ms period)", *quota)
+	}
+	o := compareOpts{quota: *quota, cfg: cfg, mix: mix, dur: *dur, warmup: *warmup, openRate: *openRate, openFraction: *openFraction,
 		mixedWrite: *mixedWrite, mixedList: *mixedList, loadConc: *loadConc, verifyN: *verifyN, cpusServer: cpusServer}
 	var err error
 	if o.concs, err = intList(*conc); err != nil {
@@ -154,8 +174,11 @@ func cmdCompare(ctx context.Context, args []string) error {
 		defer os.RemoveAll(o.work)
 	}
 
+	if *rounds < 1 {
+		return errors.New("-rounds must be at least 1")
+	}
 	rep := &CompareReport{Kind: "compare", Machine: thisMachine(), Command: "authbench compare " + strings.Join(args, " "),
-		Pinning: pinning, Dataset: cfg, Mix: mix, Duration: dur.String(), Warmup: warmup.String()}
+		Pinning: pinning, Dataset: cfg, Mix: mix, Duration: dur.String(), Warmup: warmup.String(), Rounds: *rounds}
 
 	logf("building auth-server (%s) and ceiling", map[bool]string{true: "working tree", false: "revision " + *rev}[*rev == ""])
 	o.authServerBin = filepath.Join(o.work, "auth-server")
@@ -164,6 +187,8 @@ func cmdCompare(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	rep.Server = describeSource(ctx, o.root, *rev)
+	o.src = src
 	if err := goBuild(ctx, src, "./cmd/auth-server", o.authServerBin); err != nil {
 		return err
 	}
@@ -171,25 +196,44 @@ func cmdCompare(ctx context.Context, args []string) error {
 		return err
 	}
 
+	var ids []string
 	for _, id := range strings.Split(*targetsFlag, ",") {
-		t, ok := targets[strings.TrimSpace(id)]
-		if !ok {
+		id = strings.TrimSpace(id)
+		if targets[id] == nil {
 			return fmt.Errorf("unknown target %q (have ceiling, embedded, mongo)", id)
 		}
-		tr, err := t(ctx, &o, rep)
-		if tr != nil {
-			rep.Targets = append(rep.Targets, tr)
-		}
-		if err != nil {
-			rep.Failures = append(rep.Failures, fmt.Sprintf("%s: %v", id, err))
-			logf("%s: %v", id, err)
-			if ctx.Err() != nil {
-				break
+		ids = append(ids, id)
+	}
+	results := map[string]*TargetResult{}
+	failed := map[string]bool{}
+rounds:
+	for round := 1; round <= *rounds; round++ {
+		for _, id := range ids {
+			if failed[id] {
+				continue
+			}
+			tr := results[id]
+			if tr == nil {
+				tr = &TargetResult{ID: id}
+				results[id] = tr
+				rep.Targets = append(rep.Targets, tr)
+			} else if !tr.Available {
+				continue
+			}
+			logf("round %d/%d: %s", round, *rounds, id)
+			o.round = round
+			if err := targets[id](ctx, &o, rep, tr); err != nil {
+				failed[id] = true
+				rep.Failures = append(rep.Failures, fmt.Sprintf("%s, round %d: %v", id, round, err))
+				logf("%s: %v", id, err)
+				if ctx.Err() != nil {
+					break rounds
+				}
 			}
 		}
 	}
 	if *inproc && ctx.Err() == nil {
-		ip, err := runInProc(cfg, mix.TrueShare, *benchtime)
+		ip, err := runInProc(cfg, mix.TrueShare, *benchtime, *inprocRounds)
 		if err != nil {
 			rep.Failures = append(rep.Failures, "inproc: "+err.Error())
 			logf("inproc: %v", err)
@@ -233,7 +277,10 @@ func cmdCompare(ctx context.Context, args []string) error {
 // targets start, measure and stop one target each. A target that cannot
 // run here returns a result marked unavailable with the reason, and no
 // error.
-var targets = map[string]func(context.Context, *compareOpts, *CompareReport) (*TargetResult, error){
+//
+// Each is called once per round with the same *TargetResult; the first
+// round also runs the open-loop, mixed and write phases.
+var targets = map[string]func(context.Context, *compareOpts, *CompareReport, *TargetResult) error{
 	"ceiling":  runCeiling,
 	"embedded": runEmbedded,
 	"mongo":    runMongo,
@@ -246,6 +293,9 @@ func (o *compareOpts) run(ctx context.Context, p []*proc, w *loadgen.Workload, l
 		addrs = append(addrs, x.addr)
 		pids = append(pids, x.pid())
 	}
+	for _, x := range o.sysProcs {
+		pids = append(pids, x.pid())
+	}
 	r, err := loadgen.Run(ctx, w, loadgen.Options{
 		Addrs: addrs, Concurrency: c, Duration: o.dur, Warmup: o.warmup, Rate: rate, Verify: verify,
 		ServerPIDs: pids, Label: label, Progress: os.Stderr, Timeout: 10 * time.Second,
@@ -253,6 +303,7 @@ func (o *compareOpts) run(ctx context.Context, p []*proc, w *loadgen.Workload, l
 	if err != nil {
 		return nil, err
 	}
+	r.Round = o.round
 	logf("%s", r)
 	for _, s := range r.ErrorSamples {
 		logf("  error: %s", s)
@@ -273,7 +324,7 @@ func (o *compareOpts) openRateFor(rep *CompareReport) float64 {
 	for _, t := range rep.Targets {
 		if t.ID == "ceiling" {
 			for _, r := range t.Runs {
-				if r.Mode == "closed" && r.RPS > best {
+				if r.Mode == "closed" && r.Round == o.round && r.RPS > best {
 					best = r.RPS
 				}
 			}
@@ -282,82 +333,95 @@ func (o *compareOpts) openRateFor(rep *CompareReport) float64 {
 	return float64(int(best*o.openFraction/100)) * 100
 }
 
-func runCeiling(ctx context.Context, o *compareOpts, rep *CompareReport) (*TargetResult, error) {
-	tr := &TargetResult{ID: "ceiling", Name: "bare fasthttp, constant answer", Available: true, Replicas: 1,
-		Note: "answers every check true: responses are not verified"}
+func runCeiling(ctx context.Context, o *compareOpts, rep *CompareReport, tr *TargetResult) error {
+	tr.Name, tr.Available, tr.Replicas = "bare fasthttp, constant answer", true, 1
+	tr.Note = "answers every check true: responses are not verified"
 	addr, err := freeAddr()
 	if err != nil {
-		return tr, err
+		return err
 	}
 	p, err := startProc("ceiling", o.ceilingBin, []string{"-addr", addr}, addr, o.cpusServer, filepath.Join(o.work, "ceiling.log"))
 	if err != nil {
-		return tr, err
+		return err
 	}
 	defer p.stop()
+	if err := o.limit(p); err != nil {
+		return err
+	}
 	up, err := p.waitReady(ctx, 30*time.Second)
 	if err != nil {
-		return tr, err
+		return err
 	}
-	tr.StartSecs = up.Seconds()
+	if o.round == 1 {
+		tr.StartSecs = up.Seconds()
+	}
 	w, err := loadgen.NewWorkload(o.cfg, loadgen.Mix{TrueShare: o.mix.TrueShare}, 1)
 	if err != nil {
-		return tr, err
+		return err
 	}
 	for _, c := range o.concs {
 		r, err := o.run(ctx, []*proc{p}, w, "check", c, 0, false)
 		if err != nil {
-			return tr, err
+			return err
 		}
 		tr.Runs = append(tr.Runs, r)
 	}
-	if rate := o.openRateFor(rep); rate > 0 {
+	if rate := o.openRateFor(rep); rate > 0 && o.round == 1 {
 		r, err := o.run(ctx, []*proc{p}, w, "check", maxInt(o.concs), rate, false)
 		if err != nil {
-			return tr, err
+			return err
 		}
 		tr.Runs = append(tr.Runs, r)
 	}
-	return tr, p.stop()
+	return p.stop()
 }
 
-func runEmbedded(ctx context.Context, o *compareOpts, rep *CompareReport) (*TargetResult, error) {
-	tr := &TargetResult{ID: "embedded", Name: "auth-server, embedded store", Available: true, Replicas: 1}
+func runEmbedded(ctx context.Context, o *compareOpts, rep *CompareReport, tr *TargetResult) error {
+	tr.Name, tr.Available, tr.Replicas = "auth-server, embedded store", true, 1
 	addr, err := freeAddr()
 	if err != nil {
-		return tr, err
+		return err
 	}
-	data := filepath.Join(o.work, "embedded-data")
-	p, err := startProc("auth-server", o.authServerBin, []string{"-addr", addr, "-data", data, "-log-level", "warn"},
-		addr, o.cpusServer, filepath.Join(o.work, "embedded.log"))
+	load := o.embeddedData == ""
+	if load {
+		o.embeddedData = filepath.Join(o.work, "embedded-data")
+	}
+	p, err := startProc("auth-server", o.authServerBin, []string{"-addr", addr, "-data", o.embeddedData, "-log-level", "warn"},
+		addr, o.cpusServer, filepath.Join(o.work, fmt.Sprintf("embedded-%d.log", o.round)))
 	if err != nil {
-		return tr, err
+		return err
 	}
 	defer p.stop()
-	up, err := p.waitReady(ctx, 60*time.Second)
-	if err != nil {
-		return tr, err
+	if err := o.limit(p); err != nil {
+		return err
 	}
-	tr.StartSecs = up.Seconds()
-	return tr, o.measureServer(ctx, tr, []*proc{p}, rep, func() error { return p.stop() })
+	up, err := p.waitReady(ctx, 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	if load {
+		tr.StartSecs = up.Seconds()
+	} else {
+		tr.RestartSecs = append(tr.RestartSecs, up.Seconds())
+	}
+	return o.measureServer(ctx, tr, []*proc{p}, rep, load, func() error { return p.stop() })
 }
 
 // measureServer loads the dataset into a running auth-server system,
 // verifies it and runs every phase: checks closed and open loop, the
 // mixed run and the write runs.
-func (o *compareOpts) measureServer(ctx context.Context, tr *TargetResult, ps []*proc, rep *CompareReport, stop func() error) error {
-	logf("%s: loading %s through the API: %d writes, %d at a time", tr.ID, o.cfg, o.cfg.Writes(), o.loadConc)
-	st, err := loadgen.Load(ctx, ps[0].addr, o.cfg, o.loadConc, os.Stderr)
-	if err != nil {
-		return err
-	}
-	tr.Load = &st
-	logf("%s: loaded %d writes in %.1fs (%.0f writes/s)", tr.ID, st.Writes, st.Seconds, st.PerSec)
-	for _, p := range ps {
-		if err := loadgen.Verify(ctx, p.addr, o.cfg, o.verifyN, 99); err != nil {
+func (o *compareOpts) measureServer(ctx context.Context, tr *TargetResult, ps []*proc, rep *CompareReport, load bool, stop func() error) error {
+	if load {
+		if err := o.load(ctx, tr, ps); err != nil {
 			return err
 		}
 	}
-	tr.Verified = o.verifyN
+	for i, p := range ps {
+		if err := o.verifyReplica(ctx, p, i, len(ps)); err != nil {
+			return err
+		}
+	}
+	tr.Verified += o.verifyN
 	logf("%s: verified %d checks and %d list queries per replica against the ground truth", tr.ID, o.verifyN, o.verifyN/10+1)
 
 	w, err := loadgen.NewWorkload(o.cfg, loadgen.Mix{TrueShare: o.mix.TrueShare}, 1)
@@ -370,6 +434,54 @@ func (o *compareOpts) measureServer(ctx context.Context, tr *TargetResult, ps []
 			return err
 		}
 		tr.Runs = append(tr.Runs, r)
+	}
+	if o.round == 1 {
+		if err := o.extraPhases(ctx, tr, ps, rep); err != nil {
+			return err
+		}
+	}
+	return stop()
+}
+
+// verifyReplica verifies one replica's answers. Of several replicas, those
+// that did not take the load receive it over the bus and may lag: they get
+// up to two minutes to answer everything right.
+func (o *compareOpts) verifyReplica(ctx context.Context, p *proc, i, n int) error {
+	seed := 99 + uint64(o.round)
+	if n == 1 {
+		return loadgen.Verify(ctx, p.addr, o.cfg, o.verifyN, seed)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		err := loadgen.Verify(ctx, p.addr, o.cfg, o.verifyN, seed)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			if err != nil {
+				return fmt.Errorf("replica %d: %w", i, err)
+			}
+			return nil
+		}
+		logf("replica %d not caught up yet (%v); retrying", i, err)
+		time.Sleep(time.Second)
+	}
+}
+
+// load loads the dataset through the API of the first replica.
+func (o *compareOpts) load(ctx context.Context, tr *TargetResult, ps []*proc) error {
+	logf("%s: loading %s through the API: %d writes, %d at a time", tr.ID, o.cfg, o.cfg.Writes(), o.loadConc)
+	st, err := loadgen.Load(ctx, ps[0].addr, o.cfg, o.loadConc, os.Stderr)
+	if err != nil {
+		return err
+	}
+	tr.Load = &st
+	logf("%s: loaded %d writes in %.1fs (%.0f writes/s)", tr.ID, st.Writes, st.Seconds, st.PerSec)
+	return nil
+}
+
+// extraPhases runs the first round's open-loop, mixed and write runs.
+func (o *compareOpts) extraPhases(ctx context.Context, tr *TargetResult, ps []*proc, rep *CompareReport) error {
+	w, err := loadgen.NewWorkload(o.cfg, loadgen.Mix{TrueShare: o.mix.TrueShare}, 1)
+	if err != nil {
+		return err
 	}
 	if rate := o.openRateFor(rep); rate > 0 {
 		r, err := o.run(ctx, ps, w, "check", maxInt(o.concs), rate, true)
@@ -400,34 +512,138 @@ func (o *compareOpts) measureServer(ctx context.Context, tr *TargetResult, ps []
 		}
 		tr.Runs = append(tr.Runs, r)
 	}
-	return stop()
+	return nil
 }
 
-// runMongo is target (c): auth-server on MongoDB with NATS between three
-// replicas. It runs once the server can be configured for it; until then it
-// reports what is missing rather than measuring anything else in its place.
-func runMongo(ctx context.Context, o *compareOpts, rep *CompareReport) (*TargetResult, error) {
-	tr := &TargetResult{ID: "mongo", Name: "auth-server, MongoDB + NATS, 3 replicas", Replicas: 3}
-	var missing []string
-	help, _ := exec.CommandContext(ctx, o.authServerBin, "-h").CombinedOutput()
-	for _, f := range []string{"-mongo-uri", "-nats-url"} {
-		if !strings.Contains(string(help), f) {
-			missing = append(missing, "auth-server has no "+f+" flag")
+// runMongo is target (c): three auth-server replicas sharing a MongoDB
+// store (the project's test server, FerretDB on SQLite, from
+// internal/testmongo) and a NATS server, load spread over the replicas
+// round robin. Where the server cannot be configured that way yet it
+// reports what is missing rather than measuring anything in its place.
+func runMongo(ctx context.Context, o *compareOpts, rep *CompareReport, tr *TargetResult) error {
+	tr.Name, tr.Replicas = "auth-server, MongoDB (test server) + NATS, 3 replicas", 3
+	if o.round == 1 {
+		var missing []string
+		help, _ := exec.CommandContext(ctx, o.authServerBin, "-h").CombinedOutput()
+		for _, f := range []string{"-mongo-uri", "-nats-url"} {
+			if !strings.Contains(string(help), f) {
+				missing = append(missing, "auth-server has no "+f+" flag")
+			}
+		}
+		if _, err := os.Stat(filepath.Join(o.src, "internal/testmongo/main.go")); err != nil {
+			missing = append(missing, "internal/testmongo does not exist")
+		}
+		if len(missing) > 0 {
+			tr.Note = "not yet available: " + strings.Join(missing, "; ")
+			logf("mongo: %s", tr.Note)
+			return nil
+		}
+		tr.Available = true
+		tr.Note = "MongoDB is FerretDB on SQLite (the project's test server), not a MongoDB deployment; its figures say nothing of a real cluster's write path"
+		o.testmongoBin = filepath.Join(o.work, "testmongo")
+		o.natsdBin = filepath.Join(o.work, "natsd")
+		logf("mongo: building the test MongoDB server and natsd")
+		if err := goBuild(ctx, filepath.Join(o.src, "internal/testmongo"), ".", o.testmongoBin); err != nil {
+			return err
+		}
+		if err := goBuild(ctx, filepath.Join(o.root, "bench"), "./cmd/natsd", o.natsdBin); err != nil {
+			return err
 		}
 	}
-	for _, d := range []string{"persist/mongo", "internal/testmongo"} {
-		if _, err := os.Stat(filepath.Join(o.root, d)); err != nil {
-			missing = append(missing, d+" does not exist")
+	load := o.mongoDir == ""
+	if load {
+		o.mongoDir = filepath.Join(o.work, "mongo-data")
+	}
+	var all []*proc
+	defer func() {
+		for i := len(all) - 1; i >= 0; i-- {
+			all[i].stop()
+		}
+	}()
+	mongoAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	_, mport, _ := net.SplitHostPort(mongoAddr)
+	m, err := startProcStdin("testmongo", o.testmongoBin, []string{"-dir", o.mongoDir, "-port", mport},
+		mongoAddr, o.cpusServer, filepath.Join(o.work, fmt.Sprintf("testmongo-%d.log", o.round)), true)
+	if err != nil {
+		return err
+	}
+	all = append(all, m)
+	natsAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	n, err := startProc("natsd", o.natsdBin, []string{"-addr", natsAddr}, natsAddr, o.cpusServer, filepath.Join(o.work, fmt.Sprintf("natsd-%d.log", o.round)))
+	if err != nil {
+		return err
+	}
+	all = append(all, n)
+	for _, p := range []*proc{m, n} {
+		if err := p.waitTCP(ctx, time.Minute); err != nil {
+			return err
 		}
 	}
-	if len(missing) > 0 {
-		tr.Note = "not yet available: " + strings.Join(missing, "; ")
-		logf("mongo: %s", tr.Note)
-		return tr, nil
+	var reps []*proc
+	for i := range tr.Replicas {
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		args := []string{"-addr", addr, "-mongo-uri", "mongodb://" + mongoAddr + "/", "-mongo-db", "authbench",
+			"-nats-url", "nats://" + natsAddr, "-data", filepath.Join(o.work, fmt.Sprintf("replica-%d", i)), "-log-level", "warn"}
+		p, err := startProc(fmt.Sprintf("auth-server replica %d", i), o.authServerBin, args, addr, o.cpusServer,
+			filepath.Join(o.work, fmt.Sprintf("replica-%d-%d.log", i, o.round)))
+		if err != nil {
+			return err
+		}
+		all = append(all, p)
+		reps = append(reps, p)
 	}
-	tr.Note = "not yet available: the server supports MongoDB and NATS, but this benchmark does not start that system yet"
-	logf("mongo: %s", tr.Note)
-	return tr, nil
+	var ready time.Duration
+	for _, p := range reps {
+		up, err := p.waitReady(ctx, 5*time.Minute)
+		if err != nil {
+			return err
+		}
+		ready = max(ready, up)
+	}
+	if load {
+		tr.StartSecs = ready.Seconds()
+	} else {
+		tr.RestartSecs = append(tr.RestartSecs, ready.Seconds())
+	}
+	// A quota caps the whole system under test together: the three
+	// replicas, MongoDB and NATS.
+	if o.quota > 0 {
+		if err := o.limit(reps[0]); err != nil {
+			return err
+		}
+		for _, p := range append([]*proc{m, n}, reps[1:]...) {
+			if err := p.joinCgroup(reps[0]); err != nil {
+				return err
+			}
+		}
+	}
+	o.sysProcs = []*proc{m, n}
+	defer func() { o.sysProcs = nil }()
+	return o.measureServer(ctx, tr, reps, rep, load, func() error {
+		var errs []error
+		for i := len(all) - 1; i >= 0; i-- {
+			errs = append(errs, all[i].stop())
+		}
+		all = nil
+		return errors.Join(errs...)
+	})
+}
+
+// limit applies -server-cpu-quota to p.
+func (o *compareOpts) limit(p *proc) error {
+	if o.quota <= 0 {
+		return nil
+	}
+	return p.limitCPU(o.quota)
 }
 
 func maxInt(xs []int) int {
@@ -437,5 +653,3 @@ func maxInt(xs []int) int {
 	}
 	return m
 }
-
-var errNoCeiling = errors.New("no ceiling run")

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
+	"slices"
 	"testing"
 
 	"auth/bench/dataset"
@@ -16,7 +18,8 @@ type InProcReport struct {
 	TrueShare    float64        `json:"true_share"`
 	SetupSeconds float64        `json:"setup_seconds"`
 	Benchtime    string         `json:"benchtime"`
-	Results      []BenchResult  `json:"results"`
+	Rounds       int            `json:"rounds"`
+	Results      []BenchResult  `json:"results"` // the median round of each
 }
 
 // BenchResult is one Go benchmark's result.
@@ -27,6 +30,7 @@ type BenchResult struct {
 	AllocsPerOp int64              `json:"allocs_per_op"`
 	BytesPerOp  int64              `json:"bytes_per_op"`
 	Extra       map[string]float64 `json:"extra,omitempty"`
+	Samples     []float64          `json:"samples_ns_per_op,omitempty"` // every round, sorted
 }
 
 func benchResult(name string, r testing.BenchmarkResult) BenchResult {
@@ -49,19 +53,23 @@ func setBenchtime(benchtime string) error {
 }
 
 // runInProc runs bench/inproc_test.go's BenchmarkCheck through
-// testing.Benchmark: the engine and Casbin on tenant 0 of cfg.
-func runInProc(cfg dataset.Config, trueShare float64, benchtime string) (*InProcReport, error) {
+// testing.Benchmark: the engine and Casbin on tenant 0 of cfg, in rounds
+// that interleave the benchmarks so that a slow spell of the machine hits
+// them alike; each reports its median round.
+func runInProc(cfg dataset.Config, trueShare float64, benchtime string, rounds int) (*InProcReport, error) {
 	if err := setBenchtime(benchtime); err != nil {
 		return nil, err
 	}
+	rounds = max(rounds, 1)
 	logf("inproc: building the engine and Casbin's enforcers for %d users, %d roles, %d permissions", cfg.Users, cfg.Roles, cfg.Perms)
 	s, err := inproc.NewSubjects(cfg, trueShare)
 	if err != nil {
 		return nil, err
 	}
-	rep := &InProcReport{Dataset: s.Cfg, Queries: len(s.Queries), TrueShare: trueShare, SetupSeconds: s.Setup.Seconds(), Benchtime: benchtime}
+	rep := &InProcReport{Dataset: s.Cfg, Queries: len(s.Queries), TrueShare: trueShare, SetupSeconds: s.Setup.Seconds(),
+		Benchtime: benchtime, Rounds: rounds}
 	logf("inproc: set up and verified %d queries in %.1fs", len(s.Queries), s.Setup.Seconds())
-	for _, b := range []struct {
+	benches := []struct {
 		name string
 		fn   func(*testing.B)
 	}{
@@ -69,14 +77,27 @@ func runInProc(cfg dataset.Config, trueShare float64, benchtime string) (*InProc
 		{"engine-tenant", s.BenchEngineTenant},
 		{"casbin", s.BenchCasbin},
 		{"casbin-cached", s.BenchCasbinCached},
-	} {
-		r := testing.Benchmark(b.fn)
-		if r.N == 0 {
-			return rep, fmt.Errorf("benchmark %s failed (a wrong answer?)", b.name)
+	}
+	all := make([][]BenchResult, len(benches))
+	for round := 1; round <= rounds; round++ {
+		for i, b := range benches {
+			r := testing.Benchmark(b.fn)
+			if r.N == 0 {
+				return rep, fmt.Errorf("benchmark %s failed (a wrong answer?)", b.name)
+			}
+			br := benchResult(b.name, r)
+			logf("inproc round %d: BenchmarkCheck/%-14s %10d  %12.1f ns/op  %8d B/op  %6d allocs/op", round, b.name, br.N, br.NsPerOp, br.BytesPerOp, br.AllocsPerOp)
+			all[i] = append(all[i], br)
 		}
-		br := benchResult(b.name, r)
-		logf("inproc: BenchmarkCheck/%-14s %10d  %12.1f ns/op  %8d B/op  %6d allocs/op", b.name, br.N, br.NsPerOp, br.BytesPerOp, br.AllocsPerOp)
-		rep.Results = append(rep.Results, br)
+	}
+	for i := range benches {
+		rs := all[i]
+		slices.SortFunc(rs, func(a, b BenchResult) int { return cmp.Compare(a.NsPerOp, b.NsPerOp) })
+		med := rs[len(rs)/2]
+		for _, r := range rs {
+			med.Samples = append(med.Samples, r.NsPerOp)
+		}
+		rep.Results = append(rep.Results, med)
 	}
 	return rep, nil
 }

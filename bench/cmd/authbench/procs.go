@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -54,6 +55,28 @@ func serverSource(ctx context.Context, root, rev, work string) (string, error) {
 	return dst, nil
 }
 
+// describeSource names what auth-server was built from: a commit, and
+// whether the working tree had changes on top of it.
+func describeSource(ctx context.Context, root, rev string) string {
+	r := rev
+	if r == "" {
+		r = "HEAD"
+	}
+	out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--short", r).Output()
+	if err != nil {
+		return "unknown"
+	}
+	commit := "commit " + strings.TrimSpace(string(out))
+	if rev != "" {
+		return commit
+	}
+	st, _ := exec.CommandContext(ctx, "git", "-C", root, "status", "--porcelain", "--", ".", ":!bench").Output()
+	if len(bytes.TrimSpace(st)) > 0 {
+		return "working tree on " + commit + ", with uncommitted changes"
+	}
+	return "working tree at " + commit
+}
+
 // goBuild builds pkg of the module in dir into out.
 func goBuild(ctx context.Context, dir, pkg, out string) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
@@ -84,11 +107,67 @@ type proc struct {
 	exited  chan struct{}
 	waitErr error
 	started time.Time
+	cgroup  string         // the CPU-quota cgroup the process was put in, if any
+	stdin   io.WriteCloser // kept open for a process that stops when it closes
+}
+
+// cpuCgroupRoot is the cgroup v1 CPU controller.
+const cpuCgroupRoot = "/sys/fs/cgroup/cpu"
+
+// limitCPU caps the process at quota CPUs (0.35: 35% of one CPU) with a CFS
+// quota over a 10 ms period, in a cgroup of its own. It makes a server the
+// bottleneck on a machine too small to give the load generator more cores
+// than the server.
+func (p *proc) limitCPU(quota float64) error {
+	const period = 10_000 // µs
+	dir := filepath.Join(cpuCgroupRoot, fmt.Sprintf("authbench-%d", p.pid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return fmt.Errorf("cpu quota: %w (needs root and the cgroup v1 cpu controller)", err)
+	}
+	p.cgroup = dir
+	for _, w := range []struct{ file, val string }{
+		{"cpu.cfs_period_us", strconv.Itoa(period)},
+		{"cpu.cfs_quota_us", strconv.Itoa(int(quota * period))},
+		{"cgroup.procs", strconv.Itoa(p.pid())},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, w.file), []byte(w.val), 0o644); err != nil {
+			return fmt.Errorf("cpu quota: %s: %w", w.file, err)
+		}
+	}
+	return nil
+}
+
+// joinCgroup puts p into other's CPU-quota cgroup, so that the quota caps
+// them together.
+func (p *proc) joinCgroup(other *proc) error {
+	if other.cgroup == "" {
+		return nil
+	}
+	if err := os.WriteFile(filepath.Join(other.cgroup, "cgroup.procs"), []byte(strconv.Itoa(p.pid())), 0o644); err != nil {
+		return fmt.Errorf("cpu quota: %w", err)
+	}
+	p.cgroup = other.cgroup
+	return nil
+}
+
+// removeCgroup removes the process's cgroup once it has exited.
+func (p *proc) removeCgroup() {
+	if p.cgroup != "" {
+		if err := os.Remove(p.cgroup); err == nil {
+			p.cgroup = ""
+		}
+	}
 }
 
 // startProc starts bin with args, pinned to the CPUs cpus (a taskset
 // list; "" for no pinning), with its output in logPath.
 func startProc(name, bin string, args []string, addr, cpus, logPath string) (*proc, error) {
+	return startProcStdin(name, bin, args, addr, cpus, logPath, false)
+}
+
+// startProcStdin is startProc, with the process's standard input kept open
+// until stop if keepStdin.
+func startProcStdin(name, bin string, args []string, addr, cpus, logPath string, keepStdin bool) (*proc, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -101,6 +180,12 @@ func startProc(name, bin string, args []string, addr, cpus, logPath string) (*pr
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = os.Environ()
 	p := &proc{name: name, addr: addr, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	if keepStdin {
+		if p.stdin, err = cmd.StdinPipe(); err != nil {
+			logf.Close()
+			return nil, err
+		}
+	}
 	p.started = time.Now()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -109,6 +194,7 @@ func startProc(name, bin string, args []string, addr, cpus, logPath string) (*pr
 	go func() {
 		p.waitErr = cmd.Wait()
 		logf.Close()
+		p.removeCgroup()
 		close(p.exited)
 	}()
 	return p, nil
@@ -144,6 +230,28 @@ func (p *proc) waitReady(ctx context.Context, timeout time.Duration) (time.Durat
 	}
 }
 
+// waitTCP waits until p accepts TCP connections on its address.
+func (p *proc) waitTCP(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", p.addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-p.exited:
+			return fmt.Errorf("%s exited before accepting connections (%v): %s", p.name, p.waitErr, p.logTail())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not accept connections within %s: %s", p.name, timeout, p.logTail())
+		}
+	}
+}
+
 // stop sends SIGTERM and waits for the process to exit, killing it after
 // 30 s.
 func (p *proc) stop() error {
@@ -153,6 +261,9 @@ func (p *proc) stop() error {
 	default:
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if p.stdin != nil {
+		p.stdin.Close()
+	}
 	select {
 	case <-p.exited:
 	case <-time.After(30 * time.Second):
