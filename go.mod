@@ -2,6 +2,8 @@ module auth
 
 go 1.26.0
 
+toolchain go1.26.10
+
 require (
 	github.com/RoaringBitmap/roaring/v2 v2.30.0
 	github.com/fasthttp/router v1.5.4
