@@ -7,6 +7,7 @@ import (
 
 	"auth/bench/dataset"
 	"auth/bench/inproc"
+	"auth/engine"
 )
 
 // The comparison's dataset; defaults are the issue's: 100k users, 1k roles,
@@ -72,4 +73,17 @@ func TestCompareSmall(t *testing.T) {
 	if _, err := inproc.NewSubjects(cfg, 0.5); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// BenchmarkKeyID is the part of a check that hashes the secret key into a
+// tenant id (SHA-256): the difference between BenchmarkCheck/engine and
+// BenchmarkCheck/engine-tenant is mostly this.
+func BenchmarkKeyID(b *testing.B) {
+	keys := []string{dataset.Key(0), dataset.Key(1), dataset.Key(2), dataset.Key(3)}
+	var sink engine.TenantID
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		sink = engine.KeyID(keys[i&3])
+	}
+	_ = sink
 }

@@ -45,6 +45,7 @@ type TargetResult struct {
 	Replicas    int                `json:"replicas,omitempty"`
 	StartSecs   float64            `json:"start_seconds,omitempty"`
 	RestartSecs []float64          `json:"restart_seconds,omitempty"` // later rounds, from the loaded data folder
+	SeedSecs    float64            `json:"seed_seconds,omitempty"`    // dataset written straight into the store
 	Load        *loadgen.LoadStats `json:"load,omitempty"`
 	Verified    int                `json:"verified_checks,omitempty"`
 	Runs        []*loadgen.Result  `json:"runs,omitempty"`
@@ -63,6 +64,7 @@ type compareOpts struct {
 	testmongoBin  string
 	natsdBin      string
 	quota         float64
+	mongoLoad     string
 	sysProcs      []*proc // besides the servers, processes of the system under test whose CPU counts
 	round         int
 	embeddedData  string // the embedded target's data folder, loaded once
@@ -91,6 +93,7 @@ func cmdCompare(ctx context.Context, args []string) error {
 	targetsFlag := fs.String("targets", "ceiling,embedded,mongo", "targets to run, in order")
 	rounds := fs.Int("rounds", 3, "rounds: each runs every target's closed-loop checks once, one target at a time; ratios are per round, verdicts use their median")
 	inprocRounds := fs.Int("inproc-rounds", 3, "rounds of the in-process benchmarks, interleaved; the median is reported")
+	mongoLoad := fs.String("mongo-load", "seed", `how the replicated target gets the dataset: "seed" writes batch events and a snapshot straight into MongoDB before the replicas start (fast); "api" loads it through the API like the embedded target (slow on the test MongoDB server)`)
 	quota := fs.Float64("server-cpu-quota", 0, "cap each server at this many CPUs with a CFS quota (e.g. 0.35), so that the server, not the load generator, is the bottleneck (0: no cap)")
 	pin := fs.Bool("pin", true, "pin servers to CPU 0 and the load generator to CPU 1 (taskset)")
 	conc := fs.String("c", "16,64", "closed-loop concurrencies (keep-alive connections)")
@@ -149,7 +152,10 @@ func cmdCompare(ctx context.Context, args []string) error {
 	if *quota > 0 {
 		pinning += fmt.Sprintf("; each server capped at %.2f CPU by a CFS quota (10 ms period)", *quota)
 	}
-	o := compareOpts{quota: *quota, cfg: cfg, mix: mix, dur: *dur, warmup: *warmup, openRate: *openRate, openFraction: *openFraction,
+	if *mongoLoad != "seed" && *mongoLoad != "api" {
+		return fmt.Errorf("-mongo-load: want seed or api, not %q", *mongoLoad)
+	}
+	o := compareOpts{mongoLoad: *mongoLoad, quota: *quota, cfg: cfg, mix: mix, dur: *dur, warmup: *warmup, openRate: *openRate, openFraction: *openFraction,
 		mixedWrite: *mixedWrite, mixedList: *mixedList, loadConc: *loadConc, verifyN: *verifyN, cpusServer: cpusServer}
 	var err error
 	if o.concs, err = intList(*conc); err != nil {
@@ -551,6 +557,7 @@ func runMongo(ctx context.Context, o *compareOpts, rep *CompareReport, tr *Targe
 		}
 	}
 	load := o.mongoDir == ""
+	first := load
 	if load {
 		o.mongoDir = filepath.Join(o.work, "mongo-data")
 	}
@@ -585,13 +592,25 @@ func runMongo(ctx context.Context, o *compareOpts, rep *CompareReport, tr *Targe
 			return err
 		}
 	}
+	mongoURI := "mongodb://" + mongoAddr + "/"
+	if load && o.mongoLoad == "seed" {
+		logf("mongo: seeding %s straight into MongoDB (batch events and a snapshot)", o.cfg)
+		st, err := seedMongo(ctx, mongoURI, "authbench", o.cfg)
+		if err != nil {
+			return fmt.Errorf("seeding MongoDB: %w", err)
+		}
+		tr.SeedSecs = st.dur.Seconds()
+		logf("mongo: seeded in %.1fs (%d batch events)", st.dur.Seconds(), st.events)
+		load = false
+		tr.Note += "; the dataset was seeded straight into MongoDB, not loaded through the API (see -mongo-load)"
+	}
 	var reps []*proc
 	for i := range tr.Replicas {
 		addr, err := freeAddr()
 		if err != nil {
 			return err
 		}
-		args := []string{"-addr", addr, "-mongo-uri", "mongodb://" + mongoAddr + "/", "-mongo-db", "authbench",
+		args := []string{"-addr", addr, "-mongo-uri", mongoURI, "-mongo-db", "authbench",
 			"-nats-url", "nats://" + natsAddr, "-data", filepath.Join(o.work, fmt.Sprintf("replica-%d", i)), "-log-level", "warn"}
 		p, err := startProc(fmt.Sprintf("auth-server replica %d", i), o.authServerBin, args, addr, o.cpusServer,
 			filepath.Join(o.work, fmt.Sprintf("replica-%d-%d.log", i, o.round)))
@@ -609,7 +628,7 @@ func runMongo(ctx context.Context, o *compareOpts, rep *CompareReport, tr *Targe
 		}
 		ready = max(ready, up)
 	}
-	if load {
+	if first {
 		tr.StartSecs = ready.Seconds()
 	} else {
 		tr.RestartSecs = append(tr.RestartSecs, ready.Seconds())

@@ -98,6 +98,14 @@ func compareMarkdown(rep *CompareReport) string {
 	}
 	b.WriteString("\n")
 	for _, t := range rep.Targets {
+		if t.SeedSecs > 0 {
+			fmt.Fprintf(&b, "%s: the dataset was seeded straight into the store in %.1f s (batch events and a snapshot); the replicas then started from it in %.1f s; %d checks and %d list queries per replica verified against the ground truth before measuring (in all rounds together).",
+				t.Name, t.SeedSecs, t.StartSecs, t.Verified, t.Verified/10+len(t.RestartSecs)+1)
+			if len(t.RestartSecs) > 0 {
+				fmt.Fprintf(&b, " Later rounds restarted the system on the same data: ready after %s s.", pcts(t.RestartSecs, 1, "%.2f"))
+			}
+			b.WriteString("\n\n")
+		}
 		if t.Load != nil {
 			fmt.Fprintf(&b, "Loading the dataset into %s through the API: %d writes in %.1f s (%.0f writes/s); %d checks and %d list queries verified against the ground truth before measuring (in all rounds together).",
 				t.Name, t.Load.Writes, t.Load.Seconds, t.Load.PerSec, t.Verified, t.Verified/10+len(t.RestartSecs)+1)

@@ -11,7 +11,9 @@ import (
 
 	"auth/bench/dataset"
 	"auth/engine"
+	"auth/persist"
 	"auth/persist/bolt"
+	"auth/persist/mongo"
 )
 
 // coldDataset is the cold-start dataset: 1M users × 3 roles (3M
@@ -57,6 +59,12 @@ func seed(ctx context.Context, dir string, cfg dataset.Config, batch int, snap b
 	if err != nil {
 		return seedStats{}, err
 	}
+	return seedStore(ctx, store, cfg, batch, snap, start)
+}
+
+// seedStore writes cfg into store (which it closes) as batch events and
+// snapshots.
+func seedStore(ctx context.Context, store persist.Store, cfg dataset.Config, batch int, snap bool, start time.Time) (seedStats, error) {
 	eng := engine.New()
 	var (
 		mu     sync.Mutex
@@ -94,7 +102,7 @@ func seed(ctx context.Context, dir string, cfg dataset.Config, batch int, snap b
 	return seedStats{events: events, dur: time.Since(start)}, first
 }
 
-func seedTenant(ctx context.Context, store *bolt.Store, eng *engine.Engine, cfg dataset.Config, t, batch int, snap bool) (int, error) {
+func seedTenant(ctx context.Context, store persist.Store, eng *engine.Engine, cfg dataset.Config, t, batch int, snap bool) (int, error) {
 	id := engine.KeyID(dataset.Key(t))
 	var changes []engine.Change
 	events := 0
@@ -134,4 +142,17 @@ func seedTenant(ctx context.Context, store *bolt.Store, eng *engine.Engine, cfg 
 	// Keep memory flat across many tenants: the engine is only a means to
 	// the snapshot.
 	return events, nil
+}
+
+// seedMongo writes cfg into database db of the MongoDB server at uri.
+func seedMongo(ctx context.Context, uri, db string, cfg dataset.Config) (seedStats, error) {
+	start := time.Now()
+	mc := mongo.DefaultConfig(uri)
+	mc.Database = db
+	mc.Timeout = time.Minute
+	store, err := mongo.Open(ctx, mc)
+	if err != nil {
+		return seedStats{}, err
+	}
+	return seedStore(ctx, store, cfg, 5_000, true, start)
 }
