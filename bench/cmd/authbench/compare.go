@@ -65,6 +65,7 @@ type compareOpts struct {
 	natsdBin      string
 	quota         float64
 	mongoLoad     string
+	mongoTimeout  time.Duration
 	sysProcs      []*proc // besides the servers, processes of the system under test whose CPU counts
 	round         int
 	embeddedData  string // the embedded target's data folder, loaded once
@@ -94,6 +95,7 @@ func cmdCompare(ctx context.Context, args []string) error {
 	rounds := fs.Int("rounds", 3, "rounds: each runs every target's closed-loop checks once, one target at a time; ratios are per round, verdicts use their median")
 	inprocRounds := fs.Int("inproc-rounds", 3, "rounds of the in-process benchmarks, interleaved; the median is reported")
 	mongoLoad := fs.String("mongo-load", "seed", `how the replicated target gets the dataset: "seed" writes batch events and a snapshot straight into MongoDB before the replicas start (fast); "api" loads it through the API like the embedded target (slow on the test MongoDB server)`)
+	mongoTimeout := fs.Duration("mongo-timeout", 2*time.Minute, "the replicas' -mongo-timeout: one MongoDB operation's bound (the server's default, 3s, is too short for the test server to read the 100k-user dataset's events at start)")
 	quota := fs.Float64("server-cpu-quota", 0, "cap each server at this many CPUs with a CFS quota (e.g. 0.35), so that the server, not the load generator, is the bottleneck (0: no cap)")
 	pin := fs.Bool("pin", true, "pin servers to CPU 0 and the load generator to CPU 1 (taskset)")
 	conc := fs.String("c", "16,64", "closed-loop concurrencies (keep-alive connections)")
@@ -155,7 +157,7 @@ func cmdCompare(ctx context.Context, args []string) error {
 	if *mongoLoad != "seed" && *mongoLoad != "api" {
 		return fmt.Errorf("-mongo-load: want seed or api, not %q", *mongoLoad)
 	}
-	o := compareOpts{mongoLoad: *mongoLoad, quota: *quota, cfg: cfg, mix: mix, dur: *dur, warmup: *warmup, openRate: *openRate, openFraction: *openFraction,
+	o := compareOpts{mongoTimeout: *mongoTimeout, mongoLoad: *mongoLoad, quota: *quota, cfg: cfg, mix: mix, dur: *dur, warmup: *warmup, openRate: *openRate, openFraction: *openFraction,
 		mixedWrite: *mixedWrite, mixedList: *mixedList, loadConc: *loadConc, verifyN: *verifyN, cpusServer: cpusServer}
 	var err error
 	if o.concs, err = intList(*conc); err != nil {
@@ -611,7 +613,7 @@ func runMongo(ctx context.Context, o *compareOpts, rep *CompareReport, tr *Targe
 			return err
 		}
 		args := []string{"-addr", addr, "-mongo-uri", mongoURI, "-mongo-db", "authbench",
-			"-nats-url", "nats://" + natsAddr, "-data", filepath.Join(o.work, fmt.Sprintf("replica-%d", i)), "-log-level", "warn"}
+			"-nats-url", "nats://" + natsAddr, "-mongo-timeout", o.mongoTimeout.String(), "-data", filepath.Join(o.work, fmt.Sprintf("replica-%d", i)), "-log-level", "warn"}
 		p, err := startProc(fmt.Sprintf("auth-server replica %d", i), o.authServerBin, args, addr, o.cpusServer,
 			filepath.Join(o.work, fmt.Sprintf("replica-%d-%d.log", i, o.round)))
 		if err != nil {
