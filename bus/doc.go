@@ -43,10 +43,10 @@
 //   - a publish that fails (the link is down past the client's reconnect
 //     buffer, the event is over the server's max payload, the publish
 //     queue is full): the tenant is still named in the next digest;
-//   - a write never published: when a catch-up (a Sync, a gap fetch)
-//     applies a write between its append and the writer's own apply, the
-//     replica reports it with local=false. Every event applied from the
-//     store therefore puts its tenant in the next digest too.
+//   - a write applied by a catch-up (a Sync, a gap fetch) between its
+//     append and the writer's own apply: the replica still reports it
+//     local, so it is published; as a second line, every event applied
+//     from the store also puts its tenant in the next digest.
 //
 // JetStream would add a second durable log beside the store (with its own
 // storage, replication and retention to run), and the replica would still
