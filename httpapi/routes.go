@@ -27,6 +27,7 @@ func (s *Server) register() {
 	s.registerBatchCheck()
 	s.registerEvents()
 	s.registerBulk()
+	s.registerOpenAPI()
 	s.registerMetrics()
 	s.registerHealth()
 }

@@ -1,0 +1,121 @@
+// Package clienttest runs a real auth-server inside a test's process, for
+// tests of code that uses package client: the same HTTP server, replica
+// and embedded store the auth-server command runs, on a loopback port,
+// with its data in a temporary directory.
+package clienttest
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"auth/engine"
+	"auth/httpapi"
+	"auth/persist/bolt"
+	"auth/replica"
+)
+
+// Server is a running server.
+type Server struct {
+	// URL is the server's base URL, such as http://127.0.0.1:41234.
+	URL string
+	// HTTP is the HTTP server, for its Routes.
+	HTTP *httpapi.Server
+
+	dir     string
+	ownsDir bool
+	store   *bolt.Store
+	rep     *replica.Replica
+	done    chan error
+}
+
+// Start starts a server with its data in dir ("" for a new temporary
+// directory, removed by Close); configure adjusts its HTTP configuration.
+func Start(dir string, configure ...func(*httpapi.Config)) (_ *Server, err error) {
+	s := &Server{dir: dir}
+	if dir == "" {
+		if s.dir, err = os.MkdirTemp("", "clienttest"); err != nil {
+			return nil, err
+		}
+		s.ownsDir = true
+	}
+	defer func() {
+		if err != nil {
+			s.closeStore()
+		}
+	}()
+	if s.store, err = bolt.Open(bolt.DefaultConfig(s.dir)); err != nil {
+		return nil, err
+	}
+	if s.rep, err = replica.New(engine.New(), s.store, replica.DefaultConfig()); err != nil {
+		return nil, err
+	}
+	if _, err = s.rep.Load(context.Background()); err != nil {
+		return nil, err
+	}
+	cfg := httpapi.DefaultConfig()
+	for _, c := range configure {
+		c(&cfg)
+	}
+	if s.HTTP, err = httpapi.New(cfg, service{s.rep}); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s.URL = "http://" + ln.Addr().String()
+	s.done = make(chan error, 1)
+	go func() { s.done <- s.HTTP.Serve(ln) }()
+	return s, nil
+}
+
+// Close stops the server, waiting up to 5 s for requests in flight (and
+// ending event streams), and removes its data if Start made the directory.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.HTTP.Shutdown(ctx)
+	err = errors.Join(err, <-s.done)
+	return errors.Join(err, s.closeStore())
+}
+
+func (s *Server) closeStore() error {
+	var err error
+	if s.rep != nil {
+		err = s.rep.Close()
+	}
+	if s.store != nil {
+		err = errors.Join(err, s.store.Close())
+	}
+	if s.ownsDir {
+		err = errors.Join(err, os.RemoveAll(s.dir))
+	}
+	return err
+}
+
+// service is the replica, describing itself on GET /status.
+type service struct{ *replica.Replica }
+
+func (s service) StoreDescription() string { return "embedded" }
+func (s service) BusStatus() string        { return "none" }
+func (s service) TenantCount() int         { return s.Engine().TenantCount() }
+
+// New starts a server for the test, with its data in tb.TempDir(), and
+// stops it when the test ends.
+func New(tb testing.TB, configure ...func(*httpapi.Config)) *Server {
+	tb.Helper()
+	s, err := Start(tb.TempDir(), configure...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("clienttest: closing the server: %v", err)
+		}
+	})
+	return s
+}

@@ -1,0 +1,261 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The ops of events.
+const (
+	OpAddRole       = "add_role"
+	OpDelRole       = "del_role"
+	OpAddPermission = "add_permission"
+	OpDelPermission = "del_permission"
+	OpAddMembership = "add_membership"
+	OpDelMembership = "del_membership"
+	// OpBatch is an import: its changes, applied all together, are in
+	// Event.Changes.
+	OpBatch = "batch"
+)
+
+// Change is one change of state; only the names its op needs are set.
+type Change struct {
+	Op         string `json:"op"`
+	Role       string `json:"role,omitempty"`
+	Permission string `json:"permission,omitempty"`
+	User       string `json:"user,omitempty"`
+}
+
+// String describes the change: its op, then its names as role=...,
+// permission=..., user=... (quoted if they hold a space or a quote).
+func (c Change) String() string {
+	b := []byte(c.Op)
+	for _, f := range [...]struct{ name, v string }{{"role", c.Role}, {"permission", c.Permission}, {"user", c.User}} {
+		if f.v == "" {
+			continue
+		}
+		b = append(b, ' ')
+		b = append(b, f.name...)
+		b = append(b, '=')
+		if strings.ContainsAny(f.v, " \"=") {
+			b = strconv.AppendQuote(b, f.v)
+		} else {
+			b = append(b, f.v...)
+		}
+	}
+	return string(b)
+}
+
+// String describes the event: its seq and its change, and a batch's
+// number of changes.
+func (e Event) String() string {
+	s := strconv.FormatUint(e.Seq, 10) + " " + e.Change.String()
+	if e.Op == OpBatch {
+		s += " (" + strconv.Itoa(len(e.Changes)) + " changes)"
+	}
+	return s
+}
+
+// Event is one applied change of the tenant's state, in the order every
+// replica applies them.
+type Event struct {
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"`
+	Change
+	// Changes are a batch's changes.
+	Changes []Change `json:"changes,omitempty"`
+}
+
+// EventPage is a page of events.
+type EventPage struct {
+	Events []Event `json:"events"`
+	// Seq is the tenant's seq on the replica that answered.
+	Seq uint64 `json:"seq"`
+}
+
+// EventsQuery selects a page of events.
+type EventsQuery struct {
+	// After: the events after this seq (0: from the first).
+	After uint64
+	// Limit: at most this many (0: the server's default, 100; at most
+	// 1000).
+	Limit int
+	// Wait: when there is no event after After, wait up to this long for
+	// one (long poll; the server caps it, at 1 min by default).
+	Wait time.Duration
+}
+
+// Events answers a page of the tenant's events, in seq order. To read
+// them all, pass the last event's seq as the next After until a page is
+// empty.
+func (c *Client) Events(ctx context.Context, q EventsQuery) (EventPage, error) {
+	query := url.Values{"after": {strconv.FormatUint(q.After, 10)}}
+	if q.Limit != 0 {
+		query.Set("limit", strconv.Itoa(q.Limit))
+	}
+	timeout := c.timeout
+	if q.Wait > 0 {
+		query.Set("wait", q.Wait.String())
+		if timeout > 0 {
+			timeout += q.Wait
+		}
+	}
+	u, err := c.endpoint("/v1/events", query)
+	if err != nil {
+		return EventPage{}, err
+	}
+	var page EventPage
+	_, err = c.call(ctx, request{method: http.MethodGet, url: u, timeout: timeout}, &page)
+	if page.Events == nil {
+		page.Events = []Event{}
+	}
+	return page, err
+}
+
+// Watch follows the tenant's events as server-sent events: it calls fn
+// with each event after seq after, in order, each once, as the server
+// applies them, until ctx ends (it returns ctx's error), fn returns an
+// error (it returns that error) or the server refuses the request (a bad
+// key: an *Error). A broken connection, a server restart or a store error
+// is not the end: Watch reconnects, with backoff from 100 ms up to 5 s,
+// and resumes after the last event fn was given (sending it as
+// Last-Event-ID), so nothing is skipped or repeated. A connection silent
+// for 45 s (the server sends a keep-alive every 15 s) counts as broken.
+//
+// fn runs on Watch's goroutine; while it runs, the stream is not read.
+func (c *Client) Watch(ctx context.Context, after uint64, fn func(Event) error) error {
+	const minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
+	backoff := minBackoff
+	for {
+		progressed, err := c.watchOnce(ctx, &after, fn)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var fe fnError
+		if errors.As(err, &fe) {
+			return fe.err
+		}
+		if isPermanent(err) || errors.Is(err, errBadBase) {
+			return err
+		}
+		if progressed {
+			backoff = minBackoff
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// watchIdle is how long a stream may stay silent before Watch reconnects:
+// three of the server's keep-alive periods.
+var watchIdle = 45 * time.Second
+
+// fnError carries an error of Watch's callback out of watchOnce.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+
+var errBadBase = errors.New("auth: bad base URL")
+
+// errStreamError is the server's "event: error": the store failed; the
+// stream ends and may be resumed.
+var errStreamError = errors.New("auth: the event stream reported an error")
+
+// watchOnce reads one connection's stream; progressed reports whether it
+// got an event.
+func (c *Client) watchOnce(ctx context.Context, after *uint64, fn func(Event) error) (progressed bool, err error) {
+	u, err := c.endpoint("/v1/events/stream", url.Values{"after": {strconv.FormatUint(*after, 10)}})
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", errBadBase, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The watchdog: no line for watchIdle ends the connection.
+	watchdog := time.AfterFunc(watchIdle, cancel)
+	defer watchdog.Stop()
+	h := http.Header{"Accept": {"text/event-stream"}, "Cache-Control": {"no-cache"}}
+	if *after > 0 {
+		h.Set("Last-Event-ID", strconv.FormatUint(*after, 10))
+	}
+	resp, done, err := c.send(ctx, request{method: http.MethodGet, url: u, header: h})
+	if err != nil {
+		return false, err
+	}
+	defer done()
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" && !strings.HasPrefix(ct, "text/event-stream;") {
+		return false, fmt.Errorf("auth: GET /v1/events/stream: Content-Type %q, want text/event-stream", ct)
+	}
+	r := bufio.NewReaderSize(resp.Body, 64<<10)
+	var (
+		event string
+		data  []byte
+	)
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // a stream never ends on its own
+			}
+			return progressed, err
+		}
+		watchdog.Reset(watchIdle)
+		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+		if len(line) == 0 { // dispatch
+			if data == nil {
+				event = ""
+				continue
+			}
+			switch event {
+			case "", "message":
+				var ev Event
+				if err := json.Unmarshal(data, &ev); err != nil {
+					return progressed, fmt.Errorf("auth: event stream: malformed event: %w", err)
+				}
+				if ev.Seq <= *after {
+					break // never give an event twice
+				}
+				if err := fn(ev); err != nil {
+					return progressed, fnError{err}
+				}
+				*after, progressed = ev.Seq, true
+			case "error":
+				return progressed, errStreamError
+			}
+			event, data = "", nil
+			continue
+		}
+		if line[0] == ':' { // a comment: the keep-alive
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(field) {
+		case "event":
+			event = string(value)
+		case "data":
+			if data != nil {
+				data = append(data, '\n')
+			} else {
+				data = []byte{}
+			}
+			data = append(data, value...)
+		}
+	}
+}

@@ -1,0 +1,157 @@
+package client
+
+import (
+	"context"
+	"net/http"
+)
+
+// The original library's verbs, over the /v1 routes.
+
+// AddRole creates role. Result: true if created, false if it existed.
+func (c *Client) AddRole(ctx context.Context, role string) (Write, error) {
+	if role == "" {
+		return Write{}, emptyName("role")
+	}
+	return c.write(ctx, http.MethodPost, "/v1/role", role)
+}
+
+// DelRole deletes role, its grants and its memberships. Result: true if
+// deleted, false if it did not exist.
+func (c *Client) DelRole(ctx context.Context, role string) (Write, error) {
+	if role == "" {
+		return Write{}, emptyName("role")
+	}
+	return c.write(ctx, http.MethodDelete, "/v1/role", role)
+}
+
+// HasRole reports whether role exists.
+func (c *Client) HasRole(ctx context.Context, role string, opts ...ReadOption) (Answer, error) {
+	if role == "" {
+		return Answer{}, emptyName("role")
+	}
+	return c.readBool(ctx, "/v1/role", opts, role)
+}
+
+// Roles lists the roles.
+func (c *Client) Roles(ctx context.Context, opts ...ReadOption) (List, error) {
+	return c.readList(ctx, "/v1/roles", "result", "role", opts)
+}
+
+// AddPermission grants permission to role. Result: false if the role does
+// not exist, else true (also when already granted).
+func (c *Client) AddPermission(ctx context.Context, role, permission string) (Write, error) {
+	if err := nonEmpty("role", role, "permission", permission); err != nil {
+		return Write{}, err
+	}
+	return c.write(ctx, http.MethodPost, "/v1/permission", role, permission)
+}
+
+// DelPermission revokes permission from role. Result: true (also when
+// there was nothing to revoke).
+func (c *Client) DelPermission(ctx context.Context, role, permission string) (Write, error) {
+	if err := nonEmpty("role", role, "permission", permission); err != nil {
+		return Write{}, err
+	}
+	return c.write(ctx, http.MethodDelete, "/v1/permission", role, permission)
+}
+
+// HasPermission reports whether role is granted permission.
+func (c *Client) HasPermission(ctx context.Context, role, permission string, opts ...ReadOption) (Answer, error) {
+	if err := nonEmpty("role", role, "permission", permission); err != nil {
+		return Answer{}, err
+	}
+	return c.readBool(ctx, "/v1/permission", opts, role, permission)
+}
+
+// RolePermissions lists the permissions granted to role.
+func (c *Client) RolePermissions(ctx context.Context, role string, opts ...ReadOption) (List, error) {
+	if role == "" {
+		return List{}, emptyName("role")
+	}
+	return c.readList(ctx, "/v1/role_permissions", "results", "name", opts, role)
+}
+
+// AddMembership makes user a member of role. Result: false if the role
+// does not exist, else true (also when already a member).
+func (c *Client) AddMembership(ctx context.Context, user, role string) (Write, error) {
+	if err := nonEmpty("user", user, "role", role); err != nil {
+		return Write{}, err
+	}
+	return c.write(ctx, http.MethodPost, "/v1/membership", user, role)
+}
+
+// DelMembership removes user from role. Result: true (also when not a
+// member).
+func (c *Client) DelMembership(ctx context.Context, user, role string) (Write, error) {
+	if err := nonEmpty("user", user, "role", role); err != nil {
+		return Write{}, err
+	}
+	return c.write(ctx, http.MethodDelete, "/v1/membership", user, role)
+}
+
+// HasMembership reports whether user is a member of role.
+func (c *Client) HasMembership(ctx context.Context, user, role string, opts ...ReadOption) (Answer, error) {
+	if err := nonEmpty("user", user, "role", role); err != nil {
+		return Answer{}, err
+	}
+	return c.readBool(ctx, "/v1/membership", opts, user, role)
+}
+
+// UserHasPermission is the check: whether user has permission through any
+// of their roles.
+func (c *Client) UserHasPermission(ctx context.Context, user, permission string, opts ...ReadOption) (Answer, error) {
+	if err := nonEmpty("user", user, "permission", permission); err != nil {
+		return Answer{}, err
+	}
+	return c.readBool(ctx, "/v1/has_permission", opts, user, permission)
+}
+
+// UserPermissions lists the permissions user has through their roles.
+func (c *Client) UserPermissions(ctx context.Context, user string, opts ...ReadOption) (List, error) {
+	if user == "" {
+		return List{}, emptyName("user")
+	}
+	return c.readList(ctx, "/v1/user_permissions", "results", "name", opts, user)
+}
+
+// UserRoles lists the roles user is a member of.
+func (c *Client) UserRoles(ctx context.Context, user string, opts ...ReadOption) (List, error) {
+	if user == "" {
+		return List{}, emptyName("user")
+	}
+	return c.readList(ctx, "/v1/user_roles", "result", "role", opts, user)
+}
+
+// RoleMembers lists the members of role.
+func (c *Client) RoleMembers(ctx context.Context, role string, opts ...ReadOption) (List, error) {
+	if role == "" {
+		return List{}, emptyName("role")
+	}
+	return c.readList(ctx, "/v1/members", "result", "user", opts, role)
+}
+
+// WhichRolesCan lists the roles granted permission.
+func (c *Client) WhichRolesCan(ctx context.Context, permission string, opts ...ReadOption) (List, error) {
+	if permission == "" {
+		return List{}, emptyName("permission")
+	}
+	return c.readList(ctx, "/v1/which_roles_can", "result", "role", opts, permission)
+}
+
+// WhichUsersCan lists the users who have permission.
+func (c *Client) WhichUsersCan(ctx context.Context, permission string, opts ...ReadOption) (List, error) {
+	if permission == "" {
+		return List{}, emptyName("permission")
+	}
+	return c.readList(ctx, "/v1/which_users_can", "result", "user", opts, permission)
+}
+
+func nonEmpty(what1, name1, what2, name2 string) error {
+	if name1 == "" {
+		return emptyName(what1)
+	}
+	if name2 == "" {
+		return emptyName(what2)
+	}
+	return nil
+}
