@@ -106,27 +106,28 @@ func (s *Server) importLines(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
-	var body io.Reader
+	var src io.Reader = bytes.NewReader(ctx.PostBody())
 	if ctx.Request.IsBodyStream() {
-		body = io.LimitReader(ctx.RequestBodyStream(), int64(s.cfg.MaxImportBodySize)+1)
-	} else {
-		body = bytes.NewReader(ctx.PostBody())
+		src = ctx.RequestBodyStream()
 	}
+	body := &countingReader{r: io.LimitReader(src, int64(s.cfg.MaxImportBodySize)+1)}
+	tooLarge := func() bool { return body.n > int64(s.cfg.MaxImportBodySize) }
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<10)
 	var (
 		roles, rest      []engine.Change
 		nPerms, nMembers int
 		parser           fastjson.Parser
-		read             int
 	)
 	for line := 1; sc.Scan(); line++ {
 		raw := sc.Bytes()
-		read += len(raw) + 1
 		if len(bytes.TrimSpace(raw)) == 0 {
 			continue
 		}
 		c, err := parseImportLine(&parser, raw)
+		if err != "" && tooLarge() {
+			break // the line was cut by the limit: answer 413 below
+		}
 		if err != "" {
 			writeError(ctx, fasthttp.StatusBadRequest, "line "+strconv.Itoa(line)+": "+err)
 			return
@@ -142,9 +143,8 @@ func (s *Server) importLines(ctx *fasthttp.RequestCtx) {
 			rest = append(rest, c)
 		}
 	}
-	if read > s.cfg.MaxImportBodySize {
-		ctx.SetConnectionClose()
-		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "import body is too large")
+	if tooLarge() {
+		refuseTooLarge(ctx, "import body is too large")
 		return
 	}
 	if err := sc.Err(); err != nil {

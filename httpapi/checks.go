@@ -53,8 +53,10 @@ const checkPrefix = "/api/has_permission/"
 func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	path := ctx.Request.URI().PathOriginal()
 	if n := ctx.Request.Header.ContentLength(); n > s.cfg.MaxRequestBodySize && (n > s.cfg.MaxImportBodySize || string(path) != importPath) {
-		ctx.SetConnectionClose()
-		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body is too large")
+		refuseTooLarge(ctx, "request body is too large")
+		if s.metrics != nil {
+			s.metrics.observe(ctx)
+		}
 		return
 	}
 	if len(path) > len(checkPrefix) && ctx.IsGet() && string(path[:len(checkPrefix)]) == checkPrefix {

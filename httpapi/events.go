@@ -17,9 +17,10 @@ import (
 //	GET /v1/events?after=SEQ&limit=N[&wait=30s]
 //	→ {"events": [{"seq": 1, "op": "add_role", "time": "...", "role": "r"}, ...], "seq": 7}
 //
-// "seq" is the tenant's seq at this replica: pass it back as after to
-// continue. With wait, an empty answer waits (long-polls) up to wait, at
-// most Config.MaxWatch, for the next event.
+// "seq" is the tenant's seq at this replica. To continue, pass the last
+// event's seq as after (a page cut by limit ends before "seq"). With wait,
+// an empty answer waits (long-polls) up to wait, at most Config.MaxWatch,
+// for the next event.
 //
 //	GET /v1/events/stream?after=SEQ   (or the Last-Event-ID header)
 //

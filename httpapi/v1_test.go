@@ -350,3 +350,23 @@ func TestImportLarge(t *testing.T) {
 	s.expect("GET", "/api/has_permission/"+key+"/user-99999/perm-99", ok, T)
 	s.expect("GET", "/api/has_permission/"+key+"/user-99999/perm-98", ok, F)
 }
+
+// TestTooLargeIsAnswered: a client that sends a whole oversized body reads
+// 413, not a reset connection; an import cut by its limit mid-line is 413
+// too, not a line error.
+func TestTooLargeIsAnswered(t *testing.T) {
+	s := newTestServer(t, func(c *httpapi.Config) { c.MaxImportBodySize = 64 << 10 })
+	auth := bearerHeader(key)
+	big := `{"checks": [` + strings.Repeat(`{"user": "u", "permission": "p"}, `, 100000) + `{"user": "u", "permission": "p"}]}`
+	if code, body := s.doWith("POST", "/v1/check", big, auth); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized batch sent whole = %d %.100s, want 413", code, body)
+	}
+	var lines strings.Builder
+	for i := range 5000 {
+		fmt.Fprintf(&lines, "{\"role\": \"role-%d\"}\n", i)
+	}
+	if code, body := s.doWith("POST", "/v1/import", lines.String(), auth); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized import = %d %.100s, want 413", code, body)
+	}
+	s.expect("GET", "/api/roles/"+key, ok, `{"result": []}`)
+}
