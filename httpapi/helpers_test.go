@@ -18,14 +18,14 @@ import (
 
 // testServer is a real server on loopback over a real embedded store.
 type testServer struct {
-	t     *testing.T
+	t     testing.TB
 	base  string
 	store *bolt.Store
 	rep   *replica.Replica
 	srv   *httpapi.Server
 }
 
-func newTestServer(t *testing.T, opts ...func(*httpapi.Config)) *testServer {
+func newTestServer(t testing.TB, opts ...func(*httpapi.Config)) *testServer {
 	t.Helper()
 	store, err := bolt.Open(bolt.DefaultConfig(t.TempDir()))
 	if err != nil {
