@@ -136,3 +136,70 @@ func BenchmarkColdStart1M(b *testing.B) {
 	b.ReportMetric(restore.Seconds()/n, "restore-s/op")
 	b.ReportMetric(apply.Seconds()/n, "apply-s/op")
 }
+
+// import1M is the batch of a 1M-membership import, as POST /v1/import
+// makes it: 1k roles, 20 grants each (20k), then 1M users in one role each.
+func import1M(tn engine.TenantID) engine.Event {
+	const roles, grants, users, perms = 1000, 20, 1_000_000, 10_000
+	ev := engine.Event{Tenant: tn, ID: 1, Time: time.Now().UTC(), Change: engine.Change{Op: engine.OpBatch},
+		Changes: make([]engine.Change, 0, roles*(1+grants)+users)}
+	for r := range roles {
+		ev.Changes = append(ev.Changes, engine.Change{Op: engine.OpAddRole, Role: fmt.Sprintf("role-%04d", r)})
+	}
+	for r := range roles {
+		for g := range grants {
+			ev.Changes = append(ev.Changes, engine.Change{Op: engine.OpAddPermission,
+				Role: fmt.Sprintf("role-%04d", r), Permission: fmt.Sprintf("perm-%05d", (r*grants+g)%perms)})
+		}
+	}
+	for u := range users {
+		ev.Changes = append(ev.Changes, engine.Change{Op: engine.OpAddMembership,
+			Role: ev.Changes[u%roles].Role, User: fmt.Sprintf("user-%07d", u)})
+	}
+	return ev
+}
+
+// BenchmarkAppendBatch1M appends the one batch event of a 1M-membership
+// import (1k roles, 20k grants, 1M memberships; about 25 MB in binary form,
+// so it is stored in chunks) to a fresh database, then reads it back with
+// Load through a new handle, as a server starting up does. It is not run by
+// `go test`; run it with
+//
+//	go test ./persist/mongo -run '^$' -bench AppendBatch1M -benchtime 3x
+func BenchmarkAppendBatch1M(b *testing.B) {
+	uri := mongotest.URI(b)
+	tn := engine.KeyID("bench/import")
+	ev := import1M(tn)
+	bin, _ := ev.MarshalBinary()
+	b.Logf("batch: %d changes, %d bytes in binary form", len(ev.Changes), len(bin))
+	bin = nil
+	var appendT, loadT time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		cfg := mongo.DefaultConfig(uri)
+		cfg.Database = mongotest.Database(b)
+		s := open(b, cfg)
+		e := ev
+		t0 := time.Now()
+		if err := s.Append(ctxT(b), &e); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		r := open(b, cfg)
+		var st persist.TenantState
+		if err := r.Load(ctxT(b), func(ts persist.TenantState) error { st = ts; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		appendT, loadT = appendT+t1.Sub(t0), loadT+t2.Sub(t1)
+		if len(st.Events) != 1 || len(st.Events[0].Changes) != len(ev.Changes) || st.Events[0].Seq != 1 {
+			b.Fatalf("loaded %d events", len(st.Events))
+		}
+		_ = s.Close()
+		_ = r.Close()
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(appendT.Seconds()/n, "append-s/op")
+	b.ReportMetric(loadT.Seconds()/n, "load-s/op")
+}

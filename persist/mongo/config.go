@@ -16,6 +16,11 @@ const (
 	DefaultTimeout      = 3 * time.Second
 	DefaultChunkSize    = 4 << 20
 
+	// DefaultMaxInlineEvent is the largest event document written as one
+	// document (about 13,000 memberships in one batch); larger batches are
+	// stored in chunks. It keeps every single insert quick.
+	DefaultMaxInlineEvent = 1 << 20
+
 	// MaxChunkSize keeps a chunk document under MongoDB's 16 MiB limit
 	// with room for its _id and field names.
 	MaxChunkSize = 15 << 20
@@ -40,8 +45,12 @@ type Config struct {
 
 	// Timeout bounds each Append, Head and SaveSnapshot check as a whole
 	// and every other round trip to the server (one page of events, one
-	// snapshot chunk): an unreachable server makes calls fail with
-	// persist.ErrUnavailable after at most about this long (default 3s).
+	// snapshot or event chunk): an unreachable server makes calls fail
+	// with persist.ErrUnavailable after at most about this long (default
+	// 3s). The exception is the append of an event stored in chunks (see
+	// MaxInlineEvent), which legitimately takes longer: it writes its
+	// chunks one at a time, each chunk (with its retries) within Timeout,
+	// and then inserts the event document within Timeout, as any append.
 	Timeout time.Duration
 
 	// KeepEvents, if not 0, lets SaveSnapshot delete the tenant's events
@@ -50,19 +59,29 @@ type Config struct {
 	// trail. Every process sharing a database must use the same value.
 	KeepEvents uint64
 
-	// ChunkSize is the size of the pieces a snapshot is stored in
-	// (default 4 MiB, at most MaxChunkSize).
+	// ChunkSize is the size of the pieces a snapshot, or an event too large
+	// to be stored inline, is stored in (default 4 MiB, at most
+	// MaxChunkSize). Each piece is written within Timeout: lower it on a
+	// link slower than about ChunkSize per Timeout.
 	ChunkSize int
+
+	// MaxInlineEvent is the size of the largest event document that is
+	// written as it is; a batch event whose document would be larger (its
+	// changes listed inline) is stored in chunks of ChunkSize instead, and
+	// its event document names them. 0 means DefaultMaxInlineEvent (1 MiB);
+	// at most MaxChunkSize.
+	MaxInlineEvent int
 }
 
 // DefaultConfig returns the defaults for a store at uri.
 func DefaultConfig(uri string) Config {
 	return Config{
-		URI:          uri,
-		Database:     DefaultDatabase,
-		WriteConcern: DefaultWriteConcern,
-		Timeout:      DefaultTimeout,
-		ChunkSize:    DefaultChunkSize,
+		URI:            uri,
+		Database:       DefaultDatabase,
+		WriteConcern:   DefaultWriteConcern,
+		Timeout:        DefaultTimeout,
+		ChunkSize:      DefaultChunkSize,
+		MaxInlineEvent: DefaultMaxInlineEvent,
 	}
 }
 
@@ -77,6 +96,8 @@ func (c Config) Validate() error {
 		return errors.New("mongo: Timeout must be positive")
 	case c.ChunkSize < 1024 || c.ChunkSize > MaxChunkSize:
 		return fmt.Errorf("mongo: ChunkSize must be between 1 KiB and %d bytes", MaxChunkSize)
+	case c.MaxInlineEvent < 0 || c.MaxInlineEvent > MaxChunkSize:
+		return fmt.Errorf("mongo: MaxInlineEvent must be between 0 (the default) and %d bytes", MaxChunkSize)
 	}
 	if err := validDatabase(c.Database); err != nil {
 		return err
@@ -85,6 +106,14 @@ func (c Config) Validate() error {
 		return err
 	}
 	return nil
+}
+
+// maxInline returns the effective MaxInlineEvent.
+func (c Config) maxInline() int {
+	if c.MaxInlineEvent == 0 {
+		return DefaultMaxInlineEvent
+	}
+	return c.MaxInlineEvent
 }
 
 // w returns the write concern's "w" value: "majority" or a member count.

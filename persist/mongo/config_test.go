@@ -10,7 +10,8 @@ import (
 
 func TestConfig(t *testing.T) {
 	c := mongo.DefaultConfig("mongodb://localhost:27017/")
-	if c.Database != "auth" || c.WriteConcern != "majority" || c.Timeout != 3*time.Second || c.KeepEvents != 0 {
+	if c.Database != "auth" || c.WriteConcern != "majority" || c.Timeout != 3*time.Second || c.KeepEvents != 0 ||
+		c.MaxInlineEvent != 1<<20 {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if err := c.Validate(); err != nil {
@@ -27,6 +28,8 @@ func TestConfig(t *testing.T) {
 		"no timeout":  func(c *mongo.Config) { c.Timeout = 0 },
 		"tiny chunks": func(c *mongo.Config) { c.ChunkSize = 10 },
 		"huge chunks": func(c *mongo.Config) { c.ChunkSize = 16 << 20 },
+		"huge inline": func(c *mongo.Config) { c.MaxInlineEvent = 16 << 20 },
+		"neg inline":  func(c *mongo.Config) { c.MaxInlineEvent = -1 },
 	} {
 		c := mongo.DefaultConfig("mongodb://localhost/")
 		edit(&c)

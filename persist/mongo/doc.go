@@ -6,7 +6,7 @@
 //
 // # Layout
 //
-// Four collections in Config.Database:
+// Five collections in Config.Database:
 //
 //   - events: one document per event. Its _id is the tenant id in hex, ":"
 //     and the seq zero-padded to 20 digits, so a tenant's events are one
@@ -14,7 +14,15 @@
 //     event says in readable form — tenant, seq, id (16 hex digits), time
 //     (a date, with time_ns for the nanoseconds below the millisecond), op
 //     (its name, as in the event feed), role, permission, user, and for a
-//     batch the changes array — so the collection is the audit trail.
+//     batch the changes array — so the collection is the audit trail. A
+//     batch too large for that (see Large events) has instead counts (its
+//     number of changes of each op, e.g. {add_role: 1000, add_membership:
+//     1000000}) and chunked, which names its chunks: nonce, chunk count,
+//     size and SHA-256.
+//   - event_chunks: the chunks of those large events: the event's binary
+//     form ([engine.Event] MarshalBinary, without seq and time) in pieces
+//     of Config.ChunkSize. _id = tenant:nonce:chunk number; each also says
+//     when it was written.
 //   - tenants: one document per tenant (_id = tenant hex), inserted before
 //     the tenant's first event, so that Load lists tenants without scanning
 //     the events.
@@ -54,6 +62,43 @@
 // error wraps both persist.ErrUnavailable and persist.ErrAmbiguous; errors
 // of calls that certainly sent nothing wrap only persist.ErrUnavailable.
 //
+// # Large events
+//
+// A batch (an import: all its changes in one event, applied all or nothing)
+// can be far larger than MongoDB's 16 MiB document limit: 1M memberships
+// take about 25 MB in binary form and three times that as a changes array.
+// A batch whose document would be larger than Config.MaxInlineEvent (1 MiB,
+// about 13,000 memberships) is therefore stored in chunks, with the same
+// argument as snapshots. Append first writes the event's binary form into
+// event_chunks under a random nonce of its own, then inserts the event
+// document, naming the chunks, exactly as it inserts any event: that
+// insert, under the unique _id of the seq, is still the commit point. The
+// chunks carry no seq, so an append that loses the race for a seq retries
+// the next seq with the same chunks, and an ambiguous insert is settled as
+// for any event. Readers (Events, Load) read an event document, then the
+// chunks it names, check size, SHA-256 and that they hold that event, and
+// only then return it. Chunks that no event document names are never read:
+// until the event document is inserted the event does not exist, and once
+// it is, it is whole.
+//
+// Writing the chunks is not bounded by Config.Timeout as a whole (it
+// legitimately takes longer: about a second for 1M memberships on the test
+// server), but every chunk is, retries included, so an unreachable server
+// fails the append within about Timeout, and the event document's insert is
+// as small and as bounded as any other append's. No insert is larger than
+// ChunkSize or MaxInlineEvent.
+//
+// An append that fails before its event document could have been inserted
+// deletes its chunks (in the background; Close waits for that). Chunks stay
+// behind, unreferenced, only when the process dies between writing them
+// and the insert, when the server goes away before they can be deleted, or
+// when the insert's outcome stays unknown and it did not happen. Nothing
+// deletes those automatically: telling them from the chunks of an append in
+// progress needs every event document of the tenant. They are wasted space,
+// never data. To reclaim them, delete the event_chunks documents whose
+// nonce no events document's chunked.nonce names and which were written
+// more than a day ago (longer than any append takes).
+//
 // # Snapshots
 //
 // SaveSnapshot writes the chunks first, under a nonce no other save uses,
@@ -70,8 +115,13 @@
 // # Retention
 //
 // By default every event is kept. With Config.KeepEvents = K, saving a
-// snapshot at seq S deletes the events up to S-K. A handle whose cached head
+// snapshot at seq S deletes the events up to S-K, and then the chunks of
+// those among them stored in chunks (it lists them first, so no event
+// outlives its chunks; a reader that finds a chunk gone along with its
+// event reads again). A handle whose cached head
 // is older than that could reuse a deleted seq, so with retention on Append
 // also checks that the event before the one it inserted exists, and takes
-// its event back out and retries if not.
+// its event back out and retries if not (with a large event, after writing
+// its chunks again under a new nonce, since retention may have deleted
+// them).
 package mongo

@@ -1,8 +1,11 @@
 package mongo
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"strconv"
 	"strings"
@@ -19,6 +22,9 @@ const (
 	collTenants   = "tenants"
 	collSnapshots = "snapshots"
 	collChunks    = "snapshot_chunks"
+	// collEventChunks holds the binary form of events too large to be
+	// stored inline (see eventDoc.Chunked).
+	collEventChunks = "event_chunks"
 )
 
 // seqDigits is the width of a zero-padded seq in keys: enough for any
@@ -67,6 +73,118 @@ type eventDoc struct {
 	Permission string         `bson:"permission,omitempty"`
 	User       string         `bson:"user,omitempty"`
 	Changes    []changeDoc    `bson:"changes,omitempty"` // OpBatch only
+	// A batch whose document would be larger than Config.MaxInlineEvent
+	// has no changes array: Chunked names the event_chunks documents that
+	// hold it, and Counts gives the number of changes of each op (in op
+	// order, op name: count) for people reading the collection.
+	Counts  bson.D       `bson:"counts,omitempty"`
+	Chunked *eventChunks `bson:"chunked,omitempty"`
+}
+
+// eventChunks names the chunks of an event stored in chunks: their _ids
+// are eventChunkKey(tenant, Nonce, 0..Chunks-1), and their data, joined,
+// is Size bytes with the given SHA-256: the event's chunked form (see
+// chunkedForm).
+type eventChunks struct {
+	Nonce  string `bson:"nonce"` // random, chosen by the append that wrote them
+	Chunks int32  `bson:"chunks"`
+	Size   int64  `bson:"size"`
+	SHA256 string `bson:"sha256"` // hex
+}
+
+// maxEventChunks bounds the chunks of one event (chunk numbers are six
+// digits in keys).
+const maxEventChunks = 999_999
+
+// eventChunkKey is the _id of chunk i of an event stored in chunks: tenant,
+// nonce, chunk number. It has no seq: the chunks are written before the
+// event wins its seq, and stay valid whichever seq it gets.
+func eventChunkKey(tenant, nonce string, i int) string {
+	return fmt.Sprintf("%s:%s:%06d", tenant, nonce, i)
+}
+
+// eventChunkDoc is one chunk of an event. Written is when it was written,
+// so that chunks left behind by a process that died can be told from those
+// of an append in progress (see the package doc).
+type eventChunkDoc struct {
+	Key     string        `bson:"_id"`
+	Data    []byte        `bson:"data"`
+	Written bson.DateTime `bson:"written"`
+}
+
+func (c *eventChunks) check() error {
+	switch {
+	case len(c.Nonce) != 16 || strings.Trim(c.Nonce, "0123456789abcdef") != "":
+		return fmt.Errorf("nonce %q", c.Nonce)
+	case c.Chunks < 1 || c.Chunks > maxEventChunks:
+		return fmt.Errorf("%d chunks", c.Chunks)
+	case c.Size < int64(c.Chunks) || c.Size > int64(c.Chunks)*MaxChunkSize:
+		return fmt.Errorf("size %d in %d chunks", c.Size, c.Chunks)
+	case len(c.SHA256) != 64:
+		return fmt.Errorf("sha256 %q", c.SHA256)
+	}
+	return nil
+}
+
+// bigEvent is an event being appended in chunks.
+type bigEvent struct {
+	data   []byte // chunkedForm
+	ref    eventChunks
+	counts bson.D
+}
+
+// chunkedForm is what the chunks of an event hold: the event's binary form
+// (engine.Event.MarshalBinary) without its seq and time, which the event
+// document gives (so the chunks stay valid at whichever seq the event
+// lands).
+func chunkedForm(ev *engine.Event) ([]byte, error) {
+	bare := engine.Event{Tenant: ev.Tenant, ID: ev.ID, Change: engine.Change{Op: engine.OpBatch}, Changes: ev.Changes}
+	return bare.MarshalBinary()
+}
+
+// opCounts counts a batch's changes by op, for eventDoc.Counts.
+func opCounts(changes []engine.Change) bson.D {
+	var n [engine.OpBatch + 1]int64
+	for i := range changes {
+		if op := changes[i].Op; op < engine.OpBatch {
+			n[op]++
+		}
+	}
+	var d bson.D
+	for op := engine.OpAddRole; op < engine.OpBatch; op++ {
+		if n[op] > 0 {
+			d = append(d, bson.E{Key: op.String(), Value: n[op]})
+		}
+	}
+	return d
+}
+
+// inlineSize returns the size of ev's document with its changes listed
+// inline, or an upper bound of it; once that passes limit it stops counting
+// and returns a number over limit.
+func inlineSize(ev *engine.Event, limit int) int {
+	field := func(name, v string) int {
+		if v == "" {
+			return 0
+		}
+		return 1 + len(name) + 1 + 4 + len(v) + 1 // type, name, length, value, NUL
+	}
+	n := 512 // everything but the changes (the _id alone is 85 bytes)
+	digits, next := 1, 10
+	for i := range ev.Changes {
+		if i == next {
+			digits, next = digits+1, next*10
+		}
+		c := &ev.Changes[i]
+		// Array element: type, index as a C string, then the document:
+		// length, fields, terminator.
+		n += 1 + digits + 1 + 4 + field("op", c.Op.String()) + field("role", c.Role) +
+			field("permission", c.Permission) + field("user", c.User) + 1
+		if n > limit {
+			break
+		}
+	}
+	return n
 }
 
 type changeDoc struct {
@@ -80,7 +198,9 @@ func toChangeDoc(c *engine.Change) changeDoc {
 	return changeDoc{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User}
 }
 
-func newEventDoc(ev *engine.Event, tenant string, seq uint64) *eventDoc {
+// newEventDoc returns the document of ev at seq; big is nil for an event
+// stored inline, else it says where its chunks are.
+func newEventDoc(ev *engine.Event, tenant string, seq uint64, big *bigEvent) *eventDoc {
 	d := &eventDoc{
 		Key:        eventKey(tenant, seq),
 		Tenant:     tenant,
@@ -97,6 +217,10 @@ func newEventDoc(ev *engine.Event, tenant string, seq uint64) *eventDoc {
 		d.Time = &dt
 		d.TimeNanos = int32(ev.Time.Sub(time.UnixMilli(ms)))
 	}
+	if big != nil {
+		d.Counts, d.Chunked = big.counts, &big.ref
+		return d
+	}
 	for i := range ev.Changes {
 		d.Changes = append(d.Changes, toChangeDoc(&ev.Changes[i]))
 	}
@@ -107,20 +231,29 @@ func newEventDoc(ev *engine.Event, tenant string, seq uint64) *eventDoc {
 // snapshot.
 var errCorrupt = errors.New("mongo: corrupt document")
 
+// chunkedEvent is what an event document stored in chunks says about them.
+type chunkedEvent struct {
+	ref    eventChunks
+	counts map[engine.Op]int64
+}
+
 // decodeEvent decodes and validates one stored event of tenant. Bad input
-// gives an error wrapping engine.ErrCorrupt, never a panic.
-func decodeEvent(raw bson.Raw, tenant engine.TenantID, hexTenant string) (ev engine.Event, err error) {
+// gives an error wrapping engine.ErrCorrupt, never a panic. For an event
+// stored in chunks it returns the event without its changes, and what its
+// document says of the chunks (see attachChunked).
+func decodeEvent(raw bson.Raw, tenant engine.TenantID, hexTenant string) (ev engine.Event, chunked *chunkedEvent, err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			ev, chunked = engine.Event{}, nil
 			err = fmt.Errorf("%w: %w: decoding panicked: %v", errCorrupt, engine.ErrCorrupt, r)
 		}
 	}()
 	var d eventDoc
 	if err := bson.Unmarshal(raw, &d); err != nil {
-		return ev, fmt.Errorf("%w: %w: event: %v", errCorrupt, engine.ErrCorrupt, err)
+		return ev, nil, fmt.Errorf("%w: %w: event: %v", errCorrupt, engine.ErrCorrupt, err)
 	}
-	bad := func(format string, args ...any) (engine.Event, error) {
-		return engine.Event{}, fmt.Errorf("%w: %w: event %q: %s", errCorrupt, engine.ErrCorrupt, d.Key, fmt.Sprintf(format, args...))
+	bad := func(format string, args ...any) (engine.Event, *chunkedEvent, error) {
+		return engine.Event{}, nil, fmt.Errorf("%w: %w: event %q: %s", errCorrupt, engine.ErrCorrupt, d.Key, fmt.Sprintf(format, args...))
 	}
 	seq, err := seqOfKey(hexTenant, d.Key)
 	if err != nil {
@@ -162,10 +295,61 @@ func decodeEvent(raw bson.Raw, tenant engine.TenantID, hexTenant string) (ev eng
 			}
 		}
 	}
+	if d.Chunked != nil || d.Counts != nil {
+		if ev.Op != engine.OpBatch || len(d.Changes) > 0 || d.Chunked == nil {
+			return bad("%s event with chunks, changes or counts", ev.Op)
+		}
+		if err := d.Chunked.check(); err != nil {
+			return bad("chunked: %v", err)
+		}
+		chunked = &chunkedEvent{ref: *d.Chunked, counts: map[engine.Op]int64{}}
+		for _, e := range d.Counts {
+			op, err := engine.ParseOp(e.Key)
+			n, ok := e.Value.(int64)
+			if i, ok32 := e.Value.(int32); ok32 {
+				n, ok = int64(i), true
+			}
+			if err != nil || op == engine.OpBatch || !ok || n <= 0 || chunked.counts[op] != 0 {
+				return bad("counts: %s: %v", e.Key, e.Value)
+			}
+			chunked.counts[op] = n
+		}
+	}
 	if err := ev.Validate(); err != nil {
 		return bad("%v", err)
 	}
-	return ev, nil
+	return ev, chunked, nil
+}
+
+// attachChunked gives ev, decoded from a document stored in chunks, the
+// changes in data, the chunks joined, after checking them against the
+// document.
+func attachChunked(ev *engine.Event, c *chunkedEvent, data []byte) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %w: event %s at seq %d: chunks %s: %s", errCorrupt, engine.ErrCorrupt,
+			ev.Tenant, ev.Seq, c.ref.Nonce, fmt.Sprintf(format, args...))
+	}
+	sum := sha256.Sum256(data)
+	if got := hex.EncodeToString(sum[:]); int64(len(data)) != c.ref.Size || got != c.ref.SHA256 {
+		return bad("%d bytes with sha256 %s, want %d bytes with %s", len(data), got, c.ref.Size, c.ref.SHA256)
+	}
+	var bare engine.Event
+	if err := bare.UnmarshalBinary(data); err != nil {
+		return bad("%v", err)
+	}
+	if bare.Tenant != ev.Tenant || bare.ID != ev.ID || bare.Seq != 0 || !bare.Time.IsZero() ||
+		bare.Change != (engine.Change{Op: engine.OpBatch}) {
+		return bad("they hold another event (tenant %s, id %016x)", bare.Tenant, bare.ID)
+	}
+	counts := map[engine.Op]int64{}
+	for i := range bare.Changes {
+		counts[bare.Changes[i].Op]++
+	}
+	if !maps.Equal(counts, c.counts) {
+		return bad("change counts %v, document says %v", counts, c.counts)
+	}
+	ev.Changes = bare.Changes
+	return nil
 }
 
 func fromChangeDoc(d *changeDoc) (engine.Change, error) {

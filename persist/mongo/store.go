@@ -3,6 +3,8 @@ package mongo
 import (
 	"context"
 	crand "crypto/rand"
+	"crypto/sha256"
+	hexenc "encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -31,6 +33,7 @@ type Store struct {
 	// events reads with the configured read concern; eventsLatest reads
 	// with "local", for seq assignment, which must see the latest writes.
 	events, eventsLatest *mongo.Collection
+	eventChunks          *mongo.Collection // chunks of large events
 	tenants              *mongo.Collection
 	snapshots, chunks    *mongo.Collection
 
@@ -92,6 +95,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		client:       client,
 		events:       db.Collection(collEvents),
 		eventsLatest: db.Collection(collEvents, options.Collection().SetReadConcern(readconcern.Local())),
+		eventChunks:  db.Collection(collEventChunks),
 		tenants:      db.Collection(collTenants),
 		snapshots:    db.Collection(collSnapshots, options.Collection().SetReadConcern(readconcern.Local())),
 		chunks:       db.Collection(collChunks, options.Collection().SetReadConcern(readconcern.Local())),
@@ -156,7 +160,12 @@ func (s *Store) appendState(tenant engine.TenantID) *appendState {
 // It inserts the event under the key of the tenant's next seq, as this
 // handle knows it; the unique _id index lets exactly one of the writers that
 // race for a seq win it, and the others reload the head and try the next
-// one. The whole call, retries included, takes at most cfg.Timeout.
+// one. That takes at most cfg.Timeout, retries included.
+//
+// A batch whose document would be larger than cfg.MaxInlineEvent is first
+// written in chunks (see writeEventChunks), each within cfg.Timeout, and its
+// event document, inserted as above, names them: the insert that wins the
+// seq is still what makes the event exist, all of it or nothing.
 func (s *Store) Append(ctx context.Context, ev *engine.Event) error {
 	ev.Seq = 0
 	if err := s.enter(ctx); err != nil {
@@ -166,23 +175,159 @@ func (s *Store) Append(ctx context.Context, ev *engine.Event) error {
 	if err := ev.Validate(); err != nil {
 		return fmt.Errorf("mongo: append: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
-	seq, err := s.append(ctx, ev)
-	if err != nil {
-		return err
+	hex := ev.Tenant.String()
+	var big *bigEvent
+	if ev.Op == engine.OpBatch && inlineSize(ev, s.cfg.maxInline()) > s.cfg.maxInline() {
+		var err error
+		if big, err = s.prepareBig(ev); err != nil {
+			return fmt.Errorf("mongo: append to tenant %s: %w", hex, err)
+		}
 	}
-	ev.Seq = seq
+	for rewrites := 0; ; rewrites++ {
+		if big != nil {
+			if err := s.writeEventChunks(ctx, hex, big); err != nil {
+				return s.appendErr(hex, err, false)
+			}
+		}
+		actx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+		seq, clean, err := s.append(actx, ev, big)
+		cancel()
+		if errors.Is(err, errRewrite) && rewrites < 3 {
+			// Retention may have deleted the chunks along with the event
+			// that named them: write them again under a new nonce.
+			s.deleteEventChunks(ctx, hex, big.ref)
+			big.ref.Nonce = newNonce()
+			continue
+		}
+		if err != nil {
+			if big != nil && clean {
+				s.deleteEventChunksLater(hex, big.ref)
+			}
+			if errors.Is(err, errRewrite) {
+				err = s.appendErr(hex, err, false)
+			}
+			return err
+		}
+		ev.Seq = seq
+		return nil
+	}
+}
+
+// errRewrite is returned by append for an event stored in chunks that it
+// took back out of a seq retention had deleted (see verifyNotPruned):
+// retention may have deleted its chunks too.
+var errRewrite = errors.New("event landed among deleted events; its chunks must be written again")
+
+// prepareBig encodes an event to be stored in chunks.
+func (s *Store) prepareBig(ev *engine.Event) (*bigEvent, error) {
+	data, err := chunkedForm(ev)
+	if err != nil {
+		return nil, err
+	}
+	n := (len(data) + s.cfg.ChunkSize - 1) / s.cfg.ChunkSize
+	if n > maxEventChunks {
+		return nil, fmt.Errorf("event of %d bytes needs more than %d chunks", len(data), maxEventChunks)
+	}
+	sum := sha256.Sum256(data)
+	return &bigEvent{
+		data:   data,
+		ref:    eventChunks{Nonce: newNonce(), Chunks: int32(n), Size: int64(len(data)), SHA256: hexenc.EncodeToString(sum[:])},
+		counts: opCounts(ev.Changes),
+	}, nil
+}
+
+// writeEventChunks writes the chunks of big under its nonce, which no other
+// append uses. Each chunk gets cfg.Timeout, retries of a transient failure
+// included, so an unreachable server fails the first chunk within that;
+// the whole takes as long as the chunks take. On failure nothing is
+// appended, and the chunks it may have written are deleted in the
+// background.
+func (s *Store) writeEventChunks(ctx context.Context, hex string, big *bigEvent) error {
+	size := s.cfg.ChunkSize
+	for i := range int(big.ref.Chunks) {
+		doc := eventChunkDoc{
+			Key:     eventChunkKey(hex, big.ref.Nonce, i),
+			Data:    big.data[i*size : min((i+1)*size, len(big.data))],
+			Written: bson.NewDateTimeFromTime(time.Now()),
+		}
+		if sent, err := s.insertChunk(ctx, doc); err != nil {
+			written := i
+			if sent {
+				written++ // chunk i may have gone in all the same
+			}
+			s.deleteEventChunksLater(hex, eventChunks{Nonce: big.ref.Nonce, Chunks: int32(written)})
+			return fmt.Errorf("write chunk %d of %d: %w", i+1, big.ref.Chunks, err)
+		}
+	}
 	return nil
 }
 
-func (s *Store) append(ctx context.Context, ev *engine.Event) (uint64, error) {
+// insertChunk inserts one chunk within cfg.Timeout, retrying transient
+// failures. On error, sent says that an attempt may have written it.
+func (s *Store) insertChunk(ctx context.Context, doc eventChunkDoc) (sent bool, err error) {
+	ctx, cancel := s.rt(ctx)
+	defer cancel()
+	pause := backoff{next: 5 * time.Millisecond}
+	for {
+		_, err := s.eventChunks.InsertOne(ctx, doc)
+		if err == nil || (sent && mongo.IsDuplicateKeyError(err)) {
+			// A duplicate after an attempt that may have been sent: that
+			// attempt went through.
+			return false, nil
+		}
+		// A duplicate on the first attempt is another append's chunk
+		// (nonces are random, so this does not happen): not ours.
+		if !notSent(err) && !rejected(err) {
+			sent = true
+		}
+		if !transient(err) || ctx.Err() != nil {
+			return sent, err
+		}
+		pause.wait(ctx)
+	}
+}
+
+// deleteEventChunksLater deletes an event's chunks in the background (Close
+// waits for it), one _id at a time, each within cfg.Timeout, and stops at
+// the first failure: what it leaves is garbage that no reader looks at. The
+// caller must be a call admitted by enter.
+func (s *Store) deleteEventChunksLater(hex string, ref eventChunks) {
+	if ref.Chunks == 0 {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.deleteEventChunks(context.Background(), hex, ref)
+	}()
+}
+
+// deleteEventChunks deletes an event's chunks, one _id at a time, ignoring
+// failures (what it leaves is garbage that no reader looks at).
+func (s *Store) deleteEventChunks(ctx context.Context, hex string, ref eventChunks) {
+	ctx = context.WithoutCancel(ctx)
+	for i := range int(ref.Chunks) {
+		rctx, cancel := s.rt(ctx)
+		_, err := s.eventChunks.DeleteOne(rctx, bson.D{{Key: "_id", Value: eventChunkKey(hex, ref.Nonce, i)}})
+		cancel()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// append claims the tenant's next seq for ev: it inserts ev's document
+// (naming big's chunks, already written, if big is not nil). On error,
+// clean says that nothing was stored; otherwise the outcome is unknown
+// (the error wraps ErrAmbiguous, unless a corrupt document's error hides
+// that).
+func (s *Store) append(ctx context.Context, ev *engine.Event, big *bigEvent) (seq uint64, clean bool, err error) {
 	tenant, hex := ev.Tenant, ev.Tenant.String()
 	st := s.appendState(tenant)
 	select {
 	case st.sem <- struct{}{}:
 	case <-ctx.Done():
-		return 0, s.appendErr(hex, ctx.Err(), false)
+		return 0, true, s.appendErr(hex, ctx.Err(), false)
 	}
 	defer func() { <-st.sem }()
 
@@ -214,24 +359,27 @@ attempts:
 		if pinned != 0 {
 			seq = pinned
 		}
-		_, err := s.eventsLatest.InsertOne(ctx, newEventDoc(ev, hex, seq))
+		_, err := s.eventsLatest.InsertOne(ctx, newEventDoc(ev, hex, seq, big))
 		switch {
 		case err == nil:
 			if s.cfg.KeepEvents > 0 {
 				ok, err := s.verifyNotPruned(ctx, ev, hex, seq)
 				if err != nil {
-					return 0, s.appendErr(hex, err, true)
+					return 0, false, s.appendErr(hex, err, true)
 				}
 				if !ok {
 					// This handle's head was older than the events that
 					// retention deleted, so seq was reused; verifyNotPruned
 					// took the event back out. Start again from the store.
 					st.known, pinned = false, 0
+					if big != nil {
+						return 0, true, errRewrite
+					}
 					continue
 				}
 			}
 			st.head = seq
-			return seq, nil
+			return seq, false, nil
 
 		case mongo.IsDuplicateKeyError(err):
 			if pinned != 0 {
@@ -244,7 +392,7 @@ attempts:
 				}
 				if found && id == ev.ID {
 					st.head = seq
-					return seq, nil
+					return seq, false, nil
 				}
 				pinned = 0 // another writer holds seq: ours never can
 			}
@@ -266,7 +414,7 @@ attempts:
 				pinned = seq
 			}
 			if pinned == 0 && !transient(err) {
-				return 0, s.appendErr(hex, err, false)
+				return 0, true, s.appendErr(hex, err, false)
 			}
 			pause.wait(ctx)
 		}
@@ -277,7 +425,7 @@ attempts:
 	case ctx.Err() != nil && !errors.Is(lastErr, ctx.Err()):
 		lastErr = fmt.Errorf("%w; then %w", lastErr, ctx.Err())
 	}
-	return 0, s.appendErr(hex, lastErr, pinned != 0)
+	return 0, pinned == 0, s.appendErr(hex, lastErr, pinned != 0)
 }
 
 // headAfter finds the tenant's head after an insert at seq met a duplicate,
@@ -472,25 +620,119 @@ func (s *Store) Events(ctx context.Context, tenant engine.TenantID, after uint64
 }
 
 func (s *Store) readEvents(ctx context.Context, tenant engine.TenantID, after uint64, limit int) ([]engine.Event, error) {
+	for attempt := 0; ; attempt++ {
+		evs, pruned, err := s.readEventsOnce(ctx, tenant, after, limit)
+		if err != nil || !pruned {
+			return evs, err
+		}
+		// Retention deleted an event stored in chunks while we read it:
+		// read again, which no longer finds it.
+		if attempt == 5 {
+			return nil, fmt.Errorf("mongo: events of tenant %s: %w: events keep being deleted while read", tenant, persist.ErrUnavailable)
+		}
+	}
+}
+
+// readEventsOnce reads the events and then the chunks of those stored in
+// chunks. pruned reports an event whose chunks are gone because retention
+// deleted it (and them) meanwhile.
+func (s *Store) readEventsOnce(ctx context.Context, tenant engine.TenantID, after uint64, limit int) (out []engine.Event, pruned bool, err error) {
 	hex := tenant.String()
 	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}})
 	if limit > 0 {
 		opts.SetLimit(int64(limit))
 	}
+	type pending struct {
+		i int
+		c *chunkedEvent
+	}
+	var chunked []pending
 	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: eventKey(hex, after)}, {Key: "$lt", Value: tenantEnd(hex)}}}}
-	var out []engine.Event
-	err := s.each(ctx, s.events, "events of tenant "+hex, filter, opts, func(raw bson.Raw) error {
-		ev, err := decodeEvent(raw, tenant, hex)
+	err = s.each(ctx, s.events, "events of tenant "+hex, filter, opts, func(raw bson.Raw) error {
+		ev, c, err := decodeEvent(raw, tenant, hex)
 		if err != nil {
 			return err
 		}
 		if n := len(out); n > 0 && ev.Seq <= out[n-1].Seq {
 			return fmt.Errorf("%w: events of tenant %s out of order", errCorrupt, hex)
 		}
+		if c != nil {
+			chunked = append(chunked, pending{len(out), c})
+		}
 		out = append(out, ev)
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, false, err
+	}
+	for _, p := range chunked {
+		ev := &out[p.i]
+		data, complete, err := s.readEventChunks(ctx, hex, &p.c.ref)
+		if err != nil {
+			return nil, false, err
+		}
+		if !complete {
+			// Chunks are deleted only after the event that names them.
+			rctx, cancel := s.rt(ctx)
+			raw, found, err := findOne(rctx, s.events, bson.D{{Key: "_id", Value: eventKey(hex, ev.Seq)}},
+				options.FindOne().SetProjection(bson.D{{Key: "chunked", Value: 1}}))
+			cancel()
+			if err != nil {
+				return nil, false, unavailable("events of tenant "+hex, err)
+			}
+			var now struct {
+				Chunked *eventChunks `bson:"chunked"`
+			}
+			if found && bson.Unmarshal(raw, &now) == nil && now.Chunked != nil && now.Chunked.Nonce == p.c.ref.Nonce {
+				return nil, false, fmt.Errorf("%w: event %s: chunks %s are missing", errCorrupt, eventKey(hex, ev.Seq), p.c.ref.Nonce)
+			}
+			return nil, true, nil
+		}
+		if err := attachChunked(ev, p.c, data); err != nil {
+			return nil, false, err
+		}
+	}
+	return out, false, nil
+}
+
+// readEventChunks reads an event's chunks with one range query (the server
+// returns them in batches, each round trip within cfg.Timeout) and joins
+// their data; complete is false if one is missing.
+func (s *Store) readEventChunks(ctx context.Context, hex string, ref *eventChunks) (data []byte, complete bool, err error) {
+	data = make([]byte, 0, ref.Size)
+	next, n := 0, int(ref.Chunks)
+	what := "read chunks " + ref.Nonce + " of tenant " + hex
+	filter := bson.D{{Key: "_id", Value: bson.D{
+		{Key: "$gte", Value: eventChunkKey(hex, ref.Nonce, 0)},
+		{Key: "$lte", Value: eventChunkKey(hex, ref.Nonce, n-1)},
+	}}}
+	missing := errors.New("missing chunk")
+	err = s.each(ctx, s.eventChunks, what, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}), func(raw bson.Raw) error {
+		k := eventChunkKey(hex, ref.Nonce, next)
+		if key, err := stringField(raw, "_id"); err != nil || key != k {
+			return missing
+		}
+		v, err := raw.LookupErr("data")
+		if err != nil {
+			return fmt.Errorf("%w: event chunk %s has no data", errCorrupt, k)
+		}
+		_, b, ok := v.BinaryOK()
+		if !ok || int64(len(data)+len(b)) > ref.Size {
+			return fmt.Errorf("%w: event chunk %s: bad data", errCorrupt, k)
+		}
+		data = append(data, b...)
+		next++
+		return nil
+	})
+	switch {
+	case errors.Is(err, missing):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	case next != n:
+		return nil, false, nil
+	}
+	return data, true, nil
 }
 
 // each runs a query and calls fn for every document, bounding each round

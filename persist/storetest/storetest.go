@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +36,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("DenseSeqPerTenant", func(t *testing.T) { testDenseSeq(t, h) })
 	t.Run("EventsRoundTrip", func(t *testing.T) { testRoundTrip(t, h) })
 	t.Run("EventsAfterAndLimit", func(t *testing.T) { testEventsAfter(t, h) })
+	t.Run("LargeBatch", func(t *testing.T) { testLargeBatch(t, h) })
 	t.Run("ConcurrentAppends", func(t *testing.T) { testConcurrent(t, h, false) })
 	if h.Shared {
 		t.Run("ConcurrentAppendsTwoHandles", func(t *testing.T) { testConcurrent(t, h, true) })
@@ -410,4 +412,122 @@ func testClosed(t *testing.T, h Harness) {
 	if _, err := s.Head(context.Background(), tenant("a")); !errors.Is(err, persist.ErrClosed) {
 		t.Fatalf("Head after Close: %v, want ErrClosed", err)
 	}
+}
+
+// largeBatchChanges is the number of memberships in the batch event of the
+// LargeBatch case: enough that the event's binary form (about 19 MB) is over
+// MongoDB's 16 MiB document limit even without field names.
+const largeBatchChanges = 600_000
+
+// largeBatch returns an OpBatch event of tenant tn that adds 10 roles and
+// then n memberships of 12-byte user names to them, as one import does.
+func largeBatch(tn engine.TenantID, id uint64, n int) engine.Event {
+	roles := make([]string, 10)
+	changes := make([]engine.Change, 0, len(roles)+n)
+	for i := range roles {
+		roles[i] = "storetest-role-" + strconv.Itoa(i)
+		changes = append(changes, engine.Change{Op: engine.OpAddRole, Role: roles[i]})
+	}
+	// One allocation for every user name: "u" and 11 digits each.
+	const userLen = 12
+	names := make([]byte, 0, n*userLen)
+	for i := range n {
+		names = append(names, 'u')
+		names = append(names, "00000000000"[len(strconv.Itoa(i)):]...)
+		names = strconv.AppendInt(names, int64(i), 10)
+	}
+	all := string(names)
+	for i := range n {
+		changes = append(changes, engine.Change{Op: engine.OpAddMembership, Role: roles[i%len(roles)], User: all[i*userLen : (i+1)*userLen]})
+	}
+	return engine.Event{Tenant: tn, ID: id, Time: time.Date(2026, 6, 7, 8, 9, 10, 123456789, time.UTC),
+		Change: engine.Change{Op: engine.OpBatch}, Changes: changes}
+}
+
+// testLargeBatch appends a batch too large for one MongoDB document between
+// ordinary events: Events and Load give it back whole, at its seq, with the
+// next event at the seq after it.
+func testLargeBatch(t *testing.T, h Harness) {
+	s, _ := open(t, h)
+	a := tenant("large")
+	first := event(a, 0)
+	mustAppend(t, s, &first)
+	batch := largeBatch(a, 0xb16b47c4, largeBatchChanges)
+	if bin, err := batch.MarshalBinary(); err != nil || len(bin) <= 16<<20 {
+		t.Fatalf("batch binary form: %d bytes, %v; want over 16 MiB", len(bin), err)
+	}
+	start := time.Now()
+	mustAppend(t, s, &batch)
+	t.Logf("append of a %d-change batch took %v", len(batch.Changes), time.Since(start).Round(time.Millisecond))
+	last := event(a, 1)
+	mustAppend(t, s, &last)
+	if first.Seq != 1 || batch.Seq != 2 || last.Seq != 3 {
+		t.Fatalf("seqs %d, %d, %d; want 1, 2, 3", first.Seq, batch.Seq, last.Seq)
+	}
+	want := []engine.Event{first, batch, last}
+
+	start = time.Now()
+	got := mustEvents(t, s, a, 0, -1)
+	t.Logf("Events took %v", time.Since(start).Round(time.Millisecond))
+	if diff := diffEvents(want, got); diff != "" {
+		t.Fatalf("Events differ (-want +got):\n%s", diff)
+	}
+	got = mustEvents(t, s, a, 1, 1)
+	if diff := diffEvents(want[1:2], got); diff != "" {
+		t.Fatalf("Events(after 1, limit 1) differ (-want +got):\n%s", diff)
+	}
+	got = nil
+
+	start = time.Now()
+	var loaded *persist.TenantState
+	err := s.Load(ctxT(t), func(st persist.TenantState) error {
+		if st.Tenant == a {
+			loaded = &st
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	t.Logf("Load took %v", time.Since(start).Round(time.Millisecond))
+	if loaded == nil || loaded.Snapshot != nil {
+		t.Fatalf("Load gave %+v for the tenant, want its events and no snapshot", loaded)
+	}
+	if diff := diffEvents(want, loaded.Events); diff != "" {
+		t.Fatalf("Load differs (-want +got):\n%s", diff)
+	}
+}
+
+// diffEvents is cmp.Diff(want, got) for events with many changes: cmp
+// takes seconds per million changes, so the changes are compared with ==
+// (Change is comparable, and cmp compares such structs field by field
+// alike) and only a stretch around the first difference is diffed.
+func diffEvents(want, got []engine.Event) string {
+	header := func(evs []engine.Event) []engine.Event {
+		out := slices.Clone(evs)
+		for i := range out {
+			out[i].Changes = nil
+		}
+		return out
+	}
+	if diff := cmp.Diff(header(want), header(got)); diff != "" {
+		return diff
+	}
+	for i := range want {
+		w, g := want[i].Changes, got[i].Changes
+		if (w == nil) != (g == nil) {
+			return fmt.Sprintf("event %d: changes nil %v, want nil %v", i, g == nil, w == nil)
+		}
+		if slices.Equal(w, g) {
+			continue
+		}
+		j := 0
+		for j < min(len(w), len(g)) && w[j] == g[j] {
+			j++
+		}
+		lo := max(j-2, 0)
+		return fmt.Sprintf("event %d: %d changes, want %d; from change %d:\n%s", i, len(g), len(w), lo,
+			cmp.Diff(w[lo:min(j+3, len(w))], g[lo:min(j+3, len(g))]))
+	}
+	return ""
 }
