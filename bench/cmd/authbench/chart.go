@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"image/color"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,7 +58,7 @@ func drawChart(rep *CompareReport, path string) error {
 	for _, t := range rep.Targets {
 		if t.Available && len(t.Runs) > 0 {
 			avail = append(avail, t)
-			names = append(names, t.Name)
+			names = append(names, shortName(t))
 		}
 	}
 	if len(avail) == 0 {
@@ -90,12 +91,12 @@ func drawChart(rep *CompareReport, path string) error {
 			return median(rs), median(p99), true
 		}})
 	}
-	mk := func(title, ylabel string, val func(rps, p99 float64) float64) (*plot.Plot, error) {
+	mk := func(title, ylabel string, val func(rps, p99 float64) float64, log bool) (*plot.Plot, error) {
 		p := plot.New()
 		p.Title.Text = title
 		p.Y.Label.Text = ylabel
 		p.Legend.Top = true
-		w := vg.Points(22)
+		w := vg.Points(48 / float64(len(ss)))
 		for i, s := range ss {
 			vals := make(plotter.Values, len(avail))
 			for j, t := range avail {
@@ -114,16 +115,23 @@ func drawChart(rep *CompareReport, path string) error {
 			p.Legend.Add(s.name, bars)
 		}
 		p.NominalX(names...)
+		p.X.Min, p.X.Max = -0.7, float64(len(avail))-0.3
 		p.Y.Min = 0
-		p.Y.Max *= 1.35 // room for the legend above the bars
-		p.Y.Tick.Marker = intTicks{}
+		if log {
+			p.Y.Max = math.Ceil(p.Y.Max + 0.7) // room for the legend
+			p.Y.Tick.Marker = log10Ticks{}
+		} else {
+			p.Y.Max *= 1.35 // room for the legend above the bars
+			p.Y.Tick.Marker = intTicks{}
+		}
 		return p, nil
 	}
-	tp, err := mk("has_permission throughput", "requests/s", func(rps, _ float64) float64 { return rps })
+	tp, err := mk("has_permission throughput", "requests/s", func(rps, _ float64) float64 { return rps }, false)
 	if err != nil {
 		return err
 	}
-	lp, err := mk("has_permission p99 latency", "p99 (µs)", func(_, p99 float64) float64 { return p99 })
+	// p99 spans microseconds to seconds: bars of log10(µs), labelled in µs.
+	lp, err := mk("has_permission p99 latency", "p99 (µs, log scale)", func(_, p99 float64) float64 { return math.Log10(max(p99, 1)) }, true)
 	if err != nil {
 		return err
 	}
@@ -156,6 +164,35 @@ func drawChart(rep *CompareReport, path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// shortName is a target's label under its bars.
+func shortName(t *TargetResult) string {
+	switch t.ID {
+	case "ceiling":
+		return "ceiling"
+	case "embedded":
+		return "embedded"
+	case "mongo":
+		return "mongo+nats ×3"
+	}
+	return t.Name
+}
+
+// log10Ticks labels a log10 axis in the original unit.
+type log10Ticks struct{}
+
+func (log10Ticks) Ticks(min, max float64) []plot.Tick {
+	var ts []plot.Tick
+	for e := math.Floor(min); e <= max; e++ {
+		ts = append(ts, plot.Tick{Value: e, Label: fmt.Sprintf("%.0f", math.Pow(10, e))})
+		for k := 2.0; k < 10; k++ {
+			if v := e + math.Log10(k); v <= max {
+				ts = append(ts, plot.Tick{Value: v})
+			}
+		}
+	}
+	return ts
 }
 
 // intTicks labels the default ticks as integers.
