@@ -84,7 +84,7 @@ func (t *Tenant) answer(c *Change) (result, changes bool) {
 	case OpAddPermission, OpDelPermission:
 		granted := false
 		if p, ok := t.perms[c.Permission]; ok && roleOK {
-			granted = t.permRecs[p].roles.has(r)
+			granted = t.permRecs[p.idx].roles.has(r)
 		}
 		if c.Op == OpAddPermission {
 			return roleOK, roleOK && !granted
@@ -151,7 +151,8 @@ func (t *Tenant) addPermission(role, perm string) bool {
 	if !ok {
 		return false
 	}
-	p, ok := t.perms[perm]
+	e, ok := t.perms[perm]
+	p := e.idx
 	if !ok {
 		if n := len(t.freePerms); n > 0 {
 			p = t.freePerms[n-1]
@@ -161,11 +162,11 @@ func (t *Tenant) addPermission(role, perm string) bool {
 			p = uint32(len(t.permRecs))
 			t.permRecs = append(t.permRecs, permRec{name: perm})
 		}
-		t.perms[perm] = p
 	}
 	if t.roleRecs[r].perms.CheckedAdd(p) {
 		t.permRecs[p].roles.add(r)
 	}
+	t.syncPerm(p)
 	return true
 }
 
@@ -174,21 +175,23 @@ func (t *Tenant) delPermission(role, perm string) {
 	if !ok {
 		return
 	}
-	p, ok := t.perms[perm]
+	e, ok := t.perms[perm]
 	if !ok {
 		return
 	}
-	if t.roleRecs[r].perms.CheckedRemove(p) {
-		t.permRecs[p].roles.remove(r)
-		t.releasePerm(p)
+	if t.roleRecs[r].perms.CheckedRemove(e.idx) {
+		t.permRecs[e.idx].roles.remove(r)
+		t.releasePerm(e.idx)
 	}
 }
 
 // releasePerm frees p once no role is granted it, so that names that come
-// and go do not grow the tenant forever.
+// and go do not grow the tenant forever; else it refreshes p's map entry
+// after a change of its roles.
 func (t *Tenant) releasePerm(p uint32) {
 	rec := &t.permRecs[p]
 	if rec.roles.n > 0 {
+		t.syncPerm(p)
 		return
 	}
 	delete(t.perms, rec.name)
@@ -215,7 +218,7 @@ func (t *Tenant) addMembership(user, role string) bool {
 	if !t.roleRecs[r].members.CheckedAdd(e.idx) {
 		return true
 	}
-	rs := e.roles()
+	rs := t.userRoles(&e)
 	i := 0
 	for i < len(rs) && rs[i] < r {
 		i++
@@ -224,7 +227,7 @@ func (t *Tenant) addMembership(user, role string) bool {
 	next = append(next, rs[:i]...)
 	next = append(next, r)
 	next = append(next, rs[i:]...)
-	e.setRoles(next)
+	t.setUserRoles(&e, next)
 	t.users[user] = e
 	t.memberships++
 	return true
@@ -251,17 +254,18 @@ func (t *Tenant) removeUserRole(user string, e *userEntry, r uint32) {
 	t.memberships--
 	if e.n == 1 {
 		delete(t.users, user)
+		delete(t.userExt, e.idx)
 		t.userNames[e.idx] = ""
 		t.freeUsers = append(t.freeUsers, e.idx)
 		return
 	}
-	rs := e.roles()
+	rs := t.userRoles(e)
 	next := make([]uint32, 0, len(rs)-1)
 	for _, x := range rs {
 		if x != r {
 			next = append(next, x)
 		}
 	}
-	e.setRoles(next)
+	t.setUserRoles(e, next)
 	t.users[user] = *e
 }

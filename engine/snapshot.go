@@ -91,7 +91,7 @@ func restoreTenant(s *Snapshot) (*Tenant, error) {
 		if _, dup := t.perms[name]; dup {
 			return nil, bad("permission %q twice", name)
 		}
-		t.perms[name] = uint32(i)
+		t.perms[name] = permEntry{idx: uint32(i)}
 		t.permRecs[i].name = name
 	}
 
@@ -140,13 +140,18 @@ func restoreTenant(s *Snapshot) (*Tenant, error) {
 		t.roleRecs[r] = rec
 	}
 	for p := range t.permRecs {
-		if t.permRecs[p].name != "" && t.permRecs[p].roles.n == 0 {
+		if t.permRecs[p].name == "" {
+			continue
+		}
+		if t.permRecs[p].roles.n == 0 {
 			// A permission no role holds is not part of the state; drop it
 			// as Apply would have.
 			delete(t.perms, t.permRecs[p].name)
 			t.permRecs[p] = permRec{}
 			t.freePerms = append(t.freePerms, uint32(p))
+			continue
 		}
+		t.syncPerm(uint32(p))
 	}
 
 	t.users = make(map[string]userEntry, len(s.Users))
@@ -169,7 +174,7 @@ func restoreTenant(s *Snapshot) (*Tenant, error) {
 		}
 		e.idx = uint32(u)
 		if e.n > inlineRoles {
-			e.ext = roleLists[u]
+			t.userExt[e.idx] = roleLists[u]
 			e.inl = [inlineRoles]uint32{}
 		}
 		t.users[name] = e

@@ -7,35 +7,65 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 )
 
-// inlineRoles is how many role indices a user entry holds without a separate
-// allocation; most users are in a handful of roles.
+// inlineRoles is how many role indices a user entry holds in the user map
+// itself; most users are in a handful of roles.
 const inlineRoles = 3
 
-// userEntry is a user's value in the tenant's user map. Keeping the first
-// roles inline saves a pointer chase (a likely cache miss) on every check.
+// inlinePermRoles is how many role indices a permission entry holds in the
+// permission map itself; most permissions are granted to a few roles.
+const inlinePermRoles = 5
+
+// userEntry is a user's value in the tenant's user map. The roles sit in
+// the entry, so that a check reads nothing past the map's slot; a user in
+// more roles keeps them in Tenant.userExt. It is kept small (20 bytes)
+// because the user map is the largest structure and the check's costliest
+// read.
 type userEntry struct {
 	idx uint32
 	n   uint32              // number of roles
 	inl [inlineRoles]uint32 // the roles, sorted, while n <= inlineRoles
-	ext []uint32            // the roles, sorted, once n > inlineRoles
 }
 
-func (u *userEntry) roles() []uint32 {
+// permEntry is a permission's value in the tenant's permission map: its
+// index and, while it is granted to at most inlinePermRoles roles, those
+// roles, sorted; past that the check probes permRecs[idx].roles. It
+// mirrors permRecs[idx].roles, the source of truth (see syncPerm).
+type permEntry struct {
+	idx uint32
+	n   uint32
+	inl [inlinePermRoles]uint32
+}
+
+// userRoles returns u's roles, sorted; t.mu must be held.
+func (t *Tenant) userRoles(u *userEntry) []uint32 {
 	if u.n <= inlineRoles {
 		return u.inl[:u.n]
 	}
-	return u.ext
+	return t.userExt[u.idx]
 }
 
-func (u *userEntry) setRoles(rs []uint32) {
+// setUserRoles sets u's roles to rs (sorted, owned by u from now on);
+// t.mu must be held for writing.
+func (t *Tenant) setUserRoles(u *userEntry, rs []uint32) {
 	u.n = uint32(len(rs))
+	u.inl = [inlineRoles]uint32{}
 	if len(rs) <= inlineRoles {
-		u.inl = [inlineRoles]uint32{}
 		copy(u.inl[:], rs)
-		u.ext = nil
+		delete(t.userExt, u.idx)
 		return
 	}
-	u.ext = rs
+	t.userExt[u.idx] = rs
+}
+
+// syncPerm refreshes permission p's map entry from its record; t.mu must
+// be held for writing.
+func (t *Tenant) syncPerm(p uint32) {
+	rec := &t.permRecs[p]
+	e := permEntry{idx: p, n: uint32(rec.roles.n)}
+	if rec.roles.n <= inlinePermRoles {
+		copy(e.inl[:], rec.roles.small)
+	}
+	t.perms[rec.name] = e
 }
 
 type roleRec struct {
@@ -58,14 +88,15 @@ type Tenant struct {
 	seq uint64
 
 	users     map[string]userEntry
-	userNames []string // by user index; "" when free
+	userExt   map[uint32][]uint32 // roles of users in more than inlineRoles, by user index
+	userNames []string            // by user index; "" when free
 	freeUsers []uint32
 
 	roles     map[string]uint32
 	roleRecs  []roleRec
 	freeRoles []uint32
 
-	perms     map[string]uint32
+	perms     map[string]permEntry
 	permRecs  []permRec
 	freePerms []uint32
 
@@ -75,9 +106,10 @@ type Tenant struct {
 func newTenant(id TenantID) *Tenant {
 	return &Tenant{
 		id:    id,
-		users: make(map[string]userEntry),
-		roles: make(map[string]uint32),
-		perms: make(map[string]uint32),
+		users:   make(map[string]userEntry),
+		userExt: make(map[uint32][]uint32),
+		roles:   make(map[string]uint32),
+		perms:   make(map[string]permEntry),
 	}
 }
 
@@ -135,16 +167,23 @@ func (t *Tenant) userHasPermission(user, perm string) bool {
 	if !ok {
 		return false
 	}
-	rs := &t.permRecs[p].roles
-	if u.n <= inlineRoles {
-		for i := uint32(0); i < u.n; i++ {
-			if rs.has(u.inl[i]) {
-				return true
+	roles := u.inl[:min(u.n, inlineRoles)]
+	if u.n > inlineRoles {
+		roles = t.userExt[u.idx]
+	}
+	if p.n <= inlinePermRoles {
+		// Both sets are in the two map slots already read.
+		for _, r := range roles {
+			for _, x := range p.inl[:p.n] {
+				if x == r {
+					return true
+				}
 			}
 		}
 		return false
 	}
-	for _, r := range u.ext {
+	rs := &t.permRecs[p.idx].roles
+	for _, r := range roles {
 		if rs.has(r) {
 			return true
 		}
@@ -175,7 +214,7 @@ func (t *Tenant) HasPermission(role, perm string) bool {
 		return false
 	}
 	p, ok := t.perms[perm]
-	return ok && t.permRecs[p].roles.has(r)
+	return ok && t.permRecs[p.idx].roles.has(r)
 }
 
 // HasMembership reports whether user is a member of role.
@@ -193,7 +232,7 @@ func (t *Tenant) HasMembership(user, role string) bool {
 	if !ok {
 		return false
 	}
-	_, found := slices.BinarySearch(u.roles(), r)
+	_, found := slices.BinarySearch(t.userRoles(&u), r)
 	return found
 }
 
@@ -258,7 +297,7 @@ func (t *Tenant) UserRoles(user string) []string {
 	t.mu.RLock()
 	var out []string
 	if u, ok := t.users[user]; ok {
-		for _, r := range u.roles() {
+		for _, r := range t.userRoles(&u) {
 			out = append(out, t.roleRecs[r].name)
 		}
 	}
@@ -276,7 +315,7 @@ func (t *Tenant) UserPermissions(user string) []string {
 	var out []string
 	if u, ok := t.users[user]; ok {
 		acc := roaring.New()
-		for _, r := range u.roles() {
+		for _, r := range t.userRoles(&u) {
 			acc.Or(t.roleRecs[r].perms)
 		}
 		out = make([]string, 0, acc.GetCardinality())
@@ -297,7 +336,7 @@ func (t *Tenant) WhichRolesCan(perm string) []string {
 	t.mu.RLock()
 	var out []string
 	if p, ok := t.perms[perm]; ok {
-		t.permRecs[p].roles.each(func(r uint32) {
+		t.permRecs[p.idx].roles.each(func(r uint32) {
 			out = append(out, t.roleRecs[r].name)
 		})
 	}
@@ -315,7 +354,7 @@ func (t *Tenant) WhichUsersCan(perm string) []string {
 	var out []string
 	if p, ok := t.perms[perm]; ok {
 		acc := roaring.New()
-		t.permRecs[p].roles.each(func(r uint32) {
+		t.permRecs[p.idx].roles.each(func(r uint32) {
 			acc.Or(t.roleRecs[r].members)
 		})
 		out = make([]string, 0, acc.GetCardinality())
