@@ -27,13 +27,16 @@ type userEntry struct {
 }
 
 // permEntry is a permission's value in the tenant's permission map: its
-// index and, while it is granted to at most inlinePermRoles roles, those
-// roles, sorted; past that the check probes permRecs[idx].roles. It
+// index and its roles, sorted: inline while there are at most
+// inlinePermRoles, else in ext (the record's own small array, shared) while
+// the set is small, so that a check makes one dependent read at most; a
+// set kept as a bitset is probed through permRecs[idx].roles. The entry
 // mirrors permRecs[idx].roles, the source of truth (see syncPerm).
 type permEntry struct {
 	idx uint32
 	n   uint32
 	inl [inlinePermRoles]uint32
+	ext []uint32
 }
 
 // userRoles returns u's roles, sorted; t.mu must be held.
@@ -62,8 +65,11 @@ func (t *Tenant) setUserRoles(u *userEntry, rs []uint32) {
 func (t *Tenant) syncPerm(p uint32) {
 	rec := &t.permRecs[p]
 	e := permEntry{idx: p, n: uint32(rec.roles.n)}
-	if rec.roles.n <= inlinePermRoles {
+	switch {
+	case rec.roles.n <= inlinePermRoles:
 		copy(e.inl[:], rec.roles.small)
+	case rec.roles.bits == nil:
+		e.ext = rec.roles.small
 	}
 	t.perms[rec.name] = e
 }
@@ -177,6 +183,19 @@ func (t *Tenant) userHasPermission(user, perm string) bool {
 			for _, x := range p.inl[:p.n] {
 				if x == r {
 					return true
+				}
+			}
+		}
+		return false
+	}
+	if p.ext != nil {
+		for _, r := range roles {
+			for _, x := range p.ext {
+				if x >= r {
+					if x == r {
+						return true
+					}
+					break
 				}
 			}
 		}
