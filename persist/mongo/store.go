@@ -43,6 +43,9 @@ type Store struct {
 
 	tenantsMu sync.Mutex
 	appending map[engine.TenantID]*appendState
+
+	seenMu sync.Mutex
+	seen   map[string]uint64 // per tenant hex: the highest seq known to have existed
 }
 
 // appendState is what a handle knows about a tenant it appends to. Appends
@@ -100,6 +103,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		snapshots:    db.Collection(collSnapshots, options.Collection().SetReadConcern(readconcern.Local())),
 		chunks:       db.Collection(collChunks, options.Collection().SetReadConcern(readconcern.Local())),
 		appending:    map[engine.TenantID]*appendState{},
+		seen:         map[string]uint64{},
 	}, nil
 }
 
@@ -338,6 +342,7 @@ func (s *Store) append(ctx context.Context, ev *engine.Event, big *bigEvent) (se
 		// can never be stored twice.
 		pinned uint64
 		pause  = backoff{next: 5 * time.Millisecond}
+		dups   int // duplicates in a row since the last head search
 	)
 attempts:
 	for ctx.Err() == nil {
@@ -379,6 +384,7 @@ attempts:
 				}
 			}
 			st.head = seq
+			s.see(hex, seq)
 			return seq, false, nil
 
 		case mongo.IsDuplicateKeyError(err):
@@ -397,6 +403,13 @@ attempts:
 				pinned = 0 // another writer holds seq: ours never can
 			}
 			st.head = seq
+			s.see(hex, seq)
+			if dups++; dups <= insertProbes {
+				// The insert was the cheapest probe there is (the unique
+				// index answers it): try the next seq.
+				continue
+			}
+			dups = 0
 			h, err := s.headAfter(ctx, hex, seq)
 			if err != nil {
 				lastErr = err
@@ -428,40 +441,17 @@ attempts:
 	return 0, pinned == 0, s.appendErr(hex, lastErr, pinned != 0)
 }
 
-// headAfter finds the tenant's head after an insert at seq met a duplicate,
-// by _id lookups: it probes seq+1, seq+2, seq+4, ... while they exist, then
-// bisects. Another handle is usually only a few seqs ahead, so this takes a
-// lookup or two; past a gap of 64 it reads the head with one range query.
+// insertProbes is how many seqs in a row an append tries by inserting,
+// after duplicates, before it searches for the head by lookups. Another
+// handle is usually only a few seqs ahead, and a duplicate insert is
+// answered by the unique _id index on every server, whereas a lookup scans
+// the collection on the test server (see the package doc).
+const insertProbes = 4
+
+// headAfter finds the tenant's head after an insert at seq met a duplicate
+// (so seq exists): see readHeadFrom.
 func (s *Store) headAfter(ctx context.Context, hex string, seq uint64) (uint64, error) {
-	lo, hi := seq, uint64(0) // lo exists; hi, once set, does not
-	for step := uint64(1); hi == 0; step *= 2 {
-		if step > 64 {
-			h, err := s.readHead(ctx, s.eventsLatest, hex)
-			return max(h, lo), err
-		}
-		_, found, err := s.eventIDAt(ctx, hex, lo+step)
-		if err != nil {
-			return lo, err
-		}
-		if found {
-			lo = lo + step
-		} else {
-			hi = lo + step
-		}
-	}
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
-		_, found, err := s.eventIDAt(ctx, hex, mid)
-		if err != nil {
-			return lo, err
-		}
-		if found {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return lo, nil
+	return s.readHeadFrom(ctx, s.eventsLatest, hex, seq)
 }
 
 func (s *Store) appendErr(hex string, err error, ambiguous bool) error {
@@ -517,24 +507,110 @@ func stringField(raw bson.Raw, key string) (string, error) {
 	return s, nil
 }
 
-// readHead finds the tenant's highest seq: the last key in its range.
+// readHead finds the tenant's highest seq by _id lookups (see
+// readHeadFrom), starting from the highest seq this handle has seen, or if
+// it has seen none, from the tenant's snapshot.
 func (s *Store) readHead(ctx context.Context, coll *mongo.Collection, hex string) (uint64, error) {
-	raw, found, err := findOne(ctx, coll,
-		bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: hex + ":"}, {Key: "$lt", Value: tenantEnd(hex)}}}},
-		options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}}).SetProjection(bson.D{{Key: "_id", Value: 1}}),
-	)
-	if err != nil || !found {
-		return 0, err
+	lo := s.seenSeq(hex)
+	if lo == 0 {
+		doc, err := s.readSnapshotDoc(ctx, hex)
+		if err != nil {
+			return 0, err
+		}
+		if doc != nil {
+			lo = uint64(doc.Seq)
+		}
 	}
-	key, err := stringField(raw, "_id")
-	if err != nil {
-		return 0, err
+	return s.readHeadFrom(ctx, coll, hex, lo)
+}
+
+// readHeadFrom finds the tenant's highest seq, given lo, a seq that exists
+// or existed (or 0), by _id lookups only: it probes lo+1, lo+2, lo+4, ...
+// while they exist, then bisects between the last found and the first
+// missing. Seqs are dense, so that is the head: about 2·log2(head-lo)
+// lookups, one or two when lo is recent. A range query for the last _id
+// would be one round trip on MongoDB, where _id is an index; on the test
+// server (FerretDB on SQLite) it decodes every document of the collection,
+// seconds once the collection holds large batches (see the package doc).
+//
+// With retention a seq may be missing because it was deleted rather than
+// not yet written (lo, from a handle that has not looked for a while, may
+// be far behind): a snapshot doc read after the probes with a seq past the
+// found head says so, and the search starts again from that seq.
+func (s *Store) readHeadFrom(ctx context.Context, coll *mongo.Collection, hex string, lo uint64) (uint64, error) {
+	for attempt := 0; ; attempt++ {
+		h, err := s.probeHead(ctx, coll, hex, lo)
+		if err != nil {
+			return 0, err
+		}
+		if s.cfg.KeepEvents > 0 {
+			doc, err := s.readSnapshotDoc(ctx, hex)
+			if err != nil {
+				return 0, err
+			}
+			if doc != nil && uint64(doc.Seq) > h {
+				if attempt == 10 {
+					return 0, fmt.Errorf("tenant %s: head not found: events keep being deleted", hex)
+				}
+				lo = uint64(doc.Seq)
+				continue
+			}
+		}
+		s.see(hex, h)
+		return h, nil
 	}
-	seq, err := seqOfKey(hex, key)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %w", errCorrupt, err)
+}
+
+func (s *Store) probeHead(ctx context.Context, coll *mongo.Collection, hex string, lo uint64) (uint64, error) {
+	hi := uint64(0) // once set, a seq that does not exist
+	for step := uint64(1); hi == 0; step *= 2 {
+		found, err := s.eventExists(ctx, coll, hex, lo+step)
+		if err != nil {
+			return lo, err
+		}
+		if found {
+			lo += step
+		} else {
+			hi = lo + step
+		}
 	}
-	return seq, nil
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		found, err := s.eventExists(ctx, coll, hex, mid)
+		if err != nil {
+			return lo, err
+		}
+		if found {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// eventExists looks an event up by _id.
+func (s *Store) eventExists(ctx context.Context, coll *mongo.Collection, hex string, seq uint64) (bool, error) {
+	_, found, err := findOne(ctx, coll, bson.D{{Key: "_id", Value: eventKey(hex, seq)}},
+		options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	return found, err
+}
+
+// seenSeq returns the highest seq of the tenant this handle knows to have
+// existed (0 if none): where a search for the head starts.
+func (s *Store) seenSeq(hex string) uint64 {
+	s.seenMu.Lock()
+	defer s.seenMu.Unlock()
+	return s.seen[hex]
+}
+
+// see records that seq of the tenant exists.
+func (s *Store) see(hex string, seq uint64) {
+	s.seenMu.Lock()
+	defer s.seenMu.Unlock()
+	if seq > s.seen[hex] {
+		s.seen[hex] = seq
+	}
 }
 
 // eventIDAt returns the ID of the event stored at seq.
@@ -623,6 +699,9 @@ func (s *Store) readEvents(ctx context.Context, tenant engine.TenantID, after ui
 	for attempt := 0; ; attempt++ {
 		evs, pruned, err := s.readEventsOnce(ctx, tenant, after, limit)
 		if err != nil || !pruned {
+			if len(evs) > 0 {
+				s.see(tenant.String(), evs[len(evs)-1].Seq)
+			}
 			return evs, err
 		}
 		// Retention deleted an event stored in chunks while we read it:
@@ -633,22 +712,30 @@ func (s *Store) readEvents(ctx context.Context, tenant engine.TenantID, after ui
 	}
 }
 
+// Reads of events take up to maxLookups events by _id lookups, at most
+// lookupWindow of them in flight (the first window of a read whose length
+// is unknown is one lookup, then they double), and only the rest of a longer
+// read with a range query. Most reads are short: a replica fetching the few
+// events it missed, or a start after a recent snapshot. Lookups by _id are
+// the cheapest query on every server; a range query over the events is a
+// single index scan on MongoDB but decodes the whole collection on the test
+// server (see the package doc).
+const (
+	lookupWindow = 8
+	maxLookups   = 64
+)
+
 // readEventsOnce reads the events and then the chunks of those stored in
 // chunks. pruned reports an event whose chunks are gone because retention
 // deleted it (and them) meanwhile.
 func (s *Store) readEventsOnce(ctx context.Context, tenant engine.TenantID, after uint64, limit int) (out []engine.Event, pruned bool, err error) {
 	hex := tenant.String()
-	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}})
-	if limit > 0 {
-		opts.SetLimit(int64(limit))
-	}
 	type pending struct {
 		i int
 		c *chunkedEvent
 	}
 	var chunked []pending
-	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: eventKey(hex, after)}, {Key: "$lt", Value: tenantEnd(hex)}}}}
-	err = s.each(ctx, s.events, "events of tenant "+hex, filter, opts, func(raw bson.Raw) error {
+	add := func(raw bson.Raw) error {
 		ev, c, err := decodeEvent(raw, tenant, hex)
 		if err != nil {
 			return err
@@ -661,9 +748,48 @@ func (s *Store) readEventsOnce(ctx context.Context, tenant engine.TenantID, afte
 		}
 		out = append(out, ev)
 		return nil
-	})
-	if err != nil {
-		return nil, false, err
+	}
+	want := func() int { // events still wanted, -1 for all
+		if limit < 0 {
+			return -1
+		}
+		return limit - len(out)
+	}
+	next, ended, window := after+1, false, 1
+	for !ended && want() != 0 && len(out) < maxLookups {
+		n := min(window, maxLookups-len(out))
+		if limit >= 0 {
+			n = min(lookupWindow, want(), maxLookups-len(out))
+		}
+		window = min(2*window, lookupWindow)
+		raws, err := s.lookupEvents(ctx, hex, next, n)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, raw := range raws {
+			if err := add(raw); err != nil {
+				return nil, false, err
+			}
+		}
+		next += uint64(len(raws))
+		if len(raws) < n {
+			// Seqs are dense: a missing one is past the head. With
+			// retention it may also have been deleted, with later events
+			// still there: if it is the first asked for, the range query
+			// below finds those.
+			ended = !(s.cfg.KeepEvents > 0 && len(out) == 0)
+			break
+		}
+	}
+	if !ended && want() != 0 {
+		opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}})
+		if w := want(); w > 0 {
+			opts.SetLimit(int64(w))
+		}
+		filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: eventKey(hex, next-1)}, {Key: "$lt", Value: tenantEnd(hex)}}}}
+		if err := s.each(ctx, s.events, "events of tenant "+hex, filter, opts, add); err != nil {
+			return nil, false, err
+		}
 	}
 	for _, p := range chunked {
 		ev := &out[p.i]
@@ -695,42 +821,62 @@ func (s *Store) readEventsOnce(ctx context.Context, tenant engine.TenantID, afte
 	return out, false, nil
 }
 
-// readEventChunks reads an event's chunks with one range query (the server
-// returns them in batches, each round trip within cfg.Timeout) and joins
-// their data; complete is false if one is missing.
+// lookupEvents reads events from..from+n-1 of the tenant by _id, up to
+// lookupWindow at once, each round trip within cfg.Timeout, and returns
+// those found up to the first missing one.
+func (s *Store) lookupEvents(ctx context.Context, hex string, from uint64, n int) ([]bson.Raw, error) {
+	raws := make([]bson.Raw, n)
+	found := make([]bool, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rctx, cancel := s.rt(ctx)
+			defer cancel()
+			raw, ok, err := findOne(rctx, s.events, bson.D{{Key: "_id", Value: eventKey(hex, from+uint64(i))}}, nil)
+			// The cursor's buffer is reused: keep a copy.
+			raws[i], found[i], errs[i] = slices.Clone(raw), ok, err
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			return nil, unavailable("events of tenant "+hex, errs[i])
+		}
+		if !found[i] {
+			return raws[:i], nil
+		}
+	}
+	return raws, nil
+}
+
+// readEventChunks reads an event's chunks by _id, one round trip each
+// within cfg.Timeout, and joins their data; complete is false if one is
+// missing.
 func (s *Store) readEventChunks(ctx context.Context, hex string, ref *eventChunks) (data []byte, complete bool, err error) {
 	data = make([]byte, 0, ref.Size)
-	next, n := 0, int(ref.Chunks)
-	what := "read chunks " + ref.Nonce + " of tenant " + hex
-	filter := bson.D{{Key: "_id", Value: bson.D{
-		{Key: "$gte", Value: eventChunkKey(hex, ref.Nonce, 0)},
-		{Key: "$lte", Value: eventChunkKey(hex, ref.Nonce, n-1)},
-	}}}
-	missing := errors.New("missing chunk")
-	err = s.each(ctx, s.eventChunks, what, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}), func(raw bson.Raw) error {
-		k := eventChunkKey(hex, ref.Nonce, next)
-		if key, err := stringField(raw, "_id"); err != nil || key != k {
-			return missing
+	for i := range int(ref.Chunks) {
+		k := eventChunkKey(hex, ref.Nonce, i)
+		rctx, cancel := s.rt(ctx)
+		raw, found, err := findOne(rctx, s.eventChunks, bson.D{{Key: "_id", Value: k}}, nil)
+		cancel()
+		if err != nil {
+			return nil, false, unavailable("read chunk "+k, err)
+		}
+		if !found {
+			return nil, false, nil
 		}
 		v, err := raw.LookupErr("data")
 		if err != nil {
-			return fmt.Errorf("%w: event chunk %s has no data", errCorrupt, k)
+			return nil, false, fmt.Errorf("%w: event chunk %s has no data", errCorrupt, k)
 		}
 		_, b, ok := v.BinaryOK()
 		if !ok || int64(len(data)+len(b)) > ref.Size {
-			return fmt.Errorf("%w: event chunk %s: bad data", errCorrupt, k)
+			return nil, false, fmt.Errorf("%w: event chunk %s: bad data", errCorrupt, k)
 		}
 		data = append(data, b...)
-		next++
-		return nil
-	})
-	switch {
-	case errors.Is(err, missing):
-		return nil, false, nil
-	case err != nil:
-		return nil, false, err
-	case next != n:
-		return nil, false, nil
 	}
 	return data, true, nil
 }
