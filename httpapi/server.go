@@ -186,7 +186,10 @@ func New(cfg Config, svc Service) (*Server, error) {
 		LazyRequestTime:              s.metrics == nil && !cfg.AccessLog, // the clock is read for durations only
 		DisablePreParseMultipartForm: true,
 		Logger:                       fasthttpLogger{cfg.Logger},
-		ErrorHandler:                 s.errorHandler,
+		// fasthttp would log the bytes of a request it could not parse,
+		// key and all.
+		SecureErrorLogMessage: true,
+		ErrorHandler:          s.errorHandler,
 	}
 	return s, nil
 }
@@ -232,6 +235,9 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 
 type fasthttpLogger struct{ l *slog.Logger }
 
+// Printf logs fasthttp's connection errors (clients that went away, read
+// timeouts) at debug level: under a slowloris attack there is one per
+// attacking connection.
 func (f fasthttpLogger) Printf(format string, args ...any) {
-	f.l.Warn("http", "msg", fmt.Sprintf(format, args...))
+	f.l.Debug("http", "msg", fmt.Sprintf(format, args...))
 }
