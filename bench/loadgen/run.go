@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,19 @@ type Options struct {
 	Label string
 	// Progress receives a progress line every second; nil for none.
 	Progress io.Writer
+	// LagKey, if set, is the key of the dataset's tenant 0: over several
+	// Addrs, the measured window's writes to that tenant then also give
+	// the replication lag (see LagStats), from polls of every replica's
+	// GET /status every LagPoll (default 2ms).
+	LagKey  string
+	LagPoll time.Duration
+}
+
+// KindStats is one kind of request's share of a run.
+type KindStats struct {
+	Requests uint64  `json:"requests"`
+	RPS      float64 `json:"rps"`
+	Latency  Latency `json:"latency"`
 }
 
 // Latency is a latency distribution in microseconds.
@@ -82,6 +96,11 @@ type Result struct {
 	ClientCPUPerReq float64  `json:"client_cpu_us_per_req"`
 	ErrorSamples    []string `json:"error_samples,omitempty"`
 	Verified        bool     `json:"verified"`
+	// Reads (checks and lists) and Writes split a run that has both.
+	Reads  *KindStats `json:"reads,omitempty"`
+	Writes *KindStats `json:"writes,omitempty"`
+	// Lag is the replication lag of the window's writes (Options.LagKey).
+	Lag *LagStats `json:"replication_lag,omitempty"`
 }
 
 // Failed reports errors or wrong answers.
@@ -116,13 +135,18 @@ func NewClient(addr string, conns int, timeout time.Duration) *fasthttp.HostClie
 // workerStats is one worker's tally.
 type workerStats struct {
 	hist     *hdr.Histogram // nanoseconds
+	reads    *hdr.Histogram // checks and lists only
+	writes   *hdr.Histogram // writes only
+	acks     []writeAck     // writes to tenant 0 that answered, with their seq
 	requests uint64
 	errors   uint64
 	wrong    uint64
 	samples  []string
 }
 
-func newStats() *workerStats { return &workerStats{hist: hdr.New(100, 120e9, 3)} }
+func newStats() *workerStats {
+	return &workerStats{hist: hdr.New(100, 120e9, 3), reads: hdr.New(100, 120e9, 3), writes: hdr.New(100, 120e9, 3)}
+}
 
 func (s *workerStats) fail(msg string) {
 	s.errors++
@@ -174,6 +198,10 @@ func phase(ctx context.Context, clients []*fasthttp.HostClient, streams []*strea
 	}
 	self0, _ = ProcessCPU(os.Getpid())
 
+	var lp *lagProber
+	if measure && opts.LagKey != "" && len(clients) > 1 {
+		lp = startLagProber(ctx, opts)
+	}
 	start := time.Now()
 	end := start.Add(dur)
 	stopProgress := startProgress(opts.Progress, opts.Label, start, dur, &live, stats)
@@ -182,7 +210,7 @@ func phase(ctx context.Context, clients []*fasthttp.HostClient, streams []*strea
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			worker(ctx, clients[i%len(clients)], streams[i], stats[i], &live, opts, i, start, end)
+			worker(ctx, clients[i%len(clients)], i%len(clients), streams[i], stats[i], &live, opts, i, start, end)
 		}(i)
 	}
 	wg.Wait()
@@ -194,8 +222,13 @@ func phase(ctx context.Context, clients []*fasthttp.HostClient, streams []*strea
 		r.Mode, r.TargetRate = "open", opts.Rate
 	}
 	all := hdr.New(100, 120e9, 3)
+	reads, writes := hdr.New(100, 120e9, 3), hdr.New(100, 120e9, 3)
+	var acks []writeAck
 	for _, s := range stats {
 		all.Merge(s.hist)
+		reads.Merge(s.reads)
+		writes.Merge(s.writes)
+		acks = append(acks, s.acks...)
 		r.Requests += s.requests
 		r.Errors += s.errors
 		r.Wrong += s.wrong
@@ -205,10 +238,15 @@ func phase(ctx context.Context, clients []*fasthttp.HostClient, streams []*strea
 			}
 		}
 	}
-	us := func(ns int64) float64 { return float64(ns) / 1e3 }
-	r.Latency = Latency{
-		P50: us(all.ValueAtQuantile(50)), P90: us(all.ValueAtQuantile(90)), P99: us(all.ValueAtQuantile(99)),
-		P999: us(all.ValueAtQuantile(99.9)), Max: us(all.Max()), Mean: all.Mean() / 1e3,
+	r.Latency = latencyOf(all)
+	if reads.TotalCount() > 0 && writes.TotalCount() > 0 {
+		kind := func(h *hdr.Histogram) *KindStats {
+			return &KindStats{Requests: uint64(h.TotalCount()), RPS: float64(h.TotalCount()) / elapsed.Seconds(), Latency: latencyOf(h)}
+		}
+		r.Reads, r.Writes = kind(reads), kind(writes)
+	}
+	if lp != nil {
+		r.Lag = lp.finish(acks)
 	}
 	if r.Requests > 0 {
 		r.RPS = float64(r.Requests) / elapsed.Seconds()
@@ -229,7 +267,15 @@ func phase(ctx context.Context, clients []*fasthttp.HostClient, streams []*strea
 	return r, nil
 }
 
-func worker(ctx context.Context, client *fasthttp.HostClient, st *stream, s *workerStats, live *atomic.Uint64, opts Options, i int, start, end time.Time) {
+func latencyOf(h *hdr.Histogram) Latency {
+	us := func(ns int64) float64 { return float64(ns) / 1e3 }
+	return Latency{
+		P50: us(h.ValueAtQuantile(50)), P90: us(h.ValueAtQuantile(90)), P99: us(h.ValueAtQuantile(99)),
+		P999: us(h.ValueAtQuantile(99.9)), Max: us(h.Max()), Mean: h.Mean() / 1e3,
+	}
+}
+
+func worker(ctx context.Context, client *fasthttp.HostClient, addr int, st *stream, s *workerStats, live *atomic.Uint64, opts Options, i int, start, end time.Time) {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
@@ -272,6 +318,16 @@ func worker(ctx context.Context, client *fasthttp.HostClient, st *stream, s *wor
 		s.requests++
 		live.Add(1)
 		_ = s.hist.RecordValue(lat.Nanoseconds())
+		if op.Kind == KindWrite {
+			_ = s.writes.RecordValue(lat.Nanoseconds())
+		} else {
+			_ = s.reads.RecordValue(lat.Nanoseconds())
+		}
+		if op.Kind == KindWrite && op.Tenant == 0 && err == nil && resp.StatusCode() == fasthttp.StatusOK {
+			if seq, perr := strconv.ParseUint(string(resp.Header.Peek("X-Auth-Seq")), 10, 64); perr == nil {
+				s.acks = append(s.acks, writeAck{addr: addr, seq: seq, at: time.Now()})
+			}
+		}
 		switch {
 		case err != nil:
 			s.fail(err.Error())

@@ -37,6 +37,7 @@ type Op struct {
 	Method string
 	Path   []byte
 	Want   []byte // the exact expected body
+	Tenant int    // the dataset's tenant number (writes)
 }
 
 // Mix is the share of each kind of request.
@@ -165,7 +166,7 @@ func (s *stream) write(op *Op) *Op {
 	t := (s.worker + n/2) % cfg.Tenants
 	role := dataset.Role(int(splitmix(uint64(s.worker)<<32|uint64(n/2)) % uint64(cfg.Roles)))
 	user := "w" + s.w.runID + "-" + strconv.Itoa(s.worker) + "-" + strconv.Itoa(n/2)
-	op.Kind, op.Want = KindWrite, answerTrue
+	op.Kind, op.Want, op.Tenant = KindWrite, answerTrue, t
 	op.Method = "POST"
 	if n%2 == 1 {
 		op.Method = "DELETE"

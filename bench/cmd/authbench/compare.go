@@ -95,7 +95,7 @@ func cmdCompare(ctx context.Context, args []string) error {
 	rounds := fs.Int("rounds", 3, "rounds: each runs every target's closed-loop checks once, one target at a time; ratios are per round, verdicts use their median")
 	inprocRounds := fs.Int("inproc-rounds", 3, "rounds of the in-process benchmarks, interleaved; the median is reported")
 	mongoLoad := fs.String("mongo-load", "seed", `how the replicated target gets the dataset: "seed" writes batch events and a snapshot straight into MongoDB before the replicas start (fast); "api" loads it through the API like the embedded target (slow on the test MongoDB server)`)
-	mongoTimeout := fs.Duration("mongo-timeout", 2*time.Minute, "the replicas' -mongo-timeout: one MongoDB operation's bound (the server's default, 3s, is too short for the test server to read the 100k-user dataset's events at start)")
+	mongoTimeout := fs.Duration("mongo-timeout", 0, "the replicas' -mongo-timeout, one MongoDB operation's bound (0: the server's default, 3s)")
 	quota := fs.Float64("server-cpu-quota", 0, "cap each server at this many CPUs with a CFS quota (e.g. 0.35), so that the server, not the load generator, is the bottleneck (0: no cap)")
 	pin := fs.Bool("pin", true, "pin servers to CPU 0 and the load generator to CPU 1 (taskset)")
 	conc := fs.String("c", "16,64", "closed-loop concurrencies (keep-alive connections)")
@@ -254,6 +254,10 @@ rounds:
 			if r.Failed() {
 				rep.Failures = append(rep.Failures, fmt.Sprintf("%s %s c=%d: %d errors, %d wrong answers: %v", tr.ID, r.Label, r.Concurrency, r.Errors, r.Wrong, r.ErrorSamples))
 			}
+			if r.Lag != nil && r.Lag.Unseen > 0 {
+				rep.Failures = append(rep.Failures, fmt.Sprintf("%s %s c=%d: %d of %d writes × other replicas not seen within %s after the run",
+					tr.ID, r.Label, r.Concurrency, r.Lag.Unseen, r.Lag.Samples, loadgen.LagWait))
+			}
 		}
 	}
 
@@ -304,15 +308,28 @@ func (o *compareOpts) run(ctx context.Context, p []*proc, w *loadgen.Workload, l
 	for _, x := range o.sysProcs {
 		pids = append(pids, x.pid())
 	}
-	r, err := loadgen.Run(ctx, w, loadgen.Options{
+	opts := loadgen.Options{
 		Addrs: addrs, Concurrency: c, Duration: o.dur, Warmup: o.warmup, Rate: rate, Verify: verify,
 		ServerPIDs: pids, Label: label, Progress: os.Stderr, Timeout: 10 * time.Second,
-	})
+	}
+	if len(addrs) > 1 && w.Mix.WriteShare > 0 {
+		// Several replicas taking writes: measure how long each write
+		// takes to show at the others.
+		opts.LagKey = dataset.Key(0)
+	}
+	r, err := loadgen.Run(ctx, w, opts)
 	if err != nil {
 		return nil, err
 	}
 	r.Round = o.round
 	logf("%s", r)
+	if r.Writes != nil {
+		logf("  reads %.0f/s p99 %.0fµs; writes %.0f/s p99 %.0fµs", r.Reads.RPS, r.Reads.Latency.P99, r.Writes.RPS, r.Writes.Latency.P99)
+	}
+	if l := r.Lag; l != nil {
+		logf("  replication lag over %d writes × other replicas (%d pairs, %d unseen): p50 %.0fµs p90 %.0fµs p99 %.0fµs max %.0fµs (polled every %s)",
+			l.Writes, l.Samples, l.Unseen, l.P50, l.P90, l.P99, l.Max, l.Poll)
+	}
 	for _, s := range r.ErrorSamples {
 		logf("  error: %s", s)
 	}
@@ -613,7 +630,10 @@ func runMongo(ctx context.Context, o *compareOpts, rep *CompareReport, tr *Targe
 			return err
 		}
 		args := []string{"-addr", addr, "-mongo-uri", mongoURI, "-mongo-db", "authbench",
-			"-nats-url", "nats://" + natsAddr, "-mongo-timeout", o.mongoTimeout.String(), "-data", filepath.Join(o.work, fmt.Sprintf("replica-%d", i)), "-log-level", "warn"}
+			"-nats-url", "nats://" + natsAddr, "-data", filepath.Join(o.work, fmt.Sprintf("replica-%d", i)), "-log-level", "warn"}
+		if o.mongoTimeout > 0 {
+			args = append(args, "-mongo-timeout", o.mongoTimeout.String())
+		}
 		p, err := startProc(fmt.Sprintf("auth-server replica %d", i), o.authServerBin, args, addr, o.cpusServer,
 			filepath.Join(o.work, fmt.Sprintf("replica-%d-%d.log", i, o.round)))
 		if err != nil {

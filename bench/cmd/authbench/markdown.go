@@ -97,6 +97,31 @@ func compareMarkdown(rep *CompareReport) string {
 		}
 	}
 	b.WriteString("\n")
+	mixedHeader := false
+	for _, t := range rep.Targets {
+		for _, r := range t.Runs {
+			if r.Writes == nil {
+				continue
+			}
+			if !mixedHeader {
+				mixedHeader = true
+				b.WriteString("### Runs with reads and writes\n\n")
+				b.WriteString("Reads are checks and lists; replication lag is from a write's answer at one replica until each other replica's GET /status shows its seq (polled; see loadgen.LagStats).\n\n")
+				b.WriteString("| target | run | c | req/s | reads/s | read p99 µs | writes/s | write p50 µs | write p99 µs | lag p50 µs | lag p90 µs | lag p99 µs | lag max µs | lag samples | unseen | errors | wrong |\n")
+				b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+			}
+			lag := "| – | – | – | – | – | –"
+			if l := r.Lag; l != nil {
+				lag = fmt.Sprintf("| %s | %s | %s | %s | %d | %d", fnum(l.P50), fnum(l.P90), fnum(l.P99), fnum(l.Max), l.Samples, l.Unseen)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.0f | %s | %.0f | %s | %s %s | %d | %s |\n",
+				t.Name, runName(r), r.Concurrency, r.RPS, r.Reads.RPS, fnum(r.Reads.Latency.P99), r.Writes.RPS, fnum(r.Writes.Latency.P50), fnum(r.Writes.Latency.P99),
+				lag, r.Errors, wrongCell(r))
+		}
+	}
+	if mixedHeader {
+		b.WriteString("\n")
+	}
 	for _, t := range rep.Targets {
 		if t.SeedSecs > 0 {
 			fmt.Fprintf(&b, "%s: the dataset was seeded straight into the store in %.1f s (batch events and a snapshot); the replicas then started from it in %.1f s; %d checks and %d list queries per replica verified against the ground truth before measuring (in all rounds together).",
