@@ -93,3 +93,19 @@ func TestChecksDoNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+func TestTenantByKeyDoesNotAllocate(t *testing.T) {
+	e := New()
+	if _, err := e.AddRole("cached-key", "r"); err != nil {
+		t.Fatal(err)
+	}
+	e.TenantByKey("cached-key") // fills the cache
+	for what, fn := range map[string]func(){
+		"cached":  func() { allocSink = e.TenantByKey("cached-key") != nil },
+		"unknown": func() { allocSink = e.TenantByKey("unknown-key") != nil },
+	} {
+		if n := testing.AllocsPerRun(1000, fn); n != 0 {
+			t.Errorf("TenantByKey, %s: %v allocations", what, n)
+		}
+	}
+}

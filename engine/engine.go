@@ -20,6 +20,8 @@ type Engine struct {
 	// without locking, writers replace it under mu.
 	shards [1 << shardBits]atomic.Pointer[map[TenantID]*Tenant]
 	count  atomic.Int64
+
+	keys *keyCache
 }
 
 // Option configures an Engine.
@@ -30,7 +32,7 @@ func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = n
 
 // New returns an empty Engine.
 func New(opts ...Option) *Engine {
-	e := &Engine{now: time.Now}
+	e := &Engine{now: time.Now, keys: newKeyCache()}
 	for _, o := range opts {
 		o(e)
 	}

@@ -111,7 +111,7 @@ type Tenant struct {
 
 func newTenant(id TenantID) *Tenant {
 	return &Tenant{
-		id:    id,
+		id:      id,
 		users:   make(map[string]userEntry),
 		userExt: make(map[uint32][]uint32),
 		roles:   make(map[string]uint32),

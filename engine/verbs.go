@@ -61,49 +61,49 @@ func (e *Engine) DelMembership(key, user, role string) (bool, error) {
 // UserHasPermission reports whether user has perm through any role. It does
 // not allocate.
 func (e *Engine) UserHasPermission(key, user, perm string) bool {
-	return e.Tenant(KeyID(key)).UserHasPermission(user, perm)
+	return e.TenantByKey(key).UserHasPermission(user, perm)
 }
 
 // HasRole reports whether role exists.
-func (e *Engine) HasRole(key, role string) bool { return e.Tenant(KeyID(key)).HasRole(role) }
+func (e *Engine) HasRole(key, role string) bool { return e.TenantByKey(key).HasRole(role) }
 
 // HasPermission reports whether role is granted perm.
 func (e *Engine) HasPermission(key, role, perm string) bool {
-	return e.Tenant(KeyID(key)).HasPermission(role, perm)
+	return e.TenantByKey(key).HasPermission(role, perm)
 }
 
 // HasMembership reports whether user is a member of role.
 func (e *Engine) HasMembership(key, user, role string) bool {
-	return e.Tenant(KeyID(key)).HasMembership(user, role)
+	return e.TenantByKey(key).HasMembership(user, role)
 }
 
 // Roles lists every role, sorted.
-func (e *Engine) Roles(key string) []string { return e.Tenant(KeyID(key)).Roles() }
+func (e *Engine) Roles(key string) []string { return e.TenantByKey(key).Roles() }
 
 // RolePermissions lists the permissions granted to role, sorted.
 func (e *Engine) RolePermissions(key, role string) []string {
-	return e.Tenant(KeyID(key)).RolePermissions(role)
+	return e.TenantByKey(key).RolePermissions(role)
 }
 
 // UserPermissions lists every permission user has, sorted, each once.
 func (e *Engine) UserPermissions(key, user string) []string {
-	return e.Tenant(KeyID(key)).UserPermissions(user)
+	return e.TenantByKey(key).UserPermissions(user)
 }
 
 // UserRoles lists the roles of user, sorted.
-func (e *Engine) UserRoles(key, user string) []string { return e.Tenant(KeyID(key)).UserRoles(user) }
+func (e *Engine) UserRoles(key, user string) []string { return e.TenantByKey(key).UserRoles(user) }
 
 // RoleMembers lists the members of role, sorted.
 func (e *Engine) RoleMembers(key, role string) []string {
-	return e.Tenant(KeyID(key)).RoleMembers(role)
+	return e.TenantByKey(key).RoleMembers(role)
 }
 
 // WhichRolesCan lists the roles granted perm, sorted.
 func (e *Engine) WhichRolesCan(key, perm string) []string {
-	return e.Tenant(KeyID(key)).WhichRolesCan(perm)
+	return e.TenantByKey(key).WhichRolesCan(perm)
 }
 
 // WhichUsersCan lists the users that have perm, sorted, each once.
 func (e *Engine) WhichUsersCan(key, perm string) []string {
-	return e.Tenant(KeyID(key)).WhichUsersCan(perm)
+	return e.TenantByKey(key).WhichUsersCan(perm)
 }

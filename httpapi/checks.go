@@ -39,7 +39,7 @@ func (s *Server) hasPermission(ctx *fasthttp.RequestCtx) {
 // check answers the check: hash the key, two map lookups and a few bit
 // tests, a constant answer.
 func (s *Server) check(ctx *fasthttp.RequestCtx, p *params) {
-	writeBool(ctx, s.svc.Tenant(engine.KeyID(p.key())).UserHasPermission(p.vals[1], p.vals[2]))
+	writeBool(ctx, s.svc.TenantByKey(p.key()).UserHasPermission(p.vals[1], p.vals[2]))
 }
 
 const checkPrefix = "/api/has_permission/"

@@ -130,10 +130,10 @@ func (s *Server) listReader(names []string, top, field string, read func(t *engi
 // answers 409 with the seq it has. It also reports the seq the read is
 // answered at.
 func (s *Server) readTenant(ctx *fasthttp.RequestCtx, a api, key string) (*engine.Tenant, bool) {
-	id := engine.KeyID(key)
 	if a == original {
-		return s.svc.Tenant(id), true
+		return s.svc.TenantByKey(key), true
 	}
+	id := engine.KeyID(key)
 	if !s.awaitMinSeq(ctx, id) {
 		return nil, false
 	}

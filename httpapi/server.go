@@ -21,6 +21,9 @@ import (
 type Service interface {
 	// Tenant returns the tenant's state for reads; nil is an empty tenant.
 	Tenant(id engine.TenantID) *engine.Tenant
+	// TenantByKey is Tenant of the key's id, without hashing the key on
+	// every call; it must not allocate.
+	TenantByKey(key string) *engine.Tenant
 	// Write makes change c to the tenant of key durably and returns the
 	// original API's answer and the tenant's seq after it. Errors match
 	// engine.ErrInvalid (bad input), persist.ErrUnavailable or

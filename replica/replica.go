@@ -122,6 +122,10 @@ func (r *Replica) Engine() *engine.Engine { return r.eng }
 // Tenant returns the state of tenant id for reads; nil is an empty tenant.
 func (r *Replica) Tenant(id engine.TenantID) *engine.Tenant { return r.eng.Tenant(id) }
 
+// TenantByKey returns the state of the tenant of key for reads; nil is an
+// empty tenant.
+func (r *Replica) TenantByKey(key string) *engine.Tenant { return r.eng.TenantByKey(key) }
+
 // Observe registers fn to be told of every applied event. Register
 // observers before Load.
 func (r *Replica) Observe(fn Observer) {

@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"hash/maphash"
+	"sync"
+)
+
+// The key cache spares a read the SHA-256 of its key. It maps a 128-bit
+// fingerprint of the key (two maphash sums under seeds drawn at random per
+// process, never stored or shown) to the tenant id. Neither the key nor
+// anything a key could be recovered from is kept: a fingerprint is
+// meaningless outside this process. Two keys would share an entry only if
+// both 64-bit sums collided under secret seeds, which is as unlikely as two
+// random 128-bit numbers being equal.
+//
+// Only keys of existing tenants are cached, and the cache stops growing at
+// keyCacheMax entries, so that a flood of made-up keys cannot grow memory.
+
+const (
+	keyCacheShards = 64
+	keyCacheMax    = 1 << 20
+)
+
+type fingerprint [2]uint64
+
+type keyCache struct {
+	seeds  [2]maphash.Seed
+	shards [keyCacheShards]keyCacheShard
+}
+
+type keyCacheShard struct {
+	mu sync.RWMutex
+	m  map[fingerprint]TenantID
+	_  [64 - 8 - 24]byte // keep shards on separate cache lines
+}
+
+func newKeyCache() *keyCache {
+	c := &keyCache{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+	for i := range c.shards {
+		c.shards[i].m = make(map[fingerprint]TenantID)
+	}
+	return c
+}
+
+func (c *keyCache) fingerprint(key string) fingerprint {
+	return fingerprint{maphash.String(c.seeds[0], key), maphash.String(c.seeds[1], key)}
+}
+
+func (c *keyCache) get(fp fingerprint) (TenantID, bool) {
+	s := &c.shards[fp[0]%keyCacheShards]
+	s.mu.RLock()
+	id, ok := s.m[fp]
+	s.mu.RUnlock()
+	return id, ok
+}
+
+func (c *keyCache) put(fp fingerprint, id TenantID) {
+	s := &c.shards[fp[0]%keyCacheShards]
+	s.mu.Lock()
+	if len(s.m) < keyCacheMax/keyCacheShards {
+		s.m[fp] = id
+	}
+	s.mu.Unlock()
+}
+
+// TenantByKey returns the tenant of a secret key, or nil (an empty tenant)
+// if it has never been written to. It is [Engine.Tenant] of [KeyID], with
+// the key's hash cached for keys of existing tenants. It does not allocate.
+func (e *Engine) TenantByKey(key string) *Tenant {
+	fp := e.keys.fingerprint(key)
+	if id, ok := e.keys.get(fp); ok {
+		return e.Tenant(id)
+	}
+	id := KeyID(key)
+	t := e.Tenant(id)
+	if t != nil {
+		e.keys.put(fp, id)
+	}
+	return t
+}

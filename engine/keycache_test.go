@@ -1,0 +1,40 @@
+package engine
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestTenantByKey(t *testing.T) {
+	e := New()
+	if got := e.TenantByKey("k"); got != nil {
+		t.Fatal("a key never written to has a tenant")
+	}
+	if n := len(e.keys.shards[e.keys.fingerprint("k")[0]%keyCacheShards].m); n != 0 {
+		t.Fatalf("an unknown key was cached (%d entries)", n)
+	}
+	for i := range 100 {
+		if _, err := e.AddRole(fmt.Sprint("key-", i), "r"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 { // the second round answers from the cache
+		for i := range 100 {
+			key := fmt.Sprint("key-", i)
+			if got, want := e.TenantByKey(key), e.Tenant(KeyID(key)); got != want || got == nil {
+				t.Fatalf("TenantByKey(%q) = %p, want %p", key, got, want)
+			}
+		}
+	}
+	// A tenant replaced by a restore is found, not the old one.
+	old := e.TenantByKey("key-7")
+	if err := e.Restore(&Snapshot{Tenant: KeyID("key-7"), Seq: 9}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.TenantByKey("key-7"); got == old || got.Seq() != 9 {
+		t.Fatal("TenantByKey returned the tenant a restore replaced")
+	}
+	if e.TenantByKey("key-8") == e.TenantByKey("key-9") {
+		t.Fatal("two keys share a tenant")
+	}
+}
