@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	var reg *prometheus.Registry
 	if cfg.metrics {
 		reg = prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsGC)), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 
 	rcfg := replica.DefaultConfig()
