@@ -109,6 +109,11 @@ func run() error {
 	}
 	fmt.Printf("slowloris: %d connections opened, %d dropped by the server, %d refused\n",
 		attack.opened.Load(), attack.dropped.Load(), attack.refused.Load())
+	fmt.Print("live heap samples (MiB):")
+	for _, s := range heap.all() {
+		fmt.Printf(" %.0fs=%.1f", s.at.Seconds(), mib(s.bytes))
+	}
+	fmt.Println()
 	first, peak, last := heap.summary(time.Minute)
 	fmt.Printf("live heap: %.1f MiB at 1 min, peak after 1 min %.1f MiB, at the end %.1f MiB (end against 1 min: %+.1f%%)\n",
 		mib(first), mib(peak), mib(last), 100*(last-first)/first)
@@ -186,6 +191,12 @@ func (h *heapSampler) run(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+func (h *heapSampler) all() []sample {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]sample(nil), h.samples...)
 }
 
 // summary gives the heap at the first sample at or after warm, the peak
