@@ -258,46 +258,69 @@ func TestKill9LosesNoAcknowledgedWrite(t *testing.T) { forEachStore(t, testKill9
 func testKill9(t *testing.T, storeArgs []string) {
 	dir := t.TempDir()
 	p := start(t, dir, storeArgs...)
-	p.expect("POST", "/api/role/"+key+"/r", `{"result": true}`)
+	b := startBurst(p, 16)
+	b.waitAcked(t, 300)
+	p.kill()
+	b.stop()
+	p = start(t, dir, storeArgs...)
+	b.checkAll(t, p, "kill -9")
+	p.stop()
+}
 
-	const writers = 16
-	var (
-		acked   sync.Map // user -> struct{}
-		nAcked  atomic.Int64
-		wg      sync.WaitGroup
-		stopped atomic.Bool
-	)
+// burst is writers adding memberships of fresh users to role r as fast as
+// the server answers, recording the writes it acknowledged.
+type burst struct {
+	acked   sync.Map // user -> struct{}
+	n       atomic.Int64
+	wg      sync.WaitGroup
+	stopped atomic.Bool
+}
+
+func startBurst(p *proc, writers int) *burst {
+	p.t.Helper()
+	p.expect("POST", "/api/role/"+key+"/r", `{"result": true}`)
+	b := &burst{}
 	for w := range writers {
-		wg.Add(1)
+		b.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			for i := 0; !stopped.Load(); i++ {
+			defer b.wg.Done()
+			for i := 0; !b.stopped.Load(); i++ {
 				user := fmt.Sprintf("u%d-%d", w, i)
 				code, body, err := p.call("POST", "/api/membership/"+key+"/"+user+"/r")
 				if err != nil {
 					return // the server is gone
 				}
 				if code == http.StatusOK && body == `{"result": true}` {
-					acked.Store(user, struct{}{})
-					nAcked.Add(1)
+					b.acked.Store(user, struct{}{})
+					b.n.Add(1)
 				}
 			}
 		}()
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for nAcked.Load() < 300 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	p.kill()
-	stopped.Store(true)
-	wg.Wait()
-	if nAcked.Load() == 0 {
-		t.Fatal("no write was acknowledged before the kill")
-	}
+	return b
+}
 
-	p = start(t, dir, storeArgs...)
+// waitAcked waits until n writes are acknowledged (or 20 s pass).
+func (b *burst) waitAcked(t *testing.T, n int64) {
+	deadline := time.Now().Add(20 * time.Second)
+	for b.n.Load() < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if b.n.Load() == 0 {
+		t.Fatal("no write was acknowledged")
+	}
+}
+
+func (b *burst) stop() {
+	b.stopped.Store(true)
+	b.wg.Wait()
+}
+
+// checkAll fails unless every acknowledged write is there at p.
+func (b *burst) checkAll(t *testing.T, p *proc, after string) {
+	t.Helper()
 	missing := 0
-	acked.Range(func(u, _ any) bool {
+	b.acked.Range(func(u, _ any) bool {
 		code, body, err := p.call("GET", "/api/membership/"+key+"/"+u.(string)+"/r")
 		if err != nil || code != http.StatusOK || body != `{"result": true}` {
 			missing++
@@ -308,10 +331,9 @@ func testKill9(t *testing.T, storeArgs []string) {
 		return true
 	})
 	if missing > 0 {
-		t.Fatalf("%d of %d acknowledged writes lost", missing, nAcked.Load())
+		t.Fatalf("%d of %d acknowledged writes lost across %s", missing, b.n.Load(), after)
 	}
-	t.Logf("%d acknowledged writes, all present after kill -9", nAcked.Load())
-	p.stop()
+	t.Logf("%d acknowledged writes, all present after %s", b.n.Load(), after)
 }
 
 func TestFlagsAndEnvironment(t *testing.T) {
@@ -349,54 +371,16 @@ func TestFlagsAndEnvironment(t *testing.T) {
 func TestSIGTERMDuringWriteBurst(t *testing.T) {
 	dir := t.TempDir()
 	p := start(t, dir, "-shutdown-timeout", "5s")
-	p.expect("POST", "/api/role/"+key+"/r", `{"result": true}`)
-	var (
-		acked   sync.Map
-		nAcked  atomic.Int64
-		wg      sync.WaitGroup
-		stopped atomic.Bool
-	)
-	for w := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; !stopped.Load(); i++ {
-				user := fmt.Sprintf("u%d-%d", w, i)
-				code, body, err := p.call("POST", "/api/membership/"+key+"/"+user+"/r")
-				if err != nil {
-					return
-				}
-				if code == http.StatusOK && body == `{"result": true}` {
-					acked.Store(user, struct{}{})
-					nAcked.Add(1)
-				}
-			}
-		}()
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for nAcked.Load() < 200 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	b := startBurst(p, 16)
+	b.waitAcked(t, 200)
 	begin := time.Now()
 	p.stop() // SIGTERM; fails the test unless the exit is 0
 	if took := time.Since(begin); took > 6*time.Second {
 		t.Errorf("exit took %v, past the 5s shutdown deadline", took)
 	}
-	stopped.Store(true)
-	wg.Wait()
-
+	b.stop()
 	p = start(t, dir)
-	missing := 0
-	acked.Range(func(u, _ any) bool {
-		if _, body, err := p.call("GET", "/api/membership/"+key+"/"+u.(string)+"/r"); err != nil || body != `{"result": true}` {
-			missing++
-		}
-		return true
-	})
-	if missing > 0 {
-		t.Fatalf("%d of %d acknowledged writes lost across SIGTERM", missing, nAcked.Load())
-	}
-	t.Logf("%d acknowledged writes, all present after SIGTERM", nAcked.Load())
+	b.checkAll(t, p, "SIGTERM")
 	p.stop()
 }
 
