@@ -102,8 +102,8 @@ func TestStatus(t *testing.T) {
 		{"Bearer " + key, 200, `{"store": "embedded", "bus": "connected", "tenants": 1, "seq": 2}`},
 		{"bearer " + key, 200, `{"store": "embedded", "bus": "connected", "tenants": 1, "seq": 2}`},
 		{"Bearer another-key", 200, `{"store": "embedded", "bus": "connected", "tenants": 1, "seq": 0}`},
-		{"Basic " + key, 400, ""},
-		{"Bearer ", 400, ""},
+		{"Basic " + key, 401, ""},
+		{"Bearer ", 401, ""},
 		{"Bearer bad\xffkey", 400, ""},
 	} {
 		code, body := getStatus(t, url, tc.auth)
