@@ -88,9 +88,9 @@ func (s *Server) writer(route string, names []string, change func(p *params) eng
 	}
 }
 
-// boolReader returns a handler answering {"result": <bool>} from the
-// tenant's state.
-func (s *Server) boolReader(names []string, read func(t *engine.Tenant, p *params) bool) func(api) fasthttp.RequestHandler {
+// reader returns a handler that decodes the route's parameters, finds the
+// tenant (honouring min_seq on /v1) and lets answer write the answer.
+func (s *Server) reader(names []string, answer func(ctx *fasthttp.RequestCtx, t *engine.Tenant, p *params)) func(api) fasthttp.RequestHandler {
 	return func(a api) fasthttp.RequestHandler {
 		return func(ctx *fasthttp.RequestCtx) {
 			p := getParams()
@@ -98,31 +98,24 @@ func (s *Server) boolReader(names []string, read func(t *engine.Tenant, p *param
 			if !a.parse(ctx, p, names) {
 				return
 			}
-			t, ok := s.readTenant(ctx, a, p.key())
-			if !ok {
-				return
+			if t, ok := s.readTenant(ctx, a, p.key()); ok {
+				answer(ctx, t, p)
 			}
-			writeBool(ctx, read(t, p))
 		}
 	}
 }
 
+// boolReader returns a handler answering {"result": <bool>} from the
+// tenant's state.
+func (s *Server) boolReader(names []string, read func(t *engine.Tenant, p *params) bool) func(api) fasthttp.RequestHandler {
+	return s.reader(names, func(ctx *fasthttp.RequestCtx, t *engine.Tenant, p *params) { writeBool(ctx, read(t, p)) })
+}
+
 // listReader returns a handler answering {"<top>": [{"<field>": ...}]}.
 func (s *Server) listReader(names []string, top, field string, read func(t *engine.Tenant, p *params) []string) func(api) fasthttp.RequestHandler {
-	return func(a api) fasthttp.RequestHandler {
-		return func(ctx *fasthttp.RequestCtx) {
-			p := getParams()
-			defer putParams(p)
-			if !a.parse(ctx, p, names) {
-				return
-			}
-			t, ok := s.readTenant(ctx, a, p.key())
-			if !ok {
-				return
-			}
-			writeList(ctx, top, field, read(t, p))
-		}
-	}
+	return s.reader(names, func(ctx *fasthttp.RequestCtx, t *engine.Tenant, p *params) {
+		writeList(ctx, top, field, read(t, p))
+	})
 }
 
 // readTenant returns the tenant a read answers from. For /v1 it honours
