@@ -3,9 +3,11 @@ package httpapi
 import (
 	"context"
 	"github.com/prometheus/client_golang/prometheus"
+	"net"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -210,3 +212,32 @@ func TestRedactPath(t *testing.T) {
 }
 
 func t0() context.Context { return context.Background() }
+
+// TestShutdownRightAfterServe: a Shutdown that comes before Serve has got
+// going still ends it (fasthttp alone would leave it serving).
+func TestShutdownRightAfterServe(t *testing.T) {
+	_, rep := newInternalServer(t)
+	for range 200 {
+		srv, err := New(DefaultConfig(), rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ln) }()
+		if err := srv.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Serve after Shutdown: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Serve still running after Shutdown")
+		}
+	}
+}

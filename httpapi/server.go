@@ -142,6 +142,10 @@ type Server struct {
 	// (watches, streams) end and let the server stop.
 	closing   chan struct{}
 	closeOnce sync.Once
+
+	lnMu      sync.Mutex // guards shut and listeners
+	shut      bool
+	listeners []net.Listener
 }
 
 // Route is one registered route.
@@ -208,14 +212,35 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 // Handler returns the server's request handler, for tests and embedding.
 func (s *Server) Handler() fasthttp.RequestHandler { return s.serve }
 
-// Serve serves on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+// Serve serves on ln until Shutdown, then returns nil.
+func (s *Server) Serve(ln net.Listener) error {
+	s.lnMu.Lock()
+	if s.shut {
+		s.lnMu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.listeners = append(s.listeners, ln)
+	s.lnMu.Unlock()
+	return s.srv.Serve(ln)
+}
 
 // Shutdown stops accepting connections and waits, until ctx ends, for the
 // requests in flight to finish.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeOnce.Do(func() { close(s.closing) })
-	return s.srv.ShutdownWithContext(ctx)
+	s.lnMu.Lock()
+	s.shut = true
+	lns := s.listeners
+	s.lnMu.Unlock()
+	err := s.srv.ShutdownWithContext(ctx)
+	// fasthttp closes only the listeners its Serve has registered; a Serve
+	// that began just before Shutdown may not have yet, and would then
+	// serve on. Closing every listener ends it.
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return err
 }
 
 // errorHandler answers requests fasthttp could not parse.
