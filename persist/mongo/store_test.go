@@ -80,70 +80,8 @@ func TestConformance(t *testing.T) {
 // acknowledged event is stored at its seq.
 func TestConcurrentHandles(t *testing.T) {
 	cfg := mongotest.Config(t)
-	stores := []*mongo.Store{open(t, cfg), open(t, cfg)}
-	tenants := []engine.TenantID{engine.KeyID("c/a"), engine.KeyID("c/b"), engine.KeyID("c/c")}
-	const writers, each = 16, 50
-	var (
-		mu    sync.Mutex
-		acked = map[engine.TenantID]map[uint64]uint64{} // seq -> event id
-		wg    sync.WaitGroup
-	)
-	for _, tn := range tenants {
-		acked[tn] = map[uint64]uint64{}
-	}
-	errs := make(chan error, 2*writers*each)
-	for h, s := range stores {
-		for w := range writers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range each {
-					tn := tenants[(w+i)%len(tenants)]
-					ev := addRole(tn, uint64(h)<<32|uint64(w)<<16|uint64(i), fmt.Sprintf("r%d-%d-%d", h, w, i))
-					if err := s.Append(context.Background(), &ev); err != nil {
-						errs <- err
-						return
-					}
-					mu.Lock()
-					if prev, dup := acked[tn][ev.Seq]; dup {
-						errs <- fmt.Errorf("seq %d given to events %x and %x", ev.Seq, prev, ev.ID)
-					}
-					acked[tn][ev.Seq] = ev.ID
-					mu.Unlock()
-				}
-			}()
-		}
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	total := 0
-	for _, tn := range tenants {
-		n := uint64(len(acked[tn]))
-		total += int(n)
-		for _, s := range stores {
-			evs, err := s.Events(ctxT(t), tn, 0, -1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(evs) != int(n) {
-				t.Fatalf("%d events stored, %d acknowledged", len(evs), n)
-			}
-			for i, ev := range evs {
-				if ev.Seq != uint64(i+1) || acked[tn][ev.Seq] != ev.ID {
-					t.Fatalf("event %d: seq %d id %x, acknowledged %x", i, ev.Seq, ev.ID, acked[tn][ev.Seq])
-				}
-			}
-			if head, err := s.Head(ctxT(t), tn); err != nil || head != n {
-				t.Fatalf("Head = %d, %v; want %d", head, err, n)
-			}
-		}
-	}
-	if total != 2*writers*each {
-		t.Fatalf("%d events acknowledged, want %d", total, 2*writers*each)
-	}
+	storetest.Concurrent(t, []persist.Store{open(t, cfg), open(t, cfg)},
+		[]engine.TenantID{engine.KeyID("c/a"), engine.KeyID("c/b"), engine.KeyID("c/c")}, 16, 50)
 }
 
 // The server goes away: calls fail with ErrUnavailable within the timeout;

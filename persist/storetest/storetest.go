@@ -201,45 +201,52 @@ func testEventsAfter(t *testing.T, h Harness) {
 
 func testConcurrent(t *testing.T, h Harness, twoHandles bool) {
 	s, opener := open(t, h)
-	other := s
+	stores := []persist.Store{s}
 	if twoHandles {
-		other = opener()
+		other := opener()
 		t.Cleanup(func() { _ = other.Close() })
+		stores = append(stores, other)
 	}
-	tenants := []engine.TenantID{tenant("a"), tenant("b")}
-	const writers, each = 16, 25
+	Concurrent(t, stores, []engine.TenantID{tenant("a"), tenant("b")}, 16, 25)
+}
+
+// Concurrent appends from writers goroutines per store, each appending each
+// events spread over tenants, all at once, and checks through every store
+// that no seq was given twice, seqs are dense, every acknowledged event is
+// stored at its seq and Head agrees. Stores may be handles over one
+// location (as processes sharing a database).
+func Concurrent(t *testing.T, stores []persist.Store, tenants []engine.TenantID, writers, each int) {
+	t.Helper()
 	var (
-		mu  sync.Mutex
-		got = map[engine.TenantID]map[uint64]uint64{} // seq -> event id
-		wg  sync.WaitGroup
+		mu    sync.Mutex
+		acked = map[engine.TenantID]map[uint64]uint64{} // seq -> event id
+		wg    sync.WaitGroup
 	)
 	for _, tn := range tenants {
-		got[tn] = map[uint64]uint64{}
+		acked[tn] = map[uint64]uint64{}
 	}
-	errs := make(chan error, writers*each)
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			st := s
-			if w%2 == 1 {
-				st = other
-			}
-			for i := range each {
-				tn := tenants[(w+i)%len(tenants)]
-				ev := event(tn, w*1000+i)
-				if err := st.Append(context.Background(), &ev); err != nil {
-					errs <- err
-					return
+	errs := make(chan error, len(stores)*writers*each)
+	for h, st := range stores {
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					tn := tenants[(w+i)%len(tenants)]
+					ev := event(tn, (h*writers+w)*1000+i)
+					if err := st.Append(context.Background(), &ev); err != nil {
+						errs <- err
+						return
+					}
+					mu.Lock()
+					if prev, dup := acked[tn][ev.Seq]; dup {
+						errs <- fmt.Errorf("seq %d given to events %d and %d", ev.Seq, prev, ev.ID)
+					}
+					acked[tn][ev.Seq] = ev.ID
+					mu.Unlock()
 				}
-				mu.Lock()
-				if prev, dup := got[tn][ev.Seq]; dup {
-					errs <- fmt.Errorf("seq %d given to events %d and %d", ev.Seq, prev, ev.ID)
-				}
-				got[tn][ev.Seq] = ev.ID
-				mu.Unlock()
-			}
-		}()
+			}()
+		}
 	}
 	wg.Wait()
 	close(errs)
@@ -248,20 +255,25 @@ func testConcurrent(t *testing.T, h Harness, twoHandles bool) {
 	}
 	total := 0
 	for _, tn := range tenants {
-		n := uint64(len(got[tn]))
+		n := uint64(len(acked[tn]))
 		total += int(n)
-		stored := mustEvents(t, s, tn, 0, -1)
-		if !slices.Equal(seqs(stored), span(1, n)) {
-			t.Fatalf("stored seqs %v, want 1..%d", seqs(stored), n)
-		}
-		for _, ev := range stored {
-			if got[tn][ev.Seq] != ev.ID {
-				t.Fatalf("seq %d holds event %d, acknowledged as %d", ev.Seq, ev.ID, got[tn][ev.Seq])
+		for _, st := range stores {
+			stored := mustEvents(t, st, tn, 0, -1)
+			if !slices.Equal(seqs(stored), span(1, n)) {
+				t.Fatalf("stored seqs %v, want 1..%d", seqs(stored), n)
+			}
+			for _, ev := range stored {
+				if acked[tn][ev.Seq] != ev.ID {
+					t.Fatalf("seq %d holds event %d, acknowledged as %d", ev.Seq, ev.ID, acked[tn][ev.Seq])
+				}
+			}
+			if head, err := st.Head(ctxT(t), tn); err != nil || head != n {
+				t.Fatalf("Head = %d, %v; want %d", head, err, n)
 			}
 		}
 	}
-	if total != writers*each {
-		t.Fatalf("%d events acknowledged, want %d", total, writers*each)
+	if want := len(stores) * writers * each; total != want {
+		t.Fatalf("%d events acknowledged, want %d", total, want)
 	}
 }
 
