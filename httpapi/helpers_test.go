@@ -38,11 +38,23 @@ func newTestServer(t testing.TB, opts ...func(*httpapi.Config)) *testServer {
 	if _, err := rep.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		rep.Close()
+		store.Close() // may already be closed by a test
+	})
+	base, srv := serve(t, rep, opts...)
+	return &testServer{t: t, base: base, store: store, rep: rep, srv: srv}
+}
+
+// serve serves svc on a loopback port until the test ends and returns its
+// base URL.
+func serve(t testing.TB, svc httpapi.Service, opts ...func(*httpapi.Config)) (string, *httpapi.Server) {
+	t.Helper()
 	cfg := httpapi.DefaultConfig()
 	for _, o := range opts {
 		o(&cfg)
 	}
-	srv, err := httpapi.New(cfg, rep)
+	srv, err := httpapi.New(cfg, svc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,10 +73,8 @@ func newTestServer(t testing.TB, opts ...func(*httpapi.Config)) *testServer {
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
-		rep.Close()
-		store.Close() // may already be closed by a test
 	})
-	return &testServer{t: t, base: "http://" + ln.Addr().String(), store: store, rep: rep, srv: srv}
+	return "http://" + ln.Addr().String(), srv
 }
 
 // do sends method path and returns the status and body. path is sent as

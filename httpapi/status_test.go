@@ -3,11 +3,9 @@ package httpapi_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"auth/engine"
 	"auth/httpapi"
@@ -28,23 +26,8 @@ func (s statusService) TenantCount() int         { return s.Engine().TenantCount
 
 func serveStatus(t *testing.T, svc httpapi.Service) string {
 	t.Helper()
-	srv, err := httpapi.New(httpapi.DefaultConfig(), svc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-done
-	})
-	return "http://" + ln.Addr().String()
+	base, _ := serve(t, svc)
+	return base
 }
 
 func getStatus(t *testing.T, url, auth string) (int, string) {
