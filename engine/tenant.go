@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"slices"
 	"sync"
 
@@ -10,10 +11,6 @@ import (
 // inlineRoles is how many role indices a user entry holds in the user map
 // itself; most users are in a handful of roles.
 const inlineRoles = 3
-
-// inlinePermRoles is how many role indices a permission entry holds in the
-// permission map itself; most permissions are granted to a few roles.
-const inlinePermRoles = 5
 
 // userEntry is a user's value in the tenant's user map. The roles sit in
 // the entry, so that a check reads nothing past the map's slot; a user in
@@ -26,17 +23,24 @@ type userEntry struct {
 	inl [inlineRoles]uint32 // the roles, sorted, while n <= inlineRoles
 }
 
+// inlinePermRoles is how many roles a permission entry holds in the
+// permission map itself, as 16-bit role indices, so that the entry is one
+// cache line (64 bytes) and a check finds both sets in the two map slots it
+// reads anyway. Most permissions are granted to far fewer roles.
+const inlinePermRoles = 29
+
+// permFar is permEntry.n for a permission whose roles are not inline: more
+// than inlinePermRoles of them, or one with an index past 16 bits. A check
+// then probes permRecs[idx].roles.
+const permFar = math.MaxUint16
+
 // permEntry is a permission's value in the tenant's permission map: its
-// index and its roles, sorted: inline while there are at most
-// inlinePermRoles, else in ext (the record's own small array, shared) while
-// the set is small, so that a check makes one dependent read at most; a
-// set kept as a bitset is probed through permRecs[idx].roles. The entry
-// mirrors permRecs[idx].roles, the source of truth (see syncPerm).
+// index and, in most cases, its roles, sorted. The entry mirrors
+// permRecs[idx].roles, the source of truth (see syncPerm).
 type permEntry struct {
 	idx uint32
-	n   uint32
-	inl [inlinePermRoles]uint32
-	ext []uint32
+	n   uint16                  // number of roles in inl, or permFar
+	inl [inlinePermRoles]uint16 // the roles, sorted, unless n is permFar
 }
 
 // userRoles returns u's roles, sorted; t.mu must be held.
@@ -64,12 +68,13 @@ func (t *Tenant) setUserRoles(u *userEntry, rs []uint32) {
 // be held for writing.
 func (t *Tenant) syncPerm(p uint32) {
 	rec := &t.permRecs[p]
-	e := permEntry{idx: p, n: uint32(rec.roles.n)}
-	switch {
-	case rec.roles.n <= inlinePermRoles:
-		copy(e.inl[:], rec.roles.small)
-	case rec.roles.bits == nil:
-		e.ext = rec.roles.small
+	e := permEntry{idx: p, n: permFar}
+	if small := rec.roles.small; rec.roles.bits == nil && len(small) <= inlinePermRoles &&
+		(len(small) == 0 || small[len(small)-1] < permFar) {
+		e.n = uint16(len(small))
+		for i, r := range small {
+			e.inl[i] = uint16(r)
+		}
 	}
 	t.perms[rec.name] = e
 }
@@ -173,30 +178,15 @@ func (t *Tenant) userHasPermission(user, perm string) bool {
 	if !ok {
 		return false
 	}
-	roles := u.inl[:min(u.n, inlineRoles)]
-	if u.n > inlineRoles {
-		roles = t.userExt[u.idx]
+	if u.n <= inlineRoles && p.n != permFar {
+		return intersectInline(&u, &p)
 	}
-	if p.n <= inlinePermRoles {
-		// Both sets are in the two map slots already read.
-		for _, r := range roles {
-			for _, x := range p.inl[:p.n] {
-				if x == r {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	if p.ext != nil {
-		for _, r := range roles {
-			for _, x := range p.ext {
-				if x >= r {
-					if x == r {
-						return true
-					}
-					break
-				}
+	// A user in many roles, or a permission granted to many.
+	roles := t.userRoles(&u)
+	if p.n != permFar {
+		for _, x := range p.inl[:p.n] {
+			if _, found := slices.BinarySearch(roles, uint32(x)); found {
+				return true
 			}
 		}
 		return false
@@ -208,6 +198,42 @@ func (t *Tenant) userHasPermission(user, perm string) bool {
 		}
 	}
 	return false
+}
+
+// noRole is no role's index: it pads a user's inline roles in
+// intersectInline, and no 16-bit role index equals it.
+const noRole = math.MaxUint32
+
+// intersectInline reports whether the inline roles of u and p meet. It
+// compares every pair without branching on the outcome: the answer of a
+// check is as unpredictable as the queries, and a mispredicted branch
+// costs more than the comparisons it would skip.
+func intersectInline(u *userEntry, p *permEntry) bool {
+	r0, r1, r2 := u.inl[0], u.inl[1], u.inl[2]
+	if u.n < 3 {
+		r2 = noRole
+	}
+	if u.n < 2 {
+		r1 = noRole
+	}
+	if u.n < 1 {
+		r0 = noRole
+	}
+	var hit uint32
+	for _, x := range p.inl[:p.n] {
+		w := uint32(x)
+		hit |= b2u(w == r0) | b2u(w == r1) | b2u(w == r2)
+	}
+	return hit != 0
+}
+
+// b2u is 1 for true and 0 for false, without a branch.
+func b2u(b bool) uint32 {
+	var x uint32
+	if b {
+		x = 1
+	}
+	return x
 }
 
 // HasRole reports whether role exists.
