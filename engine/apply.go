@@ -83,7 +83,7 @@ func (t *Tenant) answer(c *Change) (result, changes bool) {
 		return roleOK, roleOK
 	case OpAddPermission, OpDelPermission:
 		granted := false
-		if p, ok := t.perms[c.Permission]; ok && roleOK {
+		if p := t.perms.get(c.Permission); p != nil && roleOK {
 			granted = t.permRecs[p.idx].roles.has(r)
 		}
 		if c.Op == OpAddPermission {
@@ -92,7 +92,7 @@ func (t *Tenant) answer(c *Change) (result, changes bool) {
 		return true, granted
 	case OpAddMembership, OpDelMembership:
 		member := false
-		if u, ok := t.users[c.User]; ok && roleOK {
+		if u := t.users.get(c.User); u != nil && roleOK {
 			member = t.roleRecs[r].members.Contains(u.idx)
 		}
 		if c.Op == OpAddMembership {
@@ -136,8 +136,7 @@ func (t *Tenant) delRole(name string) bool {
 	})
 	rec.members.Iterate(func(u uint32) bool {
 		name := t.userNames[u]
-		e := t.users[name]
-		t.removeUserRole(name, &e, r)
+		t.removeUserRole(name, t.users.get(name), r)
 		return true
 	})
 	*rec = roleRec{}
@@ -151,9 +150,11 @@ func (t *Tenant) addPermission(role, perm string) bool {
 	if !ok {
 		return false
 	}
-	e, ok := t.perms[perm]
-	p := e.idx
-	if !ok {
+	var p uint32
+	e := t.perms.get(perm)
+	if e != nil {
+		p = e.idx
+	} else {
 		if n := len(t.freePerms); n > 0 {
 			p = t.freePerms[n-1]
 			t.freePerms = t.freePerms[:n-1]
@@ -175,13 +176,13 @@ func (t *Tenant) delPermission(role, perm string) {
 	if !ok {
 		return
 	}
-	e, ok := t.perms[perm]
-	if !ok {
+	e := t.perms.get(perm)
+	if e == nil {
 		return
 	}
-	if t.roleRecs[r].perms.CheckedRemove(e.idx) {
-		t.permRecs[e.idx].roles.remove(r)
-		t.releasePerm(e.idx)
+	if p := e.idx; t.roleRecs[r].perms.CheckedRemove(p) {
+		t.permRecs[p].roles.remove(r)
+		t.releasePerm(p)
 	}
 }
 
@@ -194,7 +195,7 @@ func (t *Tenant) releasePerm(p uint32) {
 		t.syncPerm(p)
 		return
 	}
-	delete(t.perms, rec.name)
+	t.perms.del(rec.name)
 	*rec = permRec{}
 	t.freePerms = append(t.freePerms, p)
 }
@@ -204,21 +205,24 @@ func (t *Tenant) addMembership(user, role string) bool {
 	if !ok {
 		return false
 	}
-	e, ok := t.users[user]
-	if !ok {
+	e := t.users.get(user)
+	if e == nil {
+		var u uint32
 		if n := len(t.freeUsers); n > 0 {
-			e.idx = t.freeUsers[n-1]
+			u = t.freeUsers[n-1]
 			t.freeUsers = t.freeUsers[:n-1]
-			t.userNames[e.idx] = user
+			t.userNames[u] = user
 		} else {
-			e.idx = uint32(len(t.userNames))
+			u = uint32(len(t.userNames))
 			t.userNames = append(t.userNames, user)
 		}
+		e, _ = t.users.put(user)
+		e.idx = u
 	}
 	if !t.roleRecs[r].members.CheckedAdd(e.idx) {
 		return true
 	}
-	rs := t.userRoles(&e)
+	rs := t.userRoles(e)
 	i := 0
 	for i < len(rs) && rs[i] < r {
 		i++
@@ -227,8 +231,7 @@ func (t *Tenant) addMembership(user, role string) bool {
 	next = append(next, rs[:i]...)
 	next = append(next, r)
 	next = append(next, rs[i:]...)
-	t.setUserRoles(&e, next)
-	t.users[user] = e
+	t.setUserRoles(e, next)
 	t.memberships++
 	return true
 }
@@ -238,25 +241,26 @@ func (t *Tenant) delMembership(user, role string) {
 	if !ok {
 		return
 	}
-	e, ok := t.users[user]
-	if !ok {
+	e := t.users.get(user)
+	if e == nil {
 		return
 	}
 	if t.roleRecs[r].members.CheckedRemove(e.idx) {
-		t.removeUserRole(user, &e, r)
+		t.removeUserRole(user, e, r)
 	}
 }
 
-// removeUserRole drops r from user's entry e (the caller has already
-// removed the user from r's members) and frees the user once it has no
-// role left; t.mu must be held for writing.
+// removeUserRole drops r from user's entry e, in the user table (the
+// caller has already removed the user from r's members), and frees the
+// user once it has no role left; t.mu must be held for writing.
 func (t *Tenant) removeUserRole(user string, e *userEntry, r uint32) {
 	t.memberships--
 	if e.n == 1 {
-		delete(t.users, user)
-		delete(t.userExt, e.idx)
-		t.userNames[e.idx] = ""
-		t.freeUsers = append(t.freeUsers, e.idx)
+		u := e.idx
+		t.users.del(user) // e is gone; the name goes after, as del may read it
+		delete(t.userExt, u)
+		t.userNames[u] = ""
+		t.freeUsers = append(t.freeUsers, u)
 		return
 	}
 	rs := t.userRoles(e)
@@ -267,5 +271,4 @@ func (t *Tenant) removeUserRole(user string, e *userEntry, r uint32) {
 		}
 	}
 	t.setUserRoles(e, next)
-	t.users[user] = *e
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -361,12 +362,15 @@ func names(prefix string, n int) []string {
 // drawPools draws small name pools, so that names collide often. Roles,
 // permissions and users share names on purpose: the kinds are separate
 // namespaces. The 40-role pool lets a permission be granted to more than
-// smallRoleSet roles and a user join more than inlineRoles roles.
+// smallRoleSet roles and a user join more than inlineRoles roles. The long
+// prefix makes names of inlineKey bytes and longer ones that share their
+// first inlineKey bytes, which the name tables keep apart by the whole name.
 func drawPools(t *rapid.T) pools {
+	prefix := rapid.SampledFrom([]string{"n", strings.Repeat("n", inlineKey-1)}).Draw(t, "prefix")
 	return pools{
-		roles: names("n", rapid.SampledFrom([]int{1, 3, 6, 40}).Draw(t, "roles")),
-		perms: names("n", rapid.SampledFrom([]int{1, 2, 5}).Draw(t, "perms")),
-		users: names("n", rapid.SampledFrom([]int{1, 3, 8}).Draw(t, "users")),
+		roles: names(prefix, rapid.SampledFrom([]int{1, 3, 6, 40}).Draw(t, "roles")),
+		perms: names(prefix, rapid.SampledFrom([]int{1, 2, 5, 12}).Draw(t, "perms")),
+		users: names(prefix, rapid.SampledFrom([]int{1, 3, 8, 12}).Draw(t, "users")),
 		grow:  rapid.Bool().Draw(t, "grow"),
 	}
 }

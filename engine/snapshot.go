@@ -80,6 +80,7 @@ func restoreTenant(s *Snapshot) (*Tenant, error) {
 	t.seq = s.Seq
 
 	t.permRecs = make([]permRec, len(s.Permissions))
+	t.perms.reserve(len(s.Permissions))
 	for i, name := range s.Permissions {
 		if name == "" {
 			t.freePerms = append(t.freePerms, uint32(i))
@@ -88,11 +89,12 @@ func restoreTenant(s *Snapshot) (*Tenant, error) {
 		if err := ValidName(name); err != nil {
 			return nil, bad("permission %d: %v", i, err)
 		}
-		if _, dup := t.perms[name]; dup {
+		t.permRecs[i].name = name // first: the table may read a long name from it
+		v, fresh := t.perms.put(name)
+		if !fresh {
 			return nil, bad("permission %q twice", name)
 		}
-		t.perms[name] = permEntry{idx: uint32(i)}
-		t.permRecs[i].name = name
+		v.idx = uint32(i)
 	}
 
 	t.userNames = make([]string, len(s.Users))
@@ -146,7 +148,7 @@ func restoreTenant(s *Snapshot) (*Tenant, error) {
 		if t.permRecs[p].roles.n == 0 {
 			// A permission no role holds is not part of the state; drop it
 			// as Apply would have.
-			delete(t.perms, t.permRecs[p].name)
+			t.perms.del(t.permRecs[p].name)
 			t.permRecs[p] = permRec{}
 			t.freePerms = append(t.freePerms, uint32(p))
 			continue
@@ -154,7 +156,7 @@ func restoreTenant(s *Snapshot) (*Tenant, error) {
 		t.syncPerm(uint32(p))
 	}
 
-	t.users = make(map[string]userEntry, len(s.Users))
+	t.users.reserve(len(s.Users))
 	for u, name := range s.Users {
 		e := entries[u]
 		if name == "" || e.n == 0 {
@@ -169,7 +171,9 @@ func restoreTenant(s *Snapshot) (*Tenant, error) {
 		if err := ValidName(name); err != nil {
 			return nil, bad("user %d: %v", u, err)
 		}
-		if _, dup := t.users[name]; dup {
+		t.userNames[u] = name // first: the table may read a long name from it
+		v, fresh := t.users.put(name)
+		if !fresh {
 			return nil, bad("user %q twice", name)
 		}
 		e.idx = uint32(u)
@@ -177,8 +181,7 @@ func restoreTenant(s *Snapshot) (*Tenant, error) {
 			t.userExt[e.idx] = roleLists[u]
 			e.inl = [inlineRoles]uint32{}
 		}
-		t.users[name] = e
-		t.userNames[u] = name
+		*v = e
 	}
 	return t, nil
 }

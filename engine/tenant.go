@@ -76,7 +76,8 @@ func (t *Tenant) syncPerm(p uint32) {
 			e.inl[i] = uint16(r)
 		}
 	}
-	t.perms[rec.name] = e
+	v, _ := t.perms.put(rec.name)
+	*v = e
 }
 
 type roleRec struct {
@@ -98,7 +99,7 @@ type Tenant struct {
 	mu  sync.RWMutex // guards everything below
 	seq uint64
 
-	users     map[string]userEntry
+	users     nameTable[userEntry]
 	userExt   map[uint32][]uint32 // roles of users in more than inlineRoles, by user index
 	userNames []string            // by user index; "" when free
 	freeUsers []uint32
@@ -107,7 +108,7 @@ type Tenant struct {
 	roleRecs  []roleRec
 	freeRoles []uint32
 
-	perms     map[string]permEntry
+	perms     nameTable[permEntry]
 	permRecs  []permRec
 	freePerms []uint32
 
@@ -115,13 +116,14 @@ type Tenant struct {
 }
 
 func newTenant(id TenantID) *Tenant {
-	return &Tenant{
+	t := &Tenant{
 		id:      id,
-		users:   make(map[string]userEntry),
 		userExt: make(map[uint32][]uint32),
 		roles:   make(map[string]uint32),
-		perms:   make(map[string]permEntry),
 	}
+	t.users = newNameTable(func(e *userEntry) string { return t.userNames[e.idx] })
+	t.perms = newNameTable(func(e *permEntry) string { return t.permRecs[e.idx].name })
+	return t
 }
 
 // ID returns the tenant's id.
@@ -153,7 +155,7 @@ func (t *Tenant) Stats() Stats {
 	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return Stats{Seq: t.seq, Users: len(t.users), Roles: len(t.roles), Permissions: len(t.perms), Memberships: t.memberships}
+	return Stats{Seq: t.seq, Users: t.users.len(), Roles: len(t.roles), Permissions: t.perms.len(), Memberships: t.memberships}
 }
 
 // UserHasPermission reports whether any role of user is granted perm. It
@@ -170,19 +172,19 @@ func (t *Tenant) UserHasPermission(user, perm string) bool {
 
 // userHasPermission is the check; t.mu must be held.
 func (t *Tenant) userHasPermission(user, perm string) bool {
-	u, ok := t.users[user]
-	if !ok {
+	u := t.users.get(user)
+	if u == nil {
 		return false
 	}
-	p, ok := t.perms[perm]
-	if !ok {
+	p := t.perms.get(perm)
+	if p == nil {
 		return false
 	}
 	if u.n <= inlineRoles && p.n != permFar {
-		return intersectInline(&u, &p)
+		return intersectInline(u, p)
 	}
 	// A user in many roles, or a permission granted to many.
-	roles := t.userRoles(&u)
+	roles := t.userRoles(u)
 	if p.n != permFar {
 		for _, x := range p.inl[:p.n] {
 			if _, found := slices.BinarySearch(roles, uint32(x)); found {
@@ -258,8 +260,8 @@ func (t *Tenant) HasPermission(role, perm string) bool {
 	if !ok {
 		return false
 	}
-	p, ok := t.perms[perm]
-	return ok && t.permRecs[p.idx].roles.has(r)
+	p := t.perms.get(perm)
+	return p != nil && t.permRecs[p.idx].roles.has(r)
 }
 
 // HasMembership reports whether user is a member of role.
@@ -269,15 +271,15 @@ func (t *Tenant) HasMembership(user, role string) bool {
 	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	u, ok := t.users[user]
-	if !ok {
+	u := t.users.get(user)
+	if u == nil {
 		return false
 	}
 	r, ok := t.roles[role]
 	if !ok {
 		return false
 	}
-	_, found := slices.BinarySearch(t.userRoles(&u), r)
+	_, found := slices.BinarySearch(t.userRoles(u), r)
 	return found
 }
 
@@ -341,8 +343,8 @@ func (t *Tenant) UserRoles(user string) []string {
 	}
 	t.mu.RLock()
 	var out []string
-	if u, ok := t.users[user]; ok {
-		for _, r := range t.userRoles(&u) {
+	if u := t.users.get(user); u != nil {
+		for _, r := range t.userRoles(u) {
 			out = append(out, t.roleRecs[r].name)
 		}
 	}
@@ -358,9 +360,9 @@ func (t *Tenant) UserPermissions(user string) []string {
 	}
 	t.mu.RLock()
 	var out []string
-	if u, ok := t.users[user]; ok {
+	if u := t.users.get(user); u != nil {
 		acc := roaring.New()
-		for _, r := range t.userRoles(&u) {
+		for _, r := range t.userRoles(u) {
 			acc.Or(t.roleRecs[r].perms)
 		}
 		out = make([]string, 0, acc.GetCardinality())
@@ -380,7 +382,7 @@ func (t *Tenant) WhichRolesCan(perm string) []string {
 	}
 	t.mu.RLock()
 	var out []string
-	if p, ok := t.perms[perm]; ok {
+	if p := t.perms.get(perm); p != nil {
 		t.permRecs[p.idx].roles.each(func(r uint32) {
 			out = append(out, t.roleRecs[r].name)
 		})
@@ -397,7 +399,7 @@ func (t *Tenant) WhichUsersCan(perm string) []string {
 	}
 	t.mu.RLock()
 	var out []string
-	if p, ok := t.perms[perm]; ok {
+	if p := t.perms.get(perm); p != nil {
 		acc := roaring.New()
 		t.permRecs[p.idx].roles.each(func(r uint32) {
 			acc.Or(t.roleRecs[r].members)
