@@ -59,16 +59,41 @@ func (t *nameTable[V]) match(s *slot[V], name string) bool {
 	return s.klen == longKey && string(s.key[:]) == name[:inlineKey] && t.full(&s.val) == name
 }
 
-// find returns the index of name's slot, or -1.
-func (t *nameTable[V]) find(name string) int {
+// A probe is a lookup begun by start: the name's hash, its home slot and
+// what start read there. Beginning two lookups before finishing either
+// lets their reads from memory overlap, which is what a check does with
+// its user and its permission.
+type probe struct {
+	h    uint64
+	i    uint32 // the home slot
+	c    uint8  // its control byte, 0 if the table is empty
+	hash uint32 // its slot's hash
+}
+
+// start begins the lookup of name: it hashes name and reads its home
+// slot's control byte and hash, and nothing that depends on them.
+func (t *nameTable[V]) start(name string) probe {
 	if t.n == 0 {
-		return -1
+		return probe{}
 	}
 	h := maphash.String(t.seed, name)
-	tag, h32 := tagOf(h), uint32(h)
+	i := uint32(h) & uint32(len(t.ctrl)-1)
+	return probe{h: h, i: i, c: t.ctrl[i], hash: t.slots[i].hash}
+}
+
+// finish ends the lookup of name begun by start and returns the index of
+// name's slot, or -1.
+func (t *nameTable[V]) finish(name string, p probe) int {
+	if p.c == 0 {
+		return -1
+	}
+	tag, h32 := tagOf(p.h), uint32(p.h)
+	if p.c == tag && p.hash == h32 && t.match(&t.slots[p.i], name) {
+		return int(p.i)
+	}
 	ctrl := t.ctrl
 	mask := uint32(len(ctrl) - 1)
-	for i := h32 & mask; ; i = (i + 1) & mask {
+	for i := (p.i + 1) & mask; ; i = (i + 1) & mask {
 		c := ctrl[i]
 		if c == 0 {
 			return -1
@@ -81,6 +106,9 @@ func (t *nameTable[V]) find(name string) int {
 	}
 }
 
+// find returns the index of name's slot, or -1.
+func (t *nameTable[V]) find(name string) int { return t.finish(name, t.start(name)) }
+
 // get returns name's value, or nil. The pointer is valid until the next
 // put or del.
 func (t *nameTable[V]) get(name string) *V {
@@ -88,6 +116,14 @@ func (t *nameTable[V]) get(name string) *V {
 		return &t.slots[i].val
 	}
 	return nil
+}
+
+// val returns the value of slot i, found by finish, or nil if i < 0.
+func (t *nameTable[V]) val(i int) *V {
+	if i < 0 {
+		return nil
+	}
+	return &t.slots[i].val
 }
 
 // put returns name's value, adding a zero one (fresh) if name is absent.

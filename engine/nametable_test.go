@@ -155,8 +155,8 @@ func TestNameTableSlotIsOneCacheLine(t *testing.T) {
 	if size := unsafeSizeof[slot[userEntry]](); size != 64 {
 		t.Fatalf("a user slot is %d bytes, want 64", size)
 	}
-	if size := unsafeSizeof[slot[permEntry]](); size > 128 {
-		t.Fatalf("a permission slot is %d bytes, want at most 128", size)
+	if size := unsafeSizeof[slot[permEntry]](); size != 128 {
+		t.Fatalf("a permission slot is %d bytes, want 128", size)
 	}
 }
 

@@ -24,10 +24,11 @@ type userEntry struct {
 }
 
 // inlinePermRoles is how many roles a permission entry holds in the
-// permission map itself, as 16-bit role indices, so that the entry is one
-// cache line (64 bytes) and a check finds both sets in the two map slots it
-// reads anyway. Most permissions are granted to far fewer roles.
-const inlinePermRoles = 29
+// permission table itself, as 16-bit role indices: enough to make its slot
+// exactly two cache lines (128 bytes), so that a check finds both sets in
+// the two slots it reads anyway. Most permissions are granted to far fewer
+// roles.
+const inlinePermRoles = 39
 
 // permFar is permEntry.n for a permission whose roles are not inline: more
 // than inlinePermRoles of them, or one with an index past 16 bits. A check
@@ -172,11 +173,14 @@ func (t *Tenant) UserHasPermission(user, perm string) bool {
 
 // userHasPermission is the check; t.mu must be held.
 func (t *Tenant) userHasPermission(user, perm string) bool {
-	u := t.users.get(user)
+	// Both lookups begin before either ends, so that when the two slots
+	// are not in the CPU caches, the two reads from memory overlap.
+	pu, pp := t.users.start(user), t.perms.start(perm)
+	u := t.users.val(t.users.finish(user, pu))
 	if u == nil {
 		return false
 	}
-	p := t.perms.get(perm)
+	p := t.perms.val(t.perms.finish(perm, pp))
 	if p == nil {
 		return false
 	}
