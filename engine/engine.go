@@ -88,8 +88,10 @@ func (e *Engine) put(t *Tenant) {
 	if old := s.Load(); old != nil {
 		next = maps.Clone(*old)
 	}
-	if _, ok := next[t.id]; !ok {
+	if old, ok := next[t.id]; !ok {
 		e.count.Add(1)
+	} else if old != t {
+		old.replaced.Store(true) // its key cache entry no longer answers
 	}
 	next[t.id] = t
 	s.Store(&next)

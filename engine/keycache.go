@@ -3,6 +3,7 @@ package engine
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 )
 
 // The key cache spares a read the SHA-256 of its key. It maps a 128-bit
@@ -15,16 +16,30 @@ import (
 //
 // Only keys of existing tenants are cached, and the cache stops growing at
 // keyCacheMax entries, so that a flood of made-up keys cannot grow memory.
+//
+// In front of the sharded maps, a direct-mapped array of keyFrontSize
+// entries answers the keys in use without a lock: one atomic load and a
+// comparison. Its entries are the tenants' own (Tenant.keyEntry, made once),
+// so that refilling it never allocates; a tenant a restore replaced is
+// marked, and its entry no longer answers.
 
 const (
 	keyCacheShards = 64
 	keyCacheMax    = 1 << 20
+	keyFrontSize   = 1 << 12 // a power of two
 )
+
+// keyEntry is a tenant's entry in the front of the key cache.
+type keyEntry struct {
+	fp fingerprint
+	t  *Tenant
+}
 
 type fingerprint [2]uint64
 
 type keyCache struct {
 	seeds  [2]maphash.Seed
+	front  [keyFrontSize]atomic.Pointer[keyEntry]
 	shards [keyCacheShards]keyCacheShard
 }
 
@@ -65,16 +80,31 @@ func (c *keyCache) put(fp fingerprint, id TenantID) {
 
 // TenantByKey returns the tenant of a secret key, or nil (an empty tenant)
 // if it has never been written to. It is [Engine.Tenant] of [KeyID], with
-// the key's hash cached for keys of existing tenants. It does not allocate.
+// the key's hash cached for keys of existing tenants. It does not allocate
+// once a tenant has been looked up by its key.
 func (e *Engine) TenantByKey(key string) *Tenant {
-	fp := e.keys.fingerprint(key)
-	if id, ok := e.keys.get(fp); ok {
-		return e.Tenant(id)
+	c := e.keys
+	fp := c.fingerprint(key)
+	slot := &c.front[fp[1]&(keyFrontSize-1)]
+	if ke := slot.Load(); ke != nil && ke.fp == fp && !ke.t.replaced.Load() {
+		return ke.t
 	}
-	id := KeyID(key)
+	id, ok := c.get(fp)
+	if !ok {
+		id = KeyID(key)
+	}
 	t := e.Tenant(id)
-	if t != nil {
-		e.keys.put(fp, id)
+	if t == nil {
+		return nil
 	}
+	if !ok {
+		c.put(fp, id)
+	}
+	ke := t.keyEntry.Load()
+	if ke == nil {
+		t.keyEntry.CompareAndSwap(nil, &keyEntry{fp: fp, t: t})
+		ke = t.keyEntry.Load()
+	}
+	slot.Store(ke)
 	return t
 }

@@ -13,13 +13,16 @@ func TestTenantByKey(t *testing.T) {
 	if n := len(e.keys.shards[e.keys.fingerprint("k")[0]%keyCacheShards].m); n != 0 {
 		t.Fatalf("an unknown key was cached (%d entries)", n)
 	}
-	for i := range 100 {
+	// More keys than the front of the cache has entries, so that keys
+	// share entries and take them from each other.
+	const keys = keyFrontSize + 100
+	for i := range keys {
 		if _, err := e.AddRole(fmt.Sprint("key-", i), "r"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for range 2 { // the second round answers from the cache
-		for i := range 100 {
+		for i := range keys {
 			key := fmt.Sprint("key-", i)
 			if got, want := e.TenantByKey(key), e.Tenant(KeyID(key)); got != want || got == nil {
 				t.Fatalf("TenantByKey(%q) = %p, want %p", key, got, want)

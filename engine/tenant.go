@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
@@ -114,6 +115,11 @@ type Tenant struct {
 	freePerms []uint32
 
 	memberships int
+
+	// For the key cache: the tenant's entry, made on its first lookup by
+	// key, and whether a restore has replaced the tenant in its engine.
+	keyEntry atomic.Pointer[keyEntry]
+	replaced atomic.Bool
 }
 
 func newTenant(id TenantID) *Tenant {
