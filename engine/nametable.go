@@ -190,6 +190,14 @@ func (t *nameTable[V]) reserve(n int) {
 	}
 }
 
+// fit shrinks the table to the size its names need, after reserve made
+// room for more than came.
+func (t *nameTable[V]) fit() {
+	if size := tableSize(t.n); size < len(t.slots) {
+		t.resize(size)
+	}
+}
+
 // tableSize is the number of slots that holds n names at a load of at most
 // 7/8: a power of two, at least 8.
 func tableSize(n int) int {

@@ -164,3 +164,24 @@ func unsafeSizeof[T any]() uintptr {
 	var v T
 	return unsafe.Sizeof(v)
 }
+
+// TestRestoreFitsTables restores a snapshot that names many permissions and
+// users but grants or places few: the tables hold what is left, not what
+// the snapshot named.
+func TestRestoreFitsTables(t *testing.T) {
+	s := &Snapshot{Tenant: KeyID("fit"), Seq: 1, Permissions: names("p", 1000), Users: names("u", 1000),
+		Roles: []RoleSnapshot{{Name: "r", Permissions: []uint32{1, 500, 999}, Members: []uint32{3, 700}}}}
+	tn, err := restoreTenant(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(tn.perms.slots), tableSize(3); got != want {
+		t.Errorf("permission table: %d slots, want %d", got, want)
+	}
+	if got, want := len(tn.users.slots), tableSize(2); got != want {
+		t.Errorf("user table: %d slots, want %d", got, want)
+	}
+	if !tn.UserHasPermission("u700", "p999") || tn.UserHasPermission("u4", "p999") {
+		t.Error("the restored tenant answers wrongly")
+	}
+}

@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"slices"
 	"strconv"
 	"testing"
+
+	"pgregory.net/rapid"
 )
 
 // TestRoleIndicesPast16Bits covers a tenant with more roles than a
@@ -65,4 +68,33 @@ func TestRoleIndicesPast16Bits(t *testing.T) {
 	if tn.UserHasPermission("u-last", "low") || !tn.UserHasPermission("u-low", "low") {
 		t.Error("a permission back within its inline roles answers wrongly")
 	}
+}
+
+// TestIntersectInline compares the word-at-a-time intersection with a
+// plain one, over role indices that share lanes' bits and that reach past
+// 16 bits.
+func TestIntersectInline(t *testing.T) {
+	roleGen := rapid.OneOf(rapid.Uint32Range(0, 40), rapid.Uint32Range(noLane-3, noLane+3), rapid.Uint32Range(1<<16, 1<<16+40))
+	rapid.Check(t, func(rt *rapid.T) {
+		userRoles := rapid.SliceOfNDistinct(roleGen, 0, inlineRoles, rapid.ID[uint32]).Draw(rt, "user")
+		slices.Sort(userRoles)
+		permRoles := rapid.SliceOfNDistinct(rapid.OneOf(rapid.Uint32Range(0, 40), rapid.Uint32Range(noLane-3, noLane-1)), 0, inlinePermRoles, rapid.ID[uint32]).Draw(rt, "perm")
+		slices.Sort(permRoles)
+		u := userEntry{n: uint32(len(userRoles))}
+		copy(u.inl[:], userRoles)
+		tn := newTenant(KeyID("x"))
+		tn.permRecs = []permRec{{name: "p", roles: roleSet{small: permRoles, n: len(permRoles)}}}
+		tn.syncPerm(0)
+		p := tn.perms.get("p")
+		if p.n != uint16(len(permRoles)) {
+			rt.Fatalf("entry holds %d roles, want %d inline", p.n, len(permRoles))
+		}
+		want := false
+		for _, r := range userRoles {
+			want = want || slices.Contains(permRoles, r)
+		}
+		if got := intersectInline(&u, p); got != want {
+			rt.Fatalf("intersectInline(%v, %v) = %v, want %v", userRoles, permRoles, got, want)
+		}
+	})
 }
