@@ -185,3 +185,11 @@ func TestRestoreFitsTables(t *testing.T) {
 		t.Error("the restored tenant answers wrongly")
 	}
 }
+
+func TestPermissionSlotLayout(t *testing.T) {
+	var s slot[permEntry]
+	base := uintptr(unsafe.Pointer(&s))
+	if off := uintptr(unsafe.Pointer(&s.val.words[1])) - base; off != 64 {
+		t.Fatalf("a permission's second word of roles is at byte %d of its slot, want 64: the count and first word must share the name's cache line", off)
+	}
+}

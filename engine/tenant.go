@@ -48,10 +48,14 @@ const noLane = 0xffff
 // (role i in bits 16*(i%4) of words[i/4]), the lanes past n set to noLane.
 // The entry mirrors permRecs[idx].roles, the source of truth (see
 // syncPerm).
+//
+// n and the first word come first: in a slot they share the first cache
+// line with the name, so that a permission of up to four roles is read in
+// one line.
 type permEntry struct {
-	words [permWords]uint64
 	idx   uint32
 	n     uint16 // number of inline roles, or permFar
+	words [permWords]uint64
 }
 
 // role returns the i-th inline role of p.
