@@ -10,6 +10,12 @@
 // and -port gives the same server with the same data, which is how tests
 // simulate an outage.
 //
+// FerretDB's SQLite backend looks documents up by _id with the expression
+// _ferretdb_sjson->'$._id', but indexes _id under another spelling that
+// SQLite does not match to it, so every lookup by _id would scan its
+// collection. testmongo gives every collection table an index on the
+// expression the lookups use, as soon as the table appears (indexIDs).
+//
 // It is a module of its own so that FerretDB's many dependencies stay out of
 // the root module; the root module's tests build it with `go build` (see
 // persist/mongo/mongotest).
@@ -17,6 +23,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"flag"
 	"fmt"
 	"io"
@@ -30,6 +37,7 @@ import (
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
+	_ "modernc.org/sqlite" // the driver FerretDB uses, for indexIDs
 )
 
 func main() {
@@ -85,6 +93,7 @@ func run(dir string, port int, logLevel string) error {
 		defer close(done)
 		_ = f.Run(ctx)
 	}()
+	go indexIDs(ctx, abs, logger)
 
 	// MongoDBURI needs the listener, which Run sets up; wait until the
 	// port accepts connections before announcing the URI.
@@ -127,4 +136,74 @@ func hostOf(uri string) (string, error) {
 		}
 	}
 	return host, nil
+}
+
+// idExpr is the expression FerretDB's SQLite backend compares _id with.
+const idExpr = `_ferretdb_sjson->'$._id'`
+
+// indexIDs indexes idExpr in every collection table of the SQLite files in
+// dir, checking for new tables every few milliseconds until ctx ends.
+func indexIDs(ctx context.Context, dir string, logger *slog.Logger) {
+	dbs := map[string]*sql.DB{}
+	defer func() {
+		for _, db := range dbs {
+			db.Close()
+		}
+	}()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.sqlite"))
+		for _, file := range files {
+			db, ok := dbs[file]
+			if !ok {
+				var err error
+				db, err = sql.Open("sqlite", "file:"+filepath.ToSlash(file)+"?_pragma=busy_timeout(10000)")
+				if err != nil {
+					logger.Error("open for indexing", "file", file, "err", err)
+					continue
+				}
+				dbs[file] = db
+			}
+			if err := indexTables(ctx, db); err != nil && ctx.Err() == nil {
+				logger.Warn("index _id", "file", file, "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// indexTables creates the missing idExpr indexes of db's collection tables
+// (FerretDB's own tables start with _ferretdb_).
+func indexTables(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_master
+		WHERE type = 'table' AND name NOT LIKE '\_ferretdb\_%' ESCAPE '\'
+		AND name || '_id_expr' NOT IN (SELECT name FROM sqlite_master WHERE type = 'index')`)
+	if err != nil {
+		return err
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return err
+		}
+		tables = append(tables, name)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, t := range tables {
+		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (%s)`, t+"_id_expr", t, idExpr)
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
 }
