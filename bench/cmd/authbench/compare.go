@@ -103,7 +103,7 @@ func cmdCompare(ctx context.Context, args []string) error {
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up before each run")
 	openRate := fs.Float64("open-rate", 0, "open-loop rate, requests/s (0: -open-fraction of the ceiling's closed-loop rate at the highest -c)")
 	openFraction := fs.Float64("open-fraction", 0.5, "open-loop rate as a share of the ceiling's throughput (0: no open-loop run)")
-	writeConc := fs.String("write-c", "1,16,64", "concurrencies of the write-throughput runs on the embedded store (empty: none)")
+	writeConc := fs.String("write-c", "1,16,64", "concurrencies of the write-throughput runs on each auth-server target (empty: none)")
 	mixedWrite := fs.Float64("mixed-write-share", 0.02, "write share of the mixed run (0 and -mixed-list-share 0: no mixed run)")
 	mixedList := fs.Float64("mixed-list-share", 0.08, "list-query share of the mixed run")
 	loadConc := fs.Int("load-c", 64, "concurrent writes while loading the dataset")
