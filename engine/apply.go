@@ -187,7 +187,7 @@ func (t *Tenant) delPermission(role, perm string) {
 }
 
 // releasePerm frees p once no role is granted it, so that names that come
-// and go do not grow the tenant forever; else it refreshes p's map entry
+// and go do not grow the tenant forever; else it refreshes p's table entry
 // after a change of its roles.
 func (t *Tenant) releasePerm(p uint32) {
 	rec := &t.permRecs[p]

@@ -14,12 +14,15 @@
 //
 // # Representation
 //
-// Names are interned to dense indices per tenant. Each user holds a small
-// sorted array of role indices (stored inline in the user's map entry for the
-// common case of at most three roles), and each permission holds the set of
-// roles granted it, as a sorted array while small and as a dense bitset once
-// large. A check is therefore two map lookups and a membership test per role
-// of the user, with no allocation. Reverse indices (role → members, role →
+// Names are interned to dense indices per tenant. Users and permissions are
+// found through the tenant's own open-addressing hash tables (nametable.go),
+// whose slots hold the name and the value inline, so that a lookup reads one
+// slot. Each user holds a small sorted array of role indices (inline in its
+// slot for the common case of at most three roles), and each permission holds
+// the set of roles granted it: inline in its slot as 16-bit indices while
+// there are at most 36, else a sorted array while small and a dense bitset
+// once large. A check is therefore two table lookups and an intersection of
+// the inline sets compared four roles at a time, with no allocation. Reverse indices (role → members, role →
 // permissions) are roaring bitmaps; they serve the list queries and role
 // deletion and are never touched by a check.
 //
@@ -34,7 +37,7 @@
 // # Concurrency
 //
 // An Engine is safe for concurrent use. Checks take a tenant's read lock; a
-// write holds the write lock only for the few map and bitset updates it makes
+// write holds the write lock only for the few table and bitset updates it makes
 // (deleting a role with many members holds it for time proportional to the
 // members). Nothing in this package does I/O, so a check never waits on a
 // disk or a network.

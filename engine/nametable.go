@@ -111,12 +111,7 @@ func (t *nameTable[V]) find(name string) int { return t.finish(name, t.start(nam
 
 // get returns name's value, or nil. The pointer is valid until the next
 // put or del.
-func (t *nameTable[V]) get(name string) *V {
-	if i := t.find(name); i >= 0 {
-		return &t.slots[i].val
-	}
-	return nil
-}
+func (t *nameTable[V]) get(name string) *V { return t.val(t.find(name)) }
 
 // val returns the value of slot i, found by finish, or nil if i < 0.
 func (t *nameTable[V]) val(i int) *V {

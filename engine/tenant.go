@@ -9,14 +9,14 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 )
 
-// inlineRoles is how many role indices a user entry holds in the user map
+// inlineRoles is how many role indices a user entry holds in the user table
 // itself; most users are in a handful of roles.
 const inlineRoles = 3
 
-// userEntry is a user's value in the tenant's user map. The roles sit in
-// the entry, so that a check reads nothing past the map's slot; a user in
+// userEntry is a user's value in the tenant's user table. The roles sit in
+// the entry, so that a check reads nothing past the table's slot; a user in
 // more roles keeps them in Tenant.userExt. It is kept small (20 bytes)
-// because the user map is the largest structure and the check's costliest
+// because the user table is the largest structure and the check's costliest
 // read.
 type userEntry struct {
 	idx uint32
@@ -82,7 +82,7 @@ func (t *Tenant) setUserRoles(u *userEntry, rs []uint32) {
 	t.userExt[u.idx] = rs
 }
 
-// syncPerm refreshes permission p's map entry from its record; t.mu must
+// syncPerm refreshes permission p's table entry from its record; t.mu must
 // be held for writing.
 func (t *Tenant) syncPerm(p uint32) {
 	rec := &t.permRecs[p]
