@@ -19,10 +19,13 @@
 // whose slots hold the name and the value inline, so that a lookup reads one
 // slot. Each user holds a small sorted array of role indices (inline in its
 // slot for the common case of at most three roles), and each permission holds
-// the set of roles granted it: inline in its slot as 16-bit indices while
-// there are at most 36, else a sorted array while small and a dense bitset
-// once large. A check is therefore two table lookups and an intersection of
-// the inline sets compared four roles at a time, with no allocation. Reverse indices (role → members, role →
+// the set of roles granted it: inline in its slot as 16-bit indices in a
+// small cuckoo hash table (permentry.go) while they fit (always up to eight,
+// in practice up to about thirty), else a sorted array while small and a
+// dense bitset once large. A check is therefore two table lookups and, for
+// each of the user's roles, a comparison with three words of the
+// permission's slot: the same work whatever the number of roles, with no
+// allocation and no branch on the answer. Reverse indices (role → members, role →
 // permissions) are roaring bitmaps; they serve the list queries and role
 // deletion and are never touched by a check.
 //

@@ -192,4 +192,7 @@ func TestPermissionSlotLayout(t *testing.T) {
 	if off := uintptr(unsafe.Pointer(&s.val.words[1])) - base; off != 64 {
 		t.Fatalf("a permission's second word of roles is at byte %d of its slot, want 64: the count and first word must share the name's cache line", off)
 	}
+	if off := uintptr(unsafe.Pointer(&s.val.words[permStash])) - base; off < 64 || unsafe.Sizeof(s) != 128 {
+		t.Fatalf("the stash is at byte %d of a %d-byte slot, want in its second cache line: a check reads it early to bring that line in", off, unsafe.Sizeof(s))
+	}
 }

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,43 +22,6 @@ type userEntry struct {
 	n   uint32              // number of roles
 	inl [inlineRoles]uint32 // the roles, sorted, while n <= inlineRoles
 }
-
-// permWords is how many 64-bit words of roles a permission entry holds in
-// the permission table itself: four 16-bit role indices in each, enough to
-// make its slot exactly two cache lines (128 bytes), so that a check finds
-// both sets in the two slots it reads anyway. Most permissions are granted
-// to far fewer roles than inlinePermRoles.
-const (
-	permWords       = 9
-	inlinePermRoles = 4 * permWords
-)
-
-// permFar is permEntry.n for a permission whose roles are not inline: more
-// than inlinePermRoles of them, or one with an index past 16 bits. A check
-// then probes permRecs[idx].roles.
-const permFar = math.MaxUint16
-
-// noLane pads a permission entry's words past its roles. It is not a role
-// index that is ever inline (those are below permFar).
-const noLane = 0xffff
-
-// permEntry is a permission's value in the tenant's permission table: its
-// index and, in most cases, its roles, sorted, as 16-bit lanes of words
-// (role i in bits 16*(i%4) of words[i/4]), the lanes past n set to noLane.
-// The entry mirrors permRecs[idx].roles, the source of truth (see
-// syncPerm).
-//
-// n and the first word come first: in a slot they share the first cache
-// line with the name, so that a permission of up to four roles is read in
-// one line.
-type permEntry struct {
-	idx   uint32
-	n     uint16 // number of inline roles, or permFar
-	words [permWords]uint64
-}
-
-// role returns the i-th inline role of p.
-func (p *permEntry) role(i int) uint32 { return uint32(uint16(p.words[i/4] >> (16 * (i % 4)))) }
 
 // userRoles returns u's roles, sorted; t.mu must be held.
 func (t *Tenant) userRoles(u *userEntry) []uint32 {
@@ -87,16 +49,8 @@ func (t *Tenant) setUserRoles(u *userEntry, rs []uint32) {
 func (t *Tenant) syncPerm(p uint32) {
 	rec := &t.permRecs[p]
 	e := permEntry{idx: p, n: permFar}
-	if small := rec.roles.small; rec.roles.bits == nil && len(small) <= inlinePermRoles &&
-		(len(small) == 0 || small[len(small)-1] < permFar) {
-		e.n = uint16(len(small))
-		for i := range e.words {
-			e.words[i] = ^uint64(0) // every lane noLane
-		}
-		for i, r := range small {
-			e.words[i/4] &^= noLane << (16 * (i % 4))
-			e.words[i/4] |= uint64(r) << (16 * (i % 4))
-		}
+	if rec.roles.bits == nil {
+		e.place(rec.roles.small)
 	}
 	v, _ := t.perms.put(rec.name)
 	*v = e
@@ -216,8 +170,8 @@ func (t *Tenant) userHasPermission(user, perm string) bool {
 	// A user in many roles, or a permission granted to many.
 	roles := t.userRoles(u)
 	if p.n != permFar {
-		for i := range int(p.n) {
-			if _, found := slices.BinarySearch(roles, p.role(i)); found {
+		for _, r := range roles {
+			if p.has(r) {
 				return true
 			}
 		}
@@ -230,49 +184,6 @@ func (t *Tenant) userHasPermission(user, perm string) bool {
 		}
 	}
 	return false
-}
-
-// Lane masks of intersectInline: the low and the high bit of each 16-bit
-// lane of a word.
-const (
-	lowBits  = 0x0001_0001_0001_0001
-	highBits = 0x8000_8000_8000_8000
-)
-
-// intersectInline reports whether the inline roles of u and p meet. It
-// compares a user role with four of the permission's at once (SWAR: a lane
-// of w^r is zero where they are equal, and (x-low)&^x&high is nonzero
-// exactly when some lane of x is zero), and without branching on the
-// outcome: the answer of a check is as unpredictable as the queries, and a
-// mispredicted branch costs more than the comparisons it would skip.
-func intersectInline(u *userEntry, p *permEntry) bool {
-	// Each user role broadcast to the four lanes, and a mask that drops it
-	// if it is absent or too large to be inline.
-	b0, m0 := lanesOf(u.inl[0], u.n > 0)
-	b1, m1 := lanesOf(u.inl[1], u.n > 1)
-	b2, m2 := lanesOf(u.inl[2], u.n > 2)
-	var acc uint64
-	for _, w := range p.words[:(p.n+3)/4] {
-		x0, x1, x2 := w^b0, w^b1, w^b2
-		acc |= (x0-lowBits)&^x0&m0 | (x1-lowBits)&^x1&m1 | (x2-lowBits)&^x2&m2
-	}
-	return acc&highBits != 0
-}
-
-// lanesOf returns r in each 16-bit lane, and a mask that keeps the lanes'
-// comparison when present is true and r fits a lane below noLane.
-func lanesOf(r uint32, present bool) (lanes, mask uint64) {
-	ok := b2u(present) & b2u(r < noLane)
-	return uint64(r&0xffff) * lowBits, -uint64(ok) & highBits
-}
-
-// b2u is 1 for true and 0 for false, without a branch.
-func b2u(b bool) uint32 {
-	var x uint32
-	if b {
-		x = 1
-	}
-	return x
 }
 
 // HasRole reports whether role exists.

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"testing"
@@ -70,31 +71,101 @@ func TestRoleIndicesPast16Bits(t *testing.T) {
 	}
 }
 
-// TestIntersectInline compares the word-at-a-time intersection with a
-// plain one, over role indices that share lanes' bits and that reach past
-// 16 bits.
+// TestIntersectInline compares the checks of a permission's inline roles
+// (intersectInline, has, meets) with plain ones, over role indices that
+// share lanes' bits, that share buckets (so that places evicts, and fills
+// the stash), and that reach past 16 bits.
 func TestIntersectInline(t *testing.T) {
-	roleGen := rapid.OneOf(rapid.Uint32Range(0, 40), rapid.Uint32Range(noLane-3, noLane+3), rapid.Uint32Range(1<<16, 1<<16+40))
+	colliding := append(collidingRoles(12, 0, 1), collidingRoles(8, 2, 2)...)
+	permGen := rapid.OneOf(rapid.Uint32Range(0, 40), rapid.Uint32Range(noLane-3, noLane-1), rapid.SampledFrom(colliding))
+	roleGen := rapid.OneOf(permGen, rapid.Uint32Range(noLane, noLane+3), rapid.Uint32Range(1<<16, 1<<16+40))
 	rapid.Check(t, func(rt *rapid.T) {
-		userRoles := rapid.SliceOfNDistinct(roleGen, 0, inlineRoles, rapid.ID[uint32]).Draw(rt, "user")
-		slices.Sort(userRoles)
-		permRoles := rapid.SliceOfNDistinct(rapid.OneOf(rapid.Uint32Range(0, 40), rapid.Uint32Range(noLane-3, noLane-1)), 0, inlinePermRoles, rapid.ID[uint32]).Draw(rt, "perm")
+		permRoles := rapid.SliceOfNDistinct(permGen, 0, inlinePermRoles, rapid.ID[uint32]).Draw(rt, "perm")
 		slices.Sort(permRoles)
-		u := userEntry{n: uint32(len(userRoles))}
-		copy(u.inl[:], userRoles)
 		tn := newTenant(KeyID("x"))
 		tn.permRecs = []permRec{{name: "p", roles: roleSet{small: permRoles, n: len(permRoles)}}}
 		tn.syncPerm(0)
 		p := tn.perms.get("p")
-		if p.n != uint16(len(permRoles)) {
-			rt.Fatalf("entry holds %d roles, want %d inline", p.n, len(permRoles))
+		if p.n == permFar {
+			if len(permRoles) <= 2*4 { // two words: a bucket and the stash
+				rt.Fatalf("%d roles %v do not fit inline", len(permRoles), permRoles)
+			}
+			return // kept far: TestRoleIndicesPast16Bits covers the check then
 		}
+		if p.n != uint16(len(permRoles)) {
+			rt.Fatalf("entry holds %d roles, want %d", p.n, len(permRoles))
+		}
+		for _, r := range append(rapid.SliceOf(roleGen).Draw(rt, "probes"), permRoles...) {
+			if got, want := p.has(r), slices.Contains(permRoles, r); got != want {
+				rt.Fatalf("has(%d) = %v, want %v, roles %v", r, got, want, permRoles)
+			}
+		}
+		userRoles := rapid.SliceOfNDistinct(roleGen, 0, 2*inlinePermRoles, rapid.ID[uint32]).Draw(rt, "user")
+		slices.Sort(userRoles)
 		want := false
 		for _, r := range userRoles {
 			want = want || slices.Contains(permRoles, r)
 		}
-		if got := intersectInline(&u, p); got != want {
-			rt.Fatalf("intersectInline(%v, %v) = %v, want %v", userRoles, permRoles, got, want)
+		if got := p.meets(userRoles); got != want {
+			rt.Fatalf("meets(%v) = %v, want %v, roles %v", userRoles, got, want, permRoles)
+		}
+		if len(userRoles) <= inlineRoles {
+			u := userEntry{n: uint32(len(userRoles))}
+			copy(u.inl[:], userRoles)
+			if got := intersectInline(&u, p); got != want {
+				rt.Fatalf("intersectInline(%v, %v) = %v, want %v", userRoles, permRoles, got, want)
+			}
 		}
 	})
+}
+
+// collidingRoles returns the first n role indices whose buckets are b1
+// and b2.
+func collidingRoles(n int, b1, b2 uint32) []uint32 {
+	var rs []uint32
+	for r := uint32(0); len(rs) < n; r++ {
+		if c1, c2 := bucketsOf(r); c1 == b1 && c2 == b2 {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
+// TestPermEntryFill holds place to what the permission entry promises: any
+// eight roles fit (one bucket and the stash, should all eight have one and
+// the same bucket), roles that share two buckets fill them and the stash,
+// and random sets of roles fit up to the size at which the
+// check stays inline in practice. The role sets are drawn with a fixed
+// seed, so the test is deterministic.
+func TestPermEntryFill(t *testing.T) {
+	var e permEntry
+	if same := collidingRoles(8, 3, 3); !e.place(same) {
+		t.Fatalf("eight roles with one and the same bucket %v do not fit", same)
+	}
+	if same := collidingRoles(9, 3, 3); e.place(same) {
+		t.Fatalf("nine roles with one and the same bucket fit in eight lanes")
+	}
+	if same := collidingRoles(12, 4, 5); !e.place(same) {
+		t.Fatalf("twelve roles sharing two buckets %v do not fit", same)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	const fit, trials = 28, 2000
+	for n := 1; n <= fit; n++ {
+		for range trials {
+			roles := make([]uint32, 0, n)
+			for len(roles) < n {
+				if r := uint32(rng.IntN(noLane)); !slices.Contains(roles, r) {
+					roles = append(roles, r)
+				}
+			}
+			if !e.place(roles) {
+				t.Fatalf("%d random roles %v do not fit", n, roles)
+			}
+			for _, r := range roles {
+				if !e.has(r) {
+					t.Fatalf("placed %v, and %d is not found", roles, r)
+				}
+			}
+		}
+	}
 }
