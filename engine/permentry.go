@@ -26,8 +26,9 @@ const (
 // probes permRecs[idx].roles.
 const permFar = math.MaxUint16
 
-// noLane marks a free lane. It is not a role index that is ever inline
-// (those are below it).
+// A lane holds role r as r^noLane, so that a free lane is 0 and the zero
+// permEntry holds no roles. noLane itself is not a role index that is ever
+// inline (those are below it).
 const noLane = 0xffff
 
 // Lane masks: the low and the high bit of each 16-bit lane of a word.
@@ -68,9 +69,7 @@ func (e *permEntry) place(roles []uint32) bool {
 	if len(roles) > inlinePermRoles {
 		return false
 	}
-	for i := range e.words {
-		e.words[i] = math.MaxUint64 // every lane free
-	}
+	e.words = [permWords]uint64{}
 	for _, r := range roles {
 		if r >= noLane || !e.insert(r) {
 			return false
@@ -94,8 +93,8 @@ func (e *permEntry) insert(r uint32) bool {
 		// walk does not cycle between two roles), and move its role to
 		// its other bucket.
 		shift := 16 * uint(kick%4)
-		victim := uint32(e.words[b]>>shift) & noLane
-		e.words[b] = e.words[b]&^(noLane<<shift) | uint64(r)<<shift
+		victim := uint32(uint16(e.words[b]>>shift)) ^ noLane
+		e.words[b] = e.words[b]&^(noLane<<shift) | uint64(r^noLane)<<shift
 		r = victim
 		from := b
 		v1, v2 := bucketsOf(r)
@@ -113,8 +112,8 @@ func (e *permEntry) insert(r uint32) bool {
 // putFree puts r in a free lane of word w, if it has one.
 func (e *permEntry) putFree(w, r uint32) bool {
 	for shift := uint(0); shift < 64; shift += 16 {
-		if uint16(e.words[w]>>shift) == noLane {
-			e.words[w] = e.words[w]&^(noLane<<shift) | uint64(r)<<shift
+		if uint16(e.words[w]>>shift) == 0 {
+			e.words[w] |= uint64(r^noLane) << shift
 			return true
 		}
 	}
@@ -143,8 +142,8 @@ func (e *permEntry) meets(roles []uint32) bool {
 	}
 	for _, w := range e.words { // fewer lanes than roles
 		for shift := uint(0); shift < 64; shift += 16 {
-			if r := uint32(uint16(w >> shift)); r != noLane {
-				if _, found := slices.BinarySearch(roles, r); found {
+			if lane := uint32(uint16(w >> shift)); lane != 0 {
+				if _, found := slices.BinarySearch(roles, lane^noLane); found {
 					return true
 				}
 			}
@@ -177,12 +176,12 @@ func intersectInline(u *userEntry, p *permEntry) bool {
 // callers, asking whether any is, do not mind).
 func zeroLanes(x uint64) uint64 { return (x - lowBits) &^ x & highBits }
 
-// lanesOf returns r in each 16-bit lane, and a mask of the lanes' high
-// bits that keeps the comparison when present is true and r fits a lane
-// below noLane.
+// lanesOf returns r as a lane holds it, in each 16-bit lane, and a mask
+// of the lanes' high bits that keeps the comparison when present is true
+// and r fits a lane below noLane.
 func lanesOf(r uint32, present bool) (lanes, mask uint64) {
 	ok := b2u(present) & b2u(r < noLane)
-	return uint64(r&0xffff) * lowBits, -uint64(ok) & highBits
+	return uint64((r^noLane)&0xffff) * lowBits, -uint64(ok) & highBits
 }
 
 // b2u is 1 for true and 0 for false, without a branch.

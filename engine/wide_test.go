@@ -169,3 +169,13 @@ func TestPermEntryFill(t *testing.T) {
 		}
 	}
 }
+
+// TestZeroPermEntry: a permission entry that was never placed (a fresh
+// table value) holds no roles, role 0 included.
+func TestZeroPermEntry(t *testing.T) {
+	var p permEntry
+	u := userEntry{n: 3, inl: [inlineRoles]uint32{0, 1, noLane - 1}}
+	if intersectInline(&u, &p) || p.meets(u.inl[:]) || p.has(0) {
+		t.Fatal("the zero permission entry holds a role")
+	}
+}
