@@ -78,28 +78,43 @@ func runInProc(cfg dataset.Config, trueShare float64, benchtime string, rounds i
 		{"casbin", s.BenchCasbin},
 		{"casbin-cached", s.BenchCasbinCached},
 	}
-	all := make([][]BenchResult, len(benches))
-	for round := 1; round <= rounds; round++ {
-		for i, b := range benches {
-			r := testing.Benchmark(b.fn)
+	names, fns := make([]string, len(benches)), make([]func(*testing.B), len(benches))
+	for i, b := range benches {
+		names[i], fns[i] = b.name, b.fn
+	}
+	res, err := benchRounds(rounds, names, fns, func(round int, br BenchResult) {
+		logf("inproc round %d: BenchmarkCheck/%-14s %10d  %12.1f ns/op  %8d B/op  %6d allocs/op", round, br.Name, br.N, br.NsPerOp, br.BytesPerOp, br.AllocsPerOp)
+	})
+	rep.Results = res
+	return rep, err
+}
+
+// benchRounds runs each of fns (named names) once per round, for rounds
+// rounds, interleaved so that a slow spell of the machine hits them alike,
+// and returns each one's median round, with every round's ns/op as its
+// samples. It stops at the first benchmark that fails.
+func benchRounds(rounds int, names []string, fns []func(*testing.B), logRound func(round int, br BenchResult)) ([]BenchResult, error) {
+	all := make([][]BenchResult, len(fns))
+	for round := 1; round <= max(rounds, 1); round++ {
+		for i, fn := range fns {
+			r := testing.Benchmark(fn)
 			if r.N == 0 {
-				return rep, fmt.Errorf("benchmark %s failed (a wrong answer?)", b.name)
+				return nil, fmt.Errorf("benchmark %s failed (a wrong answer?)", names[i])
 			}
-			br := benchResult(b.name, r)
-			logf("inproc round %d: BenchmarkCheck/%-14s %10d  %12.1f ns/op  %8d B/op  %6d allocs/op", round, b.name, br.N, br.NsPerOp, br.BytesPerOp, br.AllocsPerOp)
+			br := benchResult(names[i], r)
+			logRound(round, br)
 			all[i] = append(all[i], br)
 		}
 	}
-	for i := range benches {
-		rs := all[i]
+	meds := make([]BenchResult, len(fns))
+	for i, rs := range all {
 		slices.SortFunc(rs, func(a, b BenchResult) int { return cmp.Compare(a.NsPerOp, b.NsPerOp) })
-		med := rs[len(rs)/2]
+		meds[i] = rs[len(rs)/2]
 		for _, r := range rs {
-			med.Samples = append(med.Samples, r.NsPerOp)
+			meds[i].Samples = append(meds[i].Samples, r.NsPerOp)
 		}
-		rep.Results = append(rep.Results, med)
 	}
-	return rep, nil
+	return meds, nil
 }
 
 func (r *InProcReport) find(name string) *BenchResult {

@@ -18,6 +18,7 @@ type ScaleReport struct {
 	Kind    string        `json:"kind"` // "scale"
 	Machine Machine       `json:"machine"`
 	Command string        `json:"command"`
+	Rounds  int           `json:"rounds"`
 	Results []ScaleResult `json:"results"`
 }
 
@@ -34,7 +35,8 @@ func cmdScale(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
 	maxUsers := fs.Int("max-users", 1_000_000, "skip cases with more users in total")
 	series := fs.String("series", "users,roles,tenants", "series to run")
-	benchtime := fs.String("benchtime", "1s", "benchtime of each point")
+	benchtime := fs.String("benchtime", "1s", "benchtime of each point in each round")
+	rounds := fs.Int("rounds", 3, "rounds over each series' points, interleaved; the median is reported")
 	out := fs.String("json", "", "write the report as JSON to this file")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -42,28 +44,47 @@ func cmdScale(ctx context.Context, args []string) error {
 	if err := setBenchtime(*benchtime); err != nil {
 		return err
 	}
-	rep := &ScaleReport{Kind: "scale", Machine: thisMachine(), Command: "authbench scale " + strings.Join(args, " ")}
+	rep := &ScaleReport{Kind: "scale", Machine: thisMachine(), Command: "authbench scale " + strings.Join(args, " "), Rounds: max(*rounds, 1)}
+	// The points of a series are built together and measured in
+	// interleaved rounds, so that their ratios compare the points, not
+	// the machine's load at different minutes.
+	var cases []inproc.ScaleCase
 	for _, c := range inproc.ScaleCases(*maxUsers) {
-		if !strings.Contains(","+*series+",", ","+c.Series+",") {
-			continue
+		if strings.Contains(","+*series+",", ","+c.Series+",") {
+			cases = append(cases, c)
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
+	}
+	for len(cases) > 0 {
+		n := 1
+		for n < len(cases) && cases[n].Series == cases[0].Series {
+			n++
 		}
-		s, err := inproc.BuildScale(c)
+		var built []*inproc.ScaleSubject
+		names, fns := make([]string, n), make([]func(*testing.B), n)
+		for i, c := range cases[:n] {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s, err := inproc.BuildScale(c)
+			if err != nil {
+				return err
+			}
+			logf("scale %-16s heap %7.1f MiB  %6.1f B/membership  built in %.1fs",
+				c.Name(), float64(s.HeapBytes)/(1<<20), s.BytesPerMembership(), s.Build.Seconds())
+			built = append(built, s)
+			names[i], fns[i] = c.Name(), s.Bench
+		}
+		res, err := benchRounds(*rounds, names, fns, func(round int, br BenchResult) {
+			logf("scale round %d: %-16s %8.1f ns/op  %d allocs/op", round, br.Name, br.NsPerOp, br.AllocsPerOp)
+		})
 		if err != nil {
 			return err
 		}
-		r := testing.Benchmark(s.Bench)
-		if r.N == 0 {
-			return fmt.Errorf("%s: benchmark failed (a wrong answer?)", c.Name())
+		for i, s := range built {
+			rep.Results = append(rep.Results, ScaleResult{ScaleCase: s.Case, BenchResult: res[i], HeapBytes: s.HeapBytes,
+				BytesPerMembership: s.BytesPerMembership(), BuildSeconds: s.Build.Seconds()})
 		}
-		sr := ScaleResult{ScaleCase: c, BenchResult: benchResult(c.Name(), r), HeapBytes: s.HeapBytes,
-			BytesPerMembership: s.BytesPerMembership(), BuildSeconds: s.Build.Seconds()}
-		rep.Results = append(rep.Results, sr)
-		logf("scale %-16s %8.1f ns/op  %d allocs/op  heap %7.1f MiB  %6.1f B/membership  built in %.1fs",
-			c.Name(), sr.NsPerOp, sr.AllocsPerOp, float64(sr.HeapBytes)/(1<<20), sr.BytesPerMembership, sr.BuildSeconds)
-		s = nil
+		built, cases = nil, cases[n:]
 		runtime.GC()
 	}
 	fmt.Println(scaleMarkdown(rep))
@@ -78,14 +99,19 @@ func scaleMarkdown(rep *ScaleReport) string {
 	var b strings.Builder
 	m := rep.Machine
 	fmt.Fprintf(&b, "Run %s on %d cores (%s), %s. Command: `%s`.\n\n", m.Date, m.Cores, m.CPU, m.GoVersion, rep.Command)
+	fmt.Fprintf(&b, "The points of a series are measured in %d interleaved rounds; ns/check is the median round, the range beside it the fastest and slowest. ", rep.Rounds)
 	b.WriteString("Ratios (×) are to the first point of the same series. Heap is the engine's live heap after GC (names, grants and indexes included), divided by the memberships for B/membership.\n\n")
-	b.WriteString("| series | size | dataset | ns/check | × first | allocs | heap MiB | B/membership | build s |\n|---|---:|---|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| series | size | dataset | ns/check | range | × first | allocs | heap MiB | B/membership | build s |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	first := map[string]float64{}
 	for _, r := range rep.Results {
 		if _, ok := first[r.Series]; !ok {
 			first[r.Series] = r.NsPerOp
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %.1f | %s | %d | %.1f | %.1f | %.2f |\n", r.Series, r.Param, r.Cfg, r.NsPerOp,
+		spread := "–"
+		if len(r.Samples) > 1 {
+			spread = fmt.Sprintf("%.0f–%.0f", r.Samples[0], r.Samples[len(r.Samples)-1])
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %.1f | %s | %s | %d | %.1f | %.1f | %.2f |\n", r.Series, r.Param, r.Cfg, r.NsPerOp, spread,
 			ratio(r.NsPerOp, first[r.Series]), r.AllocsPerOp, float64(r.HeapBytes)/(1<<20), r.BytesPerMembership, r.BuildSeconds)
 	}
 	return b.String()
