@@ -138,6 +138,7 @@ type Server struct {
 	srv     *fasthttp.Server
 	routes  []Route
 	metrics *httpMetrics // nil without a Registerer
+	limits  *connLimits
 	// closing is closed when Shutdown starts, so that long-lived answers
 	// (watches, streams) end and let the server stop.
 	closing   chan struct{}
@@ -158,7 +159,8 @@ func New(cfg Config, svc Service) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, svc: svc, router: router.New(), closing: make(chan struct{})}
+	s := &Server{cfg: cfg, svc: svc, router: router.New(), closing: make(chan struct{}),
+		limits: newConnLimits(cfg.MaxConns, cfg.MaxConnsPerIP)}
 	r := s.router
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
@@ -175,17 +177,24 @@ func New(cfg Config, svc Service) (*Server, error) {
 	}
 	if cfg.Registerer != nil {
 		s.metrics = newHTTPMetrics(cfg.Registerer)
+		cfg.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "auth_http_refused_connections_total",
+			Help: "Connections refused with 503 because the server, or their client address, was at its connection cap.",
+		}, func() float64 { return float64(s.limits.rejected.Load()) }))
 		r.SaveMatchedRoutePath = true
 	}
 	s.register()
+	// The connection caps are s.limits', which answer in JSON. fasthttp's
+	// own would answer in plain text: its concurrency cap is set above
+	// them (it frees a worker only after the connection's Close has given
+	// its place back), and it has no per-address cap.
 	s.srv = &fasthttp.Server{
 		Handler:                      s.serve,
 		Name:                         cfg.Name,
 		ReadTimeout:                  cfg.ReadTimeout,
 		WriteTimeout:                 cfg.WriteTimeout,
 		IdleTimeout:                  cfg.IdleTimeout,
-		Concurrency:                  cfg.MaxConns,
-		MaxConnsPerIP:                cfg.MaxConnsPerIP,
+		Concurrency:                  2 * cfg.MaxConns,
 		ReadBufferSize:               cfg.MaxHeaderBytes,
 		CloseOnShutdown:              true,
 		MaxRequestBodySize:           cfg.MaxRequestBodySize,
@@ -222,7 +231,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners = append(s.listeners, ln)
 	s.lnMu.Unlock()
-	return s.srv.Serve(ln)
+	return s.srv.Serve(&limitListener{Listener: ln, l: s.limits})
 }
 
 // Shutdown stops accepting connections and waits, until ctx ends, for the

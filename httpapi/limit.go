@@ -1,0 +1,131 @@
+package httpapi
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// connLimits caps the connections a server holds, in all and per client
+// address, over all its listeners. A connection past a cap is answered
+// by the listener itself, with 503 and a JSON error like every other
+// refusal of the API. (fasthttp's own caps answer in plain text, with no
+// way to change it; the server sets them above these, so that they never
+// act first.)
+type connLimits struct {
+	max, perIP int // perIP 0: no cap
+
+	mu   sync.Mutex
+	open int
+	byIP map[netip.Addr]int
+
+	rejected atomic.Uint64
+}
+
+// Messages of the two refusals.
+const (
+	msgTooManyConns      = "too many connections to this server; retry shortly"
+	msgTooManyConnsPerIP = "too many connections from this address; retry shortly"
+)
+
+// rejectWriteTimeout bounds the write of a refusal, so that a client that
+// does not read cannot hold up the accept loop.
+const rejectWriteTimeout = 100 * time.Millisecond
+
+func newConnLimits(max, perIP int) *connLimits {
+	return &connLimits{max: max, perIP: perIP, byIP: map[netip.Addr]int{}}
+}
+
+// limitListener is a listener under a server's connLimits.
+type limitListener struct {
+	net.Listener
+	l *connLimits
+}
+
+// Accept returns the next connection within the caps, answering and
+// closing those past them.
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip := addrOf(c.RemoteAddr())
+		if msg := l.l.admit(ip); msg != "" {
+			l.l.rejected.Add(1)
+			reject(c, msg)
+			continue
+		}
+		return &limitConn{Conn: c, l: l.l, ip: ip}, nil
+	}
+}
+
+// admit counts a new connection from ip, or returns why it is refused.
+func (l *connLimits) admit(ip netip.Addr) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open >= l.max {
+		return msgTooManyConns
+	}
+	if l.perIP > 0 && ip.IsValid() {
+		if l.byIP[ip] >= l.perIP {
+			return msgTooManyConnsPerIP
+		}
+		l.byIP[ip]++
+	}
+	l.open++
+	return ""
+}
+
+func (l *connLimits) release(ip netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.open--
+	if l.perIP > 0 && ip.IsValid() {
+		if n := l.byIP[ip] - 1; n > 0 {
+			l.byIP[ip] = n
+		} else {
+			delete(l.byIP, ip)
+		}
+	}
+}
+
+// addrOf is the IP address of a connection's peer, or the zero Addr for
+// peers that have none (a Unix socket, a pipe in tests).
+func addrOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}
+
+// reject answers c with 503 and a JSON error, and closes it.
+func reject(c net.Conn, msg string) {
+	body := `{"error": ` + strconv.Quote(msg) + `}`
+	_ = c.SetWriteDeadline(time.Now().Add(rejectWriteTimeout))
+	_, _ = c.Write([]byte("HTTP/1.1 503 Service Unavailable\r\n" +
+		"Content-Type: application/json\r\n" +
+		"Retry-After: 1\r\n" +
+		"Connection: close\r\n" +
+		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body))
+	_ = c.Close()
+}
+
+// limitConn gives its place back when closed.
+type limitConn struct {
+	net.Conn
+	l      *connLimits
+	ip     netip.Addr
+	closed atomic.Bool
+}
+
+func (c *limitConn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.l.release(c.ip)
+	}
+	return c.Conn.Close()
+}
