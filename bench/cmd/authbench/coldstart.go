@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -126,17 +125,12 @@ func cmdColdstart(ctx context.Context, args []string) error {
 		rep.MedianSecs = ts[len(ts)/2]
 	}
 	fmt.Println(coldstartMarkdown(rep))
-	if *out != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		return os.WriteFile(*out, append(b, '\n'), 0o644)
-	}
-	return nil
+	return writeJSON(*out, rep)
 }
 
 func coldstartMarkdown(rep *ColdstartReport) string {
 	var b strings.Builder
-	m := rep.Machine
-	fmt.Fprintf(&b, "Run %s on %d cores (%s), %s. Command: `%s`.\n\n", m.Date, m.Cores, m.CPU, m.GoVersion, rep.Command)
+	b.WriteString(rep.Machine.runLine(rep.Command))
 	how := "a snapshot at the head (no events to replay)"
 	if !rep.Snapshot {
 		how = "batch events only (no snapshot: every event is replayed)"

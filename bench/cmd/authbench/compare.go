@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -261,11 +260,8 @@ rounds:
 		}
 	}
 
-	if *out != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
+	if err := writeJSON(*out, rep); err != nil {
+		return err
 	}
 	text := compareMarkdown(rep)
 	fmt.Println(text)

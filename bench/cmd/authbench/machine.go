@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
+	"fmt"
 	"os"
 	"runtime"
 	"strings"
@@ -16,6 +18,23 @@ type Machine struct {
 	OS        string `json:"os"`
 	Kernel    string `json:"kernel,omitempty"`
 	Date      string `json:"date"`
+}
+
+// runLine is a report's first line: when, where and by which command.
+func (m Machine) runLine(command string) string {
+	return fmt.Sprintf("Run %s on %d cores (%s), %s. Command: `%s`.\n\n", m.Date, m.Cores, m.CPU, m.GoVersion, command)
+}
+
+// writeJSON writes rep, indented, to path; an empty path writes nothing.
+func writeJSON(path string, rep any) error {
+	if path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 func thisMachine() Machine {

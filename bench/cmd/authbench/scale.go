@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -88,17 +86,12 @@ func cmdScale(ctx context.Context, args []string) error {
 		runtime.GC()
 	}
 	fmt.Println(scaleMarkdown(rep))
-	if *out != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		return os.WriteFile(*out, append(b, '\n'), 0o644)
-	}
-	return nil
+	return writeJSON(*out, rep)
 }
 
 func scaleMarkdown(rep *ScaleReport) string {
 	var b strings.Builder
-	m := rep.Machine
-	fmt.Fprintf(&b, "Run %s on %d cores (%s), %s. Command: `%s`.\n\n", m.Date, m.Cores, m.CPU, m.GoVersion, rep.Command)
+	b.WriteString(rep.Machine.runLine(rep.Command))
 	fmt.Fprintf(&b, "The points of a series are measured in %d interleaved rounds; ns/check is the median round, the range beside it the fastest and slowest. ", rep.Rounds)
 	b.WriteString("Ratios (×) are to the first point of the same series. Heap is the engine's live heap after GC (names, grants and indexes included), divided by the memberships for B/membership.\n\n")
 	b.WriteString("| series | size | dataset | ns/check | range | × first | allocs | heap MiB | B/membership | build s |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
