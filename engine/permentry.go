@@ -123,10 +123,7 @@ func (e *permEntry) putFree(w, r uint32) bool {
 // has reports whether r is one of e's inline roles; e.n must not be
 // permFar.
 func (e *permEntry) has(r uint32) bool {
-	b, m := lanesOf(r, true)
-	b1, b2 := bucketsOf(r)
-	x, y, z := e.words[b1]^b, e.words[b2]^b, e.words[permStash]^b
-	return (zeroLanes(x)|zeroLanes(y)|zeroLanes(z))&m != 0
+	return intersectInline(&userEntry{n: 1, inl: [inlineRoles]uint32{r}}, e)
 }
 
 // meets reports whether one of roles (sorted) is one of e's inline roles;

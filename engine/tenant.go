@@ -170,12 +170,7 @@ func (t *Tenant) userHasPermission(user, perm string) bool {
 	// A user in many roles, or a permission granted to many.
 	roles := t.userRoles(u)
 	if p.n != permFar {
-		for _, r := range roles {
-			if p.has(r) {
-				return true
-			}
-		}
-		return false
+		return p.meets(roles)
 	}
 	rs := &t.permRecs[p.idx].roles
 	for _, r := range roles {
