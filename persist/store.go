@@ -20,11 +20,27 @@ type Store interface {
 	Append(ctx context.Context, ev *engine.Event) error
 
 	// Events returns up to limit events of tenant with seq > after, in seq
-	// order. Fewer than limit means there were no more at the time.
+	// order. Fewer than limit means there were no more at the time. If
+	// retention has deleted event after+1 (the caller is behind the oldest
+	// event kept), it returns an error wrapping ErrPruned and no events:
+	// the caller must start again from the tenant's snapshot (LoadTenant).
 	Events(ctx context.Context, tenant engine.TenantID, after uint64, limit int) ([]engine.Event, error)
 
 	// Head returns the seq of tenant's last event, 0 if it has none.
 	Head(ctx context.Context, tenant engine.TenantID) (uint64, error)
+
+	// Heads calls fn for every tenant with events, with the seq of its
+	// last event, in no particular order: one cheap pass over the store
+	// (a bucket of heads, an index), by which a replica finds every tenant
+	// it is behind on without reading any tenant's events. It stops at the
+	// first error fn returns and returns it.
+	Heads(ctx context.Context, fn func(tenant engine.TenantID, head uint64) error) error
+
+	// LoadTenant returns tenant's latest snapshot (nil if none) and every
+	// event after it, as Load gives each tenant: how a running replica that
+	// fell behind retention starts the tenant again. A tenant without
+	// events gives a TenantState with no snapshot and no events.
+	LoadTenant(ctx context.Context, tenant engine.TenantID) (TenantState, error)
 
 	// Load calls fn once for every tenant with events, with the tenant's
 	// latest snapshot (nil if none) and every event after it, in seq
@@ -59,6 +75,9 @@ var (
 	// may or may not have made it durable (a timeout after the request was
 	// sent). The event becomes visible through catch-up if it was.
 	ErrAmbiguous = errors.New("persist: append outcome unknown")
+	// ErrPruned is returned by Events when retention has deleted the
+	// events asked for; the tenant's snapshot covers them.
+	ErrPruned = errors.New("persist: events were deleted by retention; load the snapshot")
 	// ErrSnapshotAhead is returned by SaveSnapshot for a snapshot past the
 	// tenant's head.
 	ErrSnapshotAhead = errors.New("persist: snapshot is ahead of the tenant's events")

@@ -199,30 +199,58 @@ func (s *Store) Head(ctx context.Context, tenant engine.TenantID) (uint64, error
 	return head, err
 }
 
+// Heads implements persist.Store: one pass over the heads bucket.
+func (s *Store) Heads(ctx context.Context, fn func(engine.TenantID, uint64) error) error {
+	return s.view(ctx, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketHeads).ForEach(func(k, v []byte) error {
+			if len(k) != len(engine.TenantID{}) {
+				return fmt.Errorf("bolt: heads bucket holds a key of %d bytes", len(k))
+			}
+			return fn(engine.TenantID(k), getSeq(v))
+		})
+	})
+}
+
 // Load implements persist.Store.
 func (s *Store) Load(ctx context.Context, fn func(persist.TenantState) error) error {
 	return s.view(ctx, func(tx *bbolt.Tx) error {
-		events, snaps := tx.Bucket(bucketEvents), tx.Bucket(bucketSnapshots)
 		return tx.Bucket(bucketHeads).ForEach(func(k, _ []byte) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			st := persist.TenantState{Tenant: engine.TenantID(k)}
-			var after uint64
-			if data := snaps.Get(k); data != nil {
-				st.Snapshot = new(engine.Snapshot)
-				if err := st.Snapshot.UnmarshalBinary(data); err != nil {
-					return fmt.Errorf("bolt: snapshot of tenant %s: %w", st.Tenant, err)
-				}
-				after = st.Snapshot.Seq
-			}
-			var err error
-			if st.Events, err = readEvents(events, st.Tenant, after, -1); err != nil {
+			st, err := loadTenant(tx, engine.TenantID(k))
+			if err != nil {
 				return err
 			}
 			return fn(st)
 		})
 	})
+}
+
+// LoadTenant implements persist.Store.
+func (s *Store) LoadTenant(ctx context.Context, tenant engine.TenantID) (persist.TenantState, error) {
+	var st persist.TenantState
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		st, err = loadTenant(tx, tenant)
+		return err
+	})
+	return st, err
+}
+
+func loadTenant(tx *bbolt.Tx, tenant engine.TenantID) (persist.TenantState, error) {
+	st := persist.TenantState{Tenant: tenant}
+	var after uint64
+	if data := tx.Bucket(bucketSnapshots).Get(tenant[:]); data != nil {
+		st.Snapshot = new(engine.Snapshot)
+		if err := st.Snapshot.UnmarshalBinary(data); err != nil {
+			return st, fmt.Errorf("bolt: snapshot of tenant %s: %w", tenant, err)
+		}
+		after = st.Snapshot.Seq
+	}
+	var err error
+	st.Events, err = readEvents(tx.Bucket(bucketEvents), tenant, after, -1)
+	return st, err
 }
 
 // SaveSnapshot implements persist.Store.

@@ -233,7 +233,10 @@ func TestChunkedRetention(t *testing.T) {
 		t.Fatalf("%d chunks after retention, want %d", n, 3*perEvent)
 	}
 	appendTo(b, batch(tn, 11, "r11", 60)) // lands at 2 first, a deleted seq
-	evs, err := b.Events(ctxT(t), tn, 0, -1)
+	if _, err := b.Events(ctxT(t), tn, 0, -1); !errors.Is(err, persist.ErrPruned) {
+		t.Fatalf("events after 0, deleted by retention: %v, want ErrPruned", err)
+	}
+	evs, err := b.Events(ctxT(t), tn, 7, -1)
 	if err != nil {
 		t.Fatal(err)
 	}

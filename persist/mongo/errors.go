@@ -32,8 +32,11 @@ func notSent(err error) bool {
 
 // rejected reports an error that the server answered for a write it did not
 // make: a write error (other than a timeout) with no write concern error.
+// An error of a primary stepping down or shutting down is never taken as
+// one: the write may have been made before the primary lost its role, and
+// may survive the election (see Failover in the package doc).
 func rejected(err error) bool {
-	if mongo.IsTimeout(err) || mongo.IsNetworkError(err) {
+	if mongo.IsTimeout(err) || mongo.IsNetworkError(err) || stateChange(err) {
 		return false
 	}
 	var we mongo.WriteException
@@ -58,6 +61,16 @@ func transient(err error) bool {
 	}
 	var le mongo.LabeledError
 	if errors.As(err, &le) && (le.HasErrorLabel("RetryableWriteError") || le.HasErrorLabel("TransientTransactionError")) {
+		return true
+	}
+	return stateChange(err)
+}
+
+// stateChange reports an error of a server that is not (or no longer) the
+// primary, or is shutting down.
+func stateChange(err error) bool {
+	var le mongo.LabeledError
+	if errors.As(err, &le) && le.HasErrorLabel("RetryableWriteError") {
 		return true
 	}
 	var se mongo.ServerError

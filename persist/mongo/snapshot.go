@@ -158,9 +158,18 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap *engine.Snapshot) error {
 // retention; chunks left behind are never read), so they are not reported.
 func (s *Store) pruneEvents(ctx context.Context, hexT string, upTo uint64) {
 	ctx = context.WithoutCancel(ctx)
+	// The floor first: once it is raised, no append or read takes an event
+	// at or below it (see verifyNotPruned), whatever is deleted after.
+	rctx, cancel := s.rt(ctx)
+	_, err := s.tenants.UpdateOne(rctx, bson.D{{Key: "_id", Value: hexT}},
+		bson.D{{Key: "$max", Value: bson.D{{Key: "floor", Value: int64(upTo)}}}})
+	cancel()
+	if err != nil {
+		return // nothing deleted; the next snapshot's retention tries again
+	}
 	inRange := bson.D{{Key: "$gt", Value: hexT + ":"}, {Key: "$lte", Value: eventKey(hexT, upTo)}}
 	var refs []eventChunks
-	err := s.each(ctx, s.eventsLatest, "chunked events of tenant "+hexT,
+	err = s.each(ctx, s.eventsLatest, "chunked events of tenant "+hexT,
 		bson.D{{Key: "_id", Value: inRange}, {Key: "chunked", Value: bson.D{{Key: "$exists", Value: true}}}},
 		options.Find().SetProjection(bson.D{{Key: "chunked", Value: 1}}),
 		func(raw bson.Raw) error {
@@ -175,7 +184,7 @@ func (s *Store) pruneEvents(ctx context.Context, hexT string, upTo uint64) {
 	if err != nil {
 		return // the next retention deletes these events, and finds their chunks
 	}
-	rctx, cancel := s.rt(ctx)
+	rctx, cancel = s.rt(ctx)
 	_, err = s.eventsLatest.DeleteMany(rctx, bson.D{{Key: "_id", Value: inRange}})
 	cancel()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -30,8 +31,11 @@ type Store struct {
 	cfg    Config
 	client *mongo.Client
 
-	// events reads with the configured read concern; eventsLatest reads
-	// with "local", for seq assignment, which must see the latest writes.
+	// events and eventsLatest both read with the configured read concern
+	// ("majority" with majority writes): every decision about seqs (the
+	// head, "is this event mine", "was this seq pruned") is taken on what
+	// a failover cannot roll back (see the package doc, Failover).
+	// eventsLatest is the handle the append path writes through.
 	events, eventsLatest *mongo.Collection
 	eventChunks          *mongo.Collection // chunks of large events
 	tenants              *mongo.Collection
@@ -46,6 +50,22 @@ type Store struct {
 
 	seenMu sync.Mutex
 	seen   map[string]uint64 // per tenant hex: the highest seq known to have existed
+
+	// partial is the start of the last event stored in chunks whose read
+	// failed part way (a round trip timed out, the call's context ended):
+	// the next read of the same chunks goes on from there, so that an
+	// event too large to read within one caller's deadline is still read
+	// whole over a few calls.
+	partialMu sync.Mutex
+	partial   partialRead
+
+	headsByProbe atomic.Bool // the server lacks $first in $group (see headsByProbing)
+}
+
+type partialRead struct {
+	key    string // tenant hex:nonce
+	data   []byte // chunks 0..chunks-1, joined
+	chunks int
 }
 
 // appendState is what a handle knows about a tenant it appends to. Appends
@@ -93,19 +113,35 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("mongo: connect to %s: %w: %w", Redacted(cfg.URI), persist.ErrUnavailable, err)
 	}
 	db := client.Database(cfg.Database)
-	return &Store{
+	s := &Store{
 		cfg:          cfg,
 		client:       client,
 		events:       db.Collection(collEvents),
-		eventsLatest: db.Collection(collEvents, options.Collection().SetReadConcern(readconcern.Local())),
+		eventsLatest: db.Collection(collEvents),
 		eventChunks:  db.Collection(collEventChunks),
 		tenants:      db.Collection(collTenants),
-		snapshots:    db.Collection(collSnapshots, options.Collection().SetReadConcern(readconcern.Local())),
-		chunks:       db.Collection(collChunks, options.Collection().SetReadConcern(readconcern.Local())),
+		snapshots:    db.Collection(collSnapshots),
+		chunks:       db.Collection(collChunks),
 		appending:    map[engine.TenantID]*appendState{},
 		seen:         map[string]uint64{},
-	}, nil
+	}
+	ictx, icancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer icancel()
+	if _, err := s.events.Indexes().CreateOne(ictx, mongo.IndexModel{Keys: headsIndex, Options: options.Index().SetName(headsIndexName)}); err != nil {
+		dctx, dcancel := context.WithTimeout(context.Background(), time.Second)
+		defer dcancel()
+		_ = client.Disconnect(dctx)
+		return nil, unavailable("create the heads index", err)
+	}
+	return s, nil
 }
+
+// headsIndex orders a tenant's events by seq, newest first, so that Heads
+// is one pass over the index (MongoDB answers the $sort + $group with a
+// DISTINCT_SCAN: one index entry per tenant).
+var headsIndex = bson.D{{Key: "tenant", Value: 1}, {Key: "seq", Value: -1}}
+
+const headsIndexName = "tenant_seq"
 
 // Config returns the store's configuration.
 func (s *Store) Config() Config { return s.cfg }
@@ -633,13 +669,17 @@ func (s *Store) eventIDAt(ctx context.Context, hex string, seq uint64) (uint64, 
 
 // verifyNotPruned checks, when retention is on, that the event just
 // inserted at seq did not land in the range retention deleted (possible
-// only for a handle whose cached head is that old): its predecessor must
-// exist, or for seq 1 no snapshot may exist past it. If the check fails it
-// deletes the event again and reports false.
+// only for a handle whose cached head is that old): seq must be above the
+// tenant's floor, which retention raises before it deletes anything (see
+// Retention in the package doc). The floor is read after the insert, so an
+// insert into a deleted range always sees the floor that covers it. If the
+// check fails it deletes the event again and reports false; until then no
+// reader takes the event, since readers check the floor too.
 func (s *Store) verifyNotPruned(ctx context.Context, ev *engine.Event, hex string, seq uint64) (bool, error) {
 	pause := backoff{next: 5 * time.Millisecond}
 	for {
-		ok, err := s.predecessorOK(ctx, hex, seq)
+		floor, err := s.readFloor(ctx, hex)
+		ok := seq > floor
 		if err == nil && !ok {
 			_, err = s.eventsLatest.DeleteOne(ctx, bson.D{
 				{Key: "_id", Value: eventKey(hex, seq)},
@@ -656,13 +696,24 @@ func (s *Store) verifyNotPruned(ctx context.Context, ev *engine.Event, hex strin
 	}
 }
 
-func (s *Store) predecessorOK(ctx context.Context, hex string, seq uint64) (bool, error) {
-	if seq == 1 {
-		doc, err := s.readSnapshotDoc(ctx, hex)
-		return err == nil && (doc == nil || doc.Seq < 1), err
+// readFloor returns the highest seq retention may have deleted for the
+// tenant (0 if none): events at or below it are gone, or are strays of a
+// handle whose head was stale, and are never read.
+func (s *Store) readFloor(ctx context.Context, hex string) (uint64, error) {
+	raw, found, err := findOne(ctx, s.tenants, bson.D{{Key: "_id", Value: hex}},
+		options.FindOne().SetProjection(bson.D{{Key: "floor", Value: 1}}))
+	if err != nil || !found {
+		return 0, err
 	}
-	_, found, err := s.eventIDAt(ctx, hex, seq-1)
-	return found, err
+	v, err := raw.LookupErr("floor")
+	if err != nil {
+		return 0, nil // written before floors existed, or never pruned
+	}
+	f, ok := v.AsInt64OK()
+	if !ok || f < 0 {
+		return 0, fmt.Errorf("%w: tenant %s: floor is %v", errCorrupt, hex, v)
+	}
+	return uint64(f), nil
 }
 
 // Head implements persist.Store.
@@ -791,6 +842,21 @@ func (s *Store) readEventsOnce(ctx context.Context, tenant engine.TenantID, afte
 			return nil, false, err
 		}
 	}
+	if s.cfg.KeepEvents > 0 {
+		// After the events were read (see verifyNotPruned): a floor at or
+		// past after+1 means retention deleted what was asked for, and
+		// anything read below it is a stray.
+		rctx, cancel := s.rt(ctx)
+		floor, err := s.readFloor(rctx, hex)
+		cancel()
+		if err != nil {
+			return nil, false, s.snapErr("floor of tenant "+hex, err)
+		}
+		if after+1 <= floor || (len(out) > 0 && out[0].Seq != after+1) {
+			// The second: events deleted by a version that kept no floor.
+			return nil, false, fmt.Errorf("mongo: events of tenant %s after %d: %w", hex, after, persist.ErrPruned)
+		}
+	}
 	for _, p := range chunked {
 		ev := &out[p.i]
 		data, complete, err := s.readEventChunks(ctx, hex, &p.c.ref)
@@ -856,13 +922,27 @@ func (s *Store) lookupEvents(ctx context.Context, hex string, from uint64, n int
 // within cfg.Timeout, and joins their data; complete is false if one is
 // missing.
 func (s *Store) readEventChunks(ctx context.Context, hex string, ref *eventChunks) (data []byte, complete bool, err error) {
-	data = make([]byte, 0, ref.Size)
-	for i := range int(ref.Chunks) {
+	key, from := hex+":"+ref.Nonce, 0
+	s.partialMu.Lock()
+	if s.partial.key == key {
+		data, from = s.partial.data, s.partial.chunks
+		s.partial = partialRead{}
+	}
+	s.partialMu.Unlock()
+	if data == nil {
+		data = make([]byte, 0, ref.Size)
+	}
+	for i := from; i < int(ref.Chunks); i++ {
 		k := eventChunkKey(hex, ref.Nonce, i)
 		rctx, cancel := s.rt(ctx)
 		raw, found, err := findOne(rctx, s.eventChunks, bson.D{{Key: "_id", Value: k}}, nil)
 		cancel()
 		if err != nil {
+			if i > 0 {
+				s.partialMu.Lock()
+				s.partial = partialRead{key: key, data: data, chunks: i}
+				s.partialMu.Unlock()
+			}
 			return nil, false, unavailable("read chunk "+k, err)
 		}
 		if !found {
@@ -960,6 +1040,124 @@ func (s *Store) Load(ctx context.Context, fn func(persist.TenantState) error) er
 	return nil
 }
 
+// LoadTenant implements persist.Store.
+func (s *Store) LoadTenant(ctx context.Context, tenant engine.TenantID) (persist.TenantState, error) {
+	if err := s.enter(ctx); err != nil {
+		return persist.TenantState{}, err
+	}
+	defer s.wg.Done()
+	st, ok, err := s.loadTenant(ctx, tenant, tenant.String())
+	if !ok {
+		st = persist.TenantState{Tenant: tenant}
+	}
+	return st, err
+}
+
+// Heads implements persist.Store: one aggregation over the heads index.
+func (s *Store) Heads(ctx context.Context, fn func(engine.TenantID, uint64) error) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	defer s.wg.Done()
+	if s.headsByProbe.Load() {
+		return s.headsByProbing(ctx, fn)
+	}
+	// On MongoDB, a $sort on the heads index and a $group taking each
+	// tenant's first entry: MongoDB answers it with one index entry per
+	// tenant (a DISTINCT_SCAN).
+	pipeline := mongo.Pipeline{
+		{{Key: "$sort", Value: headsIndex}},
+		{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$tenant"}, {Key: "head", Value: bson.D{{Key: "$first", Value: "$seq"}}}}}},
+	}
+	rctx, cancel := s.rt(ctx)
+	cur, err := s.events.Aggregate(rctx, pipeline)
+	cancel()
+	var se mongo.ServerError
+	if errors.As(err, &se) && se.HasErrorCode(errNotImplemented) {
+		s.headsByProbe.Store(true)
+		return s.headsByProbing(ctx, fn)
+	}
+	if err != nil {
+		return unavailable("heads", err)
+	}
+	defer func() {
+		cctx, cancel := s.rt(context.WithoutCancel(ctx))
+		defer cancel()
+		_ = cur.Close(cctx)
+	}()
+	for {
+		rctx, cancel := s.rt(ctx)
+		ok := cur.Next(rctx)
+		cancel()
+		if !ok {
+			break
+		}
+		var d struct {
+			Tenant string `bson:"_id"`
+			Head   int64  `bson:"head"`
+		}
+		if err := bson.Unmarshal(cur.Current, &d); err != nil {
+			return fmt.Errorf("mongo: heads: %w: %v", errCorrupt, err)
+		}
+		tenant, err := engine.ParseTenantID(d.Tenant)
+		if err != nil || tenant.String() != d.Tenant || d.Head < 0 {
+			return fmt.Errorf("mongo: heads: %w: tenant %q at %d", errCorrupt, d.Tenant, d.Head)
+		}
+		s.see(d.Tenant, uint64(d.Head))
+		if err := fn(tenant, uint64(d.Head)); err != nil {
+			return err
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return unavailable("heads", err)
+	}
+	return nil
+}
+
+// errNotImplemented is the server error code of a feature the server
+// lacks.
+const errNotImplemented = 238
+
+// headsByProbing is Heads for a server without $first in $group (the test
+// server, FerretDB, which would also read every event document to answer
+// any other aggregation): it lists the tenants, then finds each one's head
+// by _id lookups from the highest seq this handle has seen of it, one or
+// two lookups for a tenant it follows.
+func (s *Store) headsByProbing(ctx context.Context, fn func(engine.TenantID, uint64) error) error {
+	var tenants []string
+	err := s.each(ctx, s.tenants, "list tenants", bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}),
+		func(raw bson.Raw) error {
+			hex, err := stringField(raw, "_id")
+			if err != nil {
+				return fmt.Errorf("%w (tenants collection)", err)
+			}
+			tenants = append(tenants, hex)
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	for _, hex := range tenants {
+		tenant, err := engine.ParseTenantID(hex)
+		if err != nil || tenant.String() != hex {
+			return fmt.Errorf("mongo: heads: %w: tenant _id %q", errCorrupt, hex)
+		}
+		rctx, cancel := s.rt(ctx)
+		head, err := s.readHead(rctx, s.events, hex)
+		cancel()
+		if err != nil {
+			return s.snapErr("head of tenant "+hex, err)
+		}
+		if head == 0 {
+			continue // listed, but its first append failed
+		}
+		if err := fn(tenant, head); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *Store) loadTenant(ctx context.Context, tenant engine.TenantID, hex string) (persist.TenantState, bool, error) {
 	st := persist.TenantState{Tenant: tenant}
 	for attempt := 0; ; attempt++ {
@@ -972,15 +1170,18 @@ func (s *Store) loadTenant(ctx context.Context, tenant engine.TenantID, hex stri
 			after = snap.Seq
 		}
 		evs, err := s.readEvents(ctx, tenant, after, -1)
-		if err != nil {
-			return st, false, err
-		}
-		if len(evs) > 0 && evs[0].Seq != after+1 {
+		if errors.Is(err, persist.ErrPruned) {
 			// Retention deleted events after the snapshot we read: a newer
 			// snapshot was saved meanwhile. Read again.
 			if attempt < 5 {
 				continue
 			}
+			return st, false, fmt.Errorf("%w: tenant %s: events after the snapshot at %d keep being deleted", persist.ErrUnavailable, hex, after)
+		}
+		if err != nil {
+			return st, false, err
+		}
+		if len(evs) > 0 && evs[0].Seq != after+1 {
 			return st, false, fmt.Errorf("%w: tenant %s: events start at seq %d, after a snapshot at %d",
 				errCorrupt, hex, evs[0].Seq, after)
 		}

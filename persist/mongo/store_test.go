@@ -372,7 +372,10 @@ func TestRetention(t *testing.T) {
 			}
 		}
 	}
-	evs, err := a.Events(ctxT(t), tn, 0, -1)
+	if _, err := a.Events(ctxT(t), tn, 0, -1); !errors.Is(err, persist.ErrPruned) {
+		t.Fatalf("events after 0, deleted by retention: %v, want ErrPruned", err)
+	}
+	evs, err := a.Events(ctxT(t), tn, 10, -1)
 	if err != nil {
 		t.Fatal(err)
 	}

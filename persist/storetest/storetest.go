@@ -351,6 +351,38 @@ func checkLoad(t *testing.T, s persist.Store, a, b, c engine.TenantID, eng *engi
 	if sb.Snapshot != nil || !slices.Equal(seqs(sb.Events), span(1, 3)) {
 		t.Fatalf("tenant b: snapshot %v, events %v; want none, 1..3", sb.Snapshot, seqs(sb.Events))
 	}
+
+	// LoadTenant gives each tenant as Load does, and an empty state for
+	// a tenant without events.
+	for _, id := range []engine.TenantID{a, b, c} {
+		got, err := s.LoadTenant(ctxT(t), id)
+		if err != nil {
+			t.Fatalf("LoadTenant(%s): %v", id, err)
+		}
+		want := states[id]
+		want.Tenant = id
+		if got.Tenant != id || !slices.Equal(seqs(got.Events), seqs(want.Events)) ||
+			(got.Snapshot == nil) != (want.Snapshot == nil) ||
+			(got.Snapshot != nil && got.Snapshot.Seq != want.Snapshot.Seq) {
+			t.Fatalf("LoadTenant(%s) = snapshot %v, events %v; Load gave snapshot %v, events %v",
+				id, got.Snapshot, seqs(got.Events), want.Snapshot, seqs(want.Events))
+		}
+	}
+
+	// Heads lists every tenant with events once, at its head.
+	heads := map[engine.TenantID]uint64{}
+	if err := s.Heads(ctxT(t), func(id engine.TenantID, head uint64) error {
+		if _, dup := heads[id]; dup {
+			return fmt.Errorf("tenant %s listed twice", id)
+		}
+		heads[id] = head
+		return nil
+	}); err != nil {
+		t.Fatalf("Heads: %v", err)
+	}
+	if diff := cmp.Diff(map[engine.TenantID]uint64{a: 20, b: 3}, heads); diff != "" {
+		t.Fatalf("Heads (-want +got):\n%s", diff)
+	}
 }
 
 func testSnapshotAhead(t *testing.T, h Harness) {
