@@ -11,6 +11,8 @@ import (
 //	auth_store_append_errors_total             appends the store refused
 //	auth_store_fetch_errors_total              catch-up reads that failed
 //	auth_snapshots_total{result}               snapshots written (ok, error)
+//	auth_snapshot_installs_total               tenants started again from a snapshot
+//	                                           while running (behind retention)
 //	auth_tenants                               tenants held in memory
 //	auth_replication_lag_seconds               for events written elsewhere: from the
 //	                                           writer's clock at the write to this
@@ -22,6 +24,7 @@ type metrics struct {
 	appendErrors                prometheus.Counter
 	fetchErrors                 prometheus.Counter
 	snapshotsOK, snapshotsErr   prometheus.Counter
+	installs                    prometheus.Counter
 	lag                         prometheus.Observer
 }
 
@@ -37,7 +40,7 @@ func newMetrics(r *Replica, reg prometheus.Registerer) *metrics {
 	})
 	appendErrors := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "auth_store_append_errors_total",
-		Help: "Appends the store refused or did not confirm; each answered 503.",
+		Help: "Appends the store refused (answered 503) or did not confirm (answered 504, outcome unknown).",
 	})
 	fetchErrors := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "auth_store_fetch_errors_total",
@@ -47,6 +50,10 @@ func newMetrics(r *Replica, reg prometheus.Registerer) *metrics {
 		Name: "auth_snapshots_total",
 		Help: "Snapshots written to the store, by result.",
 	}, []string{"result"})
+	installs := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "auth_snapshot_installs_total",
+		Help: "Tenants started again from the store's snapshot while running, because retention deleted events this replica had not applied.",
+	})
 	tenants := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "auth_tenants",
 		Help: "Tenants held in memory.",
@@ -56,7 +63,7 @@ func newMetrics(r *Replica, reg prometheus.Registerer) *metrics {
 		Help:    "For events written through another replica: time from the write to applying it here.",
 		Buckets: prometheus.ExponentialBuckets(50e-6, 2, 18), // 50µs .. ~6.5s
 	})
-	reg.MustRegister(applied, appendDuration, appendErrors, fetchErrors, snapshots, tenants, lag)
+	reg.MustRegister(applied, appendDuration, appendErrors, fetchErrors, snapshots, installs, tenants, lag)
 	return &metrics{
 		appliedLocal:   applied.WithLabelValues("local"),
 		appliedRemote:  applied.WithLabelValues("remote"),
@@ -65,6 +72,7 @@ func newMetrics(r *Replica, reg prometheus.Registerer) *metrics {
 		fetchErrors:    fetchErrors,
 		snapshotsOK:    snapshots.WithLabelValues("ok"),
 		snapshotsErr:   snapshots.WithLabelValues("error"),
+		installs:       installs,
 		lag:            lag,
 	}
 }

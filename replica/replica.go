@@ -24,6 +24,10 @@ type Config struct {
 	FetchBatch int
 	// SnapshotTimeout bounds one snapshot write.
 	SnapshotTimeout time.Duration
+	// AnswerGrace is how long past the caller's deadline a write whose
+	// event is durable may still take to apply it here and answer, before
+	// it answers "unknown".
+	AnswerGrace time.Duration
 	// Now stamps events.
 	Now func() time.Time
 	// Logger receives the replica's logs; tenant ids only, never keys.
@@ -38,6 +42,7 @@ func DefaultConfig() Config {
 		SnapshotEvery:   10000,
 		FetchBatch:      1000,
 		SnapshotTimeout: time.Minute,
+		AnswerGrace:     2 * time.Second,
 		Now:             time.Now,
 		Logger:          slog.New(slog.DiscardHandler),
 	}
@@ -48,6 +53,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.FetchBatch < 1:
 		return errors.New("replica: FetchBatch must be at least 1")
+	case c.AnswerGrace < 0:
+		return errors.New("replica: AnswerGrace must not be negative")
 	case c.Now == nil:
 		return errors.New("replica: Now is nil")
 	case c.Logger == nil:
@@ -75,7 +82,7 @@ type Replica struct {
 	observers []Observer
 
 	waitMu  sync.Mutex // guards waiters
-	waiters map[uint64]chan bool
+	waiters map[uint64]chan answer
 
 	bg      sync.WaitGroup // background snapshots
 	closed  chan struct{}
@@ -107,7 +114,7 @@ func New(eng *engine.Engine, store persist.Store, cfg Config) (*Replica, error) 
 		store:   store,
 		cfg:     cfg,
 		tenants: make(map[engine.TenantID]*tenantState),
-		waiters: make(map[uint64]chan bool),
+		waiters: make(map[uint64]chan answer),
 		closed:  make(chan struct{}),
 	}
 	if cfg.Registerer != nil {
@@ -207,18 +214,41 @@ func (r *Replica) isLoaded() bool {
 
 // Errors of Write.
 var (
-	// ErrNotApplied is returned when an event was made durable but could
-	// not be applied here yet (the store failed while this replica caught
-	// up to it). It wraps persist.ErrUnavailable; the event becomes
-	// visible once the replica catches up.
-	ErrNotApplied = fmt.Errorf("replica: event is durable but not yet applied: %w", persist.ErrUnavailable)
+	// ErrAnswerUnknown is returned (with the event's seq) for a write that
+	// is durable in the store but whose answer this replica could not work
+	// out: the store failed while it caught up to the event, or a snapshot
+	// installed meanwhile covered it. The change is made (every replica
+	// will apply it at that seq); only its result (true or false) is
+	// unknown, which a read with that seq as min_seq can tell. It wraps
+	// persist.ErrAmbiguous: to a client it is an unknown outcome, never
+	// "nothing changed".
+	ErrAnswerUnknown = fmt.Errorf("replica: the write is durable but its answer is unknown here: %w", persist.ErrAmbiguous)
 )
 
+// answer is what applying a write's event told its writer; known is false
+// when the event was covered by a snapshot instead of applied one by one.
+type answer struct {
+	result, known bool
+}
+
 // Write makes change c to the tenant of key and returns the original API's
-// answer and the tenant's seq after the change (a consistency token). Bad
-// input returns an error matching engine.ErrInvalid and changes nothing; a
-// store failure returns an error matching persist.ErrUnavailable (or
-// persist.ErrClosed) and changes nothing.
+// answer and the tenant's seq after the change (a consistency token).
+//
+// A write is decided at its seq: its answer is what applying its event in
+// the tenant's seq order answers, never a guess from this replica's state,
+// which may be behind. A change that looks like a no-op here (revoking
+// what this replica does not know was granted, adding what it already
+// has) is first checked against the store's head: the replica catches the
+// tenant up to it and answers from there, writing an event if the change
+// is not a no-op after all. No-ops therefore cost one read of the head and
+// leave no event (and no tenant, for a key never written to).
+//
+// Errors tell three outcomes apart. Bad input matches engine.ErrInvalid,
+// and a store that could not be reached matches persist.ErrUnavailable
+// without persist.ErrAmbiguous: nothing changed. An error matching
+// persist.ErrAmbiguous means the write may have been made (the store did
+// not confirm it in time), or was made and its answer is unknown
+// ([ErrAnswerUnknown], with the seq it was made at).
 func (r *Replica) Write(ctx context.Context, key string, c engine.Change) (bool, uint64, error) {
 	if err := engine.ValidKey(key); err != nil {
 		return false, 0, err
@@ -234,14 +264,17 @@ func (r *Replica) Write(ctx context.Context, key string, c engine.Change) (bool,
 // caller: its Tenant and change (or batch) are used, its Seq, ID and Time
 // are assigned here.
 func (r *Replica) WriteEvent(ctx context.Context, ev engine.Event) (bool, uint64, error) {
-	if result, changes, seq := r.eng.Tenant(ev.Tenant).AnswerAt(&ev.Change); !changes {
-		return result, seq, nil
+	if _, changes, _ := r.eng.Tenant(ev.Tenant).AnswerAt(&ev.Change); !changes {
+		result, changes, seq, err := r.answerAtHead(ctx, &ev)
+		if err != nil || !changes {
+			return result, seq, err
+		}
 	}
 	ev.Seq = 0
 	ev.ID = rand.Uint64()
 	ev.Time = r.cfg.Now().UTC()
 
-	done := make(chan bool, 1)
+	done := make(chan answer, 1)
 	r.waitMu.Lock()
 	r.waiters[ev.ID] = done
 	r.waitMu.Unlock()
@@ -261,17 +294,63 @@ func (r *Replica) WriteEvent(ctx context.Context, ev engine.Event) (bool, uint64
 	if r.metrics != nil {
 		r.metrics.appendDuration.Observe(time.Since(start).Seconds())
 	}
-	if err := r.deliver(ctx, &ev, true); err != nil {
-		return false, 0, fmt.Errorf("%w: %w", ErrNotApplied, err)
+	err := r.deliver(ctx, &ev, true)
+	if err != nil && ctx.Err() != nil {
+		// The event is durable: its answer is worth a little longer than
+		// the caller's deadline, which a slow append may have used up.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.AnswerGrace)
+		err = r.deliver(actx, &ev, true)
+		cancel()
+	}
+	if err != nil {
+		return false, ev.Seq, fmt.Errorf("%w: event %d: %w", ErrAnswerUnknown, ev.Seq, err)
 	}
 	select {
-	case result := <-done:
-		return result, ev.Seq, nil
+	case a := <-done:
+		if !a.known {
+			return false, ev.Seq, fmt.Errorf("%w: event %d was covered by a snapshot", ErrAnswerUnknown, ev.Seq)
+		}
+		return a.result, ev.Seq, nil
 	default:
-		// deliver returns only once the tenant is applied past ev.Seq, and
-		// applying ev answers its waiter; this is a bug if reached.
-		return false, 0, fmt.Errorf("replica: event %d applied without an answer", ev.Seq)
+		// deliver returns once the tenant is applied past ev.Seq; applying
+		// ev answers its waiter, and a snapshot that covers it answers it
+		// too, so this is a bug if reached. The event is durable all the
+		// same.
+		return false, ev.Seq, fmt.Errorf("%w: event %d applied without an answer", ErrAnswerUnknown, ev.Seq)
 	}
+}
+
+// answerAtHead answers a change that looks like a no-op at this replica
+// from the tenant brought up to the store's head (see Write): changes
+// reports that it is not a no-op there, and must be written. The answer of
+// a no-op is the state at the seq returned, which was the store's state at
+// some instant during the call. Errors match persist.ErrUnavailable:
+// nothing was written.
+func (r *Replica) answerAtHead(ctx context.Context, ev *engine.Event) (result, changes bool, seq uint64, err error) {
+	head, err := r.store.Head(ctx, ev.Tenant)
+	if err != nil {
+		return false, false, 0, fmt.Errorf("replica: head before a write: %w", notWritten(err))
+	}
+	if head > r.eng.Seq(ev.Tenant) {
+		ts := r.state(ev.Tenant)
+		ts.mu.Lock()
+		err := r.drain(ctx, ev.Tenant, ts, head)
+		ts.mu.Unlock()
+		if err != nil {
+			return false, false, 0, fmt.Errorf("replica: catching up before a write: %w", notWritten(err))
+		}
+	}
+	result, changes, seq = r.eng.Tenant(ev.Tenant).AnswerAt(&ev.Change)
+	return result, changes, seq, nil
+}
+
+// notWritten makes sure err says "unavailable, nothing written": a read
+// that failed before any write was sent.
+func notWritten(err error) error {
+	if errors.Is(err, persist.ErrUnavailable) || errors.Is(err, persist.ErrClosed) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", persist.ErrUnavailable, err)
 }
 
 // Deliver hands the replica an event that is durable in the store, from any
@@ -348,6 +427,12 @@ func (r *Replica) drain(ctx context.Context, id engine.TenantID, ts *tenantState
 		}
 		limit := min(int(top-applied), r.cfg.FetchBatch)
 		evs, err := r.store.Events(ctx, id, applied, limit)
+		if errors.Is(err, persist.ErrPruned) {
+			if err := r.install(ctx, id, ts); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			if r.metrics != nil {
 				r.metrics.fetchErrors.Inc()
@@ -374,6 +459,62 @@ func (r *Replica) drain(ctx context.Context, id engine.TenantID, ts *tenantState
 	}
 }
 
+// install starts tenant id again from its latest snapshot in the store and
+// the events after it, for a replica whose next event retention deleted;
+// ts.mu must be held. The snapshot is built off to the side and swapped in
+// whole (engine.Restore), so readers see the old state until then, and the
+// events after it are applied as any others. Writes of this replica's
+// whose events the snapshot covers are answered "unknown": they are made,
+// but not applied one by one here.
+func (r *Replica) install(ctx context.Context, id engine.TenantID, ts *tenantState) error {
+	st, err := r.store.LoadTenant(ctx, id)
+	if err != nil {
+		if r.metrics != nil {
+			r.metrics.fetchErrors.Inc()
+		}
+		return fmt.Errorf("replica: loading the snapshot of tenant %s: %w", id, err)
+	}
+	applied := r.eng.Seq(id)
+	if st.Snapshot == nil || st.Snapshot.Seq <= applied {
+		return fmt.Errorf("replica: store deleted events of tenant %s after %d and holds no snapshot past them", id, applied)
+	}
+	if err := r.eng.Restore(st.Snapshot); err != nil {
+		return fmt.Errorf("replica: snapshot of tenant %s at %d: %w", id, st.Snapshot.Seq, err)
+	}
+	ts.snapSeq = max(ts.snapSeq, st.Snapshot.Seq)
+	r.waitMu.Lock()
+	for seq, p := range ts.pending {
+		if seq > st.Snapshot.Seq {
+			continue
+		}
+		delete(ts.pending, seq)
+		if w, ok := r.waiters[p.ev.ID]; ok {
+			w <- answer{}
+			delete(r.waiters, p.ev.ID)
+		}
+	}
+	r.waitMu.Unlock()
+	ts.wake()
+	if r.metrics != nil {
+		r.metrics.installs.Inc()
+	}
+	r.cfg.Logger.Info("installed a snapshot: the events after this replica's seq were deleted by retention",
+		"tenant", id.String(), "from", applied, "to", st.Snapshot.Seq)
+	for i := range st.Events {
+		ev := &st.Events[i]
+		if ev.Seq != r.eng.Seq(id)+1 {
+			return fmt.Errorf("replica: store gave event %d, want %d", ev.Seq, r.eng.Seq(id)+1)
+		}
+		local := false
+		if p, ok := ts.pending[ev.Seq]; ok {
+			local = p.local
+			delete(ts.pending, ev.Seq)
+		}
+		r.apply(id, ts, ev, local)
+	}
+	return nil
+}
+
 // apply applies the tenant's next event; ts.mu must be held.
 func (r *Replica) apply(id engine.TenantID, ts *tenantState, ev *engine.Event, local bool) {
 	result, err := r.eng.Apply(ev)
@@ -384,7 +525,7 @@ func (r *Replica) apply(id engine.TenantID, ts *tenantState, ev *engine.Event, l
 	}
 	r.waitMu.Lock()
 	if w, ok := r.waiters[ev.ID]; ok {
-		w <- result
+		w <- answer{result: result, known: true}
 		delete(r.waiters, ev.ID)
 		// A catch-up may apply a write of this replica's before its
 		// writer does; it is still local (the bus publishes local events).
