@@ -90,7 +90,7 @@ type counters struct {
 	delivered, deliverErrors                    atomic.Uint64
 	syncs, syncErrors                           atomic.Uint64
 	digestsSent, digestsReceived                atomic.Uint64
-	scans, scanErrors                           atomic.Uint64
+	scans, scanErrors, scanBehind               atomic.Uint64
 	disconnects, reconnects                     atomic.Uint64
 }
 
@@ -110,8 +110,9 @@ type Stats struct {
 	SyncErrors     uint64 // tenant Syncs that failed
 	DigestsSent    uint64
 	DigestsRecv    uint64
-	Scans          uint64 // store scans after a (re)connect
+	Scans          uint64 // comparisons with the store's heads
 	ScanErrors     uint64
+	ScanBehind     uint64 // tenants those comparisons found behind
 	Disconnects    uint64
 	Reconnects     uint64
 	Connected      bool
@@ -319,6 +320,7 @@ func (b *Bus) Stats() Stats {
 		DigestsRecv:    b.st.digestsReceived.Load(),
 		Scans:          b.st.scans.Load(),
 		ScanErrors:     b.st.scanErrors.Load(),
+		ScanBehind:     b.st.scanBehind.Load(),
 		Disconnects:    b.st.disconnects.Load(),
 		Reconnects:     b.st.reconnects.Load(),
 		Connected:      b.Connected(),
@@ -696,10 +698,14 @@ func (b *Bus) kickScan() {
 	}
 }
 
-// scanLoop runs the store scans asked for, one at a time, once the link is
-// up, retrying a failed one after SyncInterval.
+// scanLoop compares the store's heads with ours every Converge/2, and at
+// once when a (re)connect asks for it, one comparison at a time; a failed
+// one is retried after SyncInterval. The periodic comparison needs no NATS:
+// it is what bounds how long any tenant stays behind, whatever was lost.
 func (b *Bus) scanLoop() {
 	defer b.wg.Done()
+	every := time.NewTicker(b.cfg.Converge / 2)
+	defer every.Stop()
 	var retry <-chan time.Time
 	for {
 		select {
@@ -707,60 +713,64 @@ func (b *Bus) scanLoop() {
 			return
 		case <-b.scanKick:
 		case <-retry:
+		case <-every.C:
 		}
 		retry = nil
-		if !b.needScan.Swap(false) {
-			continue
-		}
-		if !b.nc.IsConnected() {
-			// The connect or reconnect handler wakes us again.
+		// After a (re)connect, the subscription is confirmed live at the
+		// server first, so that what is published from then on arrives
+		// and the comparison covers what came before.
+		confirm := b.needScan.Swap(false)
+		if confirm && !b.nc.IsConnected() {
+			// The connect or reconnect handler wakes us again; compare
+			// with the store meanwhile all the same.
 			b.needScan.Store(true)
-			continue
+			confirm = false
 		}
-		if err := b.scan(); err != nil {
-			b.needScan.Store(true)
+		if err := b.scan(confirm); err != nil {
+			if confirm {
+				b.needScan.Store(true)
+			}
 			if b.ctx.Err() != nil {
 				return
 			}
 			b.st.scanErrors.Add(1)
-			b.log.Warn("bus: store scan failed; will retry", "err", err)
+			b.log.Warn("bus: comparing with the store's heads failed; will retry", "err", err)
 			retry = time.After(b.cfg.SyncInterval)
 		}
 	}
 }
 
-// scan makes sure the subscription is live at the server, then Syncs every
-// tenant whose head in the store is past ours: what was published while
-// the link was down (including tenants never heard of) is caught up, and
-// what is published from now on arrives.
-func (b *Bus) scan() error {
-	if err := b.nc.FlushTimeout(b.cfg.FlushTimeout); err != nil {
-		return fmt.Errorf("confirming subscription: %w", err)
+// scan compares every tenant's head in the store with ours and Syncs those
+// we are behind on (including tenants never heard of). With confirm, it
+// first makes sure the subscription is live at the server.
+func (b *Bus) scan(confirm bool) error {
+	if confirm {
+		if err := b.nc.FlushTimeout(b.cfg.FlushTimeout); err != nil {
+			return fmt.Errorf("confirming subscription: %w", err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.ScanTimeout)
 	defer cancel()
 	start := time.Now()
 	var behind []engine.TenantID
 	tenants := 0
-	err := b.store.Load(ctx, func(t persist.TenantState) error {
+	err := b.store.Heads(ctx, func(id engine.TenantID, head uint64) error {
 		tenants++
-		var head uint64
-		if t.Snapshot != nil {
-			head = t.Snapshot.Seq
-		}
-		if n := len(t.Events); n > 0 {
-			head = max(head, t.Events[n-1].Seq)
-		}
-		if head > b.eng.Seq(t.Tenant) {
-			behind = append(behind, t.Tenant)
+		if head > b.eng.Seq(id) {
+			behind = append(behind, id)
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("scanning store: %w", err)
+		return fmt.Errorf("reading the store's heads: %w", err)
 	}
 	b.st.scans.Add(1)
+	b.st.scanBehind.Add(uint64(len(behind)))
 	b.markSync(behind)
-	b.log.Info("bus: store scanned", "tenants", tenants, "behind", len(behind), "duration", time.Since(start).Round(time.Millisecond))
+	level := slog.LevelDebug
+	if confirm || len(behind) > 0 {
+		level = slog.LevelInfo
+	}
+	b.log.Log(ctx, level, "bus: compared with the store's heads", "tenants", tenants, "behind", len(behind), "duration", time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -39,10 +39,21 @@ type Config struct {
 	// PublishQueue bounds the events waiting to be published; past it an
 	// event is not published (the digest names its tenant).
 	PublishQueue int
+	// Converge bounds how long a replica may stay behind the store on any
+	// tenant, whatever was lost on the way: every Converge/2 it compares
+	// the head of every tenant in the store (one cheap query,
+	// persist.Store.Heads) with its own, and catches up those it is behind
+	// on, whether NATS is up or not. A lost message, a replica on a NATS
+	// server the writer does not reach, a tenant quiet for hours: all are
+	// caught by the next comparison.
+	Converge time.Duration
 	// FetchTimeout bounds one Deliver or Sync, that is the store reads of
-	// one catch-up.
+	// one catch-up. A catch-up cut short keeps what it applied, and the
+	// next one goes on from there (within a large event too: the store
+	// resumes reading its chunks), so a backlog or an event too large to
+	// read within FetchTimeout is still caught up over a few rounds.
 	FetchTimeout time.Duration
-	// ScanTimeout bounds the store scan after a reconnect.
+	// ScanTimeout bounds one comparison of the store's heads with ours.
 	ScanTimeout time.Duration
 	// FlushTimeout bounds the round trip that confirms the subscription is
 	// live at the server, and one blocked write to the server.
@@ -83,6 +94,7 @@ func DefaultConfig(url string) Config {
 		Workers:          8,
 		MaxQueued:        1 << 16,
 		PublishQueue:     1 << 16,
+		Converge:         10 * time.Second,
 		FetchTimeout:     10 * time.Second,
 		ScanTimeout:      5 * time.Minute,
 		FlushTimeout:     2 * time.Second,
@@ -111,6 +123,8 @@ func (c Config) Validate() error {
 		return errors.New("bus: Workers must be at least 1")
 	case c.MaxQueued < 1 || c.PublishQueue < 1:
 		return errors.New("bus: MaxQueued and PublishQueue must be at least 1")
+	case c.Converge < 2*time.Millisecond:
+		return errors.New("bus: Converge must be positive")
 	case c.FetchTimeout <= 0 || c.ScanTimeout <= 0 || c.FlushTimeout <= 0:
 		return errors.New("bus: FetchTimeout, ScanTimeout and FlushTimeout must be positive")
 	case c.ConnectTimeout <= 0 || c.ReconnectWait <= 0:

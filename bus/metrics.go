@@ -10,7 +10,8 @@ import (
 //	auth_bus_connected                       1 while the NATS link is up
 //	auth_bus_messages_total{kind}            published, received, delivered, dropped, stale, corrupt, overflow
 //	auth_bus_errors_total{kind}              publish, deliver, sync, scan
-//	auth_bus_catchups_total{kind}            syncs, scans, digests_sent, digests_received
+//	auth_bus_catchups_total{kind}            syncs, scans (comparisons with the store's heads),
+//	                                         scan_behind (tenants they found behind), digests_sent, digests_received
 //	auth_bus_link_changes_total{kind}        disconnects, reconnects
 //
 // The replication lag itself is the replica's auth_replication_lag_seconds.
@@ -24,7 +25,7 @@ var (
 	descConnected = prometheus.NewDesc("auth_bus_connected", "1 while the NATS link is up.", nil, nil)
 	descMessages  = prometheus.NewDesc("auth_bus_messages_total", "Event messages by what happened to them.", []string{"kind"}, nil)
 	descErrors    = prometheus.NewDesc("auth_bus_errors_total", "Bus failures by kind.", []string{"kind"}, nil)
-	descCatchups  = prometheus.NewDesc("auth_bus_catchups_total", "Catch-up work: syncs with the store, full scans, digests.", []string{"kind"}, nil)
+	descCatchups  = prometheus.NewDesc("auth_bus_catchups_total", "Catch-up work: syncs with the store, comparisons with the store's heads and the tenants they found behind, digests.", []string{"kind"}, nil)
 	descLink      = prometheus.NewDesc("auth_bus_link_changes_total", "NATS link losses and recoveries.", []string{"kind"}, nil)
 )
 
@@ -58,6 +59,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descErrors, "scan", st.ScanErrors)
 	counter(descCatchups, "syncs", st.Syncs)
 	counter(descCatchups, "scans", st.Scans)
+	counter(descCatchups, "scan_behind", st.ScanBehind)
 	counter(descCatchups, "digests_sent", st.DigestsSent)
 	counter(descCatchups, "digests_received", st.DigestsRecv)
 	counter(descLink, "disconnects", st.Disconnects)
