@@ -64,7 +64,7 @@ func (c *Client) Import(ctx context.Context, r io.Reader) (Imported, error) {
 	// before it is sent.
 	h := http.Header{"Expect": {"100-continue"}}
 	var out Imported
-	_, err = c.call(ctx, request{method: http.MethodPost, url: u, body: r, ctype: "application/x-ndjson", header: h, timeout: noTimeout}, &out)
+	_, err = c.call(ctx, request{method: http.MethodPost, url: u, body: r, ctype: "application/x-ndjson", header: h, timeout: noTimeout, write: true}, &out)
 	return out, err
 }
 

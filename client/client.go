@@ -183,6 +183,9 @@ type request struct {
 	// timeout bounds the call; 0: the Client's timeout; noTimeout: the
 	// context only.
 	timeout time.Duration
+	// write marks a request that changes the tenant: its errors carry an
+	// Outcome.
+	write bool
 }
 
 const noTimeout = -1
@@ -214,12 +217,15 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, context.C
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		cancel()
+		if r.write {
+			return nil, nil, &TransportError{Method: r.method, Path: r.url.EscapedPath(), Outcome: transportOutcome(err), Err: err}
+		}
 		return nil, nil, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer cancel()
 		defer resp.Body.Close()
-		return nil, nil, readError(r.method, r.url, resp)
+		return nil, nil, readError(r, resp)
 	}
 	return resp, cancel, nil
 }
@@ -228,14 +234,19 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, context.C
 const maxAnswer = 256 << 20
 
 // readError turns a non-2xx answer into an *Error.
-func readError(method string, u *url.URL, resp *http.Response) error {
+func readError(r request, resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	e := &Error{StatusCode: resp.StatusCode, Method: method, Path: u.EscapedPath()}
+	e := &Error{StatusCode: resp.StatusCode, Method: r.method, Path: r.url.EscapedPath()}
 	var answer struct {
-		Error *string `json:"error"`
-		Seq   uint64  `json:"seq"`
+		Error   *string `json:"error"`
+		Seq     uint64  `json:"seq"`
+		Outcome string  `json:"outcome"`
 	}
-	if json.Unmarshal(body, &answer) == nil && answer.Error != nil {
+	ok := json.Unmarshal(body, &answer) == nil && answer.Error != nil
+	if r.write {
+		e.Outcome = writeOutcome(resp.StatusCode, answer.Outcome)
+	}
+	if ok {
 		e.Message, e.Seq = *answer.Error, answer.Seq
 	} else {
 		msg := strings.TrimSpace(string(body))
@@ -332,7 +343,7 @@ func (c *Client) write(ctx context.Context, method, route string, names ...strin
 		return Write{}, err
 	}
 	var w Write
-	_, err = c.call(ctx, request{method: method, url: u}, &w)
+	_, err = c.call(ctx, request{method: method, url: u, write: true}, &w)
 	return w, err
 }
 

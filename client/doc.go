@@ -56,9 +56,17 @@
 // key or argument; nothing changed), [ErrUnauthorized] (401: no key),
 // [ErrNotFound] (404: no such route, e.g. a server without the /v1 routes),
 // [ErrBehind] (409: the replica has not reached MinSeq), [ErrTooLarge] (413)
-// and [ErrUnavailable] (502, 503, 504: the store could not make a write
-// durable, nothing changed; or a proxy found no server). Other errors are
-// the transport's (connection refused, timeouts, the context's end).
+// and [ErrUnavailable] (502, 503, 504: the store or a proxy could not
+// serve it). Other errors are the transport's (connection refused,
+// timeouts, the context's end).
+//
+// A failed write also says what it did, three outcomes never confused:
+// [ErrNotApplied] (nothing changed anywhere: a 4xx, or the store refused
+// it with 503) and [ErrOutcomeUnknown] (it may have been made: the store
+// did not confirm it in time, the connection broke after it was sent; or
+// it was made, at [Error.Seq], and only its answer is unknown). Success is
+// the third. A write of unknown outcome must be read back, not assumed
+// undone.
 //
 // # Routes
 //

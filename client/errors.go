@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 )
 
@@ -21,10 +22,32 @@ var (
 	ErrBehind = errors.New("auth: replica behind min_seq")
 	// ErrTooLarge: 413, the request body is over the server's limit.
 	ErrTooLarge = errors.New("auth: request too large")
-	// ErrUnavailable: 503, the store could not make a write durable, so
-	// nothing changed (or, rarely, the store did not confirm it in time);
-	// also 502 and 504 from a proxy in front of the server. Retry later.
+	// ErrUnavailable: 503 (the store could not take the request), 504
+	// (the store did not confirm a write in time) and 502 (a proxy found no
+	// server). For a write, whether anything changed is told by
+	// ErrNotApplied and ErrOutcomeUnknown, never by this. Retry later.
 	ErrUnavailable = errors.New("auth: unavailable")
+
+	// ErrNotApplied: a write that was refused and changed nothing, anywhere
+	// (a 4xx, or a 503 whose outcome is "not_applied"). Safe to retry.
+	ErrNotApplied = errors.New("auth: write not applied")
+	// ErrOutcomeUnknown: a write that may have been made (the store did not
+	// confirm it in time, the connection broke after it was sent, a proxy
+	// gave up waiting), or was made and its answer is unknown (then
+	// [Error.Seq] is the seq it was made at). Read, with [MinSeq] when a
+	// seq is known, to find out before writing again.
+	ErrOutcomeUnknown = errors.New("auth: write outcome unknown")
+)
+
+// Outcome says what a failed write did.
+type Outcome string
+
+// Outcomes of a failed write; reads have none.
+const (
+	// NotApplied: nothing changed.
+	NotApplied Outcome = "not_applied"
+	// Unknown: the write may have been made.
+	Unknown Outcome = "unknown"
 )
 
 // Error is an answer other than 2xx.
@@ -34,8 +57,11 @@ type Error struct {
 	// Message is the server's explanation, from {"error": "..."}, or the
 	// start of the body if it was not that.
 	Message string
-	// Seq is, for a 409, the seq the replica had reached.
+	// Seq is, for a 409, the seq the replica had reached; for a write of
+	// unknown outcome, the seq it was made at, when the server knows it.
 	Seq uint64
+	// Outcome is, for a write, what it did: NotApplied or Unknown.
+	Outcome Outcome
 	// Method and Path are the request's; the path never holds the key.
 	Method, Path string
 }
@@ -59,8 +85,58 @@ func (e *Error) Is(target error) bool {
 		return e.StatusCode == http.StatusRequestEntityTooLarge
 	case ErrUnavailable:
 		return e.StatusCode == http.StatusServiceUnavailable || e.StatusCode == http.StatusBadGateway || e.StatusCode == http.StatusGatewayTimeout
+	case ErrNotApplied:
+		return e.Outcome == NotApplied
+	case ErrOutcomeUnknown:
+		return e.Outcome == Unknown
 	}
 	return false
+}
+
+// writeOutcome is the outcome of a write answered with status, given the
+// server's word for it (empty if it said none: an older server, a proxy).
+// Without one, a 4xx changed nothing and anything else may have.
+func writeOutcome(status int, said string) Outcome {
+	switch Outcome(said) {
+	case NotApplied, Unknown:
+		return Outcome(said)
+	}
+	if status >= 400 && status < 500 {
+		return NotApplied
+	}
+	return Unknown
+}
+
+// TransportError is a write whose request failed on the way (the
+// connection broke, the client's timeout passed): it matches
+// ErrOutcomeUnknown unless the request certainly never reached the server
+// (no connection could be made), then ErrNotApplied.
+type TransportError struct {
+	Method, Path string
+	Outcome      Outcome
+	Err          error
+}
+
+func (e *TransportError) Error() string {
+	return fmt.Sprintf("auth: %s %s: %s (outcome %s)", e.Method, e.Path, e.Err, e.Outcome)
+}
+
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// Is matches ErrNotApplied or ErrOutcomeUnknown by the outcome.
+func (e *TransportError) Is(target error) bool {
+	return (target == ErrNotApplied && e.Outcome == NotApplied) ||
+		(target == ErrOutcomeUnknown && e.Outcome == Unknown)
+}
+
+// transportOutcome: a request that failed before a connection was made
+// was never sent.
+func transportOutcome(err error) Outcome {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return NotApplied
+	}
+	return Unknown
 }
 
 // emptyName is the error for an empty name, which no route takes: it is

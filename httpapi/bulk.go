@@ -165,7 +165,7 @@ func (s *Server) importLines(ctx *fasthttp.RequestCtx) {
 	defer cancel()
 	seq, err := s.svc.WriteBatch(wctx, key, changes)
 	if err != nil {
-		s.writeServiceError(ctx, importPath, err)
+		s.writeWriteError(ctx, importPath, err, seq)
 		return
 	}
 	setSeq(ctx, seq)

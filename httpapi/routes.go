@@ -75,7 +75,7 @@ func (s *Server) writer(route string, names []string, change func(p *params) eng
 			defer cancel()
 			result, seq, err := s.svc.Write(wctx, p.key(), change(p))
 			if err != nil {
-				s.writeServiceError(ctx, route, err)
+				s.writeWriteError(ctx, route, err, seq)
 				return
 			}
 			setSeq(ctx, seq)

@@ -25,10 +25,12 @@ type Service interface {
 	// every call; it must not allocate.
 	TenantByKey(key string) *engine.Tenant
 	// Write makes change c to the tenant of key durably and returns the
-	// original API's answer and the tenant's seq after it. Errors match
-	// engine.ErrInvalid (bad input), persist.ErrUnavailable or
-	// persist.ErrClosed (the store cannot take it); in every error case
-	// nothing changed, or (persist.ErrAmbiguous) the outcome is unknown.
+	// original API's answer and the tenant's seq after it. Errors tell the
+	// outcome: engine.ErrInvalid (bad input) and persist.ErrUnavailable or
+	// persist.ErrClosed without persist.ErrAmbiguous (the store could not
+	// take it) mean nothing changed; persist.ErrAmbiguous means the write
+	// may have been made, or was made at the seq returned (when not 0) and
+	// its answer is unknown. Any other error is taken as unknown too.
 	Write(ctx context.Context, key string, c engine.Change) (result bool, seq uint64, err error)
 	// WriteBatch makes all of changes as one event, atomically, and
 	// returns the tenant's seq after it; errors as for Write.

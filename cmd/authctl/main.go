@@ -34,7 +34,9 @@
 // Exit status: 0 on success and for a yes (has, can, check with every
 // check allowed); 1 for a no (has, can, check with a check denied) and for
 // a grant or membership not made because its role does not exist; 2 on an
-// error (bad usage, a refused request, an unreachable server).
+// error (bad usage, a refused request, an unreachable server: for a write,
+// nothing changed); 3 for a write whose outcome is unknown (it may have
+// been made: read before writing again).
 package main
 
 import (
@@ -58,6 +60,9 @@ const (
 	exitOK    = 0
 	exitNo    = 1
 	exitError = 2
+	// exitUnknown: a write whose outcome is unknown (it may have been
+	// made).
+	exitUnknown = 3
 )
 
 const defaultURL = "http://localhost:4000"
@@ -162,6 +167,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "authctl: %s\n\n", ue)
 		fs.Usage()
+		return exitError
+	case errors.Is(err, client.ErrOutcomeUnknown):
+		var ce *client.Error
+		if errors.As(err, &ce) && ce.Seq > 0 {
+			fmt.Fprintf(stderr, "authctl: outcome unknown: the write was made at seq %d, but its answer is not known; read with -min-seq %d to see it: %v\n", ce.Seq, ce.Seq, err)
+		} else {
+			fmt.Fprintln(stderr, "authctl: outcome unknown: the write may or may not have been made; read before writing again:", err)
+		}
+		return exitUnknown
+	case errors.Is(err, client.ErrNotApplied):
+		fmt.Fprintln(stderr, "authctl: not applied (nothing changed):", err)
 		return exitError
 	case err != nil:
 		fmt.Fprintln(stderr, "authctl:", err)
