@@ -606,3 +606,52 @@ func TestConnectErrorHidesURL(t *testing.T) {
 		t.Errorf("error shows the URL: %v", err)
 	}
 }
+
+// TestConvergeWithoutTheBus: replica C is on a NATS server that replica A
+// does not reach, so it hears nothing of A's writes: no event, no digest.
+// It still sees every write within the Converge bound, on a tenant it has
+// never heard of and again after the tenant has been quiet for longer than
+// any activity window (before: never, until its next reconnect).
+func TestConvergeWithoutTheBus(t *testing.T) {
+	store := openStore(t)
+	natsA, natsC := startNATS(t), startNATS(t)
+	cfg := testBusConfig(natsA.URL())
+	cfg.Converge = 500 * time.Millisecond
+	a := startNode(t, "replica-a", store, cfg)
+	defer a.close()
+	cfg = testBusConfig(natsC.URL())
+	cfg.Converge = 500 * time.Millisecond
+	cfg.ActiveWindow = cfg.SyncInterval // quiet tenants are forgotten at once
+	c := startNode(t, "replica-c", store, cfg)
+	defer c.close()
+
+	const key = "quiet"
+	id := engine.KeyID(key)
+	seen := func(seq uint64) {
+		t.Helper()
+		begin := time.Now()
+		for c.eng.Seq(id) < seq {
+			// The bound is Converge, plus the catch-up's own time: allow
+			// a generous multiple on a loaded machine.
+			if time.Since(begin) > 10*cfg.Converge {
+				t.Fatalf("replica C at seq %d %v after the write of seq %d, bound %v: %+v", c.eng.Seq(id), time.Since(begin), seq, cfg.Converge, c.bus.Stats())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Logf("seq %d seen at C %v after the write", seq, time.Since(begin).Round(time.Millisecond))
+	}
+	_, seq, err := a.rep.Write(context.Background(), key, engine.Change{Op: engine.OpAddRole, Role: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen(seq)
+	time.Sleep(3 * cfg.ActiveWindow) // quiet, and forgotten
+	_, seq, err = a.rep.Write(context.Background(), key, engine.Change{Op: engine.OpAddMembership, Role: "r", User: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen(seq)
+	if st := c.bus.Stats(); st.Received != 0 || st.ScanBehind == 0 {
+		t.Fatalf("C caught up other than by comparing heads: %+v", st)
+	}
+}

@@ -45,6 +45,7 @@ type config struct {
 	http            httpapi.Config
 	mongo           mongoConfig
 	natsURL         string
+	converge        time.Duration
 	readyNeedsBus   bool
 }
 
@@ -71,6 +72,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long requests in flight may take to finish on shutdown")
 	c.mongo.flags(fs, getenv)
 	fs.StringVar(&c.natsURL, "nats-url", getenv("NATS_URL"), "NATS server URL(s), comma-separated, to run as one of several replicas; needs MongoDB (env NATS_URL)")
+	fs.DurationVar(&c.converge, "converge-within", 10*time.Second, "with a bus, the bound on how long a replica stays behind the store on any tenant, whatever messages were lost (it compares every tenant's head with the store's every half of it)")
 	fs.BoolVar(&c.readyNeedsBus, "ready-needs-bus", true, "with a bus, /readyz answers 503 while the NATS link is down")
 	level := fs.String("log-level", env("AUTH_LOG_LEVEL", "info"), "debug, info, warn or error (env AUTH_LOG_LEVEL)")
 	fs.BoolVar(&c.metrics, "metrics", true, "serve Prometheus metrics at /metrics")
@@ -145,6 +147,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if cfg.natsURL != "" {
 		bcfg := bus.DefaultConfig(cfg.natsURL)
 		bcfg.Logger = log
+		bcfg.Converge = cfg.converge
 		if b, err = bus.New(bcfg, rep, store); err != nil {
 			return err
 		}
