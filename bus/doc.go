@@ -35,11 +35,18 @@
 //     seq, and the receiver Syncs it; besides, a tenant heard of within
 //     ActiveWindow is Synced against the store's head at the next tick
 //     and then at doubling intervals, which needs the bus not at all;
+//   - anything else, whatever its cause (a replica on a NATS server the
+//     writer does not reach, a publisher that died before flushing, a
+//     digest lost too, a tenant quiet for hours): every Converge/2 each
+//     replica reads every tenant's head from the store in one query
+//     (persist.Store.Heads) and Syncs those it is behind on, NATS up or
+//     not. This is what bounds staleness: no tenant stays behind the store
+//     for longer than Converge (10 s by default) plus its catch-up;
 //   - a disconnect, a server restart, or a slow-consumer drop on our
 //     subscription: on reconnect the replica first makes sure its
-//     subscription is live at the server (a flush), then scans the store
-//     for every tenant whose head is past its own and Syncs those, so that
-//     even a tenant created while it was away is found;
+//     subscription is live at the server (a flush), then compares the
+//     store's heads with its own at once and Syncs the tenants it is
+//     behind on, so that even a tenant created while it was away is found;
 //   - a publish that fails (the link is down past the client's reconnect
 //     buffer, the event is over the server's max payload, the publish
 //     queue is full): the tenant is still named in the next digest;

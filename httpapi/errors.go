@@ -17,6 +17,8 @@ func status(err error) (int, string) {
 	switch {
 	case errors.Is(err, engine.ErrInvalid):
 		return fasthttp.StatusBadRequest, err.Error()
+	case errors.Is(err, persist.ErrPruned):
+		return fasthttp.StatusGone, "the events after that seq are no longer kept (retention); start again from an export"
 	case errors.Is(err, persist.ErrAmbiguous):
 		return fasthttp.StatusServiceUnavailable, "store did not confirm the write in time; it may still apply"
 	case errors.Is(err, persist.ErrUnavailable), errors.Is(err, persist.ErrClosed),

@@ -25,7 +25,8 @@
 //     when it was written.
 //   - tenants: one document per tenant (_id = tenant hex), inserted before
 //     the tenant's first event, so that Load lists tenants without scanning
-//     the events.
+//     the events; with retention it also holds the tenant's floor (see
+//     Retention).
 //   - snapshots: one document per tenant (_id = tenant hex) naming its latest
 //     snapshot: seq, a random nonce, chunk count, size and SHA-256.
 //   - snapshot_chunks: the snapshot's binary form ([engine.Snapshot]
@@ -34,7 +35,8 @@
 //     MiB document limit. _id = tenant:seq:nonce:chunk number.
 //
 // Tenants appear only as [engine.TenantID] hex: the store never sees keys.
-// Every query is by _id, the only index MongoDB always has, and nearly all
+// Beside _id, the events collection has one index, (tenant, seq
+// descending), for Heads. Every other query is by _id, and nearly all
 // are _id equalities: the head is found by probing seqs (see Ordering), and
 // events and chunks are read one _id at a time (up to 8 in flight). Only a
 // read of more than 64 events takes the rest with a range query within the
@@ -136,10 +138,72 @@
 // snapshot at seq S deletes the events up to S-K, and then the chunks of
 // those among them stored in chunks (it lists them first, so no event
 // outlives its chunks; a reader that finds a chunk gone along with its
-// event reads again). A handle whose cached head
-// is older than that could reuse a deleted seq, so with retention on Append
-// also checks that the event before the one it inserted exists, and takes
-// its event back out and retries if not (with a large event, after writing
-// its chunks again under a new nonce, since retention may have deleted
-// them).
+// event reads again).
+//
+// Before it deletes anything, retention raises the tenant's floor (the
+// floor field of its tenants document, with $max) to S-K: every event at
+// or below the floor is deleted or about to be. A handle whose cached head
+// is older than the floor could insert its event at a deleted seq (the
+// unique index no longer holds that _id), so with retention on, Append
+// reads the floor after its insert and, if the seq is at or below it,
+// takes its event back out and tries again from the store's head (a large
+// event after writing its chunks again under a new nonce, since retention
+// may have deleted them). Readers read the floor after the events, and
+// answer persist.ErrPruned for a read that starts at or below it. The
+// order is what makes this safe without transactions: the floor is raised
+// before the deletion that frees a seq, the stray insert comes after that
+// deletion, and its own check, or any reader's, after the insert, so each
+// of them sees the floor that covers it. A stray that is never taken back
+// out (its process died) is never read and never counted as a head: the
+// head search starts from the snapshot's seq, past the floor. (A test
+// places such a stray and appends above it.)
+//
+// Every process sharing a database must use the same KeepEvents. Tenants
+// pruned by a version without floors have none until their next
+// snapshot; until then a read whose first event is missing while later
+// ones exist is also answered persist.ErrPruned.
+//
+// # Heads
+//
+// Heads lists every tenant's head in one query, which replicas run every
+// few seconds to find any tenant they are behind on: an aggregation that
+// sorts on the index (tenant, seq descending), created by Open, and takes
+// each tenant's first entry, which MongoDB answers with one index entry per
+// tenant. The test server (FerretDB) lacks $first in $group; there Heads
+// lists the tenants collection and finds each head by _id lookups from the
+// highest seq the handle has seen.
+//
+// # Failover
+//
+// With the default write concern "majority" (a replica set), every read
+// that a decision depends on uses read concern "majority": the head found
+// before an append, "is the event at this seq mine" after an insert whose
+// answer was lost, the floor, and the events a replica applies. A
+// majority-committed document cannot be rolled back by a failover, so:
+//
+//   - no head is ever found from a document a failover later rolls back,
+//     which could make an append skip a seq and leave a hole that wedges
+//     every replica;
+//   - an ambiguous insert is settled "mine" only from a majority-committed
+//     document, so a write is never acknowledged on a document that a
+//     rollback then removes;
+//   - an insert's own acknowledgement is "majority", so an acknowledged
+//     event survives the loss of the primary.
+//
+// Errors of a primary stepping down or shutting down during an insert
+// (NotWritablePrimary, InterruptedDueToReplStateChange, a
+// RetryableWriteError) are never taken as "not written": the insert may
+// have been made, and replicated, before the primary lost its role. Append
+// keeps retrying at the same seq and settles it by reading, as for a lost
+// answer (see Ordering); if the call's time runs out first, the error wraps
+// persist.ErrAmbiguous and the client is told the outcome is unknown.
+//
+// What remains: a majority read may not yet see an insert that another
+// writer's primary acknowledged a moment ago; that costs a duplicate-key
+// error and a retry at the next seq, never a wrong decision. With write
+// concern "1", none of the above holds across a failover: an acknowledged
+// event may be rolled back, and replicas that applied it then differ from
+// the store. These paths cannot be exercised on the test server (FerretDB
+// is a single node without elections); they follow from MongoDB's
+// documented guarantees for majority reads and writes.
 package mongo

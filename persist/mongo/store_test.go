@@ -439,3 +439,79 @@ func TestEventDocumentReadable(t *testing.T) {
 		t.Fatalf("stored document (-want +got):\n%s", diff)
 	}
 }
+
+// TestRetentionRace: two handles with stale heads append after retention
+// deleted the range their heads point into. One's insert lands first, at
+// a deleted seq, and stays there for a moment (here: for good, as if its
+// process died before taking it back out); the other's insert lands just
+// above it. That second write must not be acknowledged at a seq below the
+// floor, where no replica would ever read it (before: its "predecessor
+// exists" check passed on the first one's stray, and it was acknowledged
+// and lost); and no reader may take the stray for an event.
+func TestRetentionRace(t *testing.T) {
+	cfg := mongotest.Config(t)
+	cfg.KeepEvents = 5
+	a, c := open(t, cfg), open(t, cfg)
+	tn := engine.KeyID("retention-race")
+	eng := engine.New()
+	appendTo := func(s *mongo.Store, id uint64) engine.Event {
+		t.Helper()
+		ev := addRole(tn, id, fmt.Sprintf("r%d", id))
+		if err := s.Append(ctxT(t), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := eng.Apply(&ev); err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	appendTo(c, 1)
+	appendTo(c, 2) // c now caches head 2
+	for i := 3; i <= 20; i++ {
+		appendTo(a, uint64(i))
+	}
+	if err := a.SaveSnapshot(ctxT(t), eng.Snapshot(tn)); err != nil { // deletes up to 15
+		t.Fatal(err)
+	}
+	// Another stale handle's insert at seq 2, not yet taken back out.
+	stray := addRole(tn, 999, "stray")
+	db := rawDB(t, cfg)
+	if _, err := db.Collection("events").InsertOne(ctxT(t), bson.D{
+		{Key: "_id", Value: tn.String() + ":" + fmt.Sprintf("%020d", 2)},
+		{Key: "tenant", Value: tn.String()}, {Key: "seq", Value: int64(2)},
+		{Key: "id", Value: fmt.Sprintf("%016x", stray.ID)}, {Key: "op", Value: "add_role"}, {Key: "role", Value: "stray"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	ev := appendTo(c, 21)
+	if ev.Seq != 21 {
+		t.Fatalf("stale handle's write acknowledged at seq %d, want 21 (retention deleted up to 15)", ev.Seq)
+	}
+	// A reader behind the floor is told so, and never given the stray.
+	if evs, err := c.Events(ctxT(t), tn, 1, -1); !errors.Is(err, persist.ErrPruned) {
+		t.Fatalf("events after 1: %d events, %v; want ErrPruned", len(evs), err)
+	}
+	evs, err := c.Events(ctxT(t), tn, 15, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := seqsOf(evs); fmt.Sprint(got) != fmt.Sprint([]uint64{16, 17, 18, 19, 20, 21}) {
+		t.Fatalf("events after 15: %v", got)
+	}
+	heads := map[engine.TenantID]uint64{}
+	if err := c.Heads(ctxT(t), func(id engine.TenantID, h uint64) error { heads[id] = h; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if heads[tn] != 21 {
+		t.Fatalf("head %d, want 21", heads[tn])
+	}
+}
+
+func seqsOf(evs []engine.Event) []uint64 {
+	out := make([]uint64, len(evs))
+	for i := range evs {
+		out[i] = evs[i].Seq
+	}
+	return out
+}
