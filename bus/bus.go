@@ -21,11 +21,12 @@ import (
 // Bus links one replica to the others over NATS. Its methods are safe for
 // concurrent use, except that Start and Close must not overlap.
 type Bus struct {
-	cfg   Config
-	rep   *replica.Replica
-	eng   *engine.Engine
-	store persist.Store
-	log   *slog.Logger
+	cfg    Config
+	signer *signer // nil: an unsigned bus
+	rep    *replica.Replica
+	eng    *engine.Engine
+	store  persist.Store
+	log    *slog.Logger
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -87,7 +88,7 @@ type outMsg struct {
 type counters struct {
 	published, publishErrors, publishDropped    atomic.Uint64
 	received, dropped, corrupt, overflow, stale atomic.Uint64
-	delivered, deliverErrors                    atomic.Uint64
+	delivered, deliverErrors, rejected          atomic.Uint64
 	syncs, syncErrors                           atomic.Uint64
 	digestsSent, digestsReceived                atomic.Uint64
 	scans, scanErrors, scanBehind               atomic.Uint64
@@ -102,6 +103,7 @@ type Stats struct {
 	Received       uint64 // events received from other replicas
 	Dropped        uint64 // events dropped by Config.DropDelivery
 	Corrupt        uint64 // messages that did not decode
+	Rejected       uint64 // messages dropped because their HMAC did not verify
 	Overflow       uint64 // events dropped because MaxQueued were waiting
 	Stale          uint64 // events received that were already applied
 	Delivered      uint64 // events handed to the replica
@@ -128,9 +130,14 @@ func New(cfg Config, rep *replica.Replica, store persist.Store) (*Bus, error) {
 	if rep == nil || store == nil {
 		return nil, errors.New("bus: replica and store are required")
 	}
+	sg, err := newSigner(cfg.Secrets)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Bus{
 		cfg:      cfg,
+		signer:   sg,
 		rep:      rep,
 		eng:      rep.Engine(),
 		store:    store,
@@ -310,6 +317,7 @@ func (b *Bus) Stats() Stats {
 		Received:       b.st.received.Load(),
 		Dropped:        b.st.dropped.Load(),
 		Corrupt:        b.st.corrupt.Load(),
+		Rejected:       b.st.rejected.Load(),
 		Overflow:       b.st.overflow.Load(),
 		Stale:          b.st.stale.Load(),
 		Delivered:      b.st.delivered.Load(),
@@ -401,7 +409,7 @@ func (b *Bus) publish(m outMsg) {
 		b.st.publishErrors.Add(1)
 		return
 	}
-	if err := b.nc.Publish(m.subject, m.data); err != nil {
+	if err := b.nc.PublishMsg(b.signer.sign(m.subject, m.data)); err != nil {
 		b.st.publishErrors.Add(1)
 		b.log.Debug("bus: publish failed", "err", err)
 		return
@@ -428,9 +436,21 @@ func (b *Bus) scheduleLocked(q *tenantQueue) {
 	}
 }
 
+// reject drops a message whose HMAC does not verify: forged, corrupt, or
+// signed with a secret this replica does not have.
+func (b *Bus) reject(m *nats.Msg) {
+	if n := b.st.rejected.Add(1); n&(n-1) == 0 { // log the 1st, 2nd, 4th, 8th...
+		b.log.Warn("bus: dropping a message that is not signed with the cluster secret", "subject", m.Subject, "rejected", n)
+	}
+}
+
 // onEvent receives one event from another replica. It never waits on the
 // store: it queues the event for a worker.
 func (b *Bus) onEvent(m *nats.Msg) {
+	if !b.signer.verify(m) {
+		b.reject(m)
+		return
+	}
 	var ev engine.Event
 	if err := ev.UnmarshalBinary(m.Data); err != nil {
 		b.st.corrupt.Add(1)
@@ -612,7 +632,7 @@ func (b *Bus) publishDigest(written map[engine.TenantID]struct{}) bool {
 			buf = append(buf, id[:]...)
 			buf = binary.AppendUvarint(buf, b.eng.Seq(id))
 		}
-		if err := b.nc.Publish(b.cfg.Subject+".heads", buf); err != nil {
+		if err := b.nc.PublishMsg(b.signer.sign(b.cfg.Subject+".heads", buf)); err != nil {
 			b.log.Debug("bus: publishing digest", "err", err)
 			return false
 		}
@@ -624,6 +644,10 @@ func (b *Bus) publishDigest(written map[engine.TenantID]struct{}) bool {
 
 // onDigest Syncs every tenant a digest names at a seq past ours.
 func (b *Bus) onDigest(m *nats.Msg) {
+	if !b.signer.verify(m) {
+		b.reject(m)
+		return
+	}
 	b.st.digestsReceived.Add(1)
 	if !b.loaded.Load() {
 		// Load reads the store after this digest was published, so it

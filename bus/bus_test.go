@@ -2,6 +2,9 @@ package bus_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -10,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"auth/bus"
 	"auth/engine"
@@ -432,10 +437,20 @@ func TestLinkDownAndBack(t *testing.T) {
 
 func TestConfig(t *testing.T) {
 	def := bus.DefaultConfig("nats://127.0.0.1:4222")
+	if err := def.Validate(); err == nil {
+		t.Fatal("defaults without a secret validate: an unsigned bus must be asked for")
+	}
+	def.Unsigned = true
 	if err := def.Validate(); err != nil {
-		t.Fatalf("defaults do not validate: %v", err)
+		t.Fatalf("defaults (unsigned) do not validate: %v", err)
+	}
+	def.Secrets, def.Unsigned = [][]byte{[]byte(testSecret)}, false
+	if err := def.Validate(); err != nil {
+		t.Fatalf("defaults with a secret do not validate: %v", err)
 	}
 	for name, mod := range map[string]func(*bus.Config){
+		"short secret":   func(c *bus.Config) { c.Secrets = [][]byte{[]byte("short")} },
+		"no converge":    func(c *bus.Config) { c.Converge = 0 },
 		"no url":         func(c *bus.Config) { c.URL = " " },
 		"wildcard":       func(c *bus.Config) { c.Subject = "auth.>" },
 		"trailing dot":   func(c *bus.Config) { c.Subject = "auth." },
@@ -653,5 +668,101 @@ func TestConvergeWithoutTheBus(t *testing.T) {
 	seen(seq)
 	if st := c.bus.Stats(); st.Received != 0 || st.ScanBehind == 0 {
 		t.Fatalf("C caught up other than by comparing heads: %+v", st)
+	}
+}
+
+// TestForgedMessagesChangeNothing: whoever can publish on the NATS server
+// cannot grant themselves anything. An event without an HMAC, with one
+// under another secret, or signed for another subject, is dropped and
+// counted; an event of another deployment (another subject prefix) is
+// never even received; and a validly signed event whose seq is far past
+// the store's head (a replica's bug, a secret holder) does not wedge the
+// tenant: later writes go through, and the event is dropped once the store
+// says it never existed.
+func TestForgedMessagesChangeNothing(t *testing.T) {
+	store := openStore(t)
+	srv := startNATS(t)
+	a := startNode(t, "replica-a", store, testBusConfig(srv.URL()))
+	defer a.close()
+	const key = "victim"
+	id := engine.KeyID(key)
+	ctx := context.Background()
+	if _, _, err := a.rep.Write(ctx, key, engine.Change{Op: engine.OpAddRole, Role: "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	head := a.eng.Seq(id)
+
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	forged := func(seq uint64, user string) []byte {
+		ev := engine.Event{Tenant: id, Seq: seq, ID: 7, Time: time.Now().UTC(),
+			Change: engine.Change{Op: engine.OpAddMembership, Role: "admin", User: user}}
+		data, err := ev.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	subject := "auth.ev." + id.String()
+	publish := func(m *nats.Msg) {
+		t.Helper()
+		if err := nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sign := func(secret, subj string, data []byte) nats.Header {
+		h := hmac.New(sha256.New, []byte(secret))
+		h.Write([]byte(subj))
+		h.Write([]byte{0})
+		h.Write(data)
+		return nats.Header{"Auth-Mac": {base64.RawStdEncoding.EncodeToString(h.Sum(nil))}}
+	}
+	data := forged(head+1, "mallory")
+	publish(&nats.Msg{Subject: subject, Data: data})                                                            // unsigned
+	publish(&nats.Msg{Subject: subject, Data: data, Header: sign("another-deployments-secret", subject, data)}) // wrong secret
+	publish(&nats.Msg{Subject: subject, Data: data, Header: sign(testSecret, "auth.heads", data)})              // signed for another subject
+	publish(&nats.Msg{Subject: "other.ev." + id.String(), Data: data, Header: sign(testSecret, "other.ev."+id.String(), data)})
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for a.bus.Stats().Rejected < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("forged messages not rejected: %+v", a.bus.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if a.rep.Tenant(id).HasMembership("mallory", "admin") || a.eng.Seq(id) != head {
+		t.Fatal("a forged event was applied")
+	}
+	if st := a.bus.Stats(); st.Received != 0 || st.Rejected != 3 {
+		t.Fatalf("received %d (want 0: another deployment's subject is not ours), rejected %d (want 3)", st.Received, st.Rejected)
+	}
+
+	// Signed, far past the head: it wedges nothing.
+	far := forged(head+1000, "eve")
+	publish(&nats.Msg{Subject: subject, Data: far, Header: sign(testSecret, subject, far)})
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for a.bus.Stats().Received < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("signed event not received: %+v", a.bus.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := range 3 {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, _, err := a.rep.Write(wctx, key, engine.Change{Op: engine.OpAddMembership, Role: "admin", User: fmt.Sprintf("u%d", i)})
+		cancel()
+		if err != nil {
+			t.Fatalf("write after a far-future event: %v", err)
+		}
+	}
+	if a.rep.Tenant(id).HasMembership("eve", "admin") {
+		t.Fatal("the far-future event was applied")
 	}
 }

@@ -71,6 +71,19 @@ type Config struct {
 	// scan the store).
 	PendingMsgs, PendingBytes int
 
+	// Secrets authenticate the bus: every message published carries an
+	// HMAC-SHA256 under the first, over its subject and bytes, and a
+	// message received is taken only if its HMAC verifies under one of
+	// them (so a secret can be rotated one replica at a time). Others are
+	// dropped and counted (Stats.Rejected): whoever can publish on the
+	// NATS server cannot forge an event without a secret. Each must be at
+	// least 16 bytes.
+	Secrets [][]byte
+	// Unsigned allows a bus without Secrets, whose messages anyone who
+	// can publish on the NATS server can forge. Validate refuses a config
+	// with neither.
+	Unsigned bool
+
 	// Options are extra client options (credentials, TLS), applied after
 	// the bus's own.
 	Options []nats.Option
@@ -135,6 +148,13 @@ func (c Config) Validate() error {
 		return errors.New("bus: PendingMsgs and PendingBytes must be at least 1")
 	case c.Logger == nil:
 		return errors.New("bus: Logger is nil")
+	case len(c.Secrets) == 0 && !c.Unsigned:
+		return errors.New("bus: no cluster secret: anyone who can publish on the NATS server could forge events; give a secret, or allow an unsigned bus explicitly")
+	}
+	for _, s := range c.Secrets {
+		if len(s) < minSecret {
+			return errMinSecret
+		}
 	}
 	return nil
 }

@@ -40,6 +40,9 @@ func openStore(t testing.TB) *bolt.Store {
 	return s
 }
 
+// testSecret signs the tests' buses.
+const testSecret = "bus-test-secret-0123456789"
+
 // testBusConfig is the bus configuration of the tests: short intervals, so
 // that catch-ups happen within a test's time.
 func testBusConfig(url string) bus.Config {
@@ -50,6 +53,7 @@ func testBusConfig(url string) bus.Config {
 	c.ConnectTimeout = time.Second
 	c.FlushTimeout = time.Second
 	c.FetchTimeout = 5 * time.Second
+	c.Secrets = [][]byte{[]byte(testSecret)}
 	if verbose() {
 		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

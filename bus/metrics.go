@@ -13,6 +13,7 @@ import (
 //	auth_bus_catchups_total{kind}            syncs, scans (comparisons with the store's heads),
 //	                                         scan_behind (tenants they found behind), digests_sent, digests_received
 //	auth_bus_link_changes_total{kind}        disconnects, reconnects
+//	auth_bus_rejected_total                  messages dropped because their HMAC did not verify
 //
 // The replication lag itself is the replica's auth_replication_lag_seconds.
 
@@ -27,10 +28,11 @@ var (
 	descErrors    = prometheus.NewDesc("auth_bus_errors_total", "Bus failures by kind.", []string{"kind"}, nil)
 	descCatchups  = prometheus.NewDesc("auth_bus_catchups_total", "Catch-up work: syncs with the store, comparisons with the store's heads and the tenants they found behind, digests.", []string{"kind"}, nil)
 	descLink      = prometheus.NewDesc("auth_bus_link_changes_total", "NATS link losses and recoveries.", []string{"kind"}, nil)
+	descRejected  = prometheus.NewDesc("auth_bus_rejected_total", "Bus messages dropped because their HMAC did not verify under the cluster secret (forged, or another deployment's).", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConnected, descMessages, descErrors, descCatchups, descLink} {
+	for _, d := range []*prometheus.Desc{descConnected, descMessages, descErrors, descCatchups, descLink, descRejected} {
 		ch <- d
 	}
 }
@@ -42,6 +44,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		connected = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descConnected, prometheus.GaugeValue, connected)
+	ch <- prometheus.MustNewConstMetric(descRejected, prometheus.CounterValue, float64(st.Rejected))
 	counter := func(d *prometheus.Desc, kind string, v uint64) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), kind)
 	}

@@ -13,6 +13,8 @@ import (
 //	auth_snapshots_total{result}               snapshots written (ok, error)
 //	auth_snapshot_installs_total               tenants started again from a snapshot
 //	                                           while running (behind retention)
+//	auth_events_dropped_total                  events delivered that the store does not
+//	                                           hold (forged or corrupt), dropped
 //	auth_tenants                               tenants held in memory
 //	auth_replication_lag_seconds               for events written elsewhere: from the
 //	                                           writer's clock at the write to this
@@ -24,7 +26,7 @@ type metrics struct {
 	appendErrors                prometheus.Counter
 	fetchErrors                 prometheus.Counter
 	snapshotsOK, snapshotsErr   prometheus.Counter
-	installs                    prometheus.Counter
+	installs, undurable         prometheus.Counter
 	lag                         prometheus.Observer
 }
 
@@ -54,6 +56,10 @@ func newMetrics(r *Replica, reg prometheus.Registerer) *metrics {
 		Name: "auth_snapshot_installs_total",
 		Help: "Tenants started again from the store's snapshot while running, because retention deleted events this replica had not applied.",
 	})
+	undurable := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "auth_events_dropped_total",
+		Help: "Events delivered (by the bus) above the store's head: never made durable, so forged or corrupt; dropped.",
+	})
 	tenants := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "auth_tenants",
 		Help: "Tenants held in memory.",
@@ -63,7 +69,7 @@ func newMetrics(r *Replica, reg prometheus.Registerer) *metrics {
 		Help:    "For events written through another replica: time from the write to applying it here.",
 		Buckets: prometheus.ExponentialBuckets(50e-6, 2, 18), // 50µs .. ~6.5s
 	})
-	reg.MustRegister(applied, appendDuration, appendErrors, fetchErrors, snapshots, installs, tenants, lag)
+	reg.MustRegister(applied, appendDuration, appendErrors, fetchErrors, snapshots, installs, undurable, tenants, lag)
 	return &metrics{
 		appliedLocal:   applied.WithLabelValues("local"),
 		appliedRemote:  applied.WithLabelValues("remote"),
@@ -73,6 +79,7 @@ func newMetrics(r *Replica, reg prometheus.Registerer) *metrics {
 		snapshotsOK:    snapshots.WithLabelValues("ok"),
 		snapshotsErr:   snapshots.WithLabelValues("error"),
 		installs:       installs,
+		undurable:      undurable,
 		lag:            lag,
 	}
 }

@@ -443,7 +443,18 @@ func (r *Replica) drain(ctx context.Context, id engine.TenantID, ts *tenantState
 			if target > 0 && len(ts.pending) == 0 {
 				return nil
 			}
-			return fmt.Errorf("replica: store has no event %d of tenant %s, yet it holds later ones", applied+1, id)
+			// Pending events the store does not hold were never made
+			// durable, since no replica publishes an event before its
+			// append is: they are forged, or corrupt. Drop them, so that
+			// they wedge nothing.
+			dropped, err := r.dropUndurable(ctx, id, ts)
+			if err != nil {
+				return err
+			}
+			if dropped == 0 {
+				return fmt.Errorf("replica: store has no event %d of tenant %s, yet it holds later ones", applied+1, id)
+			}
+			continue
 		}
 		for i := range evs {
 			if evs[i].Seq != r.eng.Seq(id)+1 {
@@ -457,6 +468,35 @@ func (r *Replica) drain(ctx context.Context, id engine.TenantID, ts *tenantState
 			r.apply(id, ts, &evs[i], local)
 		}
 	}
+}
+
+// dropUndurable drops the pending events of tenant id above the store's
+// head and returns how many; ts.mu must be held.
+func (r *Replica) dropUndurable(ctx context.Context, id engine.TenantID, ts *tenantState) (int, error) {
+	head, err := r.store.Head(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	dropped := 0
+	for seq, p := range ts.pending {
+		if seq <= head {
+			continue
+		}
+		if p.local {
+			// Our own appends are durable: the store going back on one
+			// is not something to paper over.
+			return 0, fmt.Errorf("replica: store's head of tenant %s is %d, below this replica's own event %d", id, head, seq)
+		}
+		delete(ts.pending, seq)
+		dropped++
+	}
+	if dropped > 0 {
+		r.cfg.Logger.Warn("dropped events the store does not hold (forged or corrupt)", "tenant", id.String(), "events", dropped, "head", head)
+		if r.metrics != nil {
+			r.metrics.undurable.Add(float64(dropped))
+		}
+	}
+	return dropped, nil
 }
 
 // install starts tenant id again from its latest snapshot in the store and

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -14,6 +15,34 @@ import (
 	"auth/bus/natstest"
 	"auth/persist/mongo/mongotest"
 )
+
+// testClusterSecret signs the bus of the tests' clusters.
+const testClusterSecret = "test-cluster-secret-0123456789"
+
+// TestNATSNeedsASecret: a bus without a cluster secret is refused at start,
+// unless -insecure-bus says so; a short secret is refused too.
+func TestNATSNeedsASecret(t *testing.T) {
+	base := []string{"-mongo-uri", "mongodb://127.0.0.1:1/", "-nats-url", "nats://127.0.0.1:4222"}
+	noEnv := func(string) string { return "" }
+	if _, err := parseConfig(base, noEnv, io.Discard); err == nil || !strings.Contains(err.Error(), "cluster secret") {
+		t.Fatalf("a bus without a secret: %v, want a clear refusal", err)
+	}
+	if _, err := parseConfig(append(base, "-insecure-bus"), noEnv, io.Discard); err != nil {
+		t.Fatalf("-insecure-bus: %v", err)
+	}
+	c, err := parseConfig(base, func(k string) string {
+		if k == "AUTH_CLUSTER_SECRET" {
+			return "short"
+		}
+		return ""
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.bus.config(slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "16 bytes") {
+		t.Fatalf("a short secret: %v, want a refusal", err)
+	}
+}
 
 // TestNATSNeedsMongo: a bus without a shared store is refused at start.
 func TestNATSNeedsMongo(t *testing.T) {
@@ -29,7 +58,7 @@ func TestNATSNeedsMongo(t *testing.T) {
 func TestThreeReplicas(t *testing.T) {
 	nats := natstest.Start(t)
 	mcfg := mongotest.Config(t)
-	args := []string{"-mongo-uri", mcfg.URI, "-mongo-db", mcfg.Database, "-nats-url", nats.URL()}
+	args := []string{"-mongo-uri", mcfg.URI, "-mongo-db", mcfg.Database, "-nats-url", nats.URL(), "-cluster-secret", testClusterSecret}
 	var reps []*proc
 	for range 3 {
 		reps = append(reps, start(t, t.TempDir(), args...))
@@ -146,7 +175,7 @@ func TestThreeReplicas(t *testing.T) {
 func TestReadYourWritesAcrossReplicas(t *testing.T) {
 	nats := natstest.Start(t)
 	mcfg := mongotest.Config(t)
-	args := []string{"-mongo-uri", mcfg.URI, "-mongo-db", mcfg.Database, "-nats-url", nats.URL()}
+	args := []string{"-mongo-uri", mcfg.URI, "-mongo-db", mcfg.Database, "-nats-url", nats.URL(), "-cluster-secret", testClusterSecret}
 	a, b := start(t, t.TempDir(), args...), start(t, t.TempDir(), args...)
 	do := func(p *proc, method, path string) (int, string) {
 		req, _ := http.NewRequest(method, p.base+path, nil)

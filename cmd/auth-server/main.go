@@ -44,8 +44,7 @@ type config struct {
 	metrics         bool
 	http            httpapi.Config
 	mongo           mongoConfig
-	natsURL         string
-	converge        time.Duration
+	bus             busConfig
 	readyNeedsBus   bool
 }
 
@@ -71,8 +70,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Uint64Var(&c.snapshotEvery, "snapshot-every", replica.DefaultConfig().SnapshotEvery, "events of a tenant between snapshots (0: never)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long requests in flight may take to finish on shutdown")
 	c.mongo.flags(fs, getenv)
-	fs.StringVar(&c.natsURL, "nats-url", getenv("NATS_URL"), "NATS server URL(s), comma-separated, to run as one of several replicas; needs MongoDB (env NATS_URL)")
-	fs.DurationVar(&c.converge, "converge-within", 10*time.Second, "with a bus, the bound on how long a replica stays behind the store on any tenant, whatever messages were lost (it compares every tenant's head with the store's every half of it)")
+	c.bus.flags(fs, getenv)
 	fs.BoolVar(&c.readyNeedsBus, "ready-needs-bus", true, "with a bus, /readyz answers 503 while the NATS link is down")
 	level := fs.String("log-level", env("AUTH_LOG_LEVEL", "info"), "debug, info, warn or error (env AUTH_LOG_LEVEL)")
 	fs.BoolVar(&c.metrics, "metrics", true, "serve Prometheus metrics at /metrics")
@@ -99,8 +97,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if err := c.http.Validate(); err != nil {
 		return c, err
 	}
-	if c.natsURL != "" && c.mongo.uri == "" {
+	if c.bus.url != "" && c.mongo.uri == "" {
 		return c, errors.New("-nats-url needs -mongo-uri: replicas must share one store, and the embedded store is one process's own")
+	}
+	if err := c.bus.validate(); err != nil {
+		return c, err
 	}
 	return c, nil
 }
@@ -144,10 +145,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer rep.Close()
 	var b *bus.Bus
 	var stats replica.LoadStats
-	if cfg.natsURL != "" {
-		bcfg := bus.DefaultConfig(cfg.natsURL)
-		bcfg.Logger = log
-		bcfg.Converge = cfg.converge
+	if cfg.bus.url != "" {
+		var bcfg bus.Config
+		if bcfg, err = cfg.bus.config(log); err != nil {
+			return err
+		}
 		if b, err = bus.New(bcfg, rep, store); err != nil {
 			return err
 		}

@@ -434,7 +434,7 @@ func TestKeyNeverLeaves(t *testing.T) {
 		nats := natstest.Start(t)
 		mcfg := mongotest.Config(t)
 		traffic := captureNATS(t, nats.URL())
-		args := []string{"-mongo-uri", mcfg.URI, "-mongo-db", mcfg.Database, "-nats-url", nats.URL()}
+		args := []string{"-mongo-uri", mcfg.URI, "-mongo-db", mcfg.Database, "-nats-url", nats.URL(), "-cluster-secret", testClusterSecret}
 		testKeyNeverLeaves(t, args, func() [][]byte {
 			return append(traffic(), mongoDocuments(t, mcfg.URI, mcfg.Database)...)
 		})
@@ -504,6 +504,9 @@ func testKeyNeverLeaves(t *testing.T, storeArgs []string, elsewhere func() [][]b
 	if strings.Contains(logs, secret) {
 		t.Errorf("the log holds the key:\n%s", logs)
 	}
+	if strings.Contains(logs, testClusterSecret) || strings.Contains(metrics, testClusterSecret) {
+		t.Errorf("the log or /metrics holds the cluster secret:\n%s", logs)
+	}
 	if !strings.Contains(logs, "path=/api/role/***/r") {
 		t.Errorf("the access log does not show redacted paths:\n%.2000s", logs)
 	}
@@ -515,6 +518,9 @@ func testKeyNeverLeaves(t *testing.T, storeArgs []string, elsewhere func() [][]b
 		for _, b := range seen {
 			if bytes.Contains(b, []byte(secret)) {
 				t.Errorf("the key is in the store or on the bus: %.300q", b)
+			}
+			if bytes.Contains(b, []byte(testClusterSecret)) {
+				t.Errorf("the cluster secret is in the store or on the bus: %.300q", b)
 			}
 		}
 	}
