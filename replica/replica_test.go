@@ -16,7 +16,7 @@ import (
 	"auth/replica"
 )
 
-func openStore(t *testing.T, dir string) *bolt.Store {
+func openStore(t testing.TB, dir string) *bolt.Store {
 	t.Helper()
 	s, err := bolt.Open(bolt.DefaultConfig(dir))
 	if err != nil {
@@ -25,7 +25,7 @@ func openStore(t *testing.T, dir string) *bolt.Store {
 	return s
 }
 
-func newReplica(t *testing.T, store persist.Store, cfg replica.Config) *replica.Replica {
+func newReplica(t testing.TB, store persist.Store, cfg replica.Config) *replica.Replica {
 	t.Helper()
 	r, err := replica.New(engine.New(), store, cfg)
 	if err != nil {
