@@ -125,7 +125,7 @@ func testConvergeWithFaults(t *testing.T, stores func(i int) persist.Store, pace
 	ns := startNATS(t)
 	cfg := testBusConfig(ns.URL())
 	lossy := cfg
-	lossy.DropDelivery = func(*engine.Event) bool { return rand.Float64() < 0.3 }
+	bus.DropDelivery(&lossy, func(*engine.Event) bool { return rand.Float64() < 0.3 })
 	c := newClusterOver(t, stores, cfg, lossy, cfg)
 
 	recreate := func() {
@@ -526,11 +526,11 @@ func TestSlowTenantDoesNotStallOthers(t *testing.T) {
 	bcfg := cfg
 	bcfg.Workers = 2
 	var dropped atomic.Bool
-	bcfg.DropDelivery = func(ev *engine.Event) bool {
+	bus.DropDelivery(&bcfg, func(ev *engine.Event) bool {
 		// Lose the slow tenant's first event, so the next one needs a gap
 		// fetch from the store.
 		return ev.Tenant == slow.slow && ev.Seq == 1 && dropped.CompareAndSwap(false, true)
-	}
+	})
 	b := startNode(t, "replica-b", slow, bcfg)
 	defer b.close()
 

@@ -90,10 +90,10 @@ type Config struct {
 	// Logger receives the bus's logs: tenant ids, never keys or the URL.
 	Logger *slog.Logger
 
-	// DropDelivery, when set, is asked about every event received, and an
-	// event it returns true for is dropped as if lost on the way. For
-	// fault tests.
-	DropDelivery func(ev *engine.Event) bool
+	// dropDelivery, when set, is asked about every event received, and an
+	// event it returns true for is dropped as if lost on the way: a fault
+	// for tests, set only through export_test.go.
+	dropDelivery func(ev *engine.Event) bool
 }
 
 // DefaultConfig returns the defaults for the server at url.

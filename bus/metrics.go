@@ -38,33 +38,17 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
-	st := c.b.Stats()
 	connected := 0.0
-	if st.Connected {
+	if c.b.Connected() {
 		connected = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descConnected, prometheus.GaugeValue, connected)
-	ch <- prometheus.MustNewConstMetric(descRejected, prometheus.CounterValue, float64(st.Rejected))
-	counter := func(d *prometheus.Desc, kind string, v uint64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), kind)
+	for i, d := range counterDefs {
+		v := float64(c.b.st[i].Load())
+		if d.kind == "" {
+			ch <- prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, v)
+		} else {
+			ch <- prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, v, d.kind)
+		}
 	}
-	counter(descMessages, "published", st.Published)
-	counter(descMessages, "publish_dropped", st.PublishDropped)
-	counter(descMessages, "received", st.Received)
-	counter(descMessages, "delivered", st.Delivered)
-	counter(descMessages, "dropped", st.Dropped)
-	counter(descMessages, "stale", st.Stale)
-	counter(descMessages, "corrupt", st.Corrupt)
-	counter(descMessages, "overflow", st.Overflow)
-	counter(descErrors, "publish", st.PublishErrors)
-	counter(descErrors, "deliver", st.DeliverErrors)
-	counter(descErrors, "sync", st.SyncErrors)
-	counter(descErrors, "scan", st.ScanErrors)
-	counter(descCatchups, "syncs", st.Syncs)
-	counter(descCatchups, "scans", st.Scans)
-	counter(descCatchups, "scan_behind", st.ScanBehind)
-	counter(descCatchups, "digests_sent", st.DigestsSent)
-	counter(descCatchups, "digests_received", st.DigestsRecv)
-	counter(descLink, "disconnects", st.Disconnects)
-	counter(descLink, "reconnects", st.Reconnects)
 }
