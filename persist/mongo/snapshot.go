@@ -10,7 +10,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"auth/engine"
 	"auth/persist"
@@ -149,50 +148,6 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap *engine.Snapshot) error {
 		s.pruneEvents(ctx, hexT, snap.Seq-k)
 	}
 	return nil
-}
-
-// pruneEvents deletes the tenant's events up to seq upTo, and the chunks of
-// those stored in chunks: it lists those first, then deletes the events,
-// then their chunks, so that no event outlives its chunks. Failures leave
-// garbage, not damage (the events are deleted again by the next snapshot's
-// retention; chunks left behind are never read), so they are not reported.
-func (s *Store) pruneEvents(ctx context.Context, hexT string, upTo uint64) {
-	ctx = context.WithoutCancel(ctx)
-	// The floor first: once it is raised, no append or read takes an event
-	// at or below it (see verifyNotPruned), whatever is deleted after.
-	rctx, cancel := s.rt(ctx)
-	_, err := s.tenants.UpdateOne(rctx, bson.D{{Key: "_id", Value: hexT}},
-		bson.D{{Key: "$max", Value: bson.D{{Key: "floor", Value: int64(upTo)}}}})
-	cancel()
-	if err != nil {
-		return // nothing deleted; the next snapshot's retention tries again
-	}
-	inRange := bson.D{{Key: "$gt", Value: hexT + ":"}, {Key: "$lte", Value: eventKey(hexT, upTo)}}
-	var refs []eventChunks
-	err = s.each(ctx, s.eventsLatest, "chunked events of tenant "+hexT,
-		bson.D{{Key: "_id", Value: inRange}, {Key: "chunked", Value: bson.D{{Key: "$exists", Value: true}}}},
-		options.Find().SetProjection(bson.D{{Key: "chunked", Value: 1}}),
-		func(raw bson.Raw) error {
-			var d struct {
-				Chunked *eventChunks `bson:"chunked"`
-			}
-			if bson.Unmarshal(raw, &d) == nil && d.Chunked != nil && d.Chunked.check() == nil {
-				refs = append(refs, *d.Chunked)
-			}
-			return nil
-		})
-	if err != nil {
-		return // the next retention deletes these events, and finds their chunks
-	}
-	rctx, cancel = s.rt(ctx)
-	_, err = s.eventsLatest.DeleteMany(rctx, bson.D{{Key: "_id", Value: inRange}})
-	cancel()
-	if err != nil {
-		return // some may be left: their chunks must stay
-	}
-	for _, ref := range refs {
-		s.deleteEventChunks(ctx, hexT, ref)
-	}
 }
 
 func (s *Store) snapErr(what string, err error) error {

@@ -1,0 +1,247 @@
+package mongo
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"auth/engine"
+	"auth/persist"
+)
+
+type partialRead struct {
+	key    string // tenant hex:nonce
+	data   []byte // chunks 0..chunks-1, joined
+	chunks int
+}
+
+// Events implements persist.Store.
+func (s *Store) Events(ctx context.Context, tenant engine.TenantID, after uint64, limit int) ([]engine.Event, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.wg.Done()
+	if limit == 0 {
+		return nil, nil
+	}
+	return s.readEvents(ctx, tenant, after, limit)
+}
+
+func (s *Store) readEvents(ctx context.Context, tenant engine.TenantID, after uint64, limit int) ([]engine.Event, error) {
+	for attempt := 0; ; attempt++ {
+		evs, pruned, err := s.readEventsOnce(ctx, tenant, after, limit)
+		if err != nil || !pruned {
+			if len(evs) > 0 {
+				s.see(tenant.String(), evs[len(evs)-1].Seq)
+			}
+			return evs, err
+		}
+		// Retention deleted an event stored in chunks while we read it:
+		// read again, which no longer finds it.
+		if attempt == 5 {
+			return nil, fmt.Errorf("mongo: events of tenant %s: %w: events keep being deleted while read", tenant, persist.ErrUnavailable)
+		}
+	}
+}
+
+// Reads of events take up to maxLookups events by _id lookups, at most
+// lookupWindow of them in flight (the first window of a read whose length
+// is unknown is one lookup, then they double), and only the rest of a longer
+// read with a range query. Most reads are short: a replica fetching the few
+// events it missed, or a start after a recent snapshot. Lookups by _id are
+// the cheapest query on every server; a range query over the events is a
+// single index scan on MongoDB but decodes the whole collection on the test
+// server (see the package doc).
+const (
+	lookupWindow = 8
+	maxLookups   = 64
+)
+
+// readEventsOnce reads the events and then the chunks of those stored in
+// chunks. pruned reports an event whose chunks are gone because retention
+// deleted it (and them) meanwhile.
+func (s *Store) readEventsOnce(ctx context.Context, tenant engine.TenantID, after uint64, limit int) (out []engine.Event, pruned bool, err error) {
+	hex := tenant.String()
+	type pending struct {
+		i int
+		c *chunkedEvent
+	}
+	var chunked []pending
+	add := func(raw bson.Raw) error {
+		ev, c, err := decodeEvent(raw, tenant, hex)
+		if err != nil {
+			return err
+		}
+		if n := len(out); n > 0 && ev.Seq <= out[n-1].Seq {
+			return fmt.Errorf("%w: events of tenant %s out of order", errCorrupt, hex)
+		}
+		if c != nil {
+			chunked = append(chunked, pending{len(out), c})
+		}
+		out = append(out, ev)
+		return nil
+	}
+	want := func() int { // events still wanted, -1 for all
+		if limit < 0 {
+			return -1
+		}
+		return limit - len(out)
+	}
+	next, ended, window := after+1, false, 1
+	for !ended && want() != 0 && len(out) < maxLookups {
+		n := min(window, maxLookups-len(out))
+		if limit >= 0 {
+			n = min(lookupWindow, want(), maxLookups-len(out))
+		}
+		window = min(2*window, lookupWindow)
+		raws, err := s.lookupEvents(ctx, hex, next, n)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, raw := range raws {
+			if err := add(raw); err != nil {
+				return nil, false, err
+			}
+		}
+		next += uint64(len(raws))
+		if len(raws) < n {
+			// Seqs are dense: a missing one is past the head. With
+			// retention it may also have been deleted, with later events
+			// still there: if it is the first asked for, the range query
+			// below finds those.
+			ended = !(s.cfg.KeepEvents > 0 && len(out) == 0)
+			break
+		}
+	}
+	if !ended && want() != 0 {
+		opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}})
+		if w := want(); w > 0 {
+			opts.SetLimit(int64(w))
+		}
+		filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: eventKey(hex, next-1)}, {Key: "$lt", Value: tenantEnd(hex)}}}}
+		if err := s.each(ctx, s.events, "events of tenant "+hex, filter, opts, add); err != nil {
+			return nil, false, err
+		}
+	}
+	if s.cfg.KeepEvents > 0 {
+		// After the events were read (see verifyNotPruned): a floor at or
+		// past after+1 means retention deleted what was asked for, and
+		// anything read below it is a stray.
+		rctx, cancel := s.rt(ctx)
+		floor, err := s.readFloor(rctx, hex)
+		cancel()
+		if err != nil {
+			return nil, false, s.snapErr("floor of tenant "+hex, err)
+		}
+		if after+1 <= floor || (len(out) > 0 && out[0].Seq != after+1) {
+			// The second: events deleted by a version that kept no floor.
+			return nil, false, fmt.Errorf("mongo: events of tenant %s after %d: %w", hex, after, persist.ErrPruned)
+		}
+	}
+	for _, p := range chunked {
+		ev := &out[p.i]
+		data, complete, err := s.readEventChunks(ctx, hex, &p.c.ref)
+		if err != nil {
+			return nil, false, err
+		}
+		if !complete {
+			// Chunks are deleted only after the event that names them.
+			rctx, cancel := s.rt(ctx)
+			raw, found, err := findOne(rctx, s.events, bson.D{{Key: "_id", Value: eventKey(hex, ev.Seq)}},
+				options.FindOne().SetProjection(bson.D{{Key: "chunked", Value: 1}}))
+			cancel()
+			if err != nil {
+				return nil, false, unavailable("events of tenant "+hex, err)
+			}
+			var now struct {
+				Chunked *eventChunks `bson:"chunked"`
+			}
+			if found && bson.Unmarshal(raw, &now) == nil && now.Chunked != nil && now.Chunked.Nonce == p.c.ref.Nonce {
+				return nil, false, fmt.Errorf("%w: event %s: chunks %s are missing", errCorrupt, eventKey(hex, ev.Seq), p.c.ref.Nonce)
+			}
+			return nil, true, nil
+		}
+		if err := attachChunked(ev, p.c, data); err != nil {
+			return nil, false, err
+		}
+	}
+	return out, false, nil
+}
+
+// lookupEvents reads events from..from+n-1 of the tenant by _id, up to
+// lookupWindow at once, each round trip within cfg.Timeout, and returns
+// those found up to the first missing one.
+func (s *Store) lookupEvents(ctx context.Context, hex string, from uint64, n int) ([]bson.Raw, error) {
+	raws := make([]bson.Raw, n)
+	found := make([]bool, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rctx, cancel := s.rt(ctx)
+			defer cancel()
+			raw, ok, err := findOne(rctx, s.events, bson.D{{Key: "_id", Value: eventKey(hex, from+uint64(i))}}, nil)
+			// The cursor's buffer is reused: keep a copy.
+			raws[i], found[i], errs[i] = slices.Clone(raw), ok, err
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			return nil, unavailable("events of tenant "+hex, errs[i])
+		}
+		if !found[i] {
+			return raws[:i], nil
+		}
+	}
+	return raws, nil
+}
+
+// readEventChunks reads an event's chunks by _id, one round trip each
+// within cfg.Timeout, and joins their data; complete is false if one is
+// missing.
+func (s *Store) readEventChunks(ctx context.Context, hex string, ref *eventChunks) (data []byte, complete bool, err error) {
+	key, from := hex+":"+ref.Nonce, 0
+	s.partialMu.Lock()
+	if s.partial.key == key {
+		data, from = s.partial.data, s.partial.chunks
+		s.partial = partialRead{}
+	}
+	s.partialMu.Unlock()
+	if data == nil {
+		data = make([]byte, 0, ref.Size)
+	}
+	for i := from; i < int(ref.Chunks); i++ {
+		k := eventChunkKey(hex, ref.Nonce, i)
+		rctx, cancel := s.rt(ctx)
+		raw, found, err := findOne(rctx, s.eventChunks, bson.D{{Key: "_id", Value: k}}, nil)
+		cancel()
+		if err != nil {
+			if i > 0 {
+				s.partialMu.Lock()
+				s.partial = partialRead{key: key, data: data, chunks: i}
+				s.partialMu.Unlock()
+			}
+			return nil, false, unavailable("read chunk "+k, err)
+		}
+		if !found {
+			return nil, false, nil
+		}
+		v, err := raw.LookupErr("data")
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: event chunk %s has no data", errCorrupt, k)
+		}
+		_, b, ok := v.BinaryOK()
+		if !ok || int64(len(data)+len(b)) > ref.Size {
+			return nil, false, fmt.Errorf("%w: event chunk %s: bad data", errCorrupt, k)
+		}
+		data = append(data, b...)
+	}
+	return data, true, nil
+}
