@@ -238,7 +238,7 @@ attempts:
 		if pinned != 0 {
 			seq = pinned
 		}
-		_, err := s.eventsLatest.InsertOne(ctx, newEventDoc(ev, hex, seq, big))
+		_, err := s.events.InsertOne(ctx, newEventDoc(ev, hex, seq, big))
 		switch {
 		case err == nil:
 			if s.cfg.KeepEvents > 0 {
@@ -325,7 +325,7 @@ const insertProbes = 4
 // headAfter finds the tenant's head after an insert at seq met a duplicate
 // (so seq exists): see readHeadFrom.
 func (s *Store) headAfter(ctx context.Context, hex string, seq uint64) (uint64, error) {
-	return s.readHeadFrom(ctx, s.eventsLatest, hex, seq)
+	return s.acc.head(ctx, hex, seq)
 }
 
 func (s *Store) appendErr(hex string, err error, ambiguous bool) error {
@@ -345,12 +345,12 @@ func (s *Store) register(ctx context.Context, hex string) (uint64, error) {
 	if err != nil && !mongo.IsDuplicateKeyError(err) {
 		return 0, err
 	}
-	return s.readHead(ctx, s.eventsLatest, hex)
+	return s.readHead(ctx, hex)
 }
 
 // eventIDAt returns the ID of the event stored at seq.
 func (s *Store) eventIDAt(ctx context.Context, hex string, seq uint64) (uint64, bool, error) {
-	raw, found, err := findOne(ctx, s.eventsLatest, bson.D{{Key: "_id", Value: eventKey(hex, seq)}},
+	raw, found, err := findOne(ctx, s.events, bson.D{{Key: "_id", Value: eventKey(hex, seq)}},
 		options.FindOne().SetProjection(bson.D{{Key: "id", Value: 1}}))
 	if err != nil || !found {
 		return 0, false, err

@@ -59,6 +59,12 @@ type Config struct {
 	// trail. Every process sharing a database must use the same value.
 	KeepEvents uint64
 
+	// Access chooses how heads are found and ranges of events read:
+	// AccessAuto (the default) by what the server says it is, AccessMongoDB
+	// (indexed range queries) or AccessFerretDB (_id lookups, for the test
+	// server, which reads every document to answer a range query).
+	Access string
+
 	// ChunkSize is the size of the pieces a snapshot, or an event too large
 	// to be stored inline, is stored in (default 4 MiB, at most
 	// MaxChunkSize). Each piece is written within Timeout: lower it on a
@@ -98,6 +104,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("mongo: ChunkSize must be between 1 KiB and %d bytes", MaxChunkSize)
 	case c.MaxInlineEvent < 0 || c.MaxInlineEvent > MaxChunkSize:
 		return fmt.Errorf("mongo: MaxInlineEvent must be between 0 (the default) and %d bytes", MaxChunkSize)
+	case c.Access != AccessAuto && c.Access != AccessMongoDB && c.Access != AccessFerretDB:
+		return fmt.Errorf("mongo: Access %q is not %q, %q or %q", c.Access, AccessAuto, AccessMongoDB, AccessFerretDB)
 	}
 	if err := validDatabase(c.Database); err != nil {
 		return err

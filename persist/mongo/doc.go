@@ -36,22 +36,23 @@
 //
 // Tenants appear only as [engine.TenantID] hex: the store never sees keys.
 // Beside _id, the events collection has one index, (tenant, seq
-// descending), for Heads. Every other query is by _id, and nearly all
-// are _id equalities: the head is found by probing seqs (see Ordering), and
-// events and chunks are read one _id at a time (up to 8 in flight). Only a
-// read of more than 64 events takes the rest with a range query within the
-// tenant (and retention deletes a range).
+// descending), for Heads.
 //
-// That is for the test server, FerretDB 1.x on SQLite, where a range query
-// is not pushed down: FerretDB reads and decodes every document of the
-// collection to answer it (about 6 s for 65 batch events of 320 KB). It
-// does push an _id equality down to SQLite, but as an expression its own
-// _id index does not match, so SQLite scans the table too: cheap for small
-// documents, 0.1–0.3 s per lookup for those 65 events. Only inserts (and
-// their duplicate-key errors) use the index. Large batches stored in chunks
-// keep the events collection small, which keeps that scan short. On
-// MongoDB both kinds of query walk the _id index, so neither depends on the
-// collection's size.
+// # Access
+//
+// On MongoDB every query is a plain indexed one: a tenant's head is the
+// last _id of its range, events are read with one sorted _id range query,
+// and Heads is one aggregation over the (tenant, seq) index. The test
+// server, FerretDB 1.x on SQLite, answers a range query or an aggregation
+// by reading and decoding every document of the collection, but an _id
+// equality through an index; there the store finds heads by probing _ids
+// and reads events by _id lookups (up to 8 in flight, and a range query
+// only past 64 events), which keeps it usable for tests and benchmarks.
+// Open asks the server what it is (FerretDB says so in buildInfo) and
+// takes one access or the other; Config.Access forces one, and the
+// conformance suite runs both on the test server. Every other query (the
+// insert that claims a seq, chunk and snapshot reads) is the same on both.
+// bench/RESULTS.md gives the test server's figures.
 //
 // # Ordering
 //
@@ -61,18 +62,14 @@
 // append to a tenant it reads the head, as Head does, below). Of any
 // writers that race for one seq, in this process or another, the index lets
 // exactly one insert succeed; the others get a duplicate-key error and try
-// a later seq. A seq is only ever
-// tried as one past a seq known to exist, so seqs stay dense, and an insert
-// either stores the event at one seq or stores nothing, so no event is
-// stored twice. After a duplicate the handle tries the next seqs by
-// inserting (up to 4 in a row: the unique index answers a duplicate on
-// every server), then finds the head by _id lookups: seq+1, seq+2, seq+4,
-// ... while they exist, then bisecting. Head searches the same way, from
-// the highest seq the handle has seen or else from the tenant's snapshot
-// (with retention, a snapshot past the head it found means the probes met
-// deleted events, and it searches again from there). Appends to one tenant
-// through one handle take turns, so they never race each other, only other processes: one tenant's appends cost a
-// round trip each, while appends to different tenants run in parallel.
+// a later seq. A seq is only ever tried as one past a seq known to exist,
+// so seqs stay dense, and an insert either stores the event at one seq or
+// stores nothing, so no event is stored twice. After a duplicate the handle
+// tries the next seqs by inserting (up to 4 in a row: the unique index
+// answers a duplicate on every server), then reads the head (see Access).
+// Appends to one tenant through one handle take turns, so they never race
+// each other, only other processes: one tenant's appends cost a round trip
+// each, while appends to different tenants run in parallel.
 //
 // An insert whose answer is lost (a network error or timeout after it was
 // sent) may or may not have happened. Append then retries at the same seq:
@@ -102,8 +99,7 @@
 // it is, it is whole.
 //
 // Writing the chunks is not bounded by Config.Timeout as a whole (it
-// legitimately takes longer: about a second for 1M memberships on the test
-// server), but every chunk is, retries included, so an unreachable server
+// legitimately takes longer), but every chunk is, retries included, so an unreachable server
 // fails the append within about Timeout, and the event document's insert is
 // as small and as bounded as any other append's. No insert is larger than
 // ChunkSize or MaxInlineEvent.

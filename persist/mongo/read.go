@@ -3,8 +3,6 @@ package mongo
 import (
 	"context"
 	"fmt"
-	"slices"
-	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -48,19 +46,6 @@ func (s *Store) readEvents(ctx context.Context, tenant engine.TenantID, after ui
 	}
 }
 
-// Reads of events take up to maxLookups events by _id lookups, at most
-// lookupWindow of them in flight (the first window of a read whose length
-// is unknown is one lookup, then they double), and only the rest of a longer
-// read with a range query. Most reads are short: a replica fetching the few
-// events it missed, or a start after a recent snapshot. Lookups by _id are
-// the cheapest query on every server; a range query over the events is a
-// single index scan on MongoDB but decodes the whole collection on the test
-// server (see the package doc).
-const (
-	lookupWindow = 8
-	maxLookups   = 64
-)
-
 // readEventsOnce reads the events and then the chunks of those stored in
 // chunks. pruned reports an event whose chunks are gone because retention
 // deleted it (and them) meanwhile.
@@ -85,47 +70,8 @@ func (s *Store) readEventsOnce(ctx context.Context, tenant engine.TenantID, afte
 		out = append(out, ev)
 		return nil
 	}
-	want := func() int { // events still wanted, -1 for all
-		if limit < 0 {
-			return -1
-		}
-		return limit - len(out)
-	}
-	next, ended, window := after+1, false, 1
-	for !ended && want() != 0 && len(out) < maxLookups {
-		n := min(window, maxLookups-len(out))
-		if limit >= 0 {
-			n = min(lookupWindow, want(), maxLookups-len(out))
-		}
-		window = min(2*window, lookupWindow)
-		raws, err := s.lookupEvents(ctx, hex, next, n)
-		if err != nil {
-			return nil, false, err
-		}
-		for _, raw := range raws {
-			if err := add(raw); err != nil {
-				return nil, false, err
-			}
-		}
-		next += uint64(len(raws))
-		if len(raws) < n {
-			// Seqs are dense: a missing one is past the head. With
-			// retention it may also have been deleted, with later events
-			// still there: if it is the first asked for, the range query
-			// below finds those.
-			ended = !(s.cfg.KeepEvents > 0 && len(out) == 0)
-			break
-		}
-	}
-	if !ended && want() != 0 {
-		opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}})
-		if w := want(); w > 0 {
-			opts.SetLimit(int64(w))
-		}
-		filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: eventKey(hex, next-1)}, {Key: "$lt", Value: tenantEnd(hex)}}}}
-		if err := s.each(ctx, s.events, "events of tenant "+hex, filter, opts, add); err != nil {
-			return nil, false, err
-		}
+	if err := s.acc.eventDocs(ctx, hex, after, limit, add); err != nil {
+		return nil, false, err
 	}
 	if s.cfg.KeepEvents > 0 {
 		// After the events were read (see verifyNotPruned): a floor at or
@@ -170,37 +116,6 @@ func (s *Store) readEventsOnce(ctx context.Context, tenant engine.TenantID, afte
 		}
 	}
 	return out, false, nil
-}
-
-// lookupEvents reads events from..from+n-1 of the tenant by _id, up to
-// lookupWindow at once, each round trip within cfg.Timeout, and returns
-// those found up to the first missing one.
-func (s *Store) lookupEvents(ctx context.Context, hex string, from uint64, n int) ([]bson.Raw, error) {
-	raws := make([]bson.Raw, n)
-	found := make([]bool, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rctx, cancel := s.rt(ctx)
-			defer cancel()
-			raw, ok, err := findOne(rctx, s.events, bson.D{{Key: "_id", Value: eventKey(hex, from+uint64(i))}}, nil)
-			// The cursor's buffer is reused: keep a copy.
-			raws[i], found[i], errs[i] = slices.Clone(raw), ok, err
-		}()
-	}
-	wg.Wait()
-	for i := range n {
-		if errs[i] != nil {
-			return nil, unavailable("events of tenant "+hex, errs[i])
-		}
-		if !found[i] {
-			return raws[:i], nil
-		}
-	}
-	return raws, nil
 }
 
 // readEventChunks reads an event's chunks by _id, one round trip each

@@ -25,7 +25,7 @@ func (s *Store) verifyNotPruned(ctx context.Context, ev *engine.Event, hex strin
 		floor, err := s.readFloor(ctx, hex)
 		ok := seq > floor
 		if err == nil && !ok {
-			_, err = s.eventsLatest.DeleteOne(ctx, bson.D{
+			_, err = s.events.DeleteOne(ctx, bson.D{
 				{Key: "_id", Value: eventKey(hex, seq)},
 				{Key: "id", Value: fmt.Sprintf("%016x", ev.ID)},
 			})
@@ -78,7 +78,7 @@ func (s *Store) pruneEvents(ctx context.Context, hexT string, upTo uint64) {
 	}
 	inRange := bson.D{{Key: "$gt", Value: hexT + ":"}, {Key: "$lte", Value: eventKey(hexT, upTo)}}
 	var refs []eventChunks
-	err = s.each(ctx, s.eventsLatest, "chunked events of tenant "+hexT,
+	err = s.each(ctx, s.events, "chunked events of tenant "+hexT,
 		bson.D{{Key: "_id", Value: inRange}, {Key: "chunked", Value: bson.D{{Key: "$exists", Value: true}}}},
 		options.Find().SetProjection(bson.D{{Key: "chunked", Value: 1}}),
 		func(raw bson.Raw) error {
@@ -94,7 +94,7 @@ func (s *Store) pruneEvents(ctx context.Context, hexT string, upTo uint64) {
 		return // the next retention deletes these events, and finds their chunks
 	}
 	rctx, cancel = s.rt(ctx)
-	_, err = s.eventsLatest.DeleteMany(rctx, bson.D{{Key: "_id", Value: inRange}})
+	_, err = s.events.DeleteMany(rctx, bson.D{{Key: "_id", Value: inRange}})
 	cancel()
 	if err != nil {
 		return // some may be left: their chunks must stay

@@ -36,7 +36,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap *engine.Snapshot) error {
 	what := "save snapshot of tenant " + hexT
 
 	rctx, cancel := s.rt(ctx)
-	head, err := s.readHead(rctx, s.eventsLatest, hexT)
+	head, err := s.readHead(rctx, hexT)
 	cancel()
 	if err != nil {
 		if errors.Is(err, errCorrupt) {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -27,15 +26,16 @@ type Store struct {
 	cfg    Config
 	client *mongo.Client
 
-	// events and eventsLatest both read with the configured read concern
-	// ("majority" with majority writes): every decision about seqs (the
-	// head, "is this event mine", "was this seq pruned") is taken on what
-	// a failover cannot roll back (see the package doc, Failover).
-	// eventsLatest is the handle the append path writes through.
-	events, eventsLatest *mongo.Collection
-	eventChunks          *mongo.Collection // chunks of large events
-	tenants              *mongo.Collection
-	snapshots, chunks    *mongo.Collection
+	// Every collection reads with the configured read concern ("majority"
+	// with majority writes): every decision about seqs (the head, "is this
+	// event mine", "was this seq pruned") is taken on what a failover
+	// cannot roll back (see the package doc, Failover).
+	events            *mongo.Collection
+	eventChunks       *mongo.Collection // chunks of large events
+	tenants           *mongo.Collection
+	snapshots, chunks *mongo.Collection
+
+	acc access // how heads are found and ranges read: by what the server is
 
 	mu     sync.RWMutex // guards closed against wg.Add
 	closed bool
@@ -54,15 +54,15 @@ type Store struct {
 	// whole over a few calls.
 	partialMu sync.Mutex
 	partial   partialRead
-
-	headsByProbe atomic.Bool // the server lacks $first in $group (see headsByProbing)
 }
 
 var _ persist.Store = (*Store)(nil)
 
 // Open connects to the server and checks that it answers within
 // cfg.Timeout; an unreachable server gives an error wrapping
-// persist.ErrUnavailable. The collections are created by the first writes.
+// persist.ErrUnavailable. It asks the server what it is, to choose how to
+// read it (see Access in the package doc), and creates the heads index;
+// the collections are created by the first writes.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -94,19 +94,24 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	db := client.Database(cfg.Database)
 	s := &Store{
-		cfg:          cfg,
-		client:       client,
-		events:       db.Collection(collEvents),
-		eventsLatest: db.Collection(collEvents),
-		eventChunks:  db.Collection(collEventChunks),
-		tenants:      db.Collection(collTenants),
-		snapshots:    db.Collection(collSnapshots),
-		chunks:       db.Collection(collChunks),
-		appending:    map[engine.TenantID]*appendState{},
-		seen:         map[string]uint64{},
+		cfg:         cfg,
+		client:      client,
+		events:      db.Collection(collEvents),
+		eventChunks: db.Collection(collEventChunks),
+		tenants:     db.Collection(collTenants),
+		snapshots:   db.Collection(collSnapshots),
+		chunks:      db.Collection(collChunks),
+		appending:   map[engine.TenantID]*appendState{},
+		seen:        map[string]uint64{},
 	}
 	ictx, icancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer icancel()
+	if s.acc, err = chooseAccess(ictx, s, cfg.Access); err != nil {
+		dctx, dcancel := context.WithTimeout(context.Background(), time.Second)
+		defer dcancel()
+		_ = client.Disconnect(dctx)
+		return nil, err
+	}
 	if _, err := s.events.Indexes().CreateOne(ictx, mongo.IndexModel{Keys: headsIndex, Options: options.Index().SetName(headsIndexName)}); err != nil {
 		dctx, dcancel := context.WithTimeout(context.Background(), time.Second)
 		defer dcancel()

@@ -57,10 +57,20 @@ func addRole(tn engine.TenantID, id uint64, role string) engine.Event {
 		Change: engine.Change{Op: engine.OpAddRole, Role: role}}
 }
 
+// TestConformance runs the conformance suite over each access: the one
+// Open chooses for the test server (_id lookups), and the plain indexed
+// queries of MongoDB, which the test server answers too, only slowly.
 func TestConformance(t *testing.T) {
+	for _, access := range []string{mongo.AccessAuto, mongo.AccessMongoDB} {
+		t.Run("access="+accessName(access), func(t *testing.T) { testConformance(t, access) })
+	}
+}
+
+func testConformance(t *testing.T, access string) {
 	storetest.Run(t, storetest.Harness{
 		New: func(t *testing.T) func() persist.Store {
 			cfg := mongotest.Config(t)
+			cfg.Access = access
 			return func() persist.Store {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
@@ -344,7 +354,14 @@ func TestSnapshotReplaceWhileLoading(t *testing.T) {
 // state, and a handle whose cached head predates the deletion does not
 // reuse a deleted seq.
 func TestRetention(t *testing.T) {
+	for _, access := range []string{mongo.AccessAuto, mongo.AccessMongoDB} {
+		t.Run("access="+accessName(access), func(t *testing.T) { testRetention(t, access) })
+	}
+}
+
+func testRetention(t *testing.T, access string) {
 	cfg := mongotest.Config(t)
+	cfg.Access = access
 	cfg.KeepEvents = 5
 	a, b := open(t, cfg), open(t, cfg)
 	tn := engine.KeyID("retention")
@@ -449,7 +466,14 @@ func TestEventDocumentReadable(t *testing.T) {
 // exists" check passed on the first one's stray, and it was acknowledged
 // and lost); and no reader may take the stray for an event.
 func TestRetentionRace(t *testing.T) {
+	for _, access := range []string{mongo.AccessAuto, mongo.AccessMongoDB} {
+		t.Run("access="+accessName(access), func(t *testing.T) { testRetentionRace(t, access) })
+	}
+}
+
+func testRetentionRace(t *testing.T, access string) {
 	cfg := mongotest.Config(t)
+	cfg.Access = access
 	cfg.KeepEvents = 5
 	a, c := open(t, cfg), open(t, cfg)
 	tn := engine.KeyID("retention-race")
@@ -514,4 +538,11 @@ func seqsOf(evs []engine.Event) []uint64 {
 		out[i] = evs[i].Seq
 	}
 	return out
+}
+
+func accessName(a string) string {
+	if a == mongo.AccessAuto {
+		return "auto"
+	}
+	return a
 }
