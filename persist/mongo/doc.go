@@ -109,11 +109,11 @@
 // behind, unreferenced, only when the process dies between writing them
 // and the insert, when the server goes away before they can be deleted, or
 // when the insert's outcome stays unknown and it did not happen. Nothing
-// deletes those automatically: telling them from the chunks of an append in
-// progress needs every event document of the tenant. They are wasted space,
-// never data. To reclaim them, delete the event_chunks documents whose
-// nonce no events document's chunked.nonce names and which were written
-// more than a day ago (longer than any append takes).
+// reads them: they are wasted space, never data. SaveSnapshot sweeps them
+// (at most once an hour per tenant and handle, [Store.SweepOrphanChunks]):
+// it deletes the tenant's event_chunks documents whose nonce no events
+// document's chunked.nonce names and which were written more than
+// OrphanChunkAge (a day, longer than any append takes) ago.
 //
 // # Snapshots
 //

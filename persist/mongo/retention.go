@@ -3,6 +3,7 @@ package mongo
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -102,4 +103,95 @@ func (s *Store) pruneEvents(ctx context.Context, hexT string, upTo uint64) {
 	for _, ref := range refs {
 		s.deleteEventChunks(ctx, hexT, ref)
 	}
+}
+
+// OrphanChunkAge is how long ago an event chunk that no event document
+// names must have been written for a sweep to delete it: far longer than
+// any append takes, so that the chunks of an append in progress are never
+// taken for orphans.
+const OrphanChunkAge = 24 * time.Hour
+
+// sweepEvery is how often one handle sweeps one tenant's orphan chunks, at
+// most (after a snapshot).
+const sweepEvery = time.Hour
+
+// SweepOrphanChunks deletes the tenant's event chunks that no event
+// document names and that were written more than OrphanChunkAge ago, and
+// returns how many it deleted. Such chunks are left behind when a process
+// dies between writing an event's chunks and inserting the event document
+// that names them, or when that insert's outcome stayed unknown and it had
+// not happened: wasted space, never data. SaveSnapshot runs it for its
+// tenant at most once an hour per handle.
+//
+// It lists the nonces the tenant's event documents name first, then the
+// old chunks: a chunk written after the listing is too young to be taken,
+// and the event of an old chunk was inserted before the listing, or never.
+func (s *Store) SweepOrphanChunks(ctx context.Context, tenant engine.TenantID) (int, error) {
+	if err := s.enter(ctx); err != nil {
+		return 0, err
+	}
+	defer s.wg.Done()
+	return s.sweepOrphanChunks(ctx, tenant.String(), time.Now().Add(-OrphanChunkAge))
+}
+
+func (s *Store) sweepOrphanChunks(ctx context.Context, hexT string, before time.Time) (int, error) {
+	named := map[string]bool{}
+	err := s.each(ctx, s.events, "chunked events of tenant "+hexT,
+		append(tenantRange(hexT), bson.E{Key: "chunked", Value: bson.D{{Key: "$exists", Value: true}}}),
+		options.Find().SetProjection(bson.D{{Key: "chunked.nonce", Value: 1}}),
+		func(raw bson.Raw) error {
+			if v, err := raw.LookupErr("chunked", "nonce"); err == nil {
+				if n, ok := v.StringValueOK(); ok {
+					named[n] = true
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return 0, err
+	}
+	var orphans []string
+	err = s.each(ctx, s.eventChunks, "event chunks of tenant "+hexT,
+		append(tenantRange(hexT), bson.E{Key: "written", Value: bson.D{{Key: "$lt", Value: bson.NewDateTimeFromTime(before)}}}),
+		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}),
+		func(raw bson.Raw) error {
+			key, err := stringField(raw, "_id")
+			if err != nil {
+				return err
+			}
+			// tenant:nonce:chunk
+			parts := strings.Split(key, ":")
+			if len(parts) == 3 && parts[0] == hexT && !named[parts[1]] {
+				orphans = append(orphans, key)
+			}
+			return nil
+		})
+	if err != nil {
+		return 0, err
+	}
+	deleted := 0
+	for _, key := range orphans {
+		rctx, cancel := s.rt(ctx)
+		res, err := s.eventChunks.DeleteOne(rctx, bson.D{{Key: "_id", Value: key}})
+		cancel()
+		if err != nil {
+			return deleted, unavailable("delete orphan chunk "+key, err)
+		}
+		deleted += int(res.DeletedCount)
+	}
+	return deleted, nil
+}
+
+// maybeSweep runs a sweep of the tenant's orphan chunks unless this handle
+// ran one in the last sweepEvery; failures leave garbage, not damage.
+func (s *Store) maybeSweep(ctx context.Context, hexT string) {
+	now := time.Now()
+	s.sweptMu.Lock()
+	if last, ok := s.swept[hexT]; ok && now.Sub(last) < sweepEvery {
+		s.sweptMu.Unlock()
+		return
+	}
+	s.swept[hexT] = now
+	s.sweptMu.Unlock()
+	_, _ = s.sweepOrphanChunks(context.WithoutCancel(ctx), hexT, now.Add(-OrphanChunkAge))
 }

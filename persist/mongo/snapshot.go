@@ -147,6 +147,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap *engine.Snapshot) error {
 	if k := s.cfg.KeepEvents; k > 0 && snap.Seq > k {
 		s.pruneEvents(ctx, hexT, snap.Seq-k)
 	}
+	s.maybeSweep(ctx, hexT)
 	return nil
 }
 

@@ -54,6 +54,9 @@ type Store struct {
 	// whole over a few calls.
 	partialMu sync.Mutex
 	partial   partialRead
+
+	sweptMu sync.Mutex
+	swept   map[string]time.Time // per tenant hex: when this handle last swept its orphan chunks
 }
 
 var _ persist.Store = (*Store)(nil)
