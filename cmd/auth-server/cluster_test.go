@@ -209,3 +209,59 @@ func TestReadYourWritesAcrossReplicas(t *testing.T) {
 	a.stop()
 	b.stop()
 }
+
+// TestRevokeDuringABusOutage is the lost revoke, as a user met it: with
+// NATS down (replicas keep taking writes), a membership added at A and
+// removed at B, which has not heard of it, then NATS back: the revoke
+// holds at every replica. The same with a replica C that never hears
+// anything on the bus (it is on another NATS server): it converges on its
+// own, within -converge-within.
+func TestRevokeDuringABusOutage(t *testing.T) {
+	bus, other := natstest.Start(t), natstest.Start(t)
+	mcfg := mongotest.Config(t)
+	args := func(url string) []string {
+		return []string{"-mongo-uri", mcfg.URI, "-mongo-db", mcfg.Database, "-nats-url", url,
+			"-cluster-secret", testClusterSecret, "-converge-within", "2s"}
+	}
+	a, b := start(t, t.TempDir(), args(bus.URL())...), start(t, t.TempDir(), args(bus.URL())...)
+	c := start(t, t.TempDir(), args(other.URL())...)
+	a.expect("POST", "/api/role/"+key+"/admin", `{"result": true}`)
+	a.expect("POST", "/api/permission/"+key+"/admin/root", `{"result": true}`)
+	waitUntil(t, 10*time.Second, "B to hear of the role", func() bool {
+		_, body, _ := b.call("GET", "/api/role/"+key+"/admin")
+		return body == `{"result": true}`
+	})
+
+	bus.Stop()
+	a.expect("POST", "/api/membership/"+key+"/mallory/admin", `{"result": true}`)
+	b.expect("DELETE", "/api/membership/"+key+"/mallory/admin", `{"result": true}`)
+	bus.Start()
+
+	for name, p := range map[string]*proc{"A": a, "B": b, "C": c} {
+		waitUntil(t, 15*time.Second, "replica "+name+" to hold the revoke", func() bool {
+			_, body, _ := p.call("GET", "/api/has_permission/"+key+"/mallory/root")
+			_, role, _ := p.call("GET", "/api/role/"+key+"/admin")
+			return body == `{"result": false}` && role == `{"result": true}`
+		})
+	}
+	// And mallory is in no role anywhere.
+	for name, p := range map[string]*proc{"A": a, "B": b, "C": c} {
+		if _, body, _ := p.call("GET", "/api/members/"+key+"/admin"); body != `{"result": []}` {
+			t.Errorf("replica %s: members of admin %s, want none", name, body)
+		}
+	}
+	for _, p := range []*proc{a, b, c} {
+		p.stop()
+	}
+}
+
+func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
