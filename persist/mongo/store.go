@@ -106,6 +106,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		chunks:      db.Collection(collChunks),
 		appending:   map[engine.TenantID]*appendState{},
 		seen:        map[string]uint64{},
+		swept:       map[string]time.Time{},
 	}
 	ictx, icancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer icancel()
