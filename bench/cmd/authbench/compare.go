@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -98,10 +99,13 @@ type compareOpts struct {
 	ceilingBin    string
 	testmongoBin  string
 	natsdBin      string
-	round         int
-	embeddedData  string  // the embedded target's data folder, loaded once
-	mongoDir      string  // the replicated target's MongoDB data folder, loaded once
-	sysProcs      []*proc // besides the servers, processes of the system under test whose CPU counts
+	// clusterSecretFile holds the secret the replicated target's replicas
+	// sign bus messages with.
+	clusterSecretFile string
+	round             int
+	embeddedData      string  // the embedded target's data folder, loaded once
+	mongoDir          string  // the replicated target's MongoDB data folder, loaded once
+	sysProcs          []*proc // besides the servers, processes of the system under test whose CPU counts
 }
 
 // cmdCompare starts each target in turn, measures it and stops it, for a
@@ -595,6 +599,14 @@ func runMongo(ctx context.Context, o *compareOpts, rep *CompareReport, tr *Targe
 		if err := goBuild(ctx, filepath.Join(o.root, "bench"), "./cmd/natsd", o.natsdBin); err != nil {
 			return err
 		}
+		// auth-server refuses a bus without a cluster secret, to sign its
+		// messages with; a revision from before that has no such flag.
+		if strings.Contains(string(help), "-cluster-secret-file") {
+			o.clusterSecretFile = filepath.Join(o.work, "cluster-secret")
+			if err := os.WriteFile(o.clusterSecretFile, []byte(rand.Text()+"\n"), 0o600); err != nil {
+				return err
+			}
+		}
 	}
 	load := o.mongoDir == ""
 	first := load
@@ -654,6 +666,9 @@ func runMongo(ctx context.Context, o *compareOpts, rep *CompareReport, tr *Targe
 			"-nats-url", "nats://" + natsAddr, "-data", filepath.Join(o.work, fmt.Sprintf("replica-%d", i)), "-log-level", "warn"}
 		if o.mongoTimeout > 0 {
 			args = append(args, "-mongo-timeout", o.mongoTimeout.String())
+		}
+		if o.clusterSecretFile != "" {
+			args = append(args, "-cluster-secret-file", o.clusterSecretFile)
 		}
 		p, err := startProc(fmt.Sprintf("auth-server replica %d", i), o.authServerBin, args, addr, o.cpusServer,
 			filepath.Join(o.work, fmt.Sprintf("replica-%d-%d.log", i, o.round)))
