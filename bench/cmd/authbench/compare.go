@@ -345,7 +345,9 @@ var targets = map[string]func(context.Context, *compareOpts, *CompareReport, *Ta
 	"mongo":    runMongo,
 }
 
-func (o *compareOpts) run(ctx context.Context, p []*proc, w *loadgen.Workload, label string, c int, rate float64, verify bool) (*loadgen.Result, error) {
+// run runs w on the servers p with c connections, closed loop or at rate,
+// and adds the result to tr's runs.
+func (o *compareOpts) run(ctx context.Context, tr *TargetResult, p []*proc, w *loadgen.Workload, label string, c int, rate float64, verify bool) error {
 	var addrs []string
 	var pids []int
 	for _, x := range p {
@@ -366,9 +368,10 @@ func (o *compareOpts) run(ctx context.Context, p []*proc, w *loadgen.Workload, l
 	}
 	r, err := loadgen.Run(ctx, w, opts)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.Round = o.round
+	tr.Runs = append(tr.Runs, r)
 	logf("%s", r)
 	if r.Writes != nil {
 		logf("  reads %.0f/s p99 %.0fµs; writes %.0f/s p99 %.0fµs", r.Reads.RPS, r.Reads.Latency.P99, r.Writes.RPS, r.Writes.Latency.P99)
@@ -380,7 +383,7 @@ func (o *compareOpts) run(ctx context.Context, p []*proc, w *loadgen.Workload, l
 	for _, s := range r.ErrorSamples {
 		logf("  error: %s", s)
 	}
-	return r, nil
+	return nil
 }
 
 // openRateFor returns the open-loop rate: given, or a share of the
@@ -421,18 +424,14 @@ func runCeiling(ctx context.Context, o *compareOpts, rep *CompareReport, tr *Tar
 		return err
 	}
 	for _, c := range o.concs {
-		r, err := o.run(ctx, []*proc{p}, w, "check", c, 0, false)
-		if err != nil {
+		if err := o.run(ctx, tr, []*proc{p}, w, "check", c, 0, false); err != nil {
 			return err
 		}
-		tr.Runs = append(tr.Runs, r)
 	}
 	if rate := o.openRateFor(rep); rate > 0 && o.round == 1 {
-		r, err := o.run(ctx, []*proc{p}, w, "check", maxInt(o.concs), rate, false)
-		if err != nil {
+		if err := o.run(ctx, tr, []*proc{p}, w, "check", maxInt(o.concs), rate, false); err != nil {
 			return err
 		}
-		tr.Runs = append(tr.Runs, r)
 	}
 	return p.stop()
 }
@@ -479,11 +478,9 @@ func (o *compareOpts) measureServer(ctx context.Context, tr *TargetResult, ps []
 		return err
 	}
 	for _, c := range o.concs {
-		r, err := o.run(ctx, ps, w, "check", c, 0, true)
-		if err != nil {
+		if err := o.run(ctx, tr, ps, w, "check", c, 0, true); err != nil {
 			return err
 		}
-		tr.Runs = append(tr.Runs, r)
 	}
 	if o.round == 1 {
 		if err := o.extraPhases(ctx, tr, ps, rep); err != nil {
@@ -534,33 +531,27 @@ func (o *compareOpts) extraPhases(ctx context.Context, tr *TargetResult, ps []*p
 		return err
 	}
 	if rate := o.openRateFor(rep); rate > 0 {
-		r, err := o.run(ctx, ps, w, "check", maxInt(o.concs), rate, true)
-		if err != nil {
+		if err := o.run(ctx, tr, ps, w, "check", maxInt(o.concs), rate, true); err != nil {
 			return err
 		}
-		tr.Runs = append(tr.Runs, r)
 	}
 	if o.mixedWrite > 0 || o.mixedList > 0 {
 		mw, err := loadgen.NewWorkload(o.cfg, loadgen.Mix{TrueShare: o.mix.TrueShare, WriteShare: o.mixedWrite, ListShare: o.mixedList}, 2)
 		if err != nil {
 			return err
 		}
-		r, err := o.run(ctx, ps, mw, "mixed", maxInt(o.concs), 0, true)
-		if err != nil {
+		if err := o.run(ctx, tr, ps, mw, "mixed", maxInt(o.concs), 0, true); err != nil {
 			return err
 		}
-		tr.Runs = append(tr.Runs, r)
 	}
 	ww, err := loadgen.NewWorkload(o.cfg, loadgen.Mix{WriteShare: 1}, 3)
 	if err != nil {
 		return err
 	}
 	for _, c := range o.writeConcs {
-		r, err := o.run(ctx, ps, ww, "write", c, 0, true)
-		if err != nil {
+		if err := o.run(ctx, tr, ps, ww, "write", c, 0, true); err != nil {
 			return err
 		}
-		tr.Runs = append(tr.Runs, r)
 	}
 	return nil
 }
