@@ -1,0 +1,62 @@
+package main
+
+// modelCommands change and read the model: roles, the permissions granted
+// to them, their members, and a user's roles and permissions.
+//
+// A grant or a membership of a role that does not exist is not made and
+// exits 1; a delete of what was not there is no error.
+var modelCommands = []command{
+	{words: "role add", args: "<role>", nargs: 1, help: "create a role", run: func(x *cli, n []string) (int, error) {
+		w, err := x.c.AddRole(x.ctx, n[0])
+		return x.write(w, err, exitOK, "role %s: created", "role %s: already exists", n[0])
+	}},
+	{words: "role del", args: "<role>", nargs: 1, help: "delete it, with its grants and memberships", run: func(x *cli, n []string) (int, error) {
+		w, err := x.c.DelRole(x.ctx, n[0])
+		return x.write(w, err, exitOK, "role %s: deleted, with its grants and memberships", "role %s: did not exist", n[0])
+	}},
+	{words: "role has", args: "<role>", nargs: 1, help: "exit 0 if the role exists, 1 if not", run: func(x *cli, n []string) (int, error) {
+		return x.answer(x.c.HasRole(x.ctx, n[0], x.read...))
+	}},
+	{words: "role list", nargs: 0, help: "the roles", run: func(x *cli, _ []string) (int, error) {
+		return x.list(x.c.Roles(x.ctx, x.read...))
+	}},
+
+	{words: "perm add", args: "<role> <permission>", nargs: 2, help: "grant (exit 1 if there is no such role)", run: func(x *cli, n []string) (int, error) {
+		w, err := x.c.AddPermission(x.ctx, n[0], n[1])
+		return x.write(w, err, exitNo, "role %s: granted %s", "role %s does not exist: %s not granted", n[0], n[1])
+	}},
+	{words: "perm del", args: "<role> <permission>", nargs: 2, help: "revoke", run: func(x *cli, n []string) (int, error) {
+		w, err := x.c.DelPermission(x.ctx, n[0], n[1])
+		return x.write(w, err, exitOK, "role %s: %s revoked", "role %s: %s revoked", n[0], n[1])
+	}},
+	{words: "perm has", args: "<role> <permission>", nargs: 2, help: "exit 0 if granted, 1 if not", run: func(x *cli, n []string) (int, error) {
+		return x.answer(x.c.HasPermission(x.ctx, n[0], n[1], x.read...))
+	}},
+	{words: "perm list", args: "<role>", nargs: 1, help: "the role's permissions", run: func(x *cli, n []string) (int, error) {
+		return x.list(x.c.RolePermissions(x.ctx, n[0], x.read...))
+	}},
+
+	// The client names the user first, as the original's routes do; the
+	// CLI names the role first, as perm does.
+	{words: "member add", args: "<role> <user>", nargs: 2, help: "add a member (exit 1 if there is no such role)", run: func(x *cli, n []string) (int, error) {
+		w, err := x.c.AddMembership(x.ctx, n[1], n[0])
+		return x.write(w, err, exitNo, "role %s: %s added", "role %s does not exist: %s not added", n[0], n[1])
+	}},
+	{words: "member del", args: "<role> <user>", nargs: 2, help: "remove a member", run: func(x *cli, n []string) (int, error) {
+		w, err := x.c.DelMembership(x.ctx, n[1], n[0])
+		return x.write(w, err, exitOK, "role %s: %s removed", "role %s: %s removed", n[0], n[1])
+	}},
+	{words: "member has", args: "<role> <user>", nargs: 2, help: "exit 0 if a member, 1 if not", run: func(x *cli, n []string) (int, error) {
+		return x.answer(x.c.HasMembership(x.ctx, n[1], n[0], x.read...))
+	}},
+	{words: "member list", args: "<role>", nargs: 1, help: "the role's members", run: func(x *cli, n []string) (int, error) {
+		return x.list(x.c.RoleMembers(x.ctx, n[0], x.read...))
+	}},
+
+	{words: "user roles", args: "<user>", nargs: 1, help: "the user's roles", run: func(x *cli, n []string) (int, error) {
+		return x.list(x.c.UserRoles(x.ctx, n[0], x.read...))
+	}},
+	{words: "user perms", args: "<user>", nargs: 1, help: "the user's permissions, through its roles", run: func(x *cli, n []string) (int, error) {
+		return x.list(x.c.UserPermissions(x.ctx, n[0], x.read...))
+	}},
+}
