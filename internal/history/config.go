@@ -27,10 +27,11 @@ const (
 	// Config.StorePause, then lets it run again.
 	FaultStorePause Fault = "store-pause"
 	// FaultRetention restarts the replicas with few events kept past a
-	// snapshot (Config.KeepEvents, Config.SnapshotEvery), stops one replica
-	// while the others write past what is kept, and lets it run again: it
-	// must catch up from a snapshot. The replicas are restarted with the
-	// defaults after the round.
+	// snapshot (Config.KeepEvents, Config.SnapshotEvery), one of them on a
+	// NATS server of its own, stops that one (SIGSTOP) while the others
+	// write past what is kept, and lets it run again: it can only catch up
+	// from a snapshot. The replicas are restarted with the defaults once
+	// the round has converged.
 	FaultRetention Fault = "retention"
 	// FaultImport sends a big import (Config.BulkLines lines) to one
 	// replica while the clients keep writing.
