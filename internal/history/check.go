@@ -58,7 +58,7 @@ func (r *runner) partitions() []*partition {
 	}
 	byTenant := map[int][]*Op{}
 	for _, op := range r.ops {
-		if !op.Refused {
+		if !op.Refused && !op.NoEvent {
 			byTenant[op.Tenant] = append(byTenant[op.Tenant], op)
 		}
 	}
@@ -131,8 +131,13 @@ func (r *runner) metadata(op *Op) string {
 // check checks the history and builds the report.
 func (r *runner) check() *Report {
 	rep := &Report{Replicas: r.cfg.Replicas, Tenants: r.cfg.Tenants, Clients: r.cfg.Clients, Dir: r.cfg.Dir, Rounds: r.rounds}
+	r.settleUnknown()
 	r.countOps(rep)
 	for _, rr := range r.rounds {
+		if rr.Error != "" {
+			rep.add(Violation{Kind: KindAborted, Round: rr.Index, Fault: rr.Fault, Tenant: -1, Summary: "the run stopped: " + rr.Error})
+			continue
+		}
 		for _, c := range rr.Crashes {
 			rep.add(Violation{Kind: KindCrash, Round: rr.Index, Fault: rr.Fault, Tenant: -1, Summary: c})
 		}
@@ -301,20 +306,25 @@ func (r *runner) explain(p *partition, longest []int, strict bool) Violation {
 	}
 	if gap := missingSeq(state, p, frontier); gap > 0 {
 		// No write that may have happened accounts for the next event:
-		// name the refused ones that could have made it.
-		var last int64
+		// name the refused ones that could have made it, those still in
+		// flight when the state's last event was made.
+		var since int64
 		for _, id := range longest {
-			if p.src[id] != nil {
-				last = max(last, p.ops[id].Call)
+			if src := p.src[id]; src != nil && src.Output.SeqKnown && src.Output.Seq == state.SeqHi && (since == 0 || src.Call < since) {
+				since = src.Call
 			}
 		}
 		var cands []string
 		for _, op := range r.ops {
-			if op.Tenant == p.tenant && op.Refused && op.Round >= p.first && op.Round <= p.last && op.Call <= horizon && op.Return >= last {
+			if op.Tenant == p.tenant && op.Refused && op.Round >= p.first && op.Round <= p.last && op.Call <= horizon && op.Return >= since {
 				cands = append(cands, fmt.Sprintf("%s-%s %s refused (%s)  [%s]", durationOf(op.Call), durationOf(op.Return), op.Input.String(), op.Failure, r.metadata(op)))
 			}
 		}
-		v.Details = append(v.Details, fmt.Sprintf("seq %d is no write's that may have happened: every candidate answered a later seq. Writes answered as refused (nothing changed) around then, one of which made it:", gap))
+		stored := ""
+		if k := r.storedAt(p.tenant, gap); k != "" {
+			stored = " (the store's event " + itoa(gap) + ": " + k + ")"
+		}
+		v.Details = append(v.Details, fmt.Sprintf("seq %d%s is no write's that may have happened: every candidate answered a later seq. Writes answered as refused (nothing changed) around then, one of which made it:", gap, stored))
 		if len(cands) == 0 {
 			cands = append(cands, "(none)")
 		}
@@ -363,7 +373,7 @@ func missingSeq(s State, p *partition, frontier []int) uint64 {
 	}
 	for _, i := range frontier {
 		in, out := p.ops[i].Input.(*Input), p.ops[i].Output.(*Output)
-		if in.Kind == Read || in.Kind == Init || out.Unknown || !out.SeqKnown || out.Seq <= s.SeqHi+1 {
+		if in.Kind == Read || in.Kind == Init || !out.SeqKnown || out.Seq <= s.SeqHi+1 {
 			return 0
 		}
 	}
@@ -405,6 +415,9 @@ func whyNot(s State, in *Input, out *Output, strict bool) (string, []elem) {
 	}
 	result, changed, _ := apply(s, in)
 	es := touched(in)
+	if out.Unknown && out.SeqKnown {
+		return fmt.Sprintf("its event is seq %d (the store says), here seq %d..%d", out.Seq, s.SeqLo+1, s.SeqHi+1), es
+	}
 	if out.Unknown {
 		return "(unknown outcome; it can always be taken)", es
 	}
@@ -443,7 +456,7 @@ func elemList(es []elem) string {
 func (r *runner) checkMinSeqReads(rep *Report) {
 	byTenant := map[int][]*Op{}
 	for _, op := range r.ops {
-		if !op.Refused && op.Input.Kind != Read {
+		if !op.Refused && !op.NoEvent && op.Input.Kind != Read {
 			byTenant[op.Tenant] = append(byTenant[op.Tenant], op)
 		}
 	}
@@ -462,7 +475,7 @@ func (r *runner) checkMinSeqReads(rep *Report) {
 			if x == w || x.Call >= rd.Return {
 				continue
 			}
-			if x.Output.SeqKnown && !x.Output.Unknown && x.Output.Seq <= w.Output.Seq {
+			if x.Output.SeqKnown && x.Output.Seq <= w.Output.Seq {
 				continue // in the state the write answered, or before it
 			}
 			if sets(&x.Input, rd.Elem)&(1<<b2i(rd.Value)) != 0 {
@@ -511,6 +524,12 @@ func (r *runner) countOps(rep *Report) {
 			o.Refused++
 		case op.Output.Unknown:
 			o.Unknown++
+			switch {
+			case op.NoEvent:
+				o.UnknownNoEvent++
+			case op.Output.SeqKnown:
+				o.UnknownPinned++
+			}
 		default:
 			o.Applied++
 		}

@@ -3,6 +3,7 @@ package history
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
@@ -18,6 +19,7 @@ func newHistory(dir string, rounds int) *history {
 	cfg := DefaultConfig()
 	cfg.Dir = dir
 	cfg.Tenants = 1
+	cfg.CheckTimeout = 5 * time.Second
 	r := &runner{cfg: cfg}
 	for i := range rounds {
 		r.rounds = append(r.rounds, &RoundReport{Index: i, Fault: FaultNATS, Converged: true})
@@ -43,6 +45,21 @@ func (h *history) failed(round int, call, ret int64, in Input, refused bool) *Op
 	}
 	h.r.ops = append(h.r.ops, op)
 	return op
+}
+
+// event puts the event of in at seq in the store's log the harness read.
+func (h *history) event(seq uint64, in Input) {
+	if h.r.logs == nil {
+		h.r.logs = make([]eventLog, 1)
+		h.r.logs[0].events = map[uint64]string{}
+	}
+	h.r.logs[0].events[seq] = in.key(testBulk)
+	h.r.logs[0].top = max(h.r.logs[0].top, seq)
+}
+
+func (h *history) unevent(seq uint64) {
+	delete(h.r.logs[0].events, seq)
+	h.r.logs[0].top = seq - 1
 }
 
 // checkpoint adds the reads of a converged round's end, at every replica.
@@ -158,9 +175,15 @@ func TestCheckAcceptsLinearizableHistories(t *testing.T) {
 				in.Role = adminRole
 			}
 			result, changed, next := apply(s, &in)
+			if changed {
+				h.event(s.SeqLo+1, in)
+			}
 			switch rapid.IntRange(0, 5).Draw(t, "outcome") {
 			case 0: // unknown, did not happen
 				h.failed(0, call, ret, in, false)
+				if changed {
+					h.unevent(s.SeqLo + 1)
+				}
 				continue
 			case 1: // unknown, happened
 				h.failed(0, call, ret, in, false)
@@ -275,4 +298,66 @@ func FuzzParseExport(f *testing.F) {
 			_ = s.String()
 		}
 	})
+}
+
+// TestSettleUnknown: the store's events settle what they can of writes of
+// unknown outcome, and nothing more.
+func TestSettleUnknown(t *testing.T) {
+	type want struct {
+		noEvent bool
+		seq     uint64 // 0: not pinned
+	}
+	tests := []struct {
+		name  string
+		build func(h *history) []*Op
+		want  []want
+	}{
+		{"no event of it: it changed nothing", func(h *history) []*Op {
+			h.write(0, 0, 0, 10, addRole(adminRole), true, 1)
+			h.event(1, addRole(adminRole))
+			return []*Op{h.failed(0, 20, 30, addMember(malloryUser, adminRole), false)}
+		}, []want{{noEvent: true}}},
+		{"its event: pinned", func(h *history) []*Op {
+			h.write(0, 0, 0, 10, addRole(adminRole), true, 1)
+			h.event(1, addRole(adminRole))
+			h.event(2, addMember(malloryUser, adminRole))
+			return []*Op{h.failed(0, 20, 30, addMember(malloryUser, adminRole), false)}
+		}, []want{{seq: 2}}},
+		{"an event of the same change before it: not its own", func(h *history) []*Op {
+			h.event(1, addRole(adminRole))
+			h.write(0, 0, 0, 10, addRole(adminRole), true, 1)
+			return []*Op{h.failed(0, 20, 30, addRole(adminRole), false)}
+		}, []want{{noEvent: true}}},
+		{"a deleted event after it: open", func(h *history) []*Op {
+			h.write(0, 0, 0, 10, addRole(adminRole), true, 1)
+			h.event(1, addRole(adminRole))
+			h.event(3, addPerm(adminRole, 0))
+			return []*Op{h.failed(0, 20, 30, addMember(malloryUser, adminRole), false)}
+		}, []want{{}}},
+		{"two of the same change, one event: open", func(h *history) []*Op {
+			h.event(1, addRole(adminRole))
+			return []*Op{h.failed(0, 0, 30, addRole(adminRole), false), h.failed(0, 0, 30, addRole(adminRole), false)}
+		}, []want{{}, {}}},
+		{"an acknowledged write of the same change answered that seq: open", func(h *history) []*Op {
+			h.event(1, addRole(adminRole))
+			h.write(0, 0, 5, 40, addRole(adminRole), false, 1)
+			return []*Op{h.failed(0, 0, 30, addRole(adminRole), false)}
+		}, []want{{}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHistory(t.TempDir(), 1)
+			ops := tc.build(h)
+			h.r.settleUnknown()
+			for i, op := range ops {
+				got := want{noEvent: op.NoEvent}
+				if op.Output.SeqKnown {
+					got.seq = op.Output.Seq
+				}
+				if got != tc.want[i] {
+					t.Errorf("write %d: %+v, want %+v", i, got, tc.want[i])
+				}
+			}
+		})
+	}
 }

@@ -64,6 +64,9 @@ func (r *runner) converge(ctx context.Context, rr *RoundReport) {
 				rr.Seqs = append(rr.Seqs, TenantSeq{Tenant: t, Seq: o.Seq})
 			}
 			r.marks = append(r.marks, cp)
+			if err := r.readEvents(ctx, tenants); err != nil {
+				rr.Notes = append(rr.Notes, "reading the store's events: "+err.Error())
+			}
 			return
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {

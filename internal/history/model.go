@@ -222,6 +222,15 @@ func step(s State, in *Input, out *Output, strict bool) (bool, State) {
 		return true, s
 	}
 	result, changed, next := apply(s, in)
+	if out.Unknown && out.SeqKnown {
+		// Settled by the store (see eventlog.go): it made the event at
+		// out.Seq; its answer is unknown.
+		if out.Seq < s.SeqLo+1 || out.Seq > s.SeqHi+1 {
+			return false, s
+		}
+		next.SeqLo, next.SeqHi = out.Seq, out.Seq
+		return true, next
+	}
 	if out.Unknown || !out.SeqKnown {
 		if !out.Unknown && result != out.Result {
 			return false, s
@@ -323,6 +332,8 @@ func describeOp(in *Input, out *Output) string {
 			return fmt.Sprintf("read -> garbled (%s) @%d", out.Garbled, out.Seq)
 		}
 		return fmt.Sprintf("read -> %s", out.State.withSeq(out.Seq))
+	case out.Unknown && out.SeqKnown:
+		return fmt.Sprintf("%s -> unknown, its event @%d", in, out.Seq)
 	case out.Unknown:
 		return in.String() + " -> unknown"
 	case !out.SeqKnown:

@@ -36,6 +36,9 @@ type Op struct {
 	// Refused: the write did not happen (503, or never sent), so it is
 	// left out of the history.
 	Refused bool
+	// NoEvent: its outcome is unknown, and the store holds no event of it
+	// (see eventlog.go): it changed nothing, and is left out too.
+	NoEvent bool
 }
 
 // minSeqRead is a read with min_seq of the element a client's write just

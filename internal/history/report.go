@@ -35,6 +35,10 @@ type OpCounts struct {
 	Applied int `json:"applied"`
 	Refused int `json:"refused"`
 	Unknown int `json:"unknown"`
+	// Of the unknown ones, settled by the store's events: no event of
+	// theirs (they changed nothing), or exactly one (its seq is theirs).
+	UnknownNoEvent int `json:"unknown_no_event"`
+	UnknownPinned  int `json:"unknown_pinned"`
 	// MinSeqReads are the reads with a write's seq as min_seq: checked
 	// (answered 200), behind (409: the replica did not reach the seq in
 	// time, which the API allows), failed (anything else).
@@ -75,7 +79,10 @@ type RoundReport struct {
 	Seqs            []TenantSeq `json:"seqs,omitempty"`
 	Divergence      []string    `json:"divergence,omitempty"`
 	Crashes         []string    `json:"crashes,omitempty"`
-	Notes           []string    `json:"notes,omitempty"`
+	// Error is why the run stopped in this round (a replica that did not
+	// start again, a fault that could not be injected).
+	Error string   `json:"error,omitempty"`
+	Notes []string `json:"notes,omitempty"`
 }
 
 // TenantSeq is a tenant's seq at a round's end.
@@ -101,6 +108,7 @@ const (
 	KindCrash           = "crash"            // a replica exited on its own
 	KindAnswer          = "answer"           // an answer the API does not allow (a 4xx to a valid write, no seq)
 	KindUndecided       = "undecided"        // the check timed out on a partition
+	KindAborted         = "aborted"          // the run could not go on (a replica that did not start again)
 )
 
 // Classes of linearizability violations.
@@ -149,18 +157,21 @@ func (r *Report) WriteJSON(w io.Writer) error {
 func (r *Report) WriteText(w io.Writer, maxPerKind int) {
 	o := r.Operations
 	fmt.Fprintf(w, "history: %d replicas, %d tenants, %d clients, %.1fs\n", r.Replicas, r.Tenants, r.Clients, r.Duration)
-	fmt.Fprintf(w, "operations: %d: %d writes (%d imports): %d applied, %d refused, %d unknown; %d reads with min_seq: %d checked, %d behind (409), %d failed; %d state reads\n",
-		o.Total, o.Writes, o.Imports, o.Applied, o.Refused, o.Unknown, o.MinSeqReads, o.MinSeqChecked, o.MinSeqBehind, o.MinSeqFailed, o.StateReads)
+	fmt.Fprintf(w, "operations: %d: %d writes (%d imports): %d applied, %d refused, %d unknown (%d made no event, %d settled to one); %d reads with min_seq: %d checked, %d behind (409), %d failed; %d state reads\n",
+		o.Total, o.Writes, o.Imports, o.Applied, o.Refused, o.Unknown, o.UnknownNoEvent, o.UnknownPinned, o.MinSeqReads, o.MinSeqChecked, o.MinSeqBehind, o.MinSeqFailed, o.StateReads)
 	for _, f := range slices.Sorted(maps.Keys(o.Failures)) {
 		fmt.Fprintf(w, "  failed writes: %5d %s\n", o.Failures[f], f)
 	}
 	fmt.Fprintf(w, "rounds: %d\n", len(r.Rounds))
 	for _, rr := range r.Rounds {
 		conv := fmt.Sprintf("converged in %.2fs", rr.ConvergeSeconds)
-		if !rr.Converged {
+		switch {
+		case rr.Error != "":
+			conv = "STOPPED: " + rr.Error
+		case !rr.Converged:
 			conv = fmt.Sprintf("DID NOT CONVERGE in %.2fs", rr.ConvergeSeconds)
 		}
-		fmt.Fprintf(w, "  %d %-12s %5d ops (%d before, %d during, %d after; %d refused, %d unknown), %s; %s (%.1fs-%.1fs)\n",
+		fmt.Fprintf(w, "  %d %-12s %5d ops (%d before, %d during, %d after; %d refused, %d unknown), %s; %s (fault %.1fs-%.1fs)\n",
 			rr.Index, rr.Fault, rr.Ops, rr.OpsBefore, rr.OpsDuring, rr.OpsAfter, rr.Refused, rr.Unknown, conv, rr.Detail,
 			time.Duration(rr.Injected).Seconds(), time.Duration(rr.Healed).Seconds())
 		for _, n := range rr.Notes {

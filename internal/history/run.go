@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	mongostore "auth/persist/mongo"
 )
 
 // runner is one run: the cluster, the clients, and what they recorded.
@@ -29,12 +31,14 @@ type runner struct {
 
 	gate     *gate
 	count    counter
-	down     []atomic.Bool   // replicas the clients leave alone for now
-	active   atomic.Uint64   // tenants the clients write to, as a bitmask
-	ackWatch []atomic.Value  // per replica: a chan struct{} told of its next acknowledged write
-	rounds   []*RoundReport  // in order
-	marks    []checkpoint    // converged ends of rounds, in order
-	faultsAt []faultInterval // for the visualization
+	down     []atomic.Bool     // replicas the clients leave alone for now
+	active   atomic.Uint64     // tenants the clients write to, as a bitmask
+	ackWatch []atomic.Value    // per replica: a chan struct{} told of its next acknowledged write
+	rounds   []*RoundReport    // in order
+	store    *mongostore.Store // the harness's own reader of the store's events
+	logs     []eventLog        // per tenant
+	marks    []checkpoint      // converged ends of rounds, in order
+	faultsAt []faultInterval   // for the visualization
 }
 
 // checkpoint is the end of a round whose replicas converged: every
@@ -174,10 +178,27 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		cfg.logf("history: round %d: %s", i, f)
 		if err := r.runRound(ctx, i, f, cfg.Scenario && i == 0); err != nil {
 			runErr = fmt.Errorf("history: round %d (%s): %w", i, f, err)
+			r.rounds[len(r.rounds)-1].Error = err.Error()
 			break
 		}
 	}
 	stopClients()
+	if r.store != nil {
+		defer r.store.Close()
+	}
+	// The events of the last stretch, for settling the writes of unknown
+	// outcome made in it.
+	if r.logs != nil {
+		var all []int
+		for t := range cfg.Tenants {
+			all = append(all, t)
+		}
+		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		if err := r.readEvents(rctx, all); err != nil {
+			cfg.logf("history: reading the store's events: %v", err)
+		}
+		cancel()
+	}
 	cfg.logf("history: checking %d operations", len(r.ops)+len(r.reads))
 	rep := r.check()
 	rep.Duration = time.Since(r.t0).Seconds()
