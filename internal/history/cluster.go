@@ -150,6 +150,7 @@ func (c *Cluster) args(r *Replica) []string {
 		"-mongo-db", c.db,
 		"-nats-url", c.nats[r.bus].url(),
 	}
+	args = append(args, c.cfg.ServerArgs...)
 	return append(args, r.extra...)
 }
 

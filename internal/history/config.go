@@ -69,8 +69,11 @@ type Config struct {
 	Dir string
 
 	Replicas int // auth-server processes
-	Tenants  int // keys the clients write to
-	Clients  int // concurrent clients
+	// ServerArgs are extra flags of every replica (none by default: the
+	// servers run with their defaults).
+	ServerArgs []string
+	Tenants    int // keys the clients write to
+	Clients    int // concurrent clients
 
 	// Rounds is the number of fault rounds; the faults are taken from
 	// Faults in turn. Duration, if not 0, stops starting rounds once it
