@@ -33,7 +33,7 @@ func cmdHistory(ctx context.Context, args []string) error {
 	faults := fs.String("faults", "all", "faults of the rounds, in turn, comma-separated: "+faultNames()+", or all")
 	fs.IntVar(&cfg.Rounds, "rounds", 2*len(history.AllFaults), "fault rounds (the first is the lost-revoke scenario unless -scenario=false)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "start no round after this long (0: no limit; at least one round runs)")
-	fs.IntVar(&cfg.OpsPerPhase, "ops", 400, "operations before each fault, while it lasts and after its heal")
+	fs.IntVar(&cfg.OpsPerPhase, "ops", 500, "operations before each fault, while it lasts and after its heal (500: a round has at least 1,000 around its fault)")
 	fs.BoolVar(&cfg.Scenario, "scenario", true, "make the first round the known lost revoke, deterministic")
 	fs.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "auth-server replicas")
 	serverFlags := fs.String("server-flags", "", `extra flags of every replica, space-separated (e.g. "-mongo-timeout 30s")`)
