@@ -54,6 +54,9 @@ func TestHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Rounds = len(cfg.Faults)
+	if len(cfg.Faults) > 0 && cfg.Faults[0] != FaultNATS {
+		cfg.Rounds++ // the scenario's NATS round comes first
+	}
 	if *roundsFlag > 0 {
 		cfg.Rounds = *roundsFlag
 	}

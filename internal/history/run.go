@@ -183,9 +183,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	stopClients()
-	if r.store != nil {
-		defer r.store.Close()
-	}
 	// The events of the last stretch, for settling the writes of unknown
 	// outcome made in it.
 	if r.logs != nil {
@@ -198,6 +195,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			cfg.logf("history: reading the store's events: %v", err)
 		}
 		cancel()
+	}
+	if r.store != nil {
+		defer r.store.Close()
 	}
 	cfg.logf("history: checking %d operations", len(r.ops)+len(r.reads))
 	rep := r.check()
