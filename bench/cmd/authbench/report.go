@@ -42,6 +42,10 @@ func cmdReport(_ context.Context, args []string) error {
 			var r ColdstartReport
 			err = json.Unmarshal(b, &r)
 			text = coldstartMarkdown(&r)
+		case "history":
+			var r HistoryReport
+			err = json.Unmarshal(b, &r)
+			text = historyText(&r)
 		default:
 			return fmt.Errorf("%s: unknown kind %q", path, kind.Kind)
 		}
