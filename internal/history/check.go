@@ -75,10 +75,29 @@ func (r *runner) partitions() []*partition {
 				}
 			}
 			initAt := int64(-1)
+			startSeq := uint64(0) // the tenant's seq at the checkpoint that opens the segment
 			if s.start != nil {
 				initAt = s.start.end + 1
 				if st, ok := s.start.states[t]; ok {
 					last = st
+					startSeq = st.SeqHi
+				}
+			}
+			// A write of unknown outcome that the store's events settled
+			// (its event's seq is known) took effect on one side of the
+			// checkpoint or the other: it belongs to that side only.
+			endSeq := ^uint64(0) // the tenant's seq at the checkpoint that closes it
+			if cp := marks[s.last]; cp != nil {
+				if st, ok := cp.states[t]; ok {
+					endSeq = st.SeqHi
+				}
+			}
+			settled := func(op *Op) bool { return op.Output.Unknown && op.Output.SeqKnown }
+			own = slices.DeleteFunc(own, func(op *Op) bool { return settled(op) && op.Output.Seq > endSeq })
+			var carried []*Op
+			for _, op := range lingering {
+				if !settled(op) || op.Output.Seq > startSeq {
+					carried = append(carried, op)
 				}
 			}
 			if len(own) > 0 {
@@ -87,7 +106,7 @@ func (r *runner) partitions() []*partition {
 					end = max(end, op.Return+1)
 				}
 				p.add(porcupine.Operation{ClientId: r.readerClient(), Input: &Input{Kind: Init, State: last}, Output: &Output{}, Call: initAt, Return: initAt}, nil)
-				for _, op := range lingering {
+				for _, op := range carried {
 					p.add(r.operation(op, end, " (open since an earlier round)"), op)
 				}
 				for _, op := range own {
@@ -96,8 +115,10 @@ func (r *runner) partitions() []*partition {
 				out = append(out, p)
 			}
 			lingering = lingering[:0]
-			for _, op := range own {
-				if op.Output.Unknown {
+			for _, op := range byTenant[t] {
+				// Unknown writes of the segment, and settled ones whose
+				// event is past its closing checkpoint.
+				if op.Round >= s.first && op.Round <= s.last && op.Output.Unknown {
 					lingering = append(lingering, op)
 				}
 			}

@@ -139,6 +139,9 @@ func (c *Cluster) PauseStore() error { return c.mongo.signal(syscall.SIGSTOP) }
 // ResumeStore lets the paused MongoDB server run again (SIGCONT).
 func (c *Cluster) ResumeStore() error { return c.mongo.signal(syscall.SIGCONT) }
 
+// clusterSecret signs the replicas' bus messages.
+const clusterSecret = "history-cluster-secret-0123456789"
+
 var servingRE = regexp.MustCompile(`msg=serving addr=(\S+)`)
 
 // args are replica i's flags for its current bus and extra flags.
@@ -149,6 +152,7 @@ func (c *Cluster) args(r *Replica) []string {
 		"-mongo-uri", c.mongoURI,
 		"-mongo-db", c.db,
 		"-nats-url", c.nats[r.bus].url(),
+		"-cluster-secret", clusterSecret,
 	}
 	args = append(args, c.cfg.ServerArgs...)
 	return append(args, r.extra...)
