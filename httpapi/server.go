@@ -62,8 +62,13 @@ type Config struct {
 	// MaxRequestBodySize refuses larger bodies with 413, on every route
 	// but the import.
 	MaxRequestBodySize int
-	// MaxImportBodySize bounds the body of POST /v1/import.
+	// MaxImportBodySize bounds the body of POST /v1/import: bytes are
+	// counted as they are read, and the import answers 413 the moment
+	// they pass it.
 	MaxImportBodySize int
+	// MaxImports bounds the imports in progress at once on the server
+	// (one per tenant in any case); past it an import answers 429.
+	MaxImports int
 	// MaxBatchChecks bounds the checks of one POST /v1/check.
 	MaxBatchChecks int
 	// MinSeqWait bounds how long a /v1 read with min_seq waits for this
@@ -87,6 +92,14 @@ type Config struct {
 	Ready func(ctx context.Context) error
 }
 
+// DefaultMaxImportBodySize is the default bound of an import's body:
+// 160 MiB, which takes a tenant of 3M memberships (about 120-140 MB of
+// lines) in one import with room to spare. An import holds up to a few
+// times its body while it is parsed, stored and applied (see import.go);
+// at this bound that is well under a GiB, which a 2-core machine of a few
+// GiB can spare for one import at a time (Config.MaxImports).
+const DefaultMaxImportBodySize = 160 << 20
+
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -98,7 +111,8 @@ func DefaultConfig() Config {
 		MaxConnsPerIP:      1024,
 		MaxHeaderBytes:     8192,
 		MaxRequestBodySize: 1 << 20,
-		MaxImportBodySize:  512 << 20,
+		MaxImportBodySize:  DefaultMaxImportBodySize,
+		MaxImports:         1,
 		MaxBatchChecks:     1000,
 		MinSeqWait:         2 * time.Second,
 		MaxWatch:           time.Minute,
@@ -120,6 +134,8 @@ func (c Config) Validate() error {
 		return errors.New("httpapi: WriteDeadline must be positive")
 	case c.MaxRequestBodySize <= 0 || c.MaxImportBodySize <= 0:
 		return errors.New("httpapi: body size limits must be positive")
+	case c.MaxImports <= 0:
+		return errors.New("httpapi: MaxImports must be positive")
 	case c.MaxBatchChecks <= 0:
 		return errors.New("httpapi: MaxBatchChecks must be positive")
 	case c.MinSeqWait < 0 || c.MaxWatch < 0:
@@ -139,6 +155,7 @@ type Server struct {
 	routes  []Route
 	metrics *httpMetrics // nil without a Registerer
 	limits  *connLimits
+	imports *importSlots
 	// closing is closed when Shutdown starts, so that long-lived answers
 	// (watches, streams) end and let the server stop.
 	closing   chan struct{}
@@ -160,7 +177,7 @@ func New(cfg Config, svc Service) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, svc: svc, router: router.New(), closing: make(chan struct{}),
-		limits: newConnLimits(cfg.MaxConns, cfg.MaxConnsPerIP)}
+		limits: newConnLimits(cfg.MaxConns, cfg.MaxConnsPerIP), imports: newImportSlots(cfg.MaxImports)}
 	r := s.router
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
