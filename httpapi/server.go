@@ -156,6 +156,7 @@ type Server struct {
 	metrics *httpMetrics // nil without a Registerer
 	limits  *connLimits
 	imports *importSlots
+	words   map[string]bool // the routes' literal segments (access log)
 	// closing is closed when Shutdown starts, so that long-lived answers
 	// (watches, streams) end and let the server stop.
 	closing   chan struct{}
@@ -198,9 +199,11 @@ func New(cfg Config, svc Service) (*Server, error) {
 			Name: "auth_http_refused_connections_total",
 			Help: "Connections refused with 503 because the server, or their client address, was at its connection cap.",
 		}, func() float64 { return float64(s.limits.rejected.Load()) }))
-		r.SaveMatchedRoutePath = true
 	}
+	// Metrics and the access log name a request by its route's template.
+	r.SaveMatchedRoutePath = cfg.Registerer != nil || cfg.AccessLog
 	s.register()
+	s.words = routeWords(s.routes)
 	// The connection caps are s.limits', which answer in JSON. fasthttp's
 	// own would answer in plain text: its concurrency cap is set above
 	// them (it frees a worker only after the connection's Close has given

@@ -74,7 +74,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.BoolVar(&c.readyNeedsBus, "ready-needs-bus", true, "with a bus, /readyz answers 503 while the NATS link is down")
 	level := fs.String("log-level", env("AUTH_LOG_LEVEL", "info"), "debug, info, warn or error (env AUTH_LOG_LEVEL)")
 	fs.BoolVar(&c.metrics, "metrics", true, "serve Prometheus metrics at /metrics")
-	fs.BoolVar(&c.http.AccessLog, "access-log", getenv("AUTH_ACCESS_LOG") == "1", "log every request, keys redacted (env AUTH_ACCESS_LOG=1)")
+	fs.BoolVar(&c.http.AccessLog, "access-log", getenv("AUTH_ACCESS_LOG") == "1", "log every request by its route template, never its path (env AUTH_ACCESS_LOG=1)")
 	fs.DurationVar(&c.http.ReadTimeout, "read-timeout", c.http.ReadTimeout, "time allowed to read a whole request")
 	fs.DurationVar(&c.http.WriteTimeout, "write-timeout", c.http.WriteTimeout, "time allowed to write an answer")
 	fs.DurationVar(&c.http.IdleTimeout, "idle-timeout", c.http.IdleTimeout, "how long an idle keep-alive connection is kept")
