@@ -106,6 +106,7 @@ func (s *Server) importLines(ctx *fasthttp.RequestCtx) {
 	}
 	id := engine.KeyID(key)
 	if msg := s.imports.acquire(id); msg != "" {
+		s.refusedImports.Add(1)
 		refuseBusy(ctx, msg)
 		return
 	}
