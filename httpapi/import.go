@@ -39,8 +39,8 @@ import (
 //     limit (memlimit.go). One larger than importFreeAfter collects its
 //     parse blocks before the store and the engine allocate for it, and
 //     gives its transient memory back to the operating system once
-//     answered, so that the process's size after it is its state's, not
-//     its peak's.
+//     answered (refused or not), so that the process's size after it is
+//     its state's, not its peak's.
 
 // importBlock is how many changes a block holds (56 bytes each: ~900 KiB).
 const importBlock = 16 << 10
@@ -123,6 +123,10 @@ func (s *Server) importLines(ctx *fasthttp.RequestCtx) {
 	}
 	body := &countingReader{r: io.LimitReader(src, limit+1)}
 	parsed, errMsg := parseImport(body, limit, mem)
+	if body.n > importFreeAfter {
+		// Accepted or not, a large import leaves its parse behind.
+		defer debug.FreeOSMemory()
+	}
 	switch {
 	case body.n > limit:
 		refuseTooLarge(ctx, msgImportTooLarge)
@@ -140,7 +144,6 @@ func (s *Server) importLines(ctx *fasthttp.RequestCtx) {
 		// The blocks are garbage now: collect them before the store and
 		// the engine allocate for the import.
 		runtime.GC()
-		defer debug.FreeOSMemory()
 	}
 	wctx, cancel := context.WithTimeout(context.Background(), max(s.cfg.WriteDeadline, time.Minute))
 	defer cancel()
