@@ -7,6 +7,7 @@
 //	authbench coldstart [-data DIR | dataset flags] [-runs N]
 //	authbench chart     -in FILE.json -out FILE.png
 //	authbench report    FILE.json...
+//	authbench attack    [-smoke] [-attacks chunked,import,keys,streams] [-json FILE] [-md FILE]
 //
 // Run it from bench/ (go run ./cmd/authbench ...); compare and coldstart
 // build ../cmd/auth-server and ./cmd/ceiling themselves. Every figure is
@@ -40,6 +41,7 @@ var commands = map[string]func(ctx context.Context, args []string) error{
 	"coldstart": cmdColdstart,
 	"chart":     cmdChart,
 	"report":    cmdReport,
+	"attack":    cmdAttack,
 }
 
 func usage() {
@@ -52,7 +54,8 @@ commands:
   seed       write a large data folder for the embedded store, fast (batch events + snapshot)
   coldstart  time auth-server from start until /ping answers, on a seeded data folder
   chart      draw throughput and p99 per target from compare's -json output
-  report     print markdown tables from compare, scale or coldstart JSON files
+  report     print markdown tables from compare, scale, coldstart or attack JSON files
+  attack     hostile clients without a valid key against a fresh server each: memory, refusals, check p99
 
 'authbench COMMAND -h' lists a command's flags.`)
 }
