@@ -121,9 +121,10 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 }
 
 // longPoll waits up to wait for the tenant's next events after after, as
-// a watcher of its feed. It returns them, or read true if they are to be
-// read from the store (the wait ended empty, or the feed's window does not
-// reach back to after); ok false if it answered (the store failed).
+// a watcher of its feed. It returns them (none if the wait ended empty),
+// or read true if they are to be read from the store (the feed's window
+// does not reach back to after); ok false if it answered (the store
+// failed).
 func (s *Server) longPoll(ctx *fasthttp.RequestCtx, id engine.TenantID, after uint64, limit int, wait time.Duration) (evs []engine.Event, read, ok bool) {
 	f := s.feeds.join(id)
 	defer s.feeds.leave(f)
@@ -187,7 +188,11 @@ func (s *Server) eventStream(ctx *fasthttp.RequestCtx) {
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer done()
 		defer s.feeds.leave(f)
-		s.stream(w, conn, f, after, clientGone(conn))
+		var gone <-chan struct{}
+		if conn != nil { // nil: a handler called without a connection (tests)
+			gone = clientGone(conn)
+		}
+		s.stream(w, conn, f, after, gone)
 	})
 }
 
@@ -221,7 +226,11 @@ func (s *Server) stream(w *bufio.Writer, conn net.Conn, f *feed, after uint64, g
 	defer heartbeat.Stop()
 	lifetime := time.NewTimer(s.cfg.MaxStreamLifetime)
 	defer lifetime.Stop()
-	deadline := func() { conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)) }
+	deadline := func() {
+		if conn != nil {
+			conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		}
+	}
 	for {
 		deadline()
 		evs, covered, news, err := f.since(after, maxEventLimit)
