@@ -135,6 +135,7 @@ func (fs *feeds) catchUp(f *feed) bool {
 		head := f.head
 		f.mu.Unlock()
 		if fs.svc.Tenant(f.id).Seq() <= head {
+			f.publish(nil, nil) // caught up: a failure before is over
 			return true
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), fs.readTimeout)
@@ -159,6 +160,9 @@ func (fs *feeds) catchUp(f *feed) bool {
 func (f *feed) publish(evs []engine.Event, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if len(evs) == 0 && err == nil && f.err == nil {
+		return // nothing new to tell
+	}
 	f.err = err
 	for i := range evs {
 		if evs[i].Seq != f.head+1 {
