@@ -39,4 +39,8 @@ if [[ -n "${AUTHBENCH_REV:-}" ]]; then rev=(-rev "$AUTHBENCH_REV"); fi
 "$ab" history "${rev[@]}" -rounds 2 -ops 50 -faults kill -bulk-lines 1000 -json "$tmp/history.json" >/dev/null
 "$ab" report "$tmp/history.json" >/dev/null
 
+# Hostile clients at small sizes: refusals, memory bounds, checks answering.
+"$ab" attack -smoke "${rev[@]}" -json "$tmp/attack.json" >/dev/null
+"$ab" report "$tmp/attack.json" >/dev/null
+
 echo "bench smoke: ok"

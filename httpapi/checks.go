@@ -71,7 +71,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 				s.metrics.observeCheck(ctx)
 			}
 			if s.cfg.AccessLog {
-				s.accessLog(ctx, ctx.Time())
+				s.accessLog(ctx, checkRoute)
 			}
 			return
 		}
@@ -81,7 +81,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		s.metrics.observe(ctx)
 	}
 	if s.cfg.AccessLog {
-		s.accessLog(ctx, ctx.Time())
+		s.accessLog(ctx, s.logRoute(ctx))
 	}
 }
 

@@ -146,13 +146,25 @@ func (s *Server) awaitMinSeq(ctx *fasthttp.RequestCtx, id engine.TenantID) bool 
 		writeError(ctx, fasthttp.StatusBadRequest, "min_seq must be a non-negative integer")
 		return false
 	}
-	if s.svc.Tenant(id).Seq() >= min {
+	t := s.svc.Tenant(id)
+	if t.Seq() >= min {
 		return true
+	}
+	// A tenant unknown here is asked of the store at most once per
+	// unknownTTL (watch.go): made-up keys must not each cost a store read.
+	now := time.Now()
+	if t == nil && s.unknown.fresh(id, now) {
+		writeBehind(ctx, 0)
+		return false
 	}
 	wctx, cancel := context.WithTimeout(context.Background(), s.cfg.MinSeqWait)
 	defer cancel()
 	if err := s.svc.WaitSeq(wctx, id, min); err != nil {
-		writeBehind(ctx, s.svc.Tenant(id).Seq())
+		t = s.svc.Tenant(id)
+		if t == nil {
+			s.unknown.add(id, now)
+		}
+		writeBehind(ctx, t.Seq())
 		return false
 	}
 	return true

@@ -8,6 +8,7 @@
 //	authbench history   [-rounds N] [-duration D] [-ops N] [-faults LIST] [-json FILE] [-dir DIR]
 //	authbench chart     -in FILE.json -out FILE.png
 //	authbench report    FILE.json...
+//	authbench attack    [-smoke] [-attacks chunked,import,keys,streams] [-json FILE] [-md FILE]
 //
 // Run it from bench/ (go run ./cmd/authbench ...); compare, coldstart and
 // history build ../cmd/auth-server (and what else they run) themselves. Every figure is
@@ -43,6 +44,7 @@ var commands = map[string]func(ctx context.Context, args []string) error{
 	"history":   cmdHistory,
 	"chart":     cmdChart,
 	"report":    cmdReport,
+	"attack":    cmdAttack,
 }
 
 func usage() {
@@ -56,7 +58,8 @@ commands:
   coldstart  time auth-server from start until /ping answers, on a seeded data folder
   history    three replicas through fault rounds, clients writing all along; check the history (linearizability, read-your-writes, convergence)
   chart      draw throughput and p99 per target from compare's -json output
-  report     print markdown tables from compare, scale, coldstart or history JSON files
+  report     print markdown tables from compare, scale, coldstart, history or attack JSON files
+  attack     hostile clients without a valid key against a fresh server each: memory, refusals, check p99
 
 'authbench COMMAND -h' lists a command's flags.`)
 }
