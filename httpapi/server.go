@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/fasthttp/router"
 	"github.com/prometheus/client_golang/prometheus"
@@ -346,4 +347,67 @@ type fasthttpLogger struct{ l *slog.Logger }
 // attacking connection.
 func (f fasthttpLogger) Printf(format string, args ...any) {
 	f.l.Debug("http", "msg", fmt.Sprintf(format, args...))
+}
+
+// The check routes' paths, which serve matches before the router.
+const (
+	checkPrefix   = "/api/has_permission/"
+	v1CheckPrefix = "/v1/has_permission/"
+)
+
+// serve is the server's handler. The check routes, which services call on
+// every request, are matched here before the router: the router allocates
+// for its path parameters, and the check path must not allocate. Anything
+// that is not exactly a GET of /api/has_permission/{key}/{user}/{name}
+// with three non-empty segments, or of /v1/has_permission/{user}/{name}
+// with two and no query (min_seq goes through the router), goes to the
+// router, which answers it the same way it would have.
+func (s *Server) serve(ctx *fasthttp.RequestCtx) {
+	path := ctx.Request.URI().PathOriginal()
+	if n := ctx.Request.Header.ContentLength(); n > s.cfg.MaxRequestBodySize && (n > s.cfg.MaxImportBodySize || string(path) != importPath) {
+		refuseTooLarge(ctx, "request body is too large")
+		if s.metrics != nil {
+			s.metrics.observe(ctx)
+		}
+		return
+	}
+	if ctx.IsGet() {
+		if len(path) > len(checkPrefix) && string(path[:len(checkPrefix)]) == checkPrefix {
+			rest := unsafe.String(&path[len(checkPrefix)], len(path)-len(checkPrefix))
+			if raws, ok := split3(rest); ok {
+				p := getParams()
+				if p.parseRaw(ctx, hasPermissionParams, raws[:]) {
+					s.check(ctx, p)
+				}
+				putParams(p)
+				s.observeFast(ctx, checkRoute)
+				return
+			}
+		}
+		if len(path) > len(v1CheckPrefix) && string(path[:len(v1CheckPrefix)]) == v1CheckPrefix && len(ctx.URI().QueryString()) == 0 {
+			rest := unsafe.String(&path[len(v1CheckPrefix)], len(path)-len(v1CheckPrefix))
+			if raws, ok := split2(rest); ok {
+				s.checkV1(ctx, raws[:])
+				s.observeFast(ctx, v1CheckRoute)
+				return
+			}
+		}
+	}
+	s.router.Handler(ctx)
+	if s.metrics != nil {
+		s.metrics.observe(ctx)
+	}
+	if s.cfg.AccessLog {
+		s.accessLog(ctx, s.logRoute(ctx))
+	}
+}
+
+// observeFast records a request a check route answered on the fast path.
+func (s *Server) observeFast(ctx *fasthttp.RequestCtx, route string) {
+	if s.metrics != nil {
+		s.metrics.observeCheck(ctx, route)
+	}
+	if s.cfg.AccessLog {
+		s.accessLog(ctx, route)
+	}
 }
