@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"auth/engine"
+	"auth/internal/jsonstr"
 )
 
 // Bulk export and import, as JSON lines, one fact a line:
@@ -60,7 +61,7 @@ func (s *Server) export(ctx *fasthttp.RequestCtx) {
 		slices.SortFunc(roles, func(a, b int) int { return strings.Compare(snap.Roles[a].Name, snap.Roles[b].Name) })
 		for _, i := range roles {
 			b = append(b[:0], `{"role": `...)
-			b = appendString(b, snap.Roles[i].Name)
+			b = jsonstr.Append(b, snap.Roles[i].Name)
 			b = append(b, "}\n"...)
 			if _, err := w.Write(b); err != nil {
 				return
@@ -80,11 +81,11 @@ func (s *Server) export(ctx *fasthttp.RequestCtx) {
 				slices.Sort(names)
 				for _, n := range names {
 					b = append(b[:0], `{"role": `...)
-					b = appendString(b, r.Name)
+					b = jsonstr.Append(b, r.Name)
 					b = append(b, `, "`...)
 					b = append(b, line.field...)
 					b = append(b, `": `...)
-					b = appendString(b, n)
+					b = jsonstr.Append(b, n)
 					b = append(b, "}\n"...)
 					if _, err := w.Write(b); err != nil {
 						return

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"auth/engine"
+	"auth/internal/jsonstr"
 )
 
 // The event feed: a tenant's events, the audit trail of what changed, in
@@ -242,7 +243,7 @@ func (s *Server) stream(w *bufio.Writer, conn net.Conn, f *feed, after uint64, g
 		}
 		if err != nil {
 			buf = append(buf[:0], "event: error\ndata: "...)
-			buf = appendString(buf, "store unavailable; reconnect with Last-Event-ID")
+			buf = jsonstr.Append(buf, "store unavailable; reconnect with Last-Event-ID")
 			buf = append(buf, "\n\n"...)
 			w.Write(buf)
 			w.Flush()
@@ -318,7 +319,7 @@ func appendChange(b []byte, c *engine.Change) []byte {
 			b = append(b, `, "`...)
 			b = append(b, f.name...)
 			b = append(b, `": `...)
-			b = appendString(b, f.v)
+			b = jsonstr.Append(b, f.v)
 		}
 	}
 	return b

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"auth/internal/jsonstr"
 	"context"
 	"time"
 
@@ -35,7 +36,7 @@ func (s *Server) registerHealth() {
 				ctx.SetContentType(contentJSON)
 				setBody(ctx, func(b []byte) []byte {
 					b = append(b, `{"status": "not ready", "error": `...)
-					b = appendString(b, err.Error())
+					b = jsonstr.Append(b, err.Error())
 					return append(b, '}')
 				})
 				return

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"auth/internal/jsonstr"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
@@ -60,9 +61,9 @@ func (s *Server) statusHandler(ctx *fasthttp.RequestCtx) {
 	ctx.SetContentType(contentJSON)
 	setBody(ctx, func(b []byte) []byte {
 		b = append(b, `{"store": `...)
-		b = appendString(b, store)
+		b = jsonstr.Append(b, store)
 		b = append(b, `, "bus": `...)
-		b = appendString(b, bus)
+		b = jsonstr.Append(b, bus)
 		b = append(b, `, "tenants": `...)
 		b = strconv.AppendInt(b, int64(tenants), 10)
 		if hasSeq {
