@@ -1,7 +1,6 @@
 package client
 
 import (
-	"auth/internal/jsonstr"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"auth/internal/jsonstr"
 )
 
 // Client talks to one auth-server (or a load balancer in front of

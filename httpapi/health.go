@@ -1,11 +1,12 @@
 package httpapi
 
 import (
-	"auth/internal/jsonstr"
 	"context"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"auth/internal/jsonstr"
 )
 
 // Health, for orchestrators:

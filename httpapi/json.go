@@ -1,11 +1,12 @@
 package httpapi
 
 import (
-	"auth/internal/jsonstr"
 	"strconv"
 	"sync"
 
 	"github.com/valyala/fasthttp"
+
+	"auth/internal/jsonstr"
 )
 
 // The answers keep the original server's JSON spacing (Python's json.dumps

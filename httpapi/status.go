@@ -1,10 +1,11 @@
 package httpapi
 
 import (
-	"auth/internal/jsonstr"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
+
+	"auth/internal/jsonstr"
 )
 
 // GET /status describes this replica, for operators and for tests that
