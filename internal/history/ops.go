@@ -192,11 +192,18 @@ func (r *runner) write(ctx context.Context, client, tenant, replica int, api str
 }
 
 // classify reads a write's answer: 200 is applied (with its answer and
-// seq), 503 refused (nothing changed), anything else leaves the outcome
-// unknown.
+// seq); the answer's "outcome" says the rest when it is given
+// ("not_applied": nothing changed; "unknown"); without it, 503 and every
+// 4xx are refusals (a 4xx other than 429, busy, is reported as an anomaly
+// too: the clients send only valid writes), anything else leaves the
+// outcome unknown.
 func (r *runner) classify(op *Op, resp *http.Response, raw []byte) {
 	var a answer
 	jerr := json.Unmarshal(raw, &a)
+	var said struct {
+		Outcome string `json:"outcome"`
+	}
+	_ = json.Unmarshal(raw, &said)
 	if resp.StatusCode != http.StatusOK {
 		op.Err = fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(raw))
 		op.Failure = fmt.Sprintf("%d %.100s", resp.StatusCode, a.Error)
@@ -205,8 +212,14 @@ func (r *runner) classify(op *Op, resp *http.Response, raw []byte) {
 		}
 	}
 	switch {
-	case resp.StatusCode == http.StatusServiceUnavailable:
+	case resp.StatusCode != http.StatusOK && said.Outcome == "not_applied",
+		resp.StatusCode == http.StatusServiceUnavailable && said.Outcome == "",
+		resp.StatusCode == http.StatusTooManyRequests:
 		op.Refused = true
+		return
+	case resp.StatusCode >= 400 && resp.StatusCode < 500:
+		op.Refused = true
+		r.anomaly("%s answered %d %s", op.Input.String(), resp.StatusCode, bytes.TrimSpace(raw))
 		return
 	case resp.StatusCode != http.StatusOK:
 		op.Output.Unknown = true
