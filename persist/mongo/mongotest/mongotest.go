@@ -13,6 +13,9 @@
 // and the toolchain's version, once: a test binary that finds the binary
 // of its sources there uses it without building. (Old versions' binaries
 // stay there until the folder is cleaned.)
+//
+// [StartTLS] starts a server that speaks TLS only, for tests of TLS
+// connections to MongoDB.
 package mongotest
 
 import (
@@ -117,6 +120,7 @@ type Server struct {
 	dir  string
 	port int
 	uri  string
+	args []string // the launcher's options beyond folder and port
 
 	mu   sync.Mutex
 	proc *process // nil while stopped
@@ -137,6 +141,31 @@ type process struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{t: t, bin: Launcher(t), dir: t.TempDir()}
+	t.Cleanup(func() { s.Stop() })
+	s.Start()
+	return s
+}
+
+// TLS names the files of a server that speaks TLS only.
+type TLS struct {
+	// CertFile and KeyFile are the server's certificate and key (PEM).
+	CertFile, KeyFile string
+	// CAFile, if set, makes the server require client certificates
+	// signed by the CA it holds.
+	CAFile string
+}
+
+// StartTLS is Start for a server that accepts TLS connections only, with
+// the certificate of files. Its URI says tls=true; a client must trust
+// the certificate's CA (tlsCAFile in the URI, or its own TLS
+// configuration).
+func StartTLS(t testing.TB, files TLS) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: Launcher(t), dir: t.TempDir(),
+		args: []string{"-tls-cert", files.CertFile, "-tls-key", files.KeyFile}}
+	if files.CAFile != "" {
+		s.args = append(s.args, "-tls-ca", files.CAFile)
+	}
 	t.Cleanup(func() { s.Stop() })
 	s.Start()
 	return s
@@ -186,7 +215,7 @@ func (s *Server) Start() {
 }
 
 func (s *Server) launch() (*process, string, error) {
-	cmd := exec.Command(s.bin, "-dir", s.dir, "-port", strconv.Itoa(s.port))
+	cmd := exec.Command(s.bin, append([]string{"-dir", s.dir, "-port", strconv.Itoa(s.port)}, s.args...)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, "", err
