@@ -105,6 +105,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if err := c.tls.validate(); err != nil {
 		return c, err
 	}
+	if err := c.mongo.validate(); err != nil {
+		return c, err
+	}
 	c.http.Logger = slog.New(slog.DiscardHandler) // set for real in run
 	if err := c.http.Validate(); err != nil {
 		return c, err

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"auth/internal/tlstest"
+	"auth/persist/mongo/mongotest"
 )
 
 // testTLS is a server certificate and a client certificate, each from a
@@ -470,4 +471,37 @@ func grepLines(text, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestMongoTLS: auth-server keeps its events in a MongoDB that speaks TLS
+// only, trusting its CA from MONGO_CA_FILE (the -mongo-ca-file flag's
+// variable), and the answers survive a restart; without the CA it refuses
+// to start, saying why.
+func TestMongoTLS(t *testing.T) {
+	s := newTestTLS(t)
+	certFile, keyFile := s.issue("mongo").Write(t, s.dir, "mongo")
+	srv := mongotest.StartTLS(t, mongotest.TLS{CertFile: certFile, KeyFile: keyFile})
+	db := mongotest.Database(t)
+	args := []string{"-mongo-uri", srv.URI(), "-mongo-db", db}
+
+	out, err := exec.Command(binary, append([]string{"-addr", "127.0.0.1:0", "-data", t.TempDir(), "-mongo-timeout", "1s"}, args...)...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "certificate signed by unknown authority") {
+		t.Errorf("without the CA: %v, output:\n%s\nwant a failure saying the certificate is not trusted", err, out)
+	}
+
+	t.Setenv("MONGO_CA_FILE", s.caFile)
+	p := start(t, t.TempDir(), args...)
+	for _, st := range story {
+		p.expect(st[0], st[1], st[2])
+	}
+	p.stop()
+	if !strings.Contains(p.logs.String(), "ca-file=") {
+		t.Errorf("the start-up log does not name the CA file:\n%s", p.logs)
+	}
+	p = start(t, t.TempDir(), args...)
+	for _, r := range reads {
+		p.expect(r[0], r[1], r[2])
+	}
+	p.stop()
+	s.noKeyMaterial(t, p.logs.String())
 }
