@@ -165,9 +165,17 @@ func (r *Reloader) logLoaded(st *state) {
 		// Served anyway: clients whose clocks are ahead accept it, and
 		// refusing it would keep a certificate that is about to expire.
 		r.cfg.Logger.Warn("tls: the certificate is not valid yet (is this machine's clock behind?)", "not_before", leaf.NotBefore)
-	case leaf.NotAfter.Sub(now) < 7*24*time.Hour:
-		r.cfg.Logger.Warn("tls: the certificate expires within a week", "not_after", leaf.NotAfter)
+	case expiresSoon(leaf, now):
+		r.cfg.Logger.Warn("tls: the certificate expires soon", "not_after", leaf.NotAfter)
 	}
+}
+
+// expiresSoon says whether c has less than a week left and less than a
+// third of its lifetime: a short-lived certificate (a day, say) freshly
+// issued is not near its end, one whose rotation has stalled is.
+func expiresSoon(c *x509.Certificate, now time.Time) bool {
+	left := c.NotAfter.Sub(now)
+	return left < 7*24*time.Hour && left < c.NotAfter.Sub(c.NotBefore)/3
 }
 
 // load reads the files.

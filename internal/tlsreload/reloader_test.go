@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"log/slog"
@@ -457,5 +458,28 @@ func TestLoadedLogSaysWhat(t *testing.T) {
 	}
 	if strings.Contains(logs, "PRIVATE KEY") || strings.Contains(logs, string(data[30:60])) {
 		t.Errorf("the log holds the key:\n%s", logs)
+	}
+}
+
+// TestExpiresSoon: the warning is for certificates near the end of their
+// lifetime, whatever its length.
+func TestExpiresSoon(t *testing.T) {
+	now := time.Now()
+	day := 24 * time.Hour
+	cases := []struct {
+		name                string
+		notBefore, notAfter time.Time
+		want                bool
+	}{
+		{"90 days, fresh", now, now.Add(90 * day), false},
+		{"90 days, 5 left", now.Add(-85 * day), now.Add(5 * day), true},
+		{"1 day, fresh", now.Add(-time.Minute), now.Add(day), false},
+		{"1 day, 2 hours left", now.Add(-22 * time.Hour), now.Add(2 * time.Hour), true},
+		{"a year, 8 days left", now.Add(-357 * day), now.Add(8 * day), false},
+	}
+	for _, c := range cases {
+		if got := expiresSoon(&x509.Certificate{NotBefore: c.notBefore, NotAfter: c.notAfter}, now); got != c.want {
+			t.Errorf("%s: expiresSoon = %v, want %v", c.name, got, c.want)
+		}
 	}
 }
