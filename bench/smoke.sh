@@ -33,4 +33,14 @@ if [[ -n "${AUTHBENCH_REV:-}" ]]; then rev=(-rev "$AUTHBENCH_REV"); fi
 "$ab" coldstart "${rev[@]}" -users 2000 -roles 50 -perms 500 -grants-per-role 5 -runs 1 -verify 200 -json "$tmp/cold.json" >/dev/null
 "$ab" report "$tmp/scale.json" "$tmp/cold.json" >/dev/null
 
+# The history checker, tiny: the lost-revoke scenario (first round) and a
+# replica killed. It fails on any violation of the model: linearizability,
+# read-your-writes, convergence (see internal/history).
+"$ab" history "${rev[@]}" -rounds 2 -ops 50 -faults kill -bulk-lines 1000 -json "$tmp/history.json" >/dev/null
+"$ab" report "$tmp/history.json" >/dev/null
+
+# Hostile clients at small sizes: refusals, memory bounds, checks answering.
+"$ab" attack -smoke "${rev[@]}" -json "$tmp/attack.json" >/dev/null
+"$ab" report "$tmp/attack.json" >/dev/null
+
 echo "bench smoke: ok"

@@ -53,8 +53,9 @@ type Imported struct {
 // Import adds the facts of r, JSON lines as [Client.Export] writes them
 // (in any order; blank lines are skipped), to the tenant's state, all
 // together as one event: all of them, or, on any error, none. The server
-// bounds the body (512 MiB by default: [ErrTooLarge]) and each line (64
-// KiB). Only ctx bounds it.
+// bounds the body (160 MiB by default: [ErrTooLarge]) and each line (64
+// KiB), and takes one import at a time per tenant (429 past it). Only ctx
+// bounds it.
 func (c *Client) Import(ctx context.Context, r io.Reader) (Imported, error) {
 	u, err := c.endpoint("/v1/import", nil)
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"auth/internal/jsonstr"
 )
 
 // Client talks to one auth-server (or a load balancer in front of
@@ -461,9 +463,9 @@ func (c *Client) Check(ctx context.Context, checks []Check, opts ...ReadOption) 
 			body = append(body, ',')
 		}
 		body = append(body, `{"user":`...)
-		body = appendJSONString(body, ch.User)
+		body = jsonstr.Append(body, ch.User)
 		body = append(body, `,"permission":`...)
-		body = appendJSONString(body, ch.Permission)
+		body = jsonstr.Append(body, ch.Permission)
 		body = append(body, '}')
 	}
 	body = append(body, "]}"...)
@@ -516,30 +518,6 @@ func parseResults(b []byte, n int) (_ []bool, ok bool) {
 		}
 	}
 	return out, true
-}
-
-// appendJSONString appends s as a JSON string, as encoding/json would
-// (invalid UTF-8 becomes U+FFFD), without its HTML escaping.
-func appendJSONString(b []byte, s string) []byte {
-	simple := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			simple = false
-			break
-		}
-	}
-	if simple {
-		b = append(b, '"')
-		b = append(b, s...)
-		return append(b, '"')
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		panic(err) // a string always encodes
-	}
-	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
 
 // isPermanent reports whether err will not go away by retrying: a 4xx

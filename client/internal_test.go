@@ -1,8 +1,6 @@
 package client
 
 import (
-	"bytes"
-	"encoding/json"
 	"slices"
 	"testing"
 )
@@ -28,23 +26,6 @@ func TestParseResults(t *testing.T) {
 			t.Errorf("parseResults(%s) = %v %v, want %v %v", tc.in, got, ok, tc.want, tc.ok)
 		}
 	}
-}
-
-// FuzzAppendJSONString: the hand-written encoding is encoding/json's.
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "plain", `q"b\s`, "tab\t", "ü日本", "\xff\xfe", "<html>&", "\u2028"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		enc.Encode(s)
-		want := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
-			t.Errorf("appendJSONString(%q) = %s, want %s", s, got, want)
-		}
-	})
 }
 
 func TestEscapeSegment(t *testing.T) {

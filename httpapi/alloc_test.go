@@ -4,8 +4,9 @@ package httpapi
 
 import (
 	"context"
-	"github.com/prometheus/client_golang/prometheus"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"auth/engine"
 )
@@ -65,6 +66,20 @@ func testHasPermissionAllocs(t *testing.T, opts ...func(*Config)) {
 		})
 		if allocs != 0 {
 			t.Errorf("has_permission route handler (%s, %s): %v allocs per request, want 0", c.user, c.perm, allocs)
+		}
+		// The /v1 twin, through the server handler too.
+		v1 := request("GET", "/v1/has_permission/"+c.user+"/"+c.perm)
+		v1.Request.Header.Set("Authorization", "Bearer key")
+		h(v1)
+		if got := string(v1.Response.Body()); got != c.want || string(v1.Response.Header.Peek("X-Auth-Seq")) != "3" {
+			t.Fatalf("/v1 check %s %s = %s (seq %s), want %s at seq 3", c.user, c.perm, got, v1.Response.Header.Peek("X-Auth-Seq"), c.want)
+		}
+		allocs = testing.AllocsPerRun(1000, func() {
+			v1.Response.Reset()
+			h(v1)
+		})
+		if allocs != 0 {
+			t.Errorf("server handler for /v1/has_permission (%s, %s): %v allocs per request, want 0", c.user, c.perm, allocs)
 		}
 	}
 }

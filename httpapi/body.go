@@ -2,25 +2,57 @@ package httpapi
 
 import (
 	"io"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
-// maxDrain bounds how much of a refused body is read and thrown away before
-// the connection is closed, so that a client still sending it reads the 413
-// rather than a reset connection.
-const maxDrain = 16 << 20
+// maxDrain bounds how much of a refused body is read and thrown away
+// before the connection is closed, so that a client still sending it reads
+// the answer rather than a reset connection; drainTime bounds how long.
+const (
+	maxDrain  = 16 << 20
+	drainTime = time.Second
+)
 
-// refuseTooLarge answers 413 and closes the connection after draining (a
-// bounded part of) what the client is still sending.
+// refuseTooLarge answers 413; see refuseBody.
 func refuseTooLarge(ctx *fasthttp.RequestCtx, msg string) {
-	writeError(ctx, fasthttp.StatusRequestEntityTooLarge, msg)
-	ctx.SetConnectionClose()
-	if ctx.Request.IsBodyStream() {
-		ctx.Conn().SetReadDeadline(time.Now().Add(time.Second))
-		io.Copy(io.Discard, io.LimitReader(ctx.RequestBodyStream(), maxDrain))
+	refuseBody(ctx, fasthttp.StatusRequestEntityTooLarge, msg)
+}
+
+// refuseBody answers code with a JSON error to a request whose body may
+// still be arriving. Such a connection is not used again: the answer is
+// sent first, with Connection: close, then (a bounded part of) what the
+// client is still sending is read and thrown away, and the connection is
+// closed. Closing at once, with unread data, would reset the connection,
+// and the client could lose the answer; reading before answering would
+// keep the client waiting for it.
+func refuseBody(ctx *fasthttp.RequestCtx, code int, msg string) {
+	writeError(ctx, code, msg)
+	if !ctx.Request.IsBodyStream() {
+		return
 	}
+	// fasthttp writes no Connection: close before handing a connection
+	// over, so the answer is written here (the response set above is
+	// what metrics and the access log see).
+	answer := []byte("HTTP/1.1 " + strconv.Itoa(code) + " " + fasthttp.StatusMessage(code) + "\r\n" +
+		"Content-Type: application/json\r\n")
+	if ra := ctx.Response.Header.Peek(fasthttp.HeaderRetryAfter); len(ra) > 0 {
+		answer = append(answer, "Retry-After: "+string(ra)+"\r\n"...)
+	}
+	body := ctx.Response.Body()
+	answer = append(answer, "Connection: close\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"...)
+	answer = append(answer, body...)
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(drainTime))
+		if _, err := c.Write(answer); err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(c, maxDrain))
+	})
 }
 
 // readBody reads the request body, up to limit bytes; past that it answers

@@ -26,5 +26,19 @@
 // that point into request buffers are never retained: writes copy the names
 // they keep.
 //
-// Keys are secrets: no log line, error message or answer carries one.
+// # Hostile clients
+//
+// Any key is accepted (a made-up key is an empty tenant), so every bound
+// holds for clients without a valid key: nothing is kept for a key that
+// names no tenant once it is answered (feeds.go, watch.go); imports are
+// read as streams under a byte bound, admitted one per tenant and
+// Config.MaxImports at once, within a memory budget (import.go,
+// memlimit.go); event streams and long-polls are capped per server and per
+// client, IPv6 clients grouped by prefix, and streams end after
+// Config.MaxStreamLifetime (watch.go); connections are capped likewise
+// (limit.go). Past a connection cap the answer is 503, past any other cap
+// 429, each with a JSON error.
+//
+// Keys are secrets: no log line, error message or answer carries one. The
+// access log shows route templates, never paths (accesslog.go).
 package httpapi

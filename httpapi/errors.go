@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"auth/engine"
+	"auth/internal/jsonstr"
 	"auth/persist"
 )
 
@@ -73,7 +74,7 @@ func (s *Server) writeWriteError(ctx *fasthttp.RequestCtx, route string, err err
 	ctx.SetContentType(contentJSON)
 	setBody(ctx, func(b []byte) []byte {
 		b = append(b, `{"error": `...)
-		b = appendString(b, msg)
+		b = jsonstr.Append(b, msg)
 		b = append(b, `, "outcome": "`...)
 		b = append(b, outcome...)
 		b = append(b, '"')

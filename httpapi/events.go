@@ -3,12 +3,15 @@ package httpapi
 import (
 	"bufio"
 	"context"
+	"errors"
+	"net"
 	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"auth/engine"
+	"auth/internal/jsonstr"
 )
 
 // The event feed: a tenant's events, the audit trail of what changed, in
@@ -26,8 +29,12 @@ import (
 //
 // streams events as server-sent events (text/event-stream), each with its
 // seq as the event id, as they are applied here, until the client goes
-// away or the server shuts down. A comment line every 15 s keeps idle
-// connections alive.
+// away, the server shuts down or the stream has lived
+// Config.MaxStreamLifetime (the client then resumes with Last-Event-ID). A
+// comment line every 15 s keeps idle connections alive.
+//
+// Streams and long-polls share one reader of the store per tenant
+// (feeds.go) and are capped per server and per client (watch.go).
 
 const (
 	defaultEventLimit = 100
@@ -75,21 +82,27 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
+	var evs []engine.Event
+	read := true // the events are to be read from the store
 	if wait > 0 && s.svc.Tenant(id).Seq() <= after {
-		timer := time.NewTimer(wait)
-		select {
-		case <-s.svc.Changed(id, after):
-		case <-timer.C:
-		case <-s.closing:
+		done, ok := s.startWatch(ctx)
+		if !ok {
+			return
 		}
-		timer.Stop()
+		evs, read, ok = s.longPoll(ctx, id, after, int(limit), wait)
+		done()
+		if !ok {
+			return
+		}
 	}
-	rctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteDeadline)
-	defer cancel()
-	evs, err := s.svc.Events(rctx, id, after, int(limit))
-	if err != nil {
-		s.writeServiceError(ctx, "/v1/events", err)
-		return
+	if read {
+		rctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteDeadline)
+		defer cancel()
+		var err error
+		if evs, err = s.svc.Events(rctx, id, after, int(limit)); err != nil {
+			s.writeServiceError(ctx, "/v1/events", err)
+			return
+		}
 	}
 	seq := s.svc.Tenant(id).Seq()
 	setSeq(ctx, seq)
@@ -106,6 +119,37 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 		b = strconv.AppendUint(b, seq, 10)
 		return append(b, '}')
 	})
+}
+
+// longPoll waits up to wait for the tenant's next events after after, as
+// a watcher of its feed. It returns them (none if the wait ended empty),
+// or read true if they are to be read from the store (the feed's window
+// does not reach back to after); ok false if it answered (the store
+// failed).
+func (s *Server) longPoll(ctx *fasthttp.RequestCtx, id engine.TenantID, after uint64, limit int, wait time.Duration) (evs []engine.Event, read, ok bool) {
+	f := s.feeds.join(id)
+	defer s.feeds.leave(f)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		evs, covered, news, err := f.since(after, limit)
+		switch {
+		case err != nil:
+			s.writeServiceError(ctx, "/v1/events", err)
+			return nil, false, false
+		case !covered:
+			return nil, true, true
+		case len(evs) > 0:
+			return evs, false, true
+		}
+		select {
+		case <-news:
+		case <-timer.C:
+			return nil, false, true
+		case <-s.closing:
+			return nil, false, true
+		}
+	}
 }
 
 func (s *Server) eventStream(ctx *fasthttp.RequestCtx) {
@@ -126,62 +170,121 @@ func (s *Server) eventStream(ctx *fasthttp.RequestCtx) {
 		}
 		after = v
 	}
+	done, ok := s.startWatch(ctx)
+	if !ok {
+		return
+	}
 	ctx.SetContentType("text/event-stream")
 	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
 	// The server's write timeout bounds a whole answer; a stream lives
 	// longer, so each write gets its own deadline instead.
 	conn := ctx.Conn()
 	ctx.Response.ImmediateHeaderFlush = true // the client learns it is subscribed
+	// A stream's connection is not used again (the client resumes on a
+	// new one), so that it can be read while the stream is written: a
+	// client that goes away ends its stream at once, not at the next
+	// heartbeat, and gives its place back.
+	ctx.SetConnectionClose()
+	f := s.feeds.join(id)
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-		var buf []byte
-		heartbeat := time.NewTicker(streamHeartbeat)
-		defer heartbeat.Stop()
-		deadline := func() { conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)) }
-		for {
-			deadline()
-			changed := s.svc.Changed(id, after)
-			rctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteDeadline)
-			evs, err := s.svc.Events(rctx, id, after, maxEventLimit)
-			cancel()
-			if err != nil {
-				buf = append(buf[:0], "event: error\ndata: "...)
-				buf = appendString(buf, "store unavailable; reconnect with Last-Event-ID")
-				buf = append(buf, "\n\n"...)
-				w.Write(buf)
-				w.Flush()
-				return
-			}
-			for i := range evs {
-				buf = append(buf[:0], "id: "...)
-				buf = strconv.AppendUint(buf, evs[i].Seq, 10)
-				buf = append(buf, "\ndata: "...)
-				buf = appendEvent(buf, &evs[i])
-				buf = append(buf, "\n\n"...)
-				if _, err := w.Write(buf); err != nil {
-					return
-				}
-				after = evs[i].Seq
-			}
-			if len(evs) > 0 {
-				if err := w.Flush(); err != nil {
-					return
-				}
-				continue
-			}
-			select {
-			case <-changed:
-			case <-heartbeat.C:
-				if _, err := w.WriteString(": keep-alive\n\n"); err != nil {
-					return
-				}
-				if err := w.Flush(); err != nil {
-					return
-				}
-			case <-s.closing:
-				return
-			}
+		defer done()
+		defer s.feeds.leave(f)
+		var gone <-chan struct{}
+		if conn != nil { // nil: a handler called without a connection (tests)
+			gone = clientGone(conn)
 		}
+		s.stream(w, conn, f, after, gone)
 	})
+}
+
+// clientGone returns a channel closed when the client closes conn (or
+// sends anything, which a stream's client does not).
+func clientGone(conn net.Conn) <-chan struct{} {
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		var b [1]byte
+		for {
+			_ = conn.SetReadDeadline(time.Time{})
+			if _, err := conn.Read(b[:]); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					continue // a deadline set elsewhere: read on
+				}
+			}
+			return
+		}
+	}()
+	return gone
+}
+
+// stream writes the tenant's events after after to w as they come, until
+// the client goes away, the store fails, the server shuts down or the
+// stream has lived Config.MaxStreamLifetime.
+func (s *Server) stream(w *bufio.Writer, conn net.Conn, f *feed, after uint64, gone <-chan struct{}) {
+	var buf []byte
+	heartbeat := time.NewTicker(streamHeartbeat)
+	defer heartbeat.Stop()
+	lifetime := time.NewTimer(s.cfg.MaxStreamLifetime)
+	defer lifetime.Stop()
+	deadline := func() {
+		if conn != nil {
+			conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		}
+	}
+	for {
+		deadline()
+		evs, covered, news, err := f.since(after, maxEventLimit)
+		if err == nil && !covered {
+			// Behind the feed's window: catch up from the store.
+			rctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteDeadline)
+			evs, err = s.svc.Events(rctx, f.id, after, maxEventLimit)
+			cancel()
+		}
+		if err != nil {
+			buf = append(buf[:0], "event: error\ndata: "...)
+			buf = jsonstr.Append(buf, "store unavailable; reconnect with Last-Event-ID")
+			buf = append(buf, "\n\n"...)
+			w.Write(buf)
+			w.Flush()
+			return
+		}
+		for i := range evs {
+			buf = append(buf[:0], "id: "...)
+			buf = strconv.AppendUint(buf, evs[i].Seq, 10)
+			buf = append(buf, "\ndata: "...)
+			buf = appendEvent(buf, &evs[i])
+			buf = append(buf, "\n\n"...)
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+			after = evs[i].Seq
+		}
+		if len(evs) > 0 {
+			if err := w.Flush(); err != nil {
+				return
+			}
+			continue
+		}
+		select {
+		case <-news:
+		case <-heartbeat.C:
+			if _, err := w.WriteString(": keep-alive\n\n"); err != nil {
+				return
+			}
+			if err := w.Flush(); err != nil {
+				return
+			}
+		case <-lifetime.C:
+			w.WriteString(": stream lifetime reached; reconnect with Last-Event-ID\n\n")
+			w.Flush()
+			return
+		case <-gone:
+			return
+		case <-s.closing:
+			return
+		}
+	}
 }
 
 // appendEvent appends the JSON form of an event.
@@ -216,7 +319,7 @@ func appendChange(b []byte, c *engine.Change) []byte {
 			b = append(b, `, "`...)
 			b = append(b, f.name...)
 			b = append(b, `": `...)
-			b = appendString(b, f.v)
+			b = jsonstr.Append(b, f.v)
 		}
 	}
 	return b

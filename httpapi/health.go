@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"auth/internal/jsonstr"
 )
 
 // Health, for orchestrators:
@@ -35,7 +37,7 @@ func (s *Server) registerHealth() {
 				ctx.SetContentType(contentJSON)
 				setBody(ctx, func(b []byte) []byte {
 					b = append(b, `{"status": "not ready", "error": `...)
-					b = appendString(b, err.Error())
+					b = jsonstr.Append(b, err.Error())
 					return append(b, '}')
 				})
 				return

@@ -3,9 +3,10 @@ package httpapi
 import (
 	"strconv"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
+
+	"auth/internal/jsonstr"
 )
 
 // The answers keep the original server's JSON spacing (Python's json.dumps
@@ -76,7 +77,7 @@ func writeList(ctx *fasthttp.RequestCtx, top, field string, names []string) {
 			b = append(b, `{"`...)
 			b = append(b, field...)
 			b = append(b, `": `...)
-			b = appendString(b, n)
+			b = jsonstr.Append(b, n)
 			b = append(b, '}')
 		}
 		return append(b, "]}"...)
@@ -88,37 +89,7 @@ func writeError(ctx *fasthttp.RequestCtx, status int, msg string) {
 	ctx.SetContentType(contentJSON)
 	setBody(ctx, func(b []byte) []byte {
 		b = append(b, `{"error": `...)
-		b = appendString(b, msg)
+		b = jsonstr.Append(b, msg)
 		return append(b, '}')
 	})
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }

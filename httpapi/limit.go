@@ -10,17 +10,19 @@ import (
 )
 
 // connLimits caps the connections a server holds, in all and per client
-// address, over all its listeners. A connection past a cap is answered
+// (an IPv4 address, or an IPv6 prefix: see clientGroup), over all its
+// listeners. A connection past a cap is answered
 // by the listener itself, with 503 and a JSON error like every other
 // refusal of the API. (fasthttp's own caps answer in plain text, with no
 // way to change it; the server sets them above these, so that they never
 // act first.)
 type connLimits struct {
 	max, perIP int // perIP 0: no cap
+	v6Bits     int // IPv6 clients are grouped by prefixes this long
 
 	mu   sync.Mutex
 	open int
-	byIP map[netip.Addr]int
+	byIP map[netip.Prefix]int // by client (clientGroup)
 
 	rejected atomic.Uint64
 }
@@ -35,8 +37,8 @@ const (
 // does not read cannot hold up the accept loop.
 const rejectWriteTimeout = 100 * time.Millisecond
 
-func newConnLimits(max, perIP int) *connLimits {
-	return &connLimits{max: max, perIP: perIP, byIP: map[netip.Addr]int{}}
+func newConnLimits(max, perIP, v6Bits int) *connLimits {
+	return &connLimits{max: max, perIP: perIP, v6Bits: v6Bits, byIP: map[netip.Prefix]int{}}
 }
 
 // limitListener is a listener under a server's connLimits.
@@ -53,18 +55,19 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ip := addrOf(c.RemoteAddr())
-		if msg := l.l.admit(ip); msg != "" {
+		g := clientGroup(addrOf(c.RemoteAddr()), l.l.v6Bits)
+		if msg := l.l.admit(g); msg != "" {
 			l.l.rejected.Add(1)
 			reject(c, msg)
 			continue
 		}
-		return &limitConn{Conn: c, l: l.l, ip: ip}, nil
+		return &limitConn{Conn: c, l: l.l, ip: g}, nil
 	}
 }
 
-// admit counts a new connection from ip, or returns why it is refused.
-func (l *connLimits) admit(ip netip.Addr) string {
+// admit counts a new connection from client ip (a clientGroup), or
+// returns why it is refused.
+func (l *connLimits) admit(ip netip.Prefix) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.open >= l.max {
@@ -80,7 +83,7 @@ func (l *connLimits) admit(ip netip.Addr) string {
 	return ""
 }
 
-func (l *connLimits) release(ip netip.Addr) {
+func (l *connLimits) release(ip netip.Prefix) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.open--
@@ -119,7 +122,7 @@ func reject(c net.Conn, msg string) {
 type limitConn struct {
 	net.Conn
 	l      *connLimits
-	ip     netip.Addr
+	ip     netip.Prefix
 	closed atomic.Bool
 }
 

@@ -33,11 +33,20 @@ type httpMetrics struct {
 
 	// The check route's series, resolved once: the hot path does no
 	// label lookups.
-	checkOK, checkBad prometheus.Counter
-	checkDuration     prometheus.Observer
+	check, checkV1 *routeMetrics
 }
 
-const checkRoute = "/api/has_permission/{key}/{user}/{name}"
+// routeMetrics are one fast-path route's children of the vectors.
+type routeMetrics struct {
+	ok, bad  prometheus.Counter
+	duration prometheus.Observer
+}
+
+// The check routes the fast path answers (see serve).
+const (
+	checkRoute   = "/api/has_permission/{key}/{user}/{name}"
+	v1CheckRoute = "/v1/has_permission/{user}/{name}"
+)
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	m := &httpMetrics{
@@ -52,23 +61,32 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 		}, []string{"route", "method"}),
 	}
 	reg.MustRegister(m.requests, m.duration)
-	m.checkOK = m.requests.WithLabelValues(checkRoute, fasthttp.MethodGet, "200")
-	m.checkBad = m.requests.WithLabelValues(checkRoute, fasthttp.MethodGet, "400")
-	m.checkDuration = m.duration.WithLabelValues(checkRoute, fasthttp.MethodGet)
+	route := func(route string) *routeMetrics {
+		return &routeMetrics{
+			ok:       m.requests.WithLabelValues(route, fasthttp.MethodGet, "200"),
+			bad:      m.requests.WithLabelValues(route, fasthttp.MethodGet, "400"),
+			duration: m.duration.WithLabelValues(route, fasthttp.MethodGet),
+		}
+	}
+	m.check, m.checkV1 = route(checkRoute), route(v1CheckRoute)
 	return m
 }
 
-// observeCheck records a request the check fast path answered.
-func (m *httpMetrics) observeCheck(ctx *fasthttp.RequestCtx) {
+// observeCheck records a request the check fast path answered on route.
+func (m *httpMetrics) observeCheck(ctx *fasthttp.RequestCtx, route string) {
+	r := m.check
+	if route == v1CheckRoute {
+		r = m.checkV1
+	}
 	switch ctx.Response.StatusCode() {
 	case fasthttp.StatusOK:
-		m.checkOK.Inc()
+		r.ok.Inc()
 	case fasthttp.StatusBadRequest:
-		m.checkBad.Inc()
+		r.bad.Inc()
 	default:
-		m.requests.WithLabelValues(checkRoute, fasthttp.MethodGet, codeLabel(ctx.Response.StatusCode())).Inc()
+		m.requests.WithLabelValues(route, fasthttp.MethodGet, codeLabel(ctx.Response.StatusCode())).Inc()
 	}
-	m.checkDuration.Observe(time.Since(ctx.Time()).Seconds())
+	r.duration.Observe(time.Since(ctx.Time()).Seconds())
 }
 
 // observe records a request the router answered.

@@ -123,14 +123,16 @@ func (s *Server) listReader(names []string, top, field string, read func(t *engi
 // answers 409 with the seq it has. It also reports the seq the read is
 // answered at.
 func (s *Server) readTenant(ctx *fasthttp.RequestCtx, a api, key string) (*engine.Tenant, bool) {
+	t := s.svc.TenantByKey(key)
 	if a == original {
-		return s.svc.TenantByKey(key), true
+		return t, true
 	}
-	id := engine.KeyID(key)
-	if !s.awaitMinSeq(ctx, id) {
-		return nil, false
+	if len(ctx.QueryArgs().Peek("min_seq")) > 0 {
+		if !s.awaitMinSeq(ctx, engine.KeyID(key)) {
+			return nil, false
+		}
+		t = s.svc.TenantByKey(key)
 	}
-	t := s.svc.Tenant(id)
 	setSeq(ctx, t.Seq())
 	return t, true
 }
@@ -146,13 +148,25 @@ func (s *Server) awaitMinSeq(ctx *fasthttp.RequestCtx, id engine.TenantID) bool 
 		writeError(ctx, fasthttp.StatusBadRequest, "min_seq must be a non-negative integer")
 		return false
 	}
-	if s.svc.Tenant(id).Seq() >= min {
+	t := s.svc.Tenant(id)
+	if t.Seq() >= min {
 		return true
+	}
+	// A tenant unknown here is asked of the store at most once per
+	// unknownTTL (watch.go): made-up keys must not each cost a store read.
+	now := time.Now()
+	if t == nil && s.unknown.fresh(id, now) {
+		writeBehind(ctx, 0)
+		return false
 	}
 	wctx, cancel := context.WithTimeout(context.Background(), s.cfg.MinSeqWait)
 	defer cancel()
 	if err := s.svc.WaitSeq(wctx, id, min); err != nil {
-		writeBehind(ctx, s.svc.Tenant(id).Seq())
+		t = s.svc.Tenant(id)
+		if t == nil {
+			s.unknown.add(id, now)
+		}
+		writeBehind(ctx, t.Seq())
 		return false
 	}
 	return true
@@ -160,8 +174,12 @@ func (s *Server) awaitMinSeq(ctx *fasthttp.RequestCtx, id engine.TenantID) bool 
 
 func setSeq(ctx *fasthttp.RequestCtx, seq uint64) {
 	var buf [20]byte
-	ctx.Response.Header.SetBytesV("X-Auth-Seq", strconv.AppendUint(buf[:0], seq, 10))
+	ctx.Response.Header.SetCanonical(seqHeader, strconv.AppendUint(buf[:0], seq, 10))
 }
+
+// seqHeader is X-Auth-Seq in canonical form, so that setting it skips the
+// name's normalization on every answer (the /v1 check sets it).
+var seqHeader = []byte("X-Auth-Seq")
 
 // durationArg reads a duration query argument (Go syntax, or seconds),
 // bounded by max.

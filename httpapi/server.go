@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/fasthttp/router"
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,9 +40,11 @@ type Service interface {
 	// WaitSeq waits until the tenant is applied up to seq here, or ctx
 	// ends (an error).
 	WaitSeq(ctx context.Context, id engine.TenantID, seq uint64) error
-	// Changed returns a channel closed once the tenant has an event
-	// applied past seq.
-	Changed(id engine.TenantID, seq uint64) <-chan struct{}
+	// OnApplied registers fn to be told of every event applied, by tenant
+	// and seq, in seq order per tenant; fn must be quick. The server
+	// registers once, in New. It must not keep anything per tenant that
+	// is not there already: watchers name any key they like.
+	OnApplied(fn func(id engine.TenantID, seq uint64))
 	// Events returns up to limit of the tenant's applied events after
 	// seq, in seq order.
 	Events(ctx context.Context, id engine.TenantID, after uint64, limit int) ([]engine.Event, error)
@@ -64,8 +68,13 @@ type Config struct {
 	// MaxRequestBodySize refuses larger bodies with 413, on every route
 	// but the import.
 	MaxRequestBodySize int
-	// MaxImportBodySize bounds the body of POST /v1/import.
+	// MaxImportBodySize bounds the body of POST /v1/import: bytes are
+	// counted as they are read, and the import answers 413 the moment
+	// they pass it.
 	MaxImportBodySize int
+	// MaxImports bounds the imports in progress at once on the server
+	// (one per tenant in any case); past it an import answers 429.
+	MaxImports int
 	// MaxBatchChecks bounds the checks of one POST /v1/check.
 	MaxBatchChecks int
 	// MinSeqWait bounds how long a /v1 read with min_seq waits for this
@@ -73,6 +82,16 @@ type Config struct {
 	MinSeqWait time.Duration
 	// MaxWatch bounds the wait of a long-polling GET /v1/events.
 	MaxWatch time.Duration
+	// MaxWatches caps the event streams and waiting long-polls in
+	// progress on the server, MaxWatchesPerClient those of one client
+	// (0: no cap per client); past a cap they answer 429.
+	MaxWatches, MaxWatchesPerClient int
+	// MaxStreamLifetime ends an event stream after this long; the client
+	// resumes with Last-Event-ID.
+	MaxStreamLifetime time.Duration
+	// IPv6PrefixBits groups IPv6 clients by prefix for the per-client
+	// caps (connections and watches): 64 counts a /64 as one client.
+	IPv6PrefixBits int
 	// WriteDeadline bounds one write through the Service, so that a stuck
 	// store answers 503 instead of hanging the client.
 	WriteDeadline time.Duration
@@ -89,23 +108,36 @@ type Config struct {
 	Ready func(ctx context.Context) error
 }
 
+// DefaultMaxImportBodySize is the default bound of an import's body:
+// 160 MiB, which takes a tenant of 3M memberships (about 120-140 MB of
+// lines) in one import with room to spare. An import holds up to a few
+// times its body while it is parsed, stored and applied (see import.go);
+// at this bound that is well under a GiB, which a 2-core machine of a few
+// GiB can spare for one import at a time (Config.MaxImports).
+const DefaultMaxImportBodySize = 160 << 20
+
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Name:               "auth-server",
-		ReadTimeout:        10 * time.Second,
-		WriteTimeout:       10 * time.Second,
-		IdleTimeout:        2 * time.Minute,
-		MaxConns:           16384,
-		MaxConnsPerIP:      1024,
-		MaxHeaderBytes:     8192,
-		MaxRequestBodySize: 1 << 20,
-		MaxImportBodySize:  512 << 20,
-		MaxBatchChecks:     1000,
-		MinSeqWait:         2 * time.Second,
-		MaxWatch:           time.Minute,
-		WriteDeadline:      5 * time.Second,
-		Logger:             slog.New(slog.DiscardHandler),
+		Name:                "auth-server",
+		ReadTimeout:         10 * time.Second,
+		WriteTimeout:        10 * time.Second,
+		IdleTimeout:         2 * time.Minute,
+		MaxConns:            16384,
+		MaxConnsPerIP:       1024,
+		MaxHeaderBytes:      8192,
+		MaxRequestBodySize:  1 << 20,
+		MaxImportBodySize:   DefaultMaxImportBodySize,
+		MaxImports:          1,
+		MaxBatchChecks:      1000,
+		MinSeqWait:          2 * time.Second,
+		MaxWatch:            time.Minute,
+		MaxWatches:          4096,
+		MaxWatchesPerClient: 128,
+		MaxStreamLifetime:   10 * time.Minute,
+		IPv6PrefixBits:      64,
+		WriteDeadline:       5 * time.Second,
+		Logger:              slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -122,10 +154,18 @@ func (c Config) Validate() error {
 		return errors.New("httpapi: WriteDeadline must be positive")
 	case c.MaxRequestBodySize <= 0 || c.MaxImportBodySize <= 0:
 		return errors.New("httpapi: body size limits must be positive")
+	case c.MaxImports <= 0:
+		return errors.New("httpapi: MaxImports must be positive")
 	case c.MaxBatchChecks <= 0:
 		return errors.New("httpapi: MaxBatchChecks must be positive")
 	case c.MinSeqWait < 0 || c.MaxWatch < 0:
 		return errors.New("httpapi: MinSeqWait and MaxWatch must not be negative")
+	case c.MaxWatches <= 0 || c.MaxWatchesPerClient < 0:
+		return errors.New("httpapi: MaxWatches must be positive and MaxWatchesPerClient not negative")
+	case c.MaxStreamLifetime <= 0:
+		return errors.New("httpapi: MaxStreamLifetime must be positive")
+	case c.IPv6PrefixBits < 1 || c.IPv6PrefixBits > 128:
+		return errors.New("httpapi: IPv6PrefixBits must be between 1 and 128")
 	case c.Logger == nil:
 		return errors.New("httpapi: Logger is nil")
 	}
@@ -141,6 +181,13 @@ type Server struct {
 	routes  []Route
 	metrics *httpMetrics // nil without a Registerer
 	limits  *connLimits
+	imports *importSlots
+	words   map[string]bool // the routes' literal segments (access log)
+	feeds   *feeds
+	watches *watchLimits
+	unknown unknownTenants
+
+	refusedWatches, refusedImports atomic.Uint64
 	// closing is closed when Shutdown starts, so that long-lived answers
 	// (watches, streams) end and let the server stop.
 	closing   chan struct{}
@@ -162,7 +209,10 @@ func New(cfg Config, svc Service) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, svc: svc, router: router.New(), closing: make(chan struct{}),
-		limits: newConnLimits(cfg.MaxConns, cfg.MaxConnsPerIP)}
+		limits:  newConnLimits(cfg.MaxConns, cfg.MaxConnsPerIP, cfg.IPv6PrefixBits),
+		imports: newImportSlots(cfg.MaxImports),
+		watches: newWatchLimits(cfg.MaxWatches, cfg.MaxWatchesPerClient, cfg.IPv6PrefixBits),
+		feeds:   newFeeds(svc, cfg.WriteDeadline)}
 	r := s.router
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
@@ -183,9 +233,27 @@ func New(cfg Config, svc Service) (*Server, error) {
 			Name: "auth_http_refused_connections_total",
 			Help: "Connections refused with 503 because the server, or their client address, was at its connection cap.",
 		}, func() float64 { return float64(s.limits.rejected.Load()) }))
-		r.SaveMatchedRoutePath = true
+		cfg.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "auth_http_refused_watches_total",
+			Help: "Event streams and long-polls refused with 429 because the server, or their client, was at its cap.",
+		}, func() float64 { return float64(s.refusedWatches.Load()) }))
+		cfg.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "auth_http_refused_imports_total",
+			Help: "Imports refused with 429 because the server was at its cap or the tenant had one in progress.",
+		}, func() float64 { return float64(s.refusedImports.Load()) }))
+		cfg.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "auth_http_watches",
+			Help: "Event streams and waiting long-polls in progress.",
+		}, func() float64 { return float64(s.watches.count()) }))
+		cfg.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "auth_http_feeds",
+			Help: "Tenants whose watchers share a reader of the store now.",
+		}, func() float64 { return float64(s.feeds.count()) }))
 	}
+	// Metrics and the access log name a request by its route's template.
+	r.SaveMatchedRoutePath = cfg.Registerer != nil || cfg.AccessLog
 	s.register()
+	s.words = routeWords(s.routes)
 	// The connection caps are s.limits', which answer in JSON. fasthttp's
 	// own would answer in plain text: its concurrency cap is set above
 	// them (it frees a worker only after the connection's Close has given
@@ -279,4 +347,67 @@ type fasthttpLogger struct{ l *slog.Logger }
 // attacking connection.
 func (f fasthttpLogger) Printf(format string, args ...any) {
 	f.l.Debug("http", "msg", fmt.Sprintf(format, args...))
+}
+
+// The check routes' paths, which serve matches before the router.
+const (
+	checkPrefix   = "/api/has_permission/"
+	v1CheckPrefix = "/v1/has_permission/"
+)
+
+// serve is the server's handler. The check routes, which services call on
+// every request, are matched here before the router: the router allocates
+// for its path parameters, and the check path must not allocate. Anything
+// that is not exactly a GET of /api/has_permission/{key}/{user}/{name}
+// with three non-empty segments, or of /v1/has_permission/{user}/{name}
+// with two and no query (min_seq goes through the router), goes to the
+// router, which answers it the same way it would have.
+func (s *Server) serve(ctx *fasthttp.RequestCtx) {
+	path := ctx.Request.URI().PathOriginal()
+	if n := ctx.Request.Header.ContentLength(); n > s.cfg.MaxRequestBodySize && (n > s.cfg.MaxImportBodySize || string(path) != importPath) {
+		refuseTooLarge(ctx, "request body is too large")
+		if s.metrics != nil {
+			s.metrics.observe(ctx)
+		}
+		return
+	}
+	if ctx.IsGet() {
+		if len(path) > len(checkPrefix) && string(path[:len(checkPrefix)]) == checkPrefix {
+			rest := unsafe.String(&path[len(checkPrefix)], len(path)-len(checkPrefix))
+			if raws, ok := split3(rest); ok {
+				p := getParams()
+				if p.parseRaw(ctx, hasPermissionParams, raws[:]) {
+					s.check(ctx, p)
+				}
+				putParams(p)
+				s.observeFast(ctx, checkRoute)
+				return
+			}
+		}
+		if len(path) > len(v1CheckPrefix) && string(path[:len(v1CheckPrefix)]) == v1CheckPrefix && len(ctx.URI().QueryString()) == 0 {
+			rest := unsafe.String(&path[len(v1CheckPrefix)], len(path)-len(v1CheckPrefix))
+			if raws, ok := split2(rest); ok {
+				s.checkV1(ctx, raws[:])
+				s.observeFast(ctx, v1CheckRoute)
+				return
+			}
+		}
+	}
+	s.router.Handler(ctx)
+	if s.metrics != nil {
+		s.metrics.observe(ctx)
+	}
+	if s.cfg.AccessLog {
+		s.accessLog(ctx, s.logRoute(ctx))
+	}
+}
+
+// observeFast records a request a check route answered on the fast path.
+func (s *Server) observeFast(ctx *fasthttp.RequestCtx, route string) {
+	if s.metrics != nil {
+		s.metrics.observeCheck(ctx, route)
+	}
+	if s.cfg.AccessLog {
+		s.accessLog(ctx, route)
+	}
 }

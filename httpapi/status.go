@@ -4,6 +4,8 @@ import (
 	"strconv"
 
 	"github.com/valyala/fasthttp"
+
+	"auth/internal/jsonstr"
 )
 
 // GET /status describes this replica, for operators and for tests that
@@ -60,9 +62,9 @@ func (s *Server) statusHandler(ctx *fasthttp.RequestCtx) {
 	ctx.SetContentType(contentJSON)
 	setBody(ctx, func(b []byte) []byte {
 		b = append(b, `{"store": `...)
-		b = appendString(b, store)
+		b = jsonstr.Append(b, store)
 		b = append(b, `, "bus": `...)
-		b = appendString(b, bus)
+		b = jsonstr.Append(b, bus)
 		b = append(b, `, "tenants": `...)
 		b = strconv.AppendInt(b, int64(tenants), 10)
 		if hasSeq {

@@ -23,6 +23,15 @@ func (r *Replica) Events(ctx context.Context, id engine.TenantID, after uint64, 
 	return evs, nil
 }
 
+// OnApplied registers fn to be told of every event applied here, by
+// tenant and seq, in seq order per tenant. It is an [Observer] for those
+// who need to know only that a tenant moved: fn runs while the tenant's
+// apply lock is held, so it must be quick and must not call back into the
+// replica.
+func (r *Replica) OnApplied(fn func(id engine.TenantID, seq uint64)) {
+	r.Observe(func(ev *engine.Event, _ bool) { fn(ev.Tenant, ev.Seq) })
+}
+
 // WriteBatch makes all of changes to the tenant of key as one event: they
 // are durable together and become visible together, or not at all. Bad
 // input returns an error matching engine.ErrInvalid and changes nothing.

@@ -40,26 +40,21 @@ func newMetrics(r *Replica, reg prometheus.Registerer) *metrics {
 		Help:    "Time for the store to make one event durable.",
 		Buckets: prometheus.ExponentialBuckets(25e-6, 2, 18), // 25µs .. ~3s
 	})
-	appendErrors := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "auth_store_append_errors_total",
-		Help: "Appends the store refused (answered 503) or did not confirm (answered 504, outcome unknown).",
-	})
-	fetchErrors := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "auth_store_fetch_errors_total",
-		Help: "Catch-up reads of missing events that failed.",
-	})
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
+	appendErrors := counter("auth_store_append_errors_total",
+		"Appends the store refused (answered 503) or did not confirm (answered 504, outcome unknown).")
+	fetchErrors := counter("auth_store_fetch_errors_total",
+		"Catch-up reads of missing events that failed.")
 	snapshots := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "auth_snapshots_total",
 		Help: "Snapshots written to the store, by result.",
 	}, []string{"result"})
-	installs := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "auth_snapshot_installs_total",
-		Help: "Tenants started again from the store's snapshot while running, because retention deleted events this replica had not applied.",
-	})
-	undurable := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "auth_events_dropped_total",
-		Help: "Events delivered (by the bus) above the store's head: never made durable, so forged or corrupt; dropped.",
-	})
+	installs := counter("auth_snapshot_installs_total",
+		"Tenants started again from the store's snapshot while running, because retention deleted events this replica had not applied.")
+	undurable := counter("auth_events_dropped_total",
+		"Events delivered (by the bus) above the store's head: never made durable, so forged or corrupt; dropped.")
 	tenants := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "auth_tenants",
 		Help: "Tenants held in memory.",

@@ -172,14 +172,7 @@ func TestDurableWriteIsNeverNotApplied(t *testing.T) {
 func TestInstallSnapshotBehindRetention(t *testing.T) {
 	cfg := mongotest.Config(t)
 	cfg.KeepEvents = 3
-	open := func() *mongo.Store {
-		s, err := mongo.Open(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
+	open := func() *mongo.Store { return openMongo(t, cfg) }
 	acfg := replica.DefaultConfig()
 	acfg.SnapshotEvery = 5
 	a := newReplica(t, open(), acfg)
@@ -229,14 +222,7 @@ func TestInstallSnapshotBehindRetention(t *testing.T) {
 func TestLargeEventCatchUpResumes(t *testing.T) {
 	cfg := mongotest.Config(t)
 	cfg.ChunkSize, cfg.MaxInlineEvent = 4<<10, 4<<10
-	open := func() *mongo.Store {
-		s, err := mongo.Open(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
+	open := func() *mongo.Store { return openMongo(t, cfg) }
 	a := newReplica(t, open(), replica.DefaultConfig())
 	b := newReplica(t, open(), replica.DefaultConfig()) // loaded before the batch
 	const key = "large"
@@ -274,4 +260,14 @@ func TestLargeEventCatchUpResumes(t *testing.T) {
 	if n := len(b.Tenant(id).RoleMembers("r")); n != 12000 {
 		t.Fatalf("B holds %d members, want 12000", n)
 	}
+}
+
+func openMongo(t testing.TB, cfg mongo.Config) *mongo.Store {
+	t.Helper()
+	s, err := mongo.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

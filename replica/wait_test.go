@@ -3,6 +3,7 @@ package replica_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -65,4 +66,49 @@ func TestChanged(t *testing.T) {
 	default:
 		t.Fatal("Changed(0) at seq 1 must be closed already")
 	}
+}
+
+// TestWaitSeqUnknownTenant: a wait for a tenant neither this replica nor
+// the store has heard of answers at once, and leaves nothing behind: any
+// client can name any key.
+func TestWaitSeqUnknownTenant(t *testing.T) {
+	store := openStore(t, t.TempDir())
+	defer store.Close()
+	r := newReplica(t, store, replica.DefaultConfig())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := r.WaitSeq(ctx, engine.KeyID("nobody"), 1); !errors.Is(err, replica.ErrBehind) {
+		t.Fatalf("WaitSeq of an unknown tenant: %v, want ErrBehind", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("WaitSeq of an unknown tenant took %s: it waited for nothing", d)
+	}
+	before := liveHeap()
+	var id engine.TenantID
+	for i := range 20_000 {
+		id[0], id[1], id[2] = byte(i), byte(i>>8), byte(i>>16)
+		if err := r.WaitSeq(ctx, id, 1); !errors.Is(err, replica.ErrBehind) {
+			t.Fatal(err)
+		}
+	}
+	if grew := int64(liveHeap()) - int64(before); grew > 2<<20 {
+		t.Fatalf("20,000 waits for unknown tenants grew the live heap by %d KiB", grew>>10)
+	}
+	// A tenant the store has is still caught up to.
+	w := newReplica(t, store, replica.DefaultConfig())
+	_, seq, err := w.Write(ctx, "k", engine.Change{Op: engine.OpAddRole, Role: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WaitSeq(ctx, engine.KeyID("k"), seq); err != nil {
+		t.Fatalf("WaitSeq of a tenant written elsewhere: %v", err)
+	}
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }

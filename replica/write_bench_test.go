@@ -7,7 +7,6 @@ import (
 
 	"auth/engine"
 	"auth/persist"
-	"auth/persist/mongo"
 	"auth/persist/mongo/mongotest"
 	"auth/replica"
 )
@@ -29,14 +28,7 @@ func BenchmarkWrite(b *testing.B) {
 			b.Cleanup(func() { s.Close() })
 			return s
 		}},
-		{"mongo", func(b *testing.B) persist.Store {
-			s, err := mongo.Open(context.Background(), mongotest.Config(b))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { s.Close() })
-			return s
-		}},
+		{"mongo", func(b *testing.B) persist.Store { return openMongo(b, mongotest.Config(b)) }},
 	}
 	for _, st := range stores {
 		b.Run(st.name, func(b *testing.B) {

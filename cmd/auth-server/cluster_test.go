@@ -255,7 +255,7 @@ func TestRevokeDuringABusOutage(t *testing.T) {
 	}
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
+func waitUntil(t testing.TB, d time.Duration, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !ok() {

@@ -24,6 +24,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -80,7 +81,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	level := fs.String("log-level", env("AUTH_LOG_LEVEL", "info"), "debug, info, warn or error (env AUTH_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("AUTH_LOG_FORMAT", logText), "text, or json for log pipelines: one JSON object a line, the access log too (env AUTH_LOG_FORMAT)")
 	fs.BoolVar(&c.metrics, "metrics", true, "serve Prometheus metrics at /metrics")
-	fs.BoolVar(&c.http.AccessLog, "access-log", getenv("AUTH_ACCESS_LOG") == "1", "log every request, keys redacted (env AUTH_ACCESS_LOG=1)")
+	fs.BoolVar(&c.http.AccessLog, "access-log", getenv("AUTH_ACCESS_LOG") == "1", "log every request by its route template, never its path (env AUTH_ACCESS_LOG=1)")
 	fs.DurationVar(&c.http.ReadTimeout, "read-timeout", c.http.ReadTimeout, "time allowed to read a whole request")
 	fs.DurationVar(&c.http.WriteTimeout, "write-timeout", c.http.WriteTimeout, "time allowed to write an answer")
 	fs.DurationVar(&c.http.IdleTimeout, "idle-timeout", c.http.IdleTimeout, "how long an idle keep-alive connection is kept")
@@ -89,7 +90,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.http.MaxHeaderBytes, "max-header-bytes", c.http.MaxHeaderBytes, "largest request line and headers")
 	fs.IntVar(&c.http.MaxRequestBodySize, "max-body-bytes", c.http.MaxRequestBodySize, "largest request body (but for imports)")
 	fs.IntVar(&c.http.MaxImportBodySize, "max-import-bytes", c.http.MaxImportBodySize, "largest body of POST /v1/import")
+	fs.IntVar(&c.http.MaxImports, "max-imports", c.http.MaxImports, "imports in progress at once on the server (one per tenant in any case)")
 	fs.IntVar(&c.http.MaxBatchChecks, "max-batch-checks", c.http.MaxBatchChecks, "most checks in one POST /v1/check")
+	fs.IntVar(&c.http.MaxWatches, "max-watches", c.http.MaxWatches, "event streams and waiting long-polls in progress at most")
+	fs.IntVar(&c.http.MaxWatchesPerClient, "max-watches-per-client", c.http.MaxWatchesPerClient, "event streams and waiting long-polls per client at most (0: no cap)")
+	fs.DurationVar(&c.http.MaxStreamLifetime, "max-stream-lifetime", c.http.MaxStreamLifetime, "an event stream ends after this long; the client resumes with Last-Event-ID")
+	fs.IntVar(&c.http.IPv6PrefixBits, "ipv6-prefix-bits", c.http.IPv6PrefixBits, "IPv6 clients are counted by prefixes this long for the per-client caps")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -193,6 +199,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	log.Info("state loaded", "tenants", stats.Tenants, "tail_events", stats.Events, "duration", stats.Duration.Round(time.Millisecond))
+	// What the load decoded (events, snapshots) is garbage now; give it
+	// back to the operating system while the server starts serving, so
+	// that the process's size is its state's, not the load's peak.
+	go debug.FreeOSMemory()
 
 	hcfg := cfg.http
 	hcfg.Logger = log

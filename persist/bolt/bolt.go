@@ -175,6 +175,9 @@ func (s *Store) commitLoop(maxBatch int) {
 		for _, r := range batch {
 			r.err <- err
 		}
+		// The batch's events (an import can be hundreds of MB) must not
+		// stay reachable until the next commit.
+		clear(batch)
 	}
 }
 

@@ -90,8 +90,10 @@ func (p *cutProxy) forward(c, s net.Conn) {
 			if _, err := s.Write(msg); err != nil {
 				return
 			}
-			time.Sleep(200 * time.Millisecond)
+			// Counted before the pause: the client may retry, and finish,
+			// within it.
 			p.cuts.Add(1)
+			time.Sleep(200 * time.Millisecond)
 			return
 		}
 		if _, err := s.Write(msg); err != nil {

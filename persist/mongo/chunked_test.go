@@ -414,43 +414,41 @@ func TestChunkedAppendLongerThanTimeout(t *testing.T) {
 // enough; the chunks of stored events, young orphans (an append may still
 // be writing them) and other tenants' chunks stay.
 func TestSweepOrphanChunks(t *testing.T) {
-	for _, access := range []string{mongo.AccessAuto, mongo.AccessMongoDB} {
-		t.Run("access="+accessName(access), func(t *testing.T) {
-			cfg := smallChunks(t)
-			cfg.Access = access
-			s := open(t, cfg)
-			tn, other := engine.KeyID("sweep"), engine.KeyID("sweep-other")
-			ev := batch(tn, 1, "r", 60)
-			if err := s.Append(ctxT(t), &ev); err != nil {
+	eachAccess(t, func(t *testing.T, access string) {
+		cfg := smallChunks(t)
+		cfg.Access = access
+		s := open(t, cfg)
+		tn, other := engine.KeyID("sweep"), engine.KeyID("sweep-other")
+		ev := batch(tn, 1, "r", 60)
+		if err := s.Append(ctxT(t), &ev); err != nil {
+			t.Fatal(err)
+		}
+		db := rawDB(t, cfg)
+		named := countDocs(t, db, "event_chunks")
+		old := bson.NewDateTimeFromTime(time.Now().Add(-2 * mongo.OrphanChunkAge))
+		for _, c := range []struct {
+			key     string
+			written bson.DateTime
+		}{
+			{tn.String() + ":00000000000000aa:000000", old},
+			{tn.String() + ":00000000000000aa:000001", old},
+			{tn.String() + ":00000000000000bb:000000", bson.NewDateTimeFromTime(time.Now())},
+			{other.String() + ":00000000000000cc:000000", old},
+		} {
+			if _, err := db.Collection("event_chunks").InsertOne(ctxT(t), bson.D{{Key: "_id", Value: c.key}, {Key: "data", Value: []byte("x")}, {Key: "written", Value: c.written}}); err != nil {
 				t.Fatal(err)
 			}
-			db := rawDB(t, cfg)
-			named := countDocs(t, db, "event_chunks")
-			old := bson.NewDateTimeFromTime(time.Now().Add(-2 * mongo.OrphanChunkAge))
-			for _, c := range []struct {
-				key     string
-				written bson.DateTime
-			}{
-				{tn.String() + ":00000000000000aa:000000", old},
-				{tn.String() + ":00000000000000aa:000001", old},
-				{tn.String() + ":00000000000000bb:000000", bson.NewDateTimeFromTime(time.Now())},
-				{other.String() + ":00000000000000cc:000000", old},
-			} {
-				if _, err := db.Collection("event_chunks").InsertOne(ctxT(t), bson.D{{Key: "_id", Value: c.key}, {Key: "data", Value: []byte("x")}, {Key: "written", Value: c.written}}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			n, err := s.SweepOrphanChunks(ctxT(t), tn)
-			if err != nil || n != 2 {
-				t.Fatalf("swept %d (%v), want the 2 old orphans", n, err)
-			}
-			if got := countDocs(t, db, "event_chunks"); got != named+2 {
-				t.Fatalf("%d chunks left, want %d (the event's, a young orphan, another tenant's)", got, named+2)
-			}
-			evs, err := s.Events(ctxT(t), tn, 0, -1)
-			if err != nil || len(evs) != 1 || len(evs[0].Changes) != 61 {
-				t.Fatalf("the event after the sweep: %d events, %v", len(evs), err)
-			}
-		})
-	}
+		}
+		n, err := s.SweepOrphanChunks(ctxT(t), tn)
+		if err != nil || n != 2 {
+			t.Fatalf("swept %d (%v), want the 2 old orphans", n, err)
+		}
+		if got := countDocs(t, db, "event_chunks"); got != named+2 {
+			t.Fatalf("%d chunks left, want %d (the event's, a young orphan, another tenant's)", got, named+2)
+		}
+		evs, err := s.Events(ctxT(t), tn, 0, -1)
+		if err != nil || len(evs) != 1 || len(evs[0].Changes) != 61 {
+			t.Fatalf("the event after the sweep: %d events, %v", len(evs), err)
+		}
+	})
 }

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
 	"auth/engine"
 	"auth/persist"
 )
@@ -20,16 +17,7 @@ func (s *Store) Load(ctx context.Context, fn func(persist.TenantState) error) er
 		return err
 	}
 	defer s.wg.Done()
-	var tenants []string
-	err := s.each(ctx, s.tenants, "list tenants", bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}),
-		func(raw bson.Raw) error {
-			hex, err := stringField(raw, "_id")
-			if err != nil {
-				return fmt.Errorf("%w (tenants collection)", err)
-			}
-			tenants = append(tenants, hex)
-			return nil
-		})
+	tenants, err := s.listTenants(ctx)
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,11 @@ package mongo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"auth/engine"
@@ -132,31 +134,45 @@ func (s *Store) readEventChunks(ctx context.Context, hex string, ref *eventChunk
 	if data == nil {
 		data = make([]byte, 0, ref.Size)
 	}
-	for i := from; i < int(ref.Chunks); i++ {
-		k := eventChunkKey(hex, ref.Nonce, i)
+	keyOf := func(i int) string { return eventChunkKey(hex, ref.Nonce, i) }
+	data, read, complete, err := s.readChunkRange(ctx, s.eventChunks, "event", keyOf, from, int(ref.Chunks), ref.Size, data)
+	if err != nil && read > 0 && !errors.Is(err, errCorrupt) {
+		s.partialMu.Lock()
+		s.partial = partialRead{key: key, data: data, chunks: read}
+		s.partialMu.Unlock()
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return data, complete, nil
+}
+
+// readChunkRange reads chunks from..n-1 of coll by _id (keyOf), one round
+// trip each within cfg.Timeout, appending their data to data, at most size
+// bytes in all; complete is false if one is missing. On a failed round trip
+// it returns the data of the chunks read so far, read of them (counting
+// from 0), with the error. what ("event", "snapshot") names them in errors.
+func (s *Store) readChunkRange(ctx context.Context, coll *mongo.Collection, what string, keyOf func(int) string, from, n int, size int64, data []byte) (_ []byte, read int, complete bool, err error) {
+	for i := from; i < n; i++ {
+		k := keyOf(i)
 		rctx, cancel := s.rt(ctx)
-		raw, found, err := findOne(rctx, s.eventChunks, bson.D{{Key: "_id", Value: k}}, nil)
+		raw, found, err := findOne(rctx, coll, bson.D{{Key: "_id", Value: k}}, nil)
 		cancel()
 		if err != nil {
-			if i > 0 {
-				s.partialMu.Lock()
-				s.partial = partialRead{key: key, data: data, chunks: i}
-				s.partialMu.Unlock()
-			}
-			return nil, false, unavailable("read chunk "+k, err)
+			return data, i, false, unavailable("read "+what+" chunk "+k, err)
 		}
 		if !found {
-			return nil, false, nil
+			return nil, i, false, nil
 		}
 		v, err := raw.LookupErr("data")
 		if err != nil {
-			return nil, false, fmt.Errorf("%w: event chunk %s has no data", errCorrupt, k)
+			return nil, i, false, fmt.Errorf("%w: %s chunk %s has no data", errCorrupt, what, k)
 		}
 		_, b, ok := v.BinaryOK()
-		if !ok || int64(len(data)+len(b)) > ref.Size {
-			return nil, false, fmt.Errorf("%w: event chunk %s: bad data", errCorrupt, k)
+		if !ok || int64(len(data)+len(b)) > size {
+			return nil, i, false, fmt.Errorf("%w: %s chunk %s: bad data", errCorrupt, what, k)
 		}
 		data = append(data, b...)
 	}
-	return data, true, nil
+	return data, n, true, nil
 }

@@ -235,27 +235,10 @@ func (s *Store) readSnapshot(ctx context.Context, tenant engine.TenantID, hexT s
 // readChunks reads a snapshot's chunks by _id; complete is false if one is
 // missing.
 func (s *Store) readChunks(ctx context.Context, hexT string, doc *snapshotDoc) (data []byte, complete bool, err error) {
-	data = make([]byte, 0, doc.Size)
-	for i := range int(doc.Chunks) {
-		key := chunkKey(hexT, uint64(doc.Seq), doc.Nonce, i)
-		rctx, cancel := s.rt(ctx)
-		raw, err := s.chunks.FindOne(rctx, bson.D{{Key: "_id", Value: key}}).Raw()
-		cancel()
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return nil, false, nil
-		}
-		if err != nil {
-			return nil, false, unavailable("read snapshot chunk "+key, err)
-		}
-		v, err := raw.LookupErr("data")
-		if err != nil {
-			return nil, false, fmt.Errorf("%w: snapshot chunk %s has no data", errCorrupt, key)
-		}
-		_, b, ok := v.BinaryOK()
-		if !ok || int64(len(data)+len(b)) > doc.Size {
-			return nil, false, fmt.Errorf("%w: snapshot chunk %s: bad data", errCorrupt, key)
-		}
-		data = append(data, b...)
+	keyOf := func(i int) string { return chunkKey(hexT, uint64(doc.Seq), doc.Nonce, i) }
+	data, _, complete, err = s.readChunkRange(ctx, s.chunks, "snapshot", keyOf, 0, int(doc.Chunks), doc.Size, make([]byte, 0, doc.Size))
+	if err != nil || !complete {
+		return nil, false, err
 	}
 	return data, true, nil
 }

@@ -60,11 +60,7 @@ func addRole(tn engine.TenantID, id uint64, role string) engine.Event {
 // TestConformance runs the conformance suite over each access: the one
 // Open chooses for the test server (_id lookups), and the plain indexed
 // queries of MongoDB, which the test server answers too, only slowly.
-func TestConformance(t *testing.T) {
-	for _, access := range []string{mongo.AccessAuto, mongo.AccessMongoDB} {
-		t.Run("access="+accessName(access), func(t *testing.T) { testConformance(t, access) })
-	}
-}
+func TestConformance(t *testing.T) { eachAccess(t, testConformance) }
 
 func testConformance(t *testing.T, access string) {
 	storetest.Run(t, storetest.Harness{
@@ -353,36 +349,44 @@ func TestSnapshotReplaceWhileLoading(t *testing.T) {
 // With retention, a snapshot deletes old events; Load still gives the whole
 // state, and a handle whose cached head predates the deletion does not
 // reuse a deleted seq.
-func TestRetention(t *testing.T) {
+func TestRetention(t *testing.T) { eachAccess(t, testRetention) }
+
+// eachAccess runs test over each access of the test server (see Access in
+// the package doc).
+func eachAccess(t *testing.T, test func(t *testing.T, access string)) {
 	for _, access := range []string{mongo.AccessAuto, mongo.AccessMongoDB} {
-		t.Run("access="+accessName(access), func(t *testing.T) { testRetention(t, access) })
+		t.Run("access="+accessName(access), func(t *testing.T) { test(t, access) })
 	}
 }
 
-func testRetention(t *testing.T, access string) {
-	cfg := mongotest.Config(t)
+// retention opens two handles on a store that keeps 5 events behind a
+// snapshot, and returns them with an append that also applies the event to
+// eng, a live copy of the tenant.
+func retention(t *testing.T, access, name string) (a, b *mongo.Store, tn engine.TenantID, eng *engine.Engine, appendTo func(*mongo.Store, uint64) engine.Event, cfg mongo.Config) {
+	cfg = mongotest.Config(t)
 	cfg.Access = access
 	cfg.KeepEvents = 5
-	a, b := open(t, cfg), open(t, cfg)
-	tn := engine.KeyID("retention")
-	eng := engine.New()
-	appendTo := func(s *mongo.Store, id uint64) engine.Event {
+	a, b = open(t, cfg), open(t, cfg)
+	tn, eng = engine.KeyID(name), engine.New()
+	appendTo = func(s *mongo.Store, id uint64) engine.Event {
 		t.Helper()
 		ev := addRole(tn, id, fmt.Sprintf("r%d", id))
 		if err := s.Append(ctxT(t), &ev); err != nil {
 			t.Fatal(err)
 		}
-		return ev
-	}
-	ev := appendTo(b, 1) // b now caches head 1
-	if _, err := eng.Apply(&ev); err != nil {
-		t.Fatal(err)
-	}
-	for i := 2; i <= 20; i++ {
-		ev := appendTo(a, uint64(i))
 		if _, err := eng.Apply(&ev); err != nil {
 			t.Fatal(err)
 		}
+		return ev
+	}
+	return a, b, tn, eng, appendTo, cfg
+}
+
+func testRetention(t *testing.T, access string) {
+	a, b, tn, eng, appendTo, _ := retention(t, access, "retention")
+	appendTo(b, 1) // b now caches head 1
+	for i := 2; i <= 20; i++ {
+		ev := appendTo(a, uint64(i))
 		if ev.Seq == 15 {
 			if err := a.SaveSnapshot(ctxT(t), eng.Snapshot(tn)); err != nil {
 				t.Fatal(err)
@@ -399,12 +403,8 @@ func testRetention(t *testing.T, access string) {
 	if len(evs) != 10 || evs[0].Seq != 11 {
 		t.Fatalf("after retention: %d events from seq %d, want 10 from 11", len(evs), evs[0].Seq)
 	}
-	ev = appendTo(b, 21)
-	if ev.Seq != 21 {
+	if ev := appendTo(b, 21); ev.Seq != 21 {
 		t.Fatalf("stale handle appended at seq %d, want 21", ev.Seq)
-	}
-	if _, err := eng.Apply(&ev); err != nil {
-		t.Fatal(err)
 	}
 	st := loadAll(t, b)[tn]
 	fresh := engine.New()
@@ -465,30 +465,10 @@ func TestEventDocumentReadable(t *testing.T) {
 // floor, where no replica would ever read it (before: its "predecessor
 // exists" check passed on the first one's stray, and it was acknowledged
 // and lost); and no reader may take the stray for an event.
-func TestRetentionRace(t *testing.T) {
-	for _, access := range []string{mongo.AccessAuto, mongo.AccessMongoDB} {
-		t.Run("access="+accessName(access), func(t *testing.T) { testRetentionRace(t, access) })
-	}
-}
+func TestRetentionRace(t *testing.T) { eachAccess(t, testRetentionRace) }
 
 func testRetentionRace(t *testing.T, access string) {
-	cfg := mongotest.Config(t)
-	cfg.Access = access
-	cfg.KeepEvents = 5
-	a, c := open(t, cfg), open(t, cfg)
-	tn := engine.KeyID("retention-race")
-	eng := engine.New()
-	appendTo := func(s *mongo.Store, id uint64) engine.Event {
-		t.Helper()
-		ev := addRole(tn, id, fmt.Sprintf("r%d", id))
-		if err := s.Append(ctxT(t), &ev); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := eng.Apply(&ev); err != nil {
-			t.Fatal(err)
-		}
-		return ev
-	}
+	a, c, tn, eng, appendTo, cfg := retention(t, access, "retention-race")
 	appendTo(c, 1)
 	appendTo(c, 2) // c now caches head 2
 	for i := 3; i <= 20; i++ {

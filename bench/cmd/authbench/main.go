@@ -5,16 +5,19 @@
 //	authbench scale     [-max-users N] [-json FILE]
 //	authbench seed      -dir DIR [dataset flags] [-snapshot=false]
 //	authbench coldstart [-data DIR | dataset flags] [-runs N]
+//	authbench history   [-rounds N] [-duration D] [-ops N] [-faults LIST] [-json FILE] [-dir DIR]
 //	authbench chart     -in FILE.json -out FILE.png
 //	authbench report    FILE.json...
+//	authbench attack    [-smoke] [-attacks chunked,import,keys,streams] [-json FILE] [-md FILE]
 //
-// Run it from bench/ (go run ./cmd/authbench ...); compare and coldstart
-// build ../cmd/auth-server and ./cmd/ceiling themselves. Every figure is
+// Run it from bench/ (go run ./cmd/authbench ...); compare, coldstart and
+// history build ../cmd/auth-server (and what else they run) themselves. Every figure is
 // meant to be read as a ratio to a baseline measured in the same run: on a
 // shared machine absolute numbers drift from run to run.
 //
 // Exit status: 0 on success; 1 on any error, any failed request or any
-// answer that differs from the dataset's ground truth; 2 on bad usage.
+// answer that differs from the dataset's ground truth (for history: any
+// violation of the model); 2 on bad usage.
 package main
 
 import (
@@ -38,8 +41,10 @@ var commands = map[string]func(ctx context.Context, args []string) error{
 	"scale":     cmdScale,
 	"seed":      cmdSeed,
 	"coldstart": cmdColdstart,
+	"history":   cmdHistory,
 	"chart":     cmdChart,
 	"report":    cmdReport,
+	"attack":    cmdAttack,
 }
 
 func usage() {
@@ -51,8 +56,10 @@ commands:
   scale      in-process check cost as users, roles and tenants grow; memory per membership
   seed       write a large data folder for the embedded store, fast (batch events + snapshot)
   coldstart  time auth-server from start until /ping answers, on a seeded data folder
+  history    three replicas through fault rounds, clients writing all along; check the history (linearizability, read-your-writes, convergence)
   chart      draw throughput and p99 per target from compare's -json output
-  report     print markdown tables from compare, scale or coldstart JSON files
+  report     print markdown tables from compare, scale, coldstart, history or attack JSON files
+  attack     hostile clients without a valid key against a fresh server each: memory, refusals, check p99
 
 'authbench COMMAND -h' lists a command's flags.`)
 }

@@ -9,8 +9,8 @@ import (
 	"os"
 )
 
-// cmdReport prints the markdown tables of compare, scale and coldstart
-// JSON files.
+// cmdReport prints the markdown tables of compare, scale, coldstart and
+// attack JSON files.
 func cmdReport(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	if err := parse(fs, args); err != nil {
@@ -42,6 +42,14 @@ func cmdReport(_ context.Context, args []string) error {
 			var r ColdstartReport
 			err = json.Unmarshal(b, &r)
 			text = coldstartMarkdown(&r)
+		case "history":
+			var r HistoryReport
+			err = json.Unmarshal(b, &r)
+			text = historyText(&r)
+		case "attack":
+			var r AttackReport
+			err = json.Unmarshal(b, &r)
+			text = attackMarkdown(&r)
 		default:
 			return fmt.Errorf("%s: unknown kind %q", path, kind.Kind)
 		}

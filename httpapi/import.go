@@ -1,0 +1,332 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fastjson"
+
+	"auth/engine"
+)
+
+// POST /v1/import (see bulk.go for the format) under hard bounds:
+//
+//   - The body is read as a stream, chunked or not, and its bytes are
+//     counted as they are read: the moment they pass
+//     Config.MaxImportBodySize the import answers 413, having held no more
+//     than one line of it. (fasthttp's Request.Body would read a streamed
+//     body whole, limit or not; nothing here calls it on a stream.)
+//   - What an import holds is its parsed changes: an engine.Change (56
+//     bytes) per line and the bytes of its user names; role and
+//     permission names repeat across lines and are held once. The changes
+//     are gathered in fixed blocks and copied once into a slice of the
+//     exact size, so that no slice is regrown (a regrown slice holds up to
+//     2.25x its contents while it is copied). The whole import, parsing,
+//     store and apply, measured, is in bench/RESULTS.md (authbench attack).
+//   - One import at a time per tenant, and Config.MaxImports at a time per
+//     server; past either the import answers 429 with a JSON error before
+//     reading its body.
+//   - While an import runs, the process may grow by importFactor times its
+//     body's bytes read so far, enforced through the runtime's soft memory
+//     limit (memlimit.go). One larger than importFreeAfter collects its
+//     parse blocks before the store and the engine allocate for it, and
+//     gives its transient memory back to the operating system once
+//     answered (refused or not), so that the process's size after it is
+//     its state's, not its peak's.
+
+// importBlock is how many changes a block holds (56 bytes each: ~900 KiB).
+const importBlock = 16 << 10
+
+// maxInterned bounds the role and permission names an import shares
+// between its lines.
+const maxInterned = 1 << 16
+
+// importFreeAfter is the body size above which an import is followed by
+// debug.FreeOSMemory: a forced collection costs a fraction of what parsing
+// that much took.
+const importFreeAfter = 16 << 20
+
+// Messages of the import refusals.
+const (
+	msgImportsBusy       = "too many imports in progress on this server; retry later"
+	msgTenantImportBusy  = "an import into this tenant is in progress; retry when it has answered"
+	msgImportTooLarge    = "import body is too large"
+	msgImportLineTooLong = "a line is longer than 64 KiB"
+)
+
+// importSlots admits imports: at most max at once, one per tenant.
+type importSlots struct {
+	mu      sync.Mutex
+	max     int
+	running map[engine.TenantID]struct{}
+}
+
+func newImportSlots(max int) *importSlots {
+	return &importSlots{max: max, running: make(map[engine.TenantID]struct{}, max)}
+}
+
+// acquire takes a slot for tenant id, or returns why it cannot.
+func (l *importSlots) acquire(id engine.TenantID) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, busy := l.running[id]; busy {
+		return msgTenantImportBusy
+	}
+	if len(l.running) >= l.max {
+		return msgImportsBusy
+	}
+	l.running[id] = struct{}{}
+	return ""
+}
+
+func (l *importSlots) release(id engine.TenantID) {
+	l.mu.Lock()
+	delete(l.running, id)
+	l.mu.Unlock()
+}
+
+// refuseBusy answers 429 with a JSON error, without reading the body.
+func refuseBusy(ctx *fasthttp.RequestCtx, msg string) {
+	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
+	refuseBody(ctx, fasthttp.StatusTooManyRequests, msg)
+}
+
+func (s *Server) importLines(ctx *fasthttp.RequestCtx) {
+	key, ok := bearerKey(ctx)
+	if !ok {
+		return
+	}
+	id := engine.KeyID(key)
+	if msg := s.imports.acquire(id); msg != "" {
+		s.refusedImports.Add(1)
+		refuseBusy(ctx, msg)
+		return
+	}
+	defer s.imports.release(id)
+	mem := importMem.begin()
+	defer mem.end()
+
+	limit := int64(s.cfg.MaxImportBodySize)
+	var src io.Reader
+	if ctx.Request.IsBodyStream() {
+		src = ctx.RequestBodyStream()
+	} else {
+		src = bytes.NewReader(ctx.PostBody()) // already read whole, within the server's own limit
+	}
+	body := &countingReader{r: io.LimitReader(src, limit+1)}
+	parsed, errMsg := parseImport(body, limit, mem)
+	if body.n > importFreeAfter {
+		// Accepted or not, a large import leaves its parse behind.
+		defer debug.FreeOSMemory()
+	}
+	switch {
+	case body.n > limit:
+		refuseTooLarge(ctx, msgImportTooLarge)
+		return
+	case errMsg != "":
+		writeError(ctx, fasthttp.StatusBadRequest, errMsg)
+		return
+	}
+	changes := parsed.changes()
+	if len(changes) == 0 {
+		writeError(ctx, fasthttp.StatusBadRequest, "nothing to import")
+		return
+	}
+	if body.n > importFreeAfter {
+		// The blocks are garbage now: collect them before the store and
+		// the engine allocate for the import.
+		runtime.GC()
+	}
+	wctx, cancel := context.WithTimeout(context.Background(), max(s.cfg.WriteDeadline, time.Minute))
+	defer cancel()
+	seq, err := s.svc.WriteBatch(wctx, key, changes)
+	if err != nil {
+		s.writeWriteError(ctx, importPath, err, seq)
+		return
+	}
+	nRoles, nPerms, nMembers := countOps(changes)
+	setSeq(ctx, seq)
+	ctx.SetContentType(contentJSON)
+	setBody(ctx, func(b []byte) []byte {
+		b = append(b, `{"result": true, "seq": `...)
+		b = strconv.AppendUint(b, seq, 10)
+		b = append(b, `, "roles": `...)
+		b = strconv.AppendInt(b, int64(nRoles), 10)
+		b = append(b, `, "permissions": `...)
+		b = strconv.AppendInt(b, int64(nPerms), 10)
+		b = append(b, `, "memberships": `...)
+		b = strconv.AppendInt(b, int64(nMembers), 10)
+		return append(b, '}')
+	})
+}
+
+func countOps(changes []engine.Change) (roles, perms, members int) {
+	for i := range changes {
+		switch changes[i].Op {
+		case engine.OpAddRole:
+			roles++
+		case engine.OpAddPermission:
+			perms++
+		default:
+			members++
+		}
+	}
+	return roles, perms, members
+}
+
+// importParse is an import's lines, parsed: roles apart (they are applied
+// first) and the other changes in fixed blocks, in the order read.
+type importParse struct {
+	roles  []engine.Change
+	blocks [][]engine.Change
+	n      int // changes in blocks
+	names  map[string]string
+}
+
+// add keeps change c.
+func (p *importParse) add(c engine.Change) {
+	if c.Op == engine.OpAddRole {
+		p.roles = append(p.roles, c)
+		return
+	}
+	if len(p.blocks) == 0 || len(p.blocks[len(p.blocks)-1]) == importBlock {
+		p.blocks = append(p.blocks, make([]engine.Change, 0, importBlock))
+	}
+	last := &p.blocks[len(p.blocks)-1]
+	*last = append(*last, c)
+	p.n++
+}
+
+// changes returns every change, roles first, in one slice of the exact
+// size; the blocks are let go as they are copied.
+func (p *importParse) changes() []engine.Change {
+	out := make([]engine.Change, 0, len(p.roles)+p.n)
+	out = append(out, p.roles...)
+	p.roles = nil
+	for i, b := range p.blocks {
+		out = append(out, b...)
+		p.blocks[i] = nil
+	}
+	return out
+}
+
+// intern returns b as a string, shared with earlier lines that named the
+// same role or permission.
+func (p *importParse) intern(b []byte) string {
+	if s, ok := p.names[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(p.names) < maxInterned {
+		if p.names == nil {
+			p.names = make(map[string]string)
+		}
+		p.names[s] = s
+	}
+	return s
+}
+
+// parseImport reads lines from r, which stops after limit+1 bytes, and
+// parses them; on bad input it returns what is wrong. A line cut by the
+// limit is not reported: the caller answers 413 for it.
+func parseImport(r *countingReader, limit int64, mem *importBudget) (importParse, string) {
+	var p importParse
+	next := int64(0) // the next count of bytes read at which to grow the budget
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 64<<10)
+	var parser fastjson.Parser
+	for line := 1; sc.Scan(); line++ {
+		if r.n >= next {
+			mem.grow(r.n)
+			next = r.n + budgetStep
+		}
+		raw := sc.Bytes()
+		if len(bytes.TrimSpace(raw)) == 0 {
+			continue
+		}
+		c, err := parseImportLineWith(&parser, raw, p.intern)
+		if err != "" {
+			if r.n > limit {
+				return p, "" // the line was cut by the limit
+			}
+			return p, "line " + strconv.Itoa(line) + ": " + err
+		}
+		p.add(c)
+	}
+	mem.grow(r.n)
+	if r.n > limit {
+		return p, ""
+	}
+	if err := sc.Err(); err != nil {
+		if err == bufio.ErrTooLong {
+			return p, msgImportLineTooLong
+		}
+		return p, "could not read the body"
+	}
+	return p, ""
+}
+
+// parseImportLine turns one line into a change, or says what is wrong.
+func parseImportLine(p *fastjson.Parser, raw []byte) (engine.Change, string) {
+	return parseImportLineWith(p, raw, func(b []byte) string { return string(b) })
+}
+
+// parseImportLineWith is parseImportLine, with the strings of role and
+// permission names made by shared.
+func parseImportLineWith(p *fastjson.Parser, raw []byte, shared func([]byte) string) (engine.Change, string) {
+	v, err := p.ParseBytes(raw)
+	if err != nil {
+		return engine.Change{}, "malformed JSON"
+	}
+	obj, err := v.Object()
+	if err != nil {
+		return engine.Change{}, "not a JSON object"
+	}
+	var c engine.Change
+	var bad string
+	var hasRole, hasPerm, hasUser bool
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		s, err := v.StringBytes()
+		if err != nil {
+			bad = "field " + strconv.Quote(string(k)) + " is not a string"
+			return
+		}
+		switch string(k) {
+		case "role":
+			c.Role, hasRole = shared(s), true
+		case "permission":
+			c.Permission, hasPerm = shared(s), true
+		case "user":
+			c.User, hasUser = string(s), true
+		default:
+			bad = "unknown field " + strconv.Quote(string(k))
+		}
+	})
+	if bad != "" {
+		return c, bad
+	}
+	switch {
+	case !hasRole:
+		return c, `a line needs "role"`
+	case hasPerm && hasUser:
+		return c, `a line has "permission" or "user", not both`
+	case hasPerm:
+		c.Op = engine.OpAddPermission
+	case hasUser:
+		c.Op = engine.OpAddMembership
+	default:
+		c.Op = engine.OpAddRole
+	}
+	if err := c.Validate(); err != nil {
+		return c, err.Error()
+	}
+	return c, ""
+}
