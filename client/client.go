@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ type Client struct {
 	hc        *http.Client
 	timeout   time.Duration
 	userAgent string
+	tls       *tls.Config // WithTLS
 }
 
 // Option configures a Client.
@@ -71,7 +73,8 @@ func NewTransport() *http.Transport {
 }
 
 // New returns a client of the server at baseURL (such as
-// "http://localhost:4000", or with a path prefix behind a proxy) acting as
+// "http://localhost:4000", "https://auth.internal:4000", or with a path
+// prefix behind a proxy; see [WithTLS] for a private CA) acting as
 // the tenant of key. An invalid baseURL is reported by every call.
 func New(baseURL, key string, opts ...Option) *Client {
 	c := &Client{key: key, timeout: DefaultTimeout, userAgent: "auth-client-go/1"}
@@ -89,6 +92,9 @@ func New(baseURL, key string, opts ...Option) *Client {
 	}
 	for _, o := range opts {
 		o(c)
+	}
+	if c.tls != nil {
+		c.applyTLS()
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: NewTransport()}

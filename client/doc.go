@@ -39,6 +39,18 @@
 // percent-encoded path segments, a '/' inside a name as %2F, so any valid
 // name is safe: 1 to 256 bytes of UTF-8 without control characters.
 //
+// # TLS
+//
+// An https:// URL is verified against the system's CAs. For a server whose
+// certificate comes from a private CA, or one that requires client
+// certificates (mutual TLS), pass [WithTLS] a configuration, such as
+// [LoadTLS] makes from PEM files:
+//
+//	cfg, err := client.LoadTLS(client.TLSFiles{CA: "ca.pem", Cert: "me.crt", Key: "me.key"})
+//	c := client.New("https://auth.internal:4000", key, client.WithTLS(cfg))
+//
+// LoadTLS reads a rotated client certificate when its files change.
+//
 // # Consistency
 //
 // Every write answers the tenant's seq after it ([Write.Seq]), and every read

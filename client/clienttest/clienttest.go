@@ -6,6 +6,7 @@ package clienttest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -30,6 +31,7 @@ type Server struct {
 	store   *bolt.Store
 	rep     *replica.Replica
 	done    chan error
+	extra   []chan error // ServeTLS's
 }
 
 // Start starts a server with its data in dir ("" for a new temporary
@@ -73,6 +75,21 @@ func Start(dir string, configure ...func(*httpapi.Config)) (_ *Server, err error
 	return s, nil
 }
 
+// ServeTLS serves the same server on another loopback port, over TLS
+// with cfg (its certificate, client certificates), and returns that
+// port's https:// URL. Close stops it with the rest. Call it before the
+// server is in use by other goroutines.
+func (s *Server) ServeTLS(cfg *tls.Config) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	done := make(chan error, 1)
+	s.extra = append(s.extra, done)
+	go func() { done <- s.HTTP.Serve(tls.NewListener(ln, cfg)) }()
+	return "https://" + ln.Addr().String(), nil
+}
+
 // Close stops the server, waiting up to 5 s for requests in flight (and
 // ending event streams), and removes its data if Start made the directory.
 func (s *Server) Close() error {
@@ -80,6 +97,9 @@ func (s *Server) Close() error {
 	defer cancel()
 	err := s.HTTP.Shutdown(ctx)
 	err = errors.Join(err, <-s.done)
+	for _, done := range s.extra {
+		err = errors.Join(err, <-done)
+	}
 	return errors.Join(err, s.closeStore())
 }
 

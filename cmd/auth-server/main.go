@@ -9,7 +9,9 @@
 //
 // SIGINT or SIGTERM stops accepting connections, lets requests in flight
 // finish (up to -shutdown-timeout), waits for background snapshots and
-// closes the store.
+// closes the store. With -tls-cert and -tls-key it serves HTTPS, and
+// SIGHUP reloads the certificate files (they are also reloaded when they
+// change).
 package main
 
 import (
@@ -42,10 +44,12 @@ type config struct {
 	snapshotEvery   uint64
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
+	logFormat       string
 	metrics         bool
 	http            httpapi.Config
 	mongo           mongoConfig
 	bus             busConfig
+	tls             tlsConfig
 	readyNeedsBus   bool
 }
 
@@ -72,8 +76,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long requests in flight may take to finish on shutdown")
 	c.mongo.flags(fs, getenv)
 	c.bus.flags(fs, getenv)
+	c.tls.flags(fs, getenv)
 	fs.BoolVar(&c.readyNeedsBus, "ready-needs-bus", true, "with a bus, /readyz answers 503 while the NATS link is down")
 	level := fs.String("log-level", env("AUTH_LOG_LEVEL", "info"), "debug, info, warn or error (env AUTH_LOG_LEVEL)")
+	fs.StringVar(&c.logFormat, "log-format", env("AUTH_LOG_FORMAT", logText), "text, or json for log pipelines: one JSON object a line, the access log too (env AUTH_LOG_FORMAT)")
 	fs.BoolVar(&c.metrics, "metrics", true, "serve Prometheus metrics at /metrics")
 	fs.BoolVar(&c.http.AccessLog, "access-log", getenv("AUTH_ACCESS_LOG") == "1", "log every request by its route template, never its path (env AUTH_ACCESS_LOG=1)")
 	fs.DurationVar(&c.http.ReadTimeout, "read-timeout", c.http.ReadTimeout, "time allowed to read a whole request")
@@ -99,6 +105,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, fmt.Errorf("-log-level: %w", err)
 	}
+	if err := validLogFormat(c.logFormat); err != nil {
+		return c, err
+	}
+	if err := c.tls.validate(); err != nil {
+		return c, err
+	}
+	if err := c.mongo.validate(); err != nil {
+		return c, err
+	}
 	c.http.Logger = slog.New(slog.DiscardHandler) // set for real in run
 	if err := c.http.Validate(); err != nil {
 		return c, err
@@ -112,14 +127,26 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	return c, nil
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) (err error) {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	log := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	if cfg.logFormat == logJSON {
+		// A pipeline reading JSON sees why the process stopped too.
+		defer func() {
+			if err != nil {
+				log.Error("exiting", "err", err)
+			}
+		}()
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	certs, err := cfg.tls.load(log)
+	if err != nil {
+		return err
+	}
 
 	store, desc, err := openStore(ctx, cfg)
 	if err != nil {
@@ -205,7 +232,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	log.Info("serving", "addr", ln.Addr().String())
+	if certs != nil {
+		ln = serveTLS(ctx, certs, ln, hcfg.Registerer)
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "tls", certs != nil)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 

@@ -68,6 +68,9 @@ type proc struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	base string
+	// hc sends the test's requests: the plain client, or one that trusts
+	// the server's TLS certificate.
+	hc   *http.Client
 	logs *syncBuffer
 	exit chan error
 }
@@ -89,7 +92,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-var servingRE = regexp.MustCompile(`msg=serving addr=(\S+)`)
+// servingRE finds the listening address in the log, in either format.
+var servingRE = regexp.MustCompile(`(?:msg=serving addr=|"msg":"serving","addr":")([^\s"]+)`)
 
 // start runs auth-server on a free loopback port with data in dir.
 func start(t *testing.T, dir string, extra ...string) *proc {
@@ -111,7 +115,7 @@ func startBinary(t *testing.T, bin, dir string, extra ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{t: t, cmd: cmd, logs: &syncBuffer{}, exit: make(chan error, 1)}
+	p := &proc{t: t, cmd: cmd, hc: client, logs: &syncBuffer{}, exit: make(chan error, 1)}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -172,7 +176,7 @@ func (p *proc) call(method, path string) (int, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	resp, err := client.Do(req)
+	resp, err := p.hc.Do(req)
 	if err != nil {
 		return 0, "", err
 	}
@@ -449,6 +453,12 @@ func TestMetricsAfterTraffic(t *testing.T) {
 // /metrics and /status for it: it must be nowhere.
 func TestKeyNeverLeaves(t *testing.T) {
 	t.Run("embedded", func(t *testing.T) { testKeyNeverLeaves(t, nil, nil) })
+	t.Run("https", func(t *testing.T) {
+		// Over TLS with client certificates: the key travels encrypted,
+		// and nothing of it, or of the private keys, reaches the log.
+		s := newTestTLS(t)
+		testKeyNeverLeaves(t, s.mtlsArgs(), nil, s)
+	})
 	t.Run("cluster", func(t *testing.T) {
 		// Over MongoDB and NATS: every document of the database and every
 		// message on the bus are searched too.
@@ -462,10 +472,15 @@ func TestKeyNeverLeaves(t *testing.T) {
 	})
 }
 
-func testKeyNeverLeaves(t *testing.T, storeArgs []string, elsewhere func() [][]byte) {
+func testKeyNeverLeaves(t *testing.T, storeArgs []string, elsewhere func() [][]byte, secure ...*testTLS) {
 	const secret = "Zq9-DISTINCTIVE-secret-KEY-7Xw"
 	dir := t.TempDir()
 	p := start(t, dir, append([]string{"-log-level", "debug", "-access-log", "-snapshot-every", "3"}, storeArgs...)...)
+	dial := func() (net.Conn, error) { return net.Dial("tcp", strings.TrimPrefix(p.base, "http://")) }
+	for _, s := range secure {
+		s.use(p)
+		dial = s.dialer(p)
+	}
 	k := secret
 	orig := [][2]string{
 		{"POST", "/api/role/" + k + "/r"}, {"GET", "/api/role/" + k + "/r"}, {"GET", "/api/roles/" + k},
@@ -497,7 +512,7 @@ func testKeyNeverLeaves(t *testing.T, storeArgs []string, elsewhere func() [][]b
 	for _, r := range v1 {
 		req, _ := http.NewRequest(r[0], p.base+r[1], strings.NewReader(r[2]))
 		req.Header.Set("Authorization", "Bearer "+secret)
-		resp, err := client.Do(req)
+		resp, err := p.hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -507,7 +522,7 @@ func testKeyNeverLeaves(t *testing.T, storeArgs []string, elsewhere func() [][]b
 	}
 	// A request cut off in its headers makes the HTTP server log an
 	// error; its bytes (with the key in the path) must not be logged.
-	if conn, err := net.Dial("tcp", strings.TrimPrefix(p.base, "http://")); err == nil {
+	if conn, err := dial(); err == nil {
 		fmt.Fprintf(conn, "GET /api/roles/%s HTTP/1.1\r\nHost: x\r\nX-Cut: ", secret)
 		time.Sleep(100 * time.Millisecond)
 		conn.Close()
@@ -527,6 +542,9 @@ func testKeyNeverLeaves(t *testing.T, storeArgs []string, elsewhere func() [][]b
 	}
 	if strings.Contains(logs, testClusterSecret) || strings.Contains(metrics, testClusterSecret) {
 		t.Errorf("the log or /metrics holds the cluster secret:\n%s", logs)
+	}
+	for _, s := range secure {
+		s.noKeyMaterial(t, logs+metrics)
 	}
 	if !strings.Contains(logs, "path=/api/role/{key}/{role}") {
 		t.Errorf("the access log does not show route templates:\n%.2000s", logs)

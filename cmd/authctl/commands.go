@@ -92,10 +92,12 @@ func (c *command) argsError() error {
 // usageText is the usage, without the flags.
 func usageText() string {
 	var b strings.Builder
-	b.WriteString(`usage: authctl [-url URL] [-json] [-timeout D] [-min-seq N] <command> [args]
+	b.WriteString(`usage: authctl [-url URL] [-ca FILE] [-client-cert FILE -client-key FILE] [-json] [-timeout D] [-min-seq N] <command> [args]
 
 The key is read from AUTH_KEY (never from a flag); the URL from -url, else
-AUTH_URL, else ` + defaultURL + `.
+AUTH_URL, else ` + defaultURL + `. For https://, -ca (AUTH_CA) names the
+CA of the server's certificate, and -client-cert, -client-key
+(AUTH_CLIENT_CERT, AUTH_CLIENT_KEY) a client certificate.
 
 commands:
 `)

@@ -1,11 +1,16 @@
 // Command authctl administers an auth-server tenant from the shell.
 //
-//	authctl [-url URL] [-json] [-timeout D] [-min-seq N] <command> [args]
+//	authctl [-url URL] [-ca FILE] [-client-cert FILE -client-key FILE] [-json] [-timeout D] [-min-seq N] <command> [args]
 //
 // The tenant's key is read from the environment variable AUTH_KEY, never
 // from a flag or an argument, so that it stays out of shell history and
 // out of the process list. The server's URL is -url, else AUTH_URL, else
 // http://localhost:4000.
+//
+// An https:// server is verified against the system's CAs, or against the
+// CA certificates of -ca (AUTH_CA); a server that requires client
+// certificates gets the one of -client-cert and -client-key
+// (AUTH_CLIENT_CERT, AUTH_CLIENT_KEY). All three are PEM files.
 //
 // The commands, each with its arguments and one line of help, are listed by
 // `authctl help`.
@@ -83,6 +88,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		baseURL = defaultURL
 	}
 	fs.StringVar(&baseURL, "url", baseURL, "the server's URL (env AUTH_URL)")
+	var files client.TLSFiles
+	fs.StringVar(&files.CA, "ca", getenv("AUTH_CA"), "for https://: CA certificates (PEM) of the server's certificate; unset: the system's (env AUTH_CA)")
+	fs.StringVar(&files.Cert, "client-cert", getenv("AUTH_CLIENT_CERT"), "for https://: client certificate (PEM), for a server that requires one (env AUTH_CLIENT_CERT)")
+	fs.StringVar(&files.Key, "client-key", getenv("AUTH_CLIENT_KEY"), "the private key (PEM) of -client-cert (env AUTH_CLIENT_KEY)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	timeout := fs.Duration("timeout", client.DefaultTimeout, "bound of each request (not of watch, import, export)")
 	minSeq := fs.Uint64("min-seq", 0, "read from a state at least this recent (the seq of an earlier write)")
@@ -104,9 +113,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintln(stderr, "authctl: AUTH_KEY is not set: export the tenant's key as AUTH_KEY (it is never taken from a flag)")
 		return exitError
 	}
+	opts := []client.Option{client.WithTimeout(*timeout), client.WithUserAgent("authctl/1")}
+	if files != (client.TLSFiles{}) {
+		tlsConfig, err := client.LoadTLS(files)
+		if err != nil {
+			fmt.Fprintln(stderr, "authctl:", err)
+			return exitError
+		}
+		opts = append(opts, client.WithTLS(tlsConfig))
+	}
 	x := &cli{
 		ctx:    ctx,
-		c:      client.New(baseURL, key, client.WithTimeout(*timeout), client.WithUserAgent("authctl/1")),
+		c:      client.New(baseURL, key, opts...),
 		json:   *asJSON,
 		stdin:  stdin,
 		stdout: stdout,

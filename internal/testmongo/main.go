@@ -1,7 +1,9 @@
 // Command testmongo runs a MongoDB wire-protocol server for tests: FerretDB
 // embedded as a library, storing its data in SQLite files in one folder.
 //
-// It listens on 127.0.0.1 (on a random port unless -port is given), prints
+// It listens on 127.0.0.1 (on a random port unless -port is given; with
+// -tls-cert and -tls-key, TLS only, and with -tls-ca too, requiring client
+// certificates signed by that CA), prints
 // the server's MongoDB URI on stdout as one line once it accepts
 // connections, and serves until its standard input closes (then it exits at
 // once, as a crashed server would) or it receives SIGTERM or SIGINT (then it
@@ -44,14 +46,21 @@ func main() {
 	dir := flag.String("dir", "", "folder for the SQLite files (required; created if missing)")
 	port := flag.Int("port", 0, "TCP port on 127.0.0.1; 0 picks a free one")
 	logLevel := flag.String("log", "error", "log level on stderr: debug, info, warn or error")
+	var tls tlsFiles
+	flag.StringVar(&tls.cert, "tls-cert", "", "serve TLS only, with this certificate file (PEM)")
+	flag.StringVar(&tls.key, "tls-key", "", "the key file of -tls-cert (PEM)")
+	flag.StringVar(&tls.ca, "tls-ca", "", "with -tls-cert, require client certificates signed by this CA (PEM)")
 	flag.Parse()
-	if err := run(*dir, *port, *logLevel); err != nil {
+	if err := run(*dir, *port, *logLevel, tls); err != nil {
 		fmt.Fprintln(os.Stderr, "testmongo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, port int, logLevel string) error {
+// tlsFiles are the files of a TLS listener; cert empty: plain TCP.
+type tlsFiles struct{ cert, key, ca string }
+
+func run(dir string, port int, logLevel string, tls tlsFiles) error {
 	if dir == "" {
 		return fmt.Errorf("-dir is required")
 	}
@@ -68,8 +77,14 @@ func run(dir string, port int, logLevel string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	listener := ferretdb.ListenerConfig{TCP: addr}
+	if tls.cert != "" {
+		// FerretDB requires client certificates when given a CA file.
+		listener = ferretdb.ListenerConfig{TLS: addr, TLSCertFile: tls.cert, TLSKeyFile: tls.key, TLSCAFile: tls.ca}
+	}
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))},
+		Listener:  listener,
 		Logger:    logger,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + filepath.ToSlash(abs) + "/",

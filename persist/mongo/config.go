@@ -32,6 +32,14 @@ type Config struct {
 	// see [URIFromHostPort]. Log it only through [Redacted].
 	URI string
 
+	// CAFile, if set, is a PEM file of the CAs that sign the server's
+	// certificate, and turns TLS on. It does what tlsCAFile in URI does
+	// (give one or the other), for deployments where the URI is awkward
+	// to change. Everything else about TLS is said in URI: tls=true alone
+	// trusts the system's CAs, tlsCertificateKeyFile presents a client
+	// certificate, mongodb+srv:// implies TLS.
+	CAFile string
+
 	// Database holds the store's collections (default "auth").
 	Database string
 

@@ -83,6 +83,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if opts.AppName == nil {
 		opts.SetAppName("auth")
 	}
+	if cfg.CAFile != "" {
+		if err := applyCAFile(opts, cfg.URI, cfg.CAFile); err != nil {
+			return nil, err
+		}
+	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("mongo: connect to %s: %w", Redacted(cfg.URI), err)

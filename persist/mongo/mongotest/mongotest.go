@@ -8,9 +8,14 @@
 // cannot pass by testing nothing.
 //
 // The launcher is its own Go module so that FerretDB's dependencies stay out
-// of the root module; it is built once per test binary with `go build` into
-// a folder under the system's temporary folder (Go's build cache makes later
-// builds take well under a second).
+// of the root module; it is built with `go build` into a folder under the
+// system's temporary folder, under a name made from a hash of its sources
+// and the toolchain's version, once: a test binary that finds the binary
+// of its sources there uses it without building. (Old versions' binaries
+// stay there until the folder is cleaned.)
+//
+// [StartTLS] starts a server that speaks TLS only, for tests of TLS
+// connections to MongoDB.
 package mongotest
 
 import (
@@ -18,6 +23,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,6 +120,7 @@ type Server struct {
 	dir  string
 	port int
 	uri  string
+	args []string // the launcher's options beyond folder and port
 
 	mu   sync.Mutex
 	proc *process // nil while stopped
@@ -133,6 +141,31 @@ type process struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{t: t, bin: Launcher(t), dir: t.TempDir()}
+	t.Cleanup(func() { s.Stop() })
+	s.Start()
+	return s
+}
+
+// TLS names the files of a server that speaks TLS only.
+type TLS struct {
+	// CertFile and KeyFile are the server's certificate and key (PEM).
+	CertFile, KeyFile string
+	// CAFile, if set, makes the server require client certificates
+	// signed by the CA it holds.
+	CAFile string
+}
+
+// StartTLS is Start for a server that accepts TLS connections only, with
+// the certificate of files. Its URI says tls=true; a client must trust
+// the certificate's CA (tlsCAFile in the URI, or its own TLS
+// configuration).
+func StartTLS(t testing.TB, files TLS) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: Launcher(t), dir: t.TempDir(),
+		args: []string{"-tls-cert", files.CertFile, "-tls-key", files.KeyFile}}
+	if files.CAFile != "" {
+		s.args = append(s.args, "-tls-ca", files.CAFile)
+	}
 	t.Cleanup(func() { s.Stop() })
 	s.Start()
 	return s
@@ -182,7 +215,7 @@ func (s *Server) Start() {
 }
 
 func (s *Server) launch() (*process, string, error) {
-	cmd := exec.Command(s.bin, "-dir", s.dir, "-port", strconv.Itoa(s.port))
+	cmd := exec.Command(s.bin, append([]string{"-dir", s.dir, "-port", strconv.Itoa(s.port)}, s.args...)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, "", err
@@ -290,24 +323,58 @@ func buildLauncher() (string, error) {
 	if err := os.MkdirAll(outDir, 0o700); err != nil {
 		return "", err
 	}
-	out := filepath.Join(outDir, "testmongo")
-	// go build leaves an up-to-date target alone, so after the first build
-	// this takes well under a second; the lock keeps test binaries that
-	// start together from compiling FerretDB twice at once.
+	// The binary is named after its sources (and the toolchain), so that
+	// checkouts of different versions of the launcher on one machine, each
+	// building into this folder, never run each other's; and a binary
+	// already there is the one these sources build, used as it is (asking
+	// go build whether it is up to date takes seconds: FerretDB has
+	// hundreds of packages).
+	version, err := sourceHash(src)
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(outDir, "testmongo-"+version)
+	// The lock keeps test binaries that start together from compiling
+	// FerretDB twice at once.
 	unlock, err := lockFile(filepath.Join(outDir, "build.lock"))
 	if err != nil {
 		return "", err
 	}
 	defer unlock()
-	cmd := exec.Command("go", "build", "-buildvcs=false", "-o", out, ".")
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	// Built aside and renamed, so that an interrupted build leaves no
+	// binary under the name.
+	tmp := fmt.Sprintf("%s.%d.tmp", out, os.Getpid())
+	cmd := exec.Command("go", "build", "-buildvcs=false", "-o", tmp, ".")
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "GOWORK=off")
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Run(); err != nil {
+		_ = os.Remove(tmp)
 		return "", fmt.Errorf("go build in %s: %w\n%s", src, err, buf.String())
 	}
+	if err := os.Rename(tmp, out); err != nil {
+		return "", err
+	}
 	return out, nil
+}
+
+// sourceHash is a short hash of the launcher's sources.
+func sourceHash(dir string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n", runtime.Version())
+	for _, name := range []string{"go.mod", "go.sum", "main.go"} {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return "", fmt.Errorf("launcher module: %w", err)
+		}
+		fmt.Fprintf(h, "%s %d\n", name, len(data))
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:6]), nil
 }
 
 // launcherDir finds internal/testmongo from the root module's go.mod.
