@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"errors"
@@ -387,20 +388,30 @@ func TestTLSAtConnectionCap(t *testing.T) {
 	defer silent.Close()
 	time.Sleep(50 * time.Millisecond) // accepted, and refused, first
 
-	late := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: s.config(true), DisableKeepAlives: true}}
-	resp, err := late.Get(p.base + "/ping")
+	// The refusal is written as soon as the handshake is done, maybe
+	// before the request is sent (an HTTP client may then call it an
+	// unsolicited answer): read it over a bare TLS connection.
+	late, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", p.addr(), s.config(true))
+	if err != nil {
+		t.Fatalf("a TLS client past the cap got no handshake (is the accept loop held by the silent connection?): %v", err)
+	}
+	_ = late.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(late, "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(late), nil)
 	if err != nil {
 		t.Fatalf("a TLS client past the cap got no answer (is the accept loop held by the silent connection?): %v", err)
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	late.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), `"error"`) {
 		t.Errorf("past the cap: %d %s, want 503 with a JSON error", resp.StatusCode, b)
 	}
 	holder.CloseIdleConnections()
+	again := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: s.config(true), DisableKeepAlives: true}}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		resp, err := late.Get(p.base + "/ping")
+		resp, err := again.Get(p.base + "/ping")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
