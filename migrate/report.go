@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -111,6 +112,16 @@ type Seconds time.Duration
 // MarshalJSON writes s in seconds, to the millisecond.
 func (s Seconds) MarshalJSON() ([]byte, error) {
 	return strconv.AppendFloat(nil, time.Duration(s).Round(time.Millisecond).Seconds(), 'f', 3, 64), nil
+}
+
+// UnmarshalJSON reads seconds, so that a report reads back.
+func (s *Seconds) UnmarshalJSON(b []byte) error {
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("migrate: seconds: %w", err)
+	}
+	*s = Seconds(f * float64(time.Second))
+	return nil
 }
 
 // Unknown reports whether any tenant's outcome is unknown.

@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"auth/client"
 )
@@ -56,6 +57,8 @@ func main() {
 type cli struct {
 	ctx            context.Context
 	c              *client.Client
+	url            string        // the server's, for commands that act as many tenants
+	timeout        time.Duration // of each request
 	json           bool
 	read           []client.ReadOption
 	stdin          io.Reader
@@ -105,13 +108,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return exitError
 	}
 	x := &cli{
-		ctx:    ctx,
-		c:      client.New(baseURL, key, client.WithTimeout(*timeout), client.WithUserAgent("authctl/1")),
-		json:   *asJSON,
-		stdin:  stdin,
-		stdout: stdout,
-		stderr: stderr,
-		usage:  usage,
+		ctx:     ctx,
+		c:       client.New(baseURL, key, client.WithTimeout(*timeout), client.WithUserAgent("authctl/1")),
+		url:     baseURL,
+		timeout: *timeout,
+		json:    *asJSON,
+		stdin:   stdin,
+		stdout:  stdout,
+		stderr:  stderr,
+		usage:   usage,
 	}
 	defer x.c.CloseIdleConnections()
 	if *minSeq > 0 {
