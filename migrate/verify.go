@@ -31,6 +31,8 @@ func (m *migration) verify(ctx context.Context, t *Tenant, seq uint64) *Verifica
 		}
 	}
 	compare := func(what string, want, got []string) {
+		// Sorted here, whatever order the server lists them in.
+		want, got = slices.Sorted(slices.Values(want)), slices.Sorted(slices.Values(got))
 		extra, missing := setDiff(got, want), setDiff(want, got)
 		for _, n := range missing {
 			differ("%s: %q is missing on the server", what, n)
@@ -78,7 +80,7 @@ func (m *migration) verify(ctx context.Context, t *Tenant, seq uint64) *Verifica
 	return v
 }
 
-// setDiff is the names of a that b lacks; both are sorted.
+// setDiff is the names of a that b lacks; b is sorted.
 func setDiff(a, b []string) []string {
 	var out []string
 	for _, n := range a {

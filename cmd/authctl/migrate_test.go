@@ -151,6 +151,12 @@ func TestMigrateOriginal(t *testing.T) {
 		}
 	}
 
+	// Another database: none of the original's collections.
+	r = e.runMigrate("migrate-original", "-from", uri, "-db", db+"_not")
+	if r.code != exitError || !strings.Contains(r.stderr, "holds none of auth_group, auth_membership, auth_permission") {
+		t.Errorf("the wrong database: exit %d, stderr %q", r.code, r.stderr)
+	}
+
 	// Without -skip-invalid, against a fresh server: key2's tenant is
 	// refused, the run exits 2.
 	fresh := newEnv(t)
