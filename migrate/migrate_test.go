@@ -242,7 +242,7 @@ func TestMigrate(t *testing.T) {
 		// A rerun leaves the changed tenant alone, and says so.
 		again := run(t, src.config(srv.URL, nil))
 		for _, r := range again.Tenants {
-			if r.Name == a && (r.Outcome != NotApplied || !strings.Contains(r.Error, "1 facts there are not in the source, 0 of the source are not there")) {
+			if r.Name == a && (r.Outcome != NotApplied || !strings.Contains(r.Error, "1 fact there not in the source, 0 facts of the source not there")) {
 				t.Errorf("rerun of the changed A: %s %q", r.Outcome, r.Error)
 			}
 		}

@@ -59,6 +59,9 @@ func (p *progress) line() string {
 	phase := p.phase.Load().(string)
 	if phase == "reading" {
 		coll, _ := p.read.coll.Load().(string)
+		if coll == "" {
+			return fmt.Sprintf("migrate-original: connecting to the source, %s", elapsed)
+		}
 		return fmt.Sprintf("migrate-original: reading %s: %d documents read, %s", coll, p.read.docs.Load(), elapsed)
 	}
 	return fmt.Sprintf("migrate-original: %s: %d of %d tenants, %s", phase, p.done.Load(), p.total.Load(), elapsed)

@@ -39,7 +39,8 @@ func (m *migration) write(ctx context.Context, t *Tenant) Result {
 		// added on the server since a first run, and facts it has may have
 		// been removed there; a merge would undo that.
 		r.Outcome = NotApplied
-		r.Error = fmt.Sprintf("the server already holds this tenant, otherwise: %d facts there are not in the source, %d of the source are not there; nothing written", onlyServer, onlySource)
+		r.Error = fmt.Sprintf("the server already holds this tenant, and otherwise (%s there not in the source, %s of the source not there: changed on the server since, or imported with other flags); nothing written",
+			facts(onlyServer), facts(onlySource))
 		return r
 	}
 	// The tenant is empty on the server: the import is all of it.
@@ -67,6 +68,13 @@ func (m *migration) write(ctx context.Context, t *Tenant) Result {
 	}
 	r.Outcome, r.Error = Unknown, err.Error()+"; rerun to finish: it reads the tenant before writing"
 	return r
+}
+
+func facts(n int) string {
+	if n == 1 {
+		return "1 fact"
+	}
+	return fmt.Sprintf("%d facts", n)
 }
 
 // client returns a client of the server acting as key's tenant; they
