@@ -35,9 +35,13 @@ type Config struct {
 	// Checks is the size of each tenant's sample of checks (default
 	// 1,000; all of its users and permissions if fewer).
 	Checks int
-	// Parallel is how many tenants are written, or verified, at once
+	// Parallel is how many tenants are read, written or verified at once
 	// (default 4).
 	Parallel int
+	// Imports is how many of those send their import at once (default 1:
+	// a server takes -max-imports at once, 1 by default, and answers 429
+	// past it, which the migration waits out).
+	Imports int
 	// Timeout bounds connecting to the source and each request to the
 	// server but the imports, which only the context bounds (default 30 s).
 	Timeout time.Duration
@@ -67,6 +71,7 @@ func DefaultConfig(source, target string) Config {
 		Verify:        true,
 		Checks:        1000,
 		Parallel:      4,
+		Imports:       1,
 		Timeout:       30 * time.Second,
 		UserAgent:     "auth-migrate/1",
 		ProgressEvery: 5 * time.Second,
@@ -96,6 +101,8 @@ func (c Config) Validate() error {
 		return bad("checks must be 0 or more")
 	case c.Parallel < 1:
 		return bad("parallel must be at least 1")
+	case c.Imports < 1:
+		return bad("imports must be at least 1")
 	case c.Timeout <= 0:
 		return bad("timeout must be positive")
 	case c.Progress != nil && c.ProgressEvery <= 0:

@@ -49,6 +49,10 @@
 // # Writing, and running again
 //
 // Each tenant is written as one import, so it lands whole or not at all.
+// Tenants are read and verified several at once (Config.Parallel), and
+// their imports sent Config.Imports at once, 1 by default as a server
+// takes them; a server busy with other imports answers 429, having
+// changed nothing, and the import is sent again after a pause.
 // Imports merge, so the tenant is read first: an empty tenant is
 // imported; one that already holds exactly the tenant's facts is left
 // alone (unchanged: a rerun writes nothing); one that holds anything else

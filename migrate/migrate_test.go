@@ -3,12 +3,16 @@ package migrate
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -251,6 +255,53 @@ func TestMigrate(t *testing.T) {
 		}
 	})
 
+	t.Run("busy server", func(t *testing.T) {
+		// Another tenant's import holds the server's one import slot
+		// while the migration starts: its imports answer 429, and it
+		// waits them out.
+		srv := clienttest.New(t)
+		ctx := context.Background()
+		pr, pw := io.Pipe()
+		done := make(chan error, 1)
+		other, probe := client.New(srv.URL, "another-key"), client.New(srv.URL, "probe-key")
+		defer other.CloseIdleConnections()
+		defer probe.CloseIdleConnections()
+		go func() {
+			_, err := other.Import(ctx, pr)
+			done <- err
+		}()
+		if _, err := pw.Write([]byte("{\"role\": \"r\"}\n")); err != nil {
+			t.Fatal(err)
+		}
+		busy := func() bool {
+			_, err := probe.Import(ctx, strings.NewReader("{\"role\": \"p\"}\n"))
+			var ce *client.Error
+			return errors.As(err, &ce) && ce.StatusCode == http.StatusTooManyRequests
+		}
+		for deadline := time.Now().Add(5 * time.Second); !busy(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the held import does not hold the server's import slot")
+			}
+		}
+		time.AfterFunc(300*time.Millisecond, func() { pw.Close() })
+		cfg := src.config(srv.URL, nil)
+		cfg.SkipInvalid = true
+		tr := client.NewTransport()
+		defer tr.CloseIdleConnections()
+		busyAnswers := &counting{RoundTripper: tr, status: http.StatusTooManyRequests}
+		cfg.HTTPClient = &http.Client{Transport: busyAnswers}
+		rep := run(t, cfg)
+		if !rep.OK() || rep.Summary.Outcomes[Imported] != 4 {
+			t.Errorf("migration beside a busy server: %+v", rep.Summary)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("the other import: %v", err)
+		}
+		if busyAnswers.n.Load() == 0 {
+			t.Error("no import of the migration was refused: the server was not busy")
+		}
+	})
+
 	t.Run("outcomes", func(t *testing.T) {
 		// The server refuses the import (its body is over the limit):
 		// not applied, nothing written.
@@ -290,6 +341,21 @@ func TestMigrate(t *testing.T) {
 			t.Errorf("rerun after unknown outcomes: %+v", rep.Summary)
 		}
 	})
+}
+
+// counting counts the answers of one status.
+type counting struct {
+	http.RoundTripper
+	status int
+	n      atomic.Int64
+}
+
+func (c *counting) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.RoundTripper.RoundTrip(r)
+	if err == nil && resp.StatusCode == c.status {
+		c.n.Add(1)
+	}
+	return resp, err
 }
 
 // faultyProxy passes requests to target, except imports: with answer, it

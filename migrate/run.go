@@ -15,6 +15,8 @@ type migration struct {
 	hc   *http.Client
 	orig *original
 	prog *progress
+	// imports admits cfg.Imports imports at once.
+	imports chan struct{}
 }
 
 // Run migrates: it reads the source, plans every tenant, writes each as one
@@ -27,7 +29,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &migration{cfg: cfg, hc: cfg.HTTPClient, prog: startProgress(cfg.Progress, cfg.ProgressEvery)}
+	m := &migration{cfg: cfg, hc: cfg.HTTPClient, prog: startProgress(cfg.Progress, cfg.ProgressEvery), imports: make(chan struct{}, cfg.Imports)}
 	defer m.prog.close()
 	if m.hc == nil {
 		m.hc = &http.Client{Transport: client.NewTransport()}

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"time"
 
 	"auth/client"
 )
@@ -44,7 +47,7 @@ func (m *migration) write(ctx context.Context, t *Tenant) Result {
 		return r
 	}
 	// The tenant is empty on the server: the import is all of it.
-	im, err := c.Import(ctx, bytes.NewReader(encodeFacts(t.facts)))
+	im, err := m.sendImport(ctx, c, encodeFacts(t.facts))
 	if err == nil {
 		r.Outcome, r.Seq = Imported, im.Seq
 		return r
@@ -75,6 +78,39 @@ func facts(n int) string {
 		return "1 fact"
 	}
 	return fmt.Sprintf("%d facts", n)
+}
+
+// sendImport sends one import, cfg.Imports at once. A server busy with
+// other imports answers 429, having read nothing: the import is sent
+// again after a pause, until cfg.Timeout has passed since the first 429.
+func (m *migration) sendImport(ctx context.Context, c *client.Client, body []byte) (client.Imported, error) {
+	var busySince time.Time
+	pause := 50 * time.Millisecond
+	for {
+		select {
+		case m.imports <- struct{}{}:
+		case <-ctx.Done():
+			return client.Imported{}, fmt.Errorf("migrate: waiting to import: %w: %w", client.ErrNotApplied, context.Cause(ctx))
+		}
+		im, err := c.Import(ctx, bytes.NewReader(body))
+		<-m.imports
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.StatusCode != http.StatusTooManyRequests {
+			return im, err
+		}
+		if busySince.IsZero() {
+			busySince = time.Now()
+		}
+		if time.Since(busySince) > m.cfg.Timeout {
+			return im, err
+		}
+		select {
+		case <-time.After(pause + rand.N(pause)):
+		case <-ctx.Done():
+			return im, err
+		}
+		pause = min(2*pause, time.Second)
+	}
 }
 
 // client returns a client of the server acting as key's tenant; they

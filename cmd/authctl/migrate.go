@@ -36,7 +36,8 @@ func (x *cli) migrateOriginal(args []string) (int, error) {
 	fs.BoolVar(&cfg.RestoreHiddenGrants, "restore-hidden-grants", false, "import the grants the original's bug hid, to the group's key")
 	fs.BoolVar(&cfg.Verify, "verify", cfg.Verify, "compare every tenant on the server with the original after importing")
 	fs.IntVar(&cfg.Checks, "checks", cfg.Checks, "checks in each tenant's verification sample")
-	fs.IntVar(&cfg.Parallel, "parallel", cfg.Parallel, "tenants written or verified at once")
+	fs.IntVar(&cfg.Parallel, "parallel", cfg.Parallel, "tenants read, written or verified at once")
+	fs.IntVar(&cfg.Imports, "imports", cfg.Imports, "imports sent at once (the server takes -max-imports at once, 1 by default; a busy server is waited out)")
 	fs.DurationVar(&cfg.ProgressEvery, "progress", cfg.ProgressEvery, "print a progress line on stderr this often (0: never)")
 	fs.Usage = func() {
 		fmt.Fprint(x.stderr, `usage: authctl [-url URL] [-timeout D] [-json] migrate-original -from URI [flags]
