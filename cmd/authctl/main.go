@@ -35,6 +35,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"auth/client"
 )
@@ -61,6 +62,8 @@ func main() {
 type cli struct {
 	ctx            context.Context
 	c              *client.Client
+	url            string        // the server's, for commands that act as many tenants
+	timeout        time.Duration // of each request
 	json           bool
 	read           []client.ReadOption
 	stdin          io.Reader
@@ -123,13 +126,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		opts = append(opts, client.WithTLS(tlsConfig))
 	}
 	x := &cli{
-		ctx:    ctx,
-		c:      client.New(baseURL, key, opts...),
-		json:   *asJSON,
-		stdin:  stdin,
-		stdout: stdout,
-		stderr: stderr,
-		usage:  usage,
+		ctx:     ctx,
+		c:       client.New(baseURL, key, opts...),
+		url:     baseURL,
+		timeout: *timeout,
+		json:    *asJSON,
+		stdin:   stdin,
+		stdout:  stdout,
+		stderr:  stderr,
+		usage:   usage,
 	}
 	defer x.c.CloseIdleConnections()
 	if *minSeq > 0 {
