@@ -147,6 +147,9 @@ func Open(cfg Config) (*Store, error) {
 
 var errLocked = errors.New("bolt: file is locked")
 
+// ErrInUse is returned for a store file another process has open.
+var ErrInUse = errors.New("in use by another process")
+
 // openFile locks, verifies and opens the bbolt file at path.
 func openFile(path string, readOnly bool, lockTimeout time.Duration, mmapSize int) (*bbolt.DB, FileStats, error) {
 	flag := os.O_RDWR | os.O_CREATE
@@ -160,7 +163,7 @@ func openFile(path string, readOnly bool, lockTimeout time.Duration, mmapSize in
 	if err := lockFile(f, !readOnly, lockTimeout); err != nil {
 		f.Close()
 		if errors.Is(err, errLocked) {
-			return nil, FileStats{}, fmt.Errorf("bolt: %s is in use by another process", path)
+			return nil, FileStats{}, fmt.Errorf("bolt: %s is %w", path, ErrInUse)
 		}
 		return nil, FileStats{}, fmt.Errorf("bolt: lock %s: %w", path, err)
 	}

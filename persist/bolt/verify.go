@@ -170,7 +170,7 @@ func verifyFile(f *os.File) (FileStats, error) {
 			return FileStats{}, err
 		}
 	}
-	if err := w.bucket("the root bucket", m.root, nil, 0); err != nil {
+	if err := w.bucket("", m.root, nil, 0); err != nil {
 		return FileStats{}, err
 	}
 	return FileStats{Size: fi.Size(), PageSize: int(m.pageSize), InUse: m.hwm, Reached: w.reached + 2, TxID: m.txid}, nil
@@ -260,8 +260,14 @@ func (w *walker) freelist(id uint64) error {
 }
 
 // bucket checks the bucket whose root is page root, or the inline page
-// held in inline when root is 0.
+// held in inline when root is 0. name is the bucket's key, quoted ("" for
+// the root bucket).
 func (w *walker) bucket(name string, root uint64, inline []byte, depth int) error {
+	if name == "" {
+		name = "the root bucket"
+	} else {
+		name = "bucket " + name
+	}
 	if depth > maxDepth {
 		return corruptf(name, "buckets nested deeper than %d", maxDepth)
 	}
@@ -288,9 +294,9 @@ func (w *walker) node(bucket, from string, id uint64, lo, hi []byte, depth int, 
 		return err
 	}
 	if ne.Uint16(b[8:]) == leafPageFlag {
-		return w.leaf(fmt.Sprintf("bucket %s: leaf page %d", bucket, id), b, lo, hi, depth, root)
+		return w.leaf(fmt.Sprintf("%s: leaf page %d", bucket, id), b, lo, hi, depth, root)
 	}
-	where := fmt.Sprintf("bucket %s: branch page %d", bucket, id)
+	where := fmt.Sprintf("%s: branch page %d", bucket, id)
 	count := int(ne.Uint16(b[10:]))
 	if count == 0 {
 		return corruptf(where, "a branch page without elements")
