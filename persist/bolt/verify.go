@@ -186,17 +186,41 @@ func (w *walker) mark(id uint64) bool {
 	return false
 }
 
-// page reads page id (with its overflow pages) into the buffer of depth,
-// checking its header, and returns it.
-func (w *walker) page(from string, id uint64, depth int, flags ...uint16) ([]byte, error) {
+// pg is a page being checked: its first page is read; the rest, its
+// overflow pages, only where an element's header or key lies in them, so
+// that a large value (a snapshot) is not read at all.
+type pg struct {
+	f   io.ReaderAt
+	off int64  // its offset in the file (unused for an inline page)
+	b   []byte // its first bytes: the first page, or a whole inline page
+	n   int    // its length, overflow pages included
+}
+
+// at returns bytes [i, i+k) of the page, which must lie within its
+// length; they may alias the page's buffer.
+func (p *pg) at(i, k uint64) ([]byte, error) {
+	if i+k <= uint64(len(p.b)) {
+		return p.b[i : i+k], nil
+	}
+	buf := make([]byte, k)
+	if _, err := p.f.ReadAt(buf, p.off+int64(i)); err != nil {
+		return nil, fmt.Errorf("bolt: reading the page at %d: %w", p.off, err)
+	}
+	return buf, nil
+}
+
+// page reads the first page of page id into the buffer of depth, checks
+// its header, and returns it.
+func (w *walker) page(from string, id uint64, depth int, flags ...uint16) (*pg, error) {
 	if id < 2 || id >= w.hwm {
 		return nil, corruptf(from, "it points at page %d, outside the pages in use (2 to %d)", id, w.hwm-1)
 	}
 	for len(w.bufs) <= depth {
 		w.bufs = append(w.bufs, make([]byte, w.pageSize))
 	}
-	b := w.bufs[depth][:w.pageSize]
-	if _, err := w.f.ReadAt(b, int64(id)*int64(w.pageSize)); err != nil {
+	b := w.bufs[depth]
+	off := int64(id) * int64(w.pageSize)
+	if _, err := w.f.ReadAt(b, off); err != nil {
 		return nil, fmt.Errorf("bolt: reading page %d: %w", id, err)
 	}
 	where := fmt.Sprintf("page %d (reached from %s)", id, from)
@@ -220,39 +244,28 @@ func (w *walker) page(from string, id uint64, depth int, flags ...uint16) ([]byt
 		}
 		w.reached++
 	}
-	if overflow > 0 {
-		n := int(overflow+1) * w.pageSize
-		if cap(w.bufs[depth]) < n {
-			nb := make([]byte, n)
-			copy(nb, b)
-			w.bufs[depth] = nb
-		}
-		b = w.bufs[depth][:n]
-		if _, err := w.f.ReadAt(b[w.pageSize:], int64(id+1)*int64(w.pageSize)); err != nil {
-			return nil, fmt.Errorf("bolt: reading page %d: %w", id, err)
-		}
-	}
-	return b, nil
+	return &pg{f: w.f, off: off, b: b, n: int(overflow+1) * w.pageSize}, nil
 }
 
 func (w *walker) freelist(id uint64) error {
-	b, err := w.page("the meta page's free list", id, 0, freelistPageFlag)
+	p, err := w.page("the meta page's free list", id, 0, freelistPageFlag)
 	if err != nil {
 		return err
 	}
 	where := fmt.Sprintf("free list page %d", id)
-	start, count := uint64(pageHeaderSize), uint64(ne.Uint16(b[10:]))
+	start, count := uint64(pageHeaderSize), uint64(ne.Uint16(p.b[10:]))
 	if count == 0xffff {
-		if len(b) < pageHeaderSize+8 {
-			return corruptf(where, "too short")
-		}
-		count, start = ne.Uint64(b[pageHeaderSize:]), pageHeaderSize+8
+		count, start = ne.Uint64(p.b[pageHeaderSize:]), pageHeaderSize+8
 	}
-	if count > uint64(len(b)) || start+count*8 > uint64(len(b)) {
+	if count > uint64(p.n) || start+count*8 > uint64(p.n) {
 		return corruptf(where, "%d ids do not fit in it", count)
 	}
+	ids, err := p.at(start, count*8)
+	if err != nil {
+		return err
+	}
 	for i := range count {
-		if fid := ne.Uint64(b[start+8*i:]); fid < 2 || fid >= w.hwm {
+		if fid := ne.Uint64(ids[8*i:]); fid < 2 || fid >= w.hwm {
 			return corruptf(where, "it lists page %d, outside the pages in use", fid)
 		}
 	}
@@ -278,7 +291,7 @@ func (w *walker) bucket(name string, root uint64, inline []byte, depth int) erro
 		if flags := ne.Uint16(inline[8:]); flags != leafPageFlag {
 			return corruptf(name, "its inline page is of type %#x", flags)
 		}
-		return w.leaf(name+" (inline)", inline, nil, nil, depth, true)
+		return w.leaf(name+" (inline)", &pg{b: inline, n: len(inline)}, nil, nil, depth, true)
 	}
 	return w.node(name, name, root, nil, nil, depth, true)
 }
@@ -289,40 +302,47 @@ func (w *walker) node(bucket, from string, id uint64, lo, hi []byte, depth int, 
 	if depth > maxDepth {
 		return corruptf(bucket, "a tree deeper than %d levels", maxDepth)
 	}
-	b, err := w.page(from, id, depth, branchPageFlag, leafPageFlag)
+	p, err := w.page(from, id, depth, branchPageFlag, leafPageFlag)
 	if err != nil {
 		return err
 	}
-	if ne.Uint16(b[8:]) == leafPageFlag {
-		return w.leaf(fmt.Sprintf("%s: leaf page %d", bucket, id), b, lo, hi, depth, root)
+	if ne.Uint16(p.b[8:]) == leafPageFlag {
+		return w.leaf(fmt.Sprintf("%s: leaf page %d", bucket, id), p, lo, hi, depth, root)
 	}
 	where := fmt.Sprintf("%s: branch page %d", bucket, id)
-	count := int(ne.Uint16(b[10:]))
+	count := uint64(ne.Uint16(p.b[10:]))
 	if count == 0 {
 		return corruptf(where, "a branch page without elements")
 	}
-	if pageHeaderSize+count*elemSize > len(b) {
+	if pageHeaderSize+count*elemSize > uint64(p.n) {
 		return corruptf(where, "%d elements do not fit in it", count)
+	}
+	hdrs, err := p.at(pageHeaderSize, count*elemSize)
+	if err != nil {
+		return err
 	}
 	keys := make([][]byte, count)
 	children := make([]uint64, count)
 	for i := range count {
+		h := hdrs[i*elemSize:]
 		e := pageHeaderSize + i*elemSize
-		pos, ksize := uint64(ne.Uint32(b[e:])), uint64(ne.Uint32(b[e+4:]))
-		if ksize == 0 || uint64(e)+pos+ksize > uint64(len(b)) {
-			return corruptf(where, "element %d: its key (at %d, %d bytes) is not within the page", i, e+int(pos), ksize)
+		pos, ksize := uint64(ne.Uint32(h)), uint64(ne.Uint32(h[4:]))
+		if ksize == 0 || e+pos+ksize > uint64(p.n) {
+			return corruptf(where, "element %d: its key (at %d, %d bytes) is not within the page", i, e+pos, ksize)
 		}
-		k := b[uint64(e)+pos : uint64(e)+pos+ksize]
-		if err := inOrder(where, i, k, keys, lo, hi); err != nil {
+		k, err := p.at(e+pos, ksize)
+		if err != nil {
 			return err
 		}
-		// The buffer is reused by deeper pages: keep copies.
+		if err := inOrder(where, int(i), k, keys, lo, hi); err != nil {
+			return err
+		}
 		keys[i] = bytes.Clone(k)
-		children[i] = ne.Uint64(b[e+8:])
+		children[i] = ne.Uint64(h[8:])
 	}
 	for i, child := range children {
 		next := hi
-		if i+1 < count {
+		if i+1 < len(keys) {
 			next = keys[i+1]
 		}
 		// The child's keys must lie in [keys[i], next).
@@ -348,14 +368,18 @@ func inOrder(where string, i int, k []byte, before [][]byte, lo, hi []byte) erro
 	return nil
 }
 
-// leaf checks the leaf page in b, and the buckets its elements hold.
-func (w *walker) leaf(where string, b []byte, lo, hi []byte, depth int, root bool) error {
-	count := int(ne.Uint16(b[10:]))
+// leaf checks the leaf page p, and the buckets its elements hold.
+func (w *walker) leaf(where string, p *pg, lo, hi []byte, depth int, root bool) error {
+	count := uint64(ne.Uint16(p.b[10:]))
 	if count == 0 && !root {
 		return corruptf(where, "a leaf page without elements below a branch page")
 	}
-	if pageHeaderSize+count*elemSize > len(b) {
+	if pageHeaderSize+count*elemSize > uint64(p.n) {
 		return corruptf(where, "%d elements do not fit in it", count)
+	}
+	hdrs, err := p.at(pageHeaderSize, count*elemSize)
+	if err != nil {
+		return err
 	}
 	keys := make([][]byte, count)
 	type sub struct {
@@ -365,31 +389,40 @@ func (w *walker) leaf(where string, b []byte, lo, hi []byte, depth int, root boo
 	}
 	var subs []sub
 	for i := range count {
+		h := hdrs[i*elemSize:]
 		e := pageHeaderSize + i*elemSize
-		flags := ne.Uint32(b[e:])
-		pos, ksize, vsize := uint64(ne.Uint32(b[e+4:])), uint64(ne.Uint32(b[e+8:])), uint64(ne.Uint32(b[e+12:]))
+		flags := ne.Uint32(h)
+		pos, ksize, vsize := uint64(ne.Uint32(h[4:])), uint64(ne.Uint32(h[8:])), uint64(ne.Uint32(h[12:]))
 		if flags&^bucketLeafFlag != 0 {
 			return corruptf(where, "element %d: flags %#x", i, flags)
 		}
-		if ksize == 0 || uint64(e)+pos+ksize+vsize > uint64(len(b)) {
-			return corruptf(where, "element %d: its key and value (at %d, %d+%d bytes) are not within the page", i, e+int(pos), ksize, vsize)
+		if ksize == 0 || e+pos+ksize+vsize > uint64(p.n) {
+			return corruptf(where, "element %d: its key and value (at %d, %d+%d bytes) are not within the page", i, e+pos, ksize, vsize)
 		}
-		k := b[uint64(e)+pos : uint64(e)+pos+ksize]
-		if err := inOrder(where, i, k, keys, lo, hi); err != nil {
+		k, err := p.at(e+pos, ksize)
+		if err != nil {
+			return err
+		}
+		if err := inOrder(where, int(i), k, keys, lo, hi); err != nil {
 			return err
 		}
 		keys[i] = k
 		if flags&bucketLeafFlag != 0 {
-			v := b[uint64(e)+pos+ksize : uint64(e)+pos+ksize+vsize]
-			if len(v) < bucketHeader {
-				return corruptf(where, "element %d: a bucket of %d bytes", i, len(v))
+			if vsize < bucketHeader {
+				return corruptf(where, "element %d: a bucket of %d bytes", i, vsize)
+			}
+			// A bucket's value is its header and, inline, its page: a
+			// small one (bbolt inlines buckets of a quarter page at most).
+			v, err := p.at(e+pos+ksize, vsize)
+			if err != nil {
+				return err
 			}
 			subs = append(subs, sub{fmt.Sprintf("%q", k), ne.Uint64(v), v[bucketHeader:]})
 		}
 	}
 	for _, s := range subs {
-		// An inline page lives in this page's buffer, which deeper pages
-		// do not reuse.
+		// An inline page lives in this page's buffer (or a copy), which
+		// deeper pages do not reuse.
 		if err := w.bucket(s.name, s.root, s.inline, depth+1); err != nil {
 			return err
 		}
