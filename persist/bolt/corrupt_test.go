@@ -266,7 +266,7 @@ func TestEventsGap(t *testing.T) {
 
 // TestUncleanStopIsChecked: a store its process did not close is checked
 // with bbolt's consistency check at its next open; one closed cleanly is
-// not.
+// not, unless CheckAtOpen asks.
 func TestUncleanStopIsChecked(t *testing.T) {
 	dir := t.TempDir()
 	s := openT(t, DefaultConfig(dir))
@@ -284,6 +284,13 @@ func TestUncleanStopIsChecked(t *testing.T) {
 	s = openT(t, DefaultConfig(dir))
 	if info := s.Info(); info.Unclean || info.Checked {
 		t.Errorf("after a clean stop: %+v, want neither", info)
+	}
+	s.Close()
+	cfg := DefaultConfig(dir)
+	cfg.CheckAtOpen = true
+	s = openT(t, cfg)
+	if info := s.Info(); info.Unclean || !info.Checked {
+		t.Errorf("with CheckAtOpen after a clean stop: %+v, want checked", info)
 	}
 	s.Close()
 }
