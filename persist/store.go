@@ -81,4 +81,9 @@ var (
 	// ErrSnapshotAhead is returned by SaveSnapshot for a snapshot past the
 	// tenant's head.
 	ErrSnapshotAhead = errors.New("persist: snapshot is ahead of the tenant's events")
+	// ErrCorrupt marks stored data that does not hold what was written:
+	// a record whose checksum fails, a document or file that does not
+	// decode, events that do not follow one another. Nothing read from it
+	// is applied; a server that meets it at start refuses to serve.
+	ErrCorrupt = errors.New("persist: stored data is corrupt")
 )

@@ -12,6 +12,19 @@
 // closes the store. With -tls-cert and -tls-key it serves HTTPS, and
 // SIGHUP reloads the certificate files (they are also reloaded when they
 // change).
+//
+// Two subcommands work on the embedded store's data:
+//
+//	auth-server check -data DIR        verify a data folder (or -file FILE)
+//	auth-server backup -from URL -to FILE
+//	                                   copy a running server's store, from
+//	                                   its admin listener (-admin-addr)
+//	auth-server backup -data DIR -to FILE
+//	                                   copy a stopped server's store
+//
+// A server that finds its data corrupt, at start or while it serves,
+// stops and exits 1 with one message naming the file, what is wrong and
+// what to do.
 package main
 
 import (
@@ -24,6 +37,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -31,9 +45,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"auth/admin"
 	"auth/bus"
 	"auth/engine"
 	"auth/httpapi"
+	"auth/persist"
+	"auth/persist/bolt"
 	"auth/replica"
 )
 
@@ -51,13 +68,42 @@ type config struct {
 	bus             busConfig
 	tls             tlsConfig
 	readyNeedsBus   bool
+	admin           admin.Config
 }
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "auth-server:", err)
+	args := os.Args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "check":
+			os.Exit(runCheck(context.Background(), args[1:], os.Getenv, os.Stdout, os.Stderr))
+		case "backup":
+			os.Exit(runBackup(context.Background(), args[1:], os.Getenv, os.Stdout, os.Stderr))
+		}
+	}
+	if err := run(context.Background(), args, os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "auth-server:", failure(err))
 		os.Exit(1)
 	}
+}
+
+// failure is the one message of a server that stops on err: for damaged
+// data, what is damaged and what to do.
+func failure(err error) string {
+	var ce *bolt.CorruptError
+	switch {
+	case errors.As(err, &ce):
+		dir := filepath.Dir(ce.Path)
+		return fmt.Sprintf("%v. Nothing is served from it. To recover, restore the latest backup "+
+			"(stop the server, copy the backup file to %s, start it: see \"Backups and recovery\" in the README); "+
+			"\"auth-server check -data %s\" reports everything that is wrong.", ce, ce.Path, dir)
+	case errors.Is(err, bolt.ErrNewerFormat):
+		return fmt.Sprintf("%v. Run the version of auth-server that wrote it, or a newer one.", err)
+	case errors.Is(err, persist.ErrCorrupt):
+		return fmt.Sprintf("%v. Nothing is served from it. "+
+			"Restore the database from a backup (mongorestore), or repair the document named.", err)
+	}
+	return err.Error()
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -78,6 +124,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	c.bus.flags(fs, getenv)
 	c.tls.flags(fs, getenv)
 	fs.BoolVar(&c.readyNeedsBus, "ready-needs-bus", true, "with a bus, /readyz answers 503 while the NATS link is down")
+	c.admin = admin.DefaultConfig()
+	fs.StringVar(&c.admin.Addr, "admin-addr", getenv("AUTH_ADMIN_ADDR"), "address of the admin listener (GET /admin/backup, /debug/pprof/), e.g. 127.0.0.1:4001; off unless set; not for the public network: a loopback address unless -admin-token is set (env AUTH_ADMIN_ADDR)")
+	fs.StringVar(&c.admin.Token, "admin-token", getenv("AUTH_ADMIN_TOKEN"), "token the admin listener requires (Authorization: Bearer), at least 16 bytes; lets it listen beyond loopback. Prefer the environment (AUTH_ADMIN_TOKEN), which stays out of the process list")
 	level := fs.String("log-level", env("AUTH_LOG_LEVEL", "info"), "debug, info, warn or error (env AUTH_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("AUTH_LOG_FORMAT", logText), "text, or json for log pipelines: one JSON object a line, the access log too (env AUTH_LOG_FORMAT)")
 	fs.BoolVar(&c.metrics, "metrics", true, "serve Prometheus metrics at /metrics")
@@ -124,6 +173,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if err := c.bus.validate(); err != nil {
 		return c, err
 	}
+	if err := c.admin.Validate(); err != nil {
+		return c, fmt.Errorf("-admin-addr: %w", err)
+	}
 	return c, nil
 }
 
@@ -148,7 +200,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 
-	store, desc, err := openStore(ctx, cfg)
+	// Damage the store finds while serving stops the server (below):
+	// what it would serve may come from it.
+	corrupt := make(chan error, 1)
+	store, embedded, desc, err := openStore(ctx, cfg, func(err error) {
+		select {
+		case corrupt <- err:
+		default:
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -157,7 +217,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			log.Error("closing store", "err", err)
 		}
 	}()
-	log.Info("store opened", "store", desc)
+	epoch := ""
+	if embedded != nil {
+		info := embedded.Info()
+		epoch = info.Epoch
+		log.Info("store opened", "store", desc, "epoch", epoch, "clean_stop", !info.Unclean, "checked", info.Checked)
+		if info.NewEpoch {
+			log.Warn("restored backup: the store takes a new epoch; seqs of the store it was copied from mean nothing here", "epoch", epoch)
+		}
+		if info.Framed > 0 {
+			log.Info("the store was written before checksums: its records are checksummed now", "records", info.Framed)
+		}
+	} else {
+		log.Info("store opened", "store", desc)
+	}
+
+	if cfg.admin.Addr != "" {
+		stopAdmin, err := serveAdmin(cfg, embedded, log)
+		if err != nil {
+			return err
+		}
+		// Before the store closes: a backup in flight holds it open.
+		defer stopAdmin(cfg.shutdownTimeout)
+	}
 
 	var reg *prometheus.Registry
 	if cfg.metrics {
@@ -196,6 +278,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		stats, err = rep.Load(ctx)
 	}
 	if err != nil {
+		if embedded == nil && errors.Is(err, persist.ErrCorrupt) {
+			return fmt.Errorf("MongoDB database %s holds a damaged document: %w", cfg.mongo.database, err)
+		}
 		return err
 	}
 	log.Info("state loaded", "tenants", stats.Tenants, "tail_events", stats.Events, "duration", stats.Duration.Round(time.Millisecond))
@@ -224,7 +309,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if cfg.mongo.uri != "" {
 		kind = "mongodb"
 	}
-	srv, err := httpapi.New(hcfg, service{Replica: rep, store: kind, bus: b})
+	srv, err := httpapi.New(hcfg, service{Replica: rep, store: kind, epoch: epoch, bus: b})
 	if err != nil {
 		return err
 	}
@@ -239,10 +324,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
+	var stopped error
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+	case stopped = <-corrupt:
+		log.Error("stopping: the store is corrupt", "err", stopped)
 	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
@@ -253,6 +341,45 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := <-serveErr; err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	if stopped != nil {
+		return stopped
+	}
 	log.Info("stopped")
 	return nil
+}
+
+// serveAdmin starts the admin listener, and returns how to stop it.
+func serveAdmin(cfg config, embedded *bolt.Store, log *slog.Logger) (func(time.Duration), error) {
+	acfg := cfg.admin
+	acfg.Logger = log.With("listener", "admin")
+	if embedded != nil {
+		acfg.Backup = func(ctx context.Context) (admin.Copy, error) {
+			b, err := embedded.OpenBackup(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return b, nil
+		}
+	}
+	adm, err := admin.New(acfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", acfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("-admin-addr: %w", err)
+	}
+	log.Info("admin listening", "addr", ln.Addr().String(), "token", acfg.Token != "")
+	done := make(chan error, 1)
+	go func() { done <- adm.Serve(ln) }()
+	return func(timeout time.Duration) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := adm.Shutdown(ctx); err != nil {
+			log.Warn("admin listener: requests cut off at shutdown", "err", err)
+		}
+		if err := <-done; err != nil {
+			log.Error("admin listener", "err", err)
+		}
+	}, nil
 }

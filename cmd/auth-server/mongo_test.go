@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"auth/persist/mongo/mongotest"
 )
@@ -65,4 +70,42 @@ func TestMongoOutage(t *testing.T) {
 	p.expect("POST", "/api/membership/"+key+"/sara/admin", `{"result": true}`)
 	p.expect("GET", "/api/user_roles/"+key+"/sara", `{"result": [{"role": "admin"}, {"role": "cookers"}, {"role": "laughers"}]}`)
 	p.stop()
+}
+
+// TestMongoCorruptDocument: an event document damaged in MongoDB (its op
+// no longer one the server knows) stops the server at start with one
+// message naming the document and what to do, no stack trace, and nothing
+// served: no tenant half-loaded.
+func TestMongoCorruptDocument(t *testing.T) {
+	cfg := mongotest.Config(t)
+	args := []string{"-mongo-uri", cfg.URI, "-mongo-db", cfg.Database}
+	p := start(t, t.TempDir(), args...)
+	for _, s := range story {
+		p.expect(s[0], s[1], s[2])
+	}
+	p.stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	mc, err := mongo.Connect(options.Client().ApplyURI(cfg.URI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Disconnect(ctx)
+	res, err := mc.Database(cfg.Database).Collection("events").UpdateOne(ctx, bson.D{{Key: "seq", Value: 5}}, bson.D{{Key: "$set", Value: bson.D{{Key: "op", Value: "bogus"}}}})
+	if err != nil || res.ModifiedCount != 1 {
+		t.Fatalf("damaging event 5: %v %+v", err, res)
+	}
+
+	code, _, stderr, took := runOnce(t, 60*time.Second, append([]string{"-addr", "127.0.0.1:0", "-data", t.TempDir()}, args...)...)
+	t.Logf("exit %d after %v:\n%s", code, took.Round(time.Millisecond), stderr)
+	last := stderr[strings.LastIndex(strings.TrimSuffix(stderr, "\n"), "\n")+1:]
+	if code != 1 || stackTrace.MatchString(stderr) || strings.Contains(stderr, "msg=serving") {
+		t.Errorf("exit %d, want 1, with no stack trace and nothing served", code)
+	}
+	for _, want := range []string{"corrupt", ":00000000000000000005", "database " + cfg.Database, "mongorestore"} {
+		if !strings.Contains(last, want) {
+			t.Errorf("the last line lacks %q:\n%s", want, last)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 type service struct {
 	*replica.Replica
 	store string // the store's kind; never a path or a URI
+	epoch string // the embedded store's epoch; "" for MongoDB
 	bus   *bus.Bus
 }
 
@@ -22,3 +23,8 @@ var (
 func (s service) StoreDescription() string { return s.store }
 func (s service) BusStatus() string        { return s.bus.Status() } // "none" for a nil bus
 func (s service) TenantCount() int         { return s.Engine().TenantCount() }
+
+// StoreEpoch is the store's epoch (see bolt.Store.Epoch), which a restored
+// backup changes: seqs of one epoch say nothing of another's. "" for
+// MongoDB, whose epoch is not kept yet.
+func (s service) StoreEpoch() string { return s.epoch }

@@ -53,14 +53,18 @@ func (m *mongoConfig) validate() error {
 }
 
 // openStore opens the store the configuration names and describes it for
-// logs, without secrets.
-func openStore(ctx context.Context, cfg config) (persist.Store, string, error) {
+// logs, without secrets. The embedded store is also returned as such (nil
+// for MongoDB): it takes backups and tells its epoch. onCorrupt hears of
+// damage the embedded store finds after it opened.
+func openStore(ctx context.Context, cfg config, onCorrupt func(error)) (persist.Store, *bolt.Store, string, error) {
 	if cfg.mongo.uri == "" {
-		s, err := bolt.Open(bolt.DefaultConfig(cfg.dataDir))
+		bc := bolt.DefaultConfig(cfg.dataDir)
+		bc.OnCorrupt = onCorrupt
+		s, err := bolt.Open(bc)
 		if err != nil {
-			return nil, "", err
+			return nil, nil, "", err
 		}
-		return s, "embedded " + s.Path(), nil
+		return s, s, "embedded " + s.Path(), nil
 	}
 	mc := mongo.DefaultConfig(cfg.mongo.uri)
 	mc.Database = cfg.mongo.database
@@ -76,7 +80,7 @@ func openStore(ctx context.Context, cfg config) (persist.Store, string, error) {
 	defer cancel()
 	s, err := mongo.Open(ctx, mc)
 	if err != nil {
-		return nil, "", fmt.Errorf("open %s: %w", desc, err)
+		return nil, nil, "", fmt.Errorf("open %s: %w", desc, err)
 	}
-	return s, desc, nil
+	return s, nil, desc, nil
 }

@@ -3,7 +3,6 @@ package mongo
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -14,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"auth/engine"
+	"auth/persist"
 )
 
 // Collection names.
@@ -228,8 +228,14 @@ func newEventDoc(ev *engine.Event, tenant string, seq uint64, big *bigEvent) *ev
 }
 
 // errCorrupt marks stored documents that do not decode to a valid event or
-// snapshot.
-var errCorrupt = errors.New("mongo: corrupt document")
+// snapshot. It is persist.ErrCorrupt, so that a server tells damaged data
+// from an unreachable store.
+var errCorrupt error = corruptDocument{}
+
+type corruptDocument struct{}
+
+func (corruptDocument) Error() string { return "mongo: corrupt document" }
+func (corruptDocument) Unwrap() error { return persist.ErrCorrupt }
 
 // chunkedEvent is what an event document stored in chunks says about them.
 type chunkedEvent struct {

@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"auth/engine"
+	"auth/persist"
 )
 
 func marshal(t *testing.T, v any) bson.Raw {
@@ -88,7 +89,7 @@ func TestDecodeEventRejects(t *testing.T) {
 		d := good()
 		edit(d)
 		_, _, err := decodeEvent(marshal(t, d), tn, hex)
-		if !errors.Is(err, engine.ErrCorrupt) || !errors.Is(err, errCorrupt) {
+		if !errors.Is(err, engine.ErrCorrupt) || !errors.Is(err, errCorrupt) || !errors.Is(err, persist.ErrCorrupt) {
 			t.Errorf("%s: %v, want a corrupt-document error", name, err)
 		}
 	}
