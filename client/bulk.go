@@ -8,6 +8,7 @@ import (
 	"io"
 	"iter"
 	"net/http"
+	"net/url"
 )
 
 // Fact is one line of an export or an import: a role (Role alone), a grant
@@ -57,7 +58,19 @@ type Imported struct {
 // KiB), and takes one import at a time per tenant (429 past it). Only ctx
 // bounds it.
 func (c *Client) Import(ctx context.Context, r io.Reader) (Imported, error) {
-	u, err := c.endpoint("/v1/import", nil)
+	return c.importFacts(ctx, r, nil)
+}
+
+// ImportReplace is [Client.Import] that makes the tenant's state exactly
+// the facts of r: what r does not hold is gone. It is one event, and
+// readers at every replica see the state before it or after it, never
+// part of it.
+func (c *Client) ImportReplace(ctx context.Context, r io.Reader) (Imported, error) {
+	return c.importFacts(ctx, r, url.Values{"mode": {"replace"}})
+}
+
+func (c *Client) importFacts(ctx context.Context, r io.Reader, q url.Values) (Imported, error) {
+	u, err := c.endpoint("/v1/import", q)
 	if err != nil {
 		return Imported{}, err
 	}

@@ -526,6 +526,15 @@ func TestExportImport(t *testing.T) {
 	if seq, err := dst.Export(ctx, &again, client.MinSeq(1)); err != nil || seq != 1 || again.String() != exported.String() {
 		t.Errorf("export of the import = %d %v\n%s\nwant\n%s", seq, err, again.String(), exported.String())
 	}
+	// A replace import leaves only its facts: the destination's state
+	// becomes one role of the source's.
+	if _, err := dst.ImportReplace(ctx, strings.NewReader("{\"role\": \"r\"}\n{\"role\": \"r\", \"user\": \"u r\"}\n")); err != nil {
+		t.Fatal(err)
+	}
+	var replaced bytes.Buffer
+	if _, err := dst.Export(ctx, &replaced, client.MinSeq(2)); err != nil || replaced.String() != "{\"role\": \"r\"}\n{\"role\": \"r\", \"user\": \"u r\"}\n" {
+		t.Errorf("export after ImportReplace = %v\n%s", err, replaced.String())
+	}
 	// An empty tenant exports nothing.
 	var empty bytes.Buffer
 	if seq, err := client.New(srv.URL, "empty-key").Export(ctx, &empty); err != nil || seq != 0 || empty.Len() != 0 {

@@ -26,6 +26,9 @@ const (
 	// OpBatch is an import: its changes, applied all together, are in
 	// Event.Changes.
 	OpBatch = "batch"
+	// OpClear begins the changes of an import that replaced the tenant's
+	// state (POST /v1/import?mode=replace): the state before it is gone.
+	OpClear = "clear"
 )
 
 // Change is one change of state; only the names its op needs are set.

@@ -8,7 +8,7 @@ import (
 
 // apply applies ev to t and returns the answer the original API gives for
 // it; t.mu must be held for writing. ev must already be valid.
-func (t *Tenant) apply(ev *Event) (bool, error) {
+func (t *tables) apply(ev *Event) (bool, error) {
 	if ev.Seq != t.seq+1 {
 		return false, fmt.Errorf("%w: tenant at %d, event %d", ErrOutOfOrder, t.seq, ev.Seq)
 	}
@@ -26,7 +26,7 @@ func (t *Tenant) apply(ev *Event) (bool, error) {
 }
 
 // change applies one change; t.mu must be held for writing.
-func (t *Tenant) change(c *Change) bool {
+func (t *tables) change(c *Change) bool {
 	switch c.Op {
 	case OpAddRole:
 		return t.addRole(c.Role)
@@ -42,39 +42,16 @@ func (t *Tenant) change(c *Change) bool {
 	case OpDelMembership:
 		t.delMembership(c.User, c.Role)
 		return true
+	case OpClear:
+		// Only the first change of a batch, which Tenant.apply gives
+		// fresh tables: nothing left to clear.
+		return true
 	}
 	return false
 }
 
-// Answer returns what c would answer if it were applied now, and whether
-// applying it would change anything. A writer uses it to answer no-op
-// requests without writing an event. It does not modify t.
-func (t *Tenant) Answer(c *Change) (result, changes bool) {
-	result, changes, _ = t.AnswerAt(c)
-	return result, changes
-}
-
-// AnswerAt is Answer, also returning the seq of the state it answered
-// from, read under the same lock.
-func (t *Tenant) AnswerAt(c *Change) (result, changes bool, seq uint64) {
-	if t == nil {
-		switch c.Op {
-		case OpAddRole, OpBatch:
-			return true, true, 0
-		case OpDelPermission, OpDelMembership:
-			return true, false, 0
-		default:
-			return false, false, 0
-		}
-	}
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	result, changes = t.answer(c)
-	return result, changes, t.seq
-}
-
-// answer is Answer; t.mu must be held.
-func (t *Tenant) answer(c *Change) (result, changes bool) {
+// answer is [Tenant.Answer]; t.mu must be held.
+func (t *tables) answer(c *Change) (result, changes bool) {
 	r, roleOK := t.roles[c.Role]
 	switch c.Op {
 	case OpAddRole:
@@ -105,7 +82,7 @@ func (t *Tenant) answer(c *Change) (result, changes bool) {
 	return false, false
 }
 
-func (t *Tenant) addRole(name string) bool {
+func (t *tables) addRole(name string) bool {
 	if _, ok := t.roles[name]; ok {
 		return false
 	}
@@ -123,7 +100,7 @@ func (t *Tenant) addRole(name string) bool {
 	return true
 }
 
-func (t *Tenant) delRole(name string) bool {
+func (t *tables) delRole(name string) bool {
 	r, ok := t.roles[name]
 	if !ok {
 		return false
@@ -145,7 +122,7 @@ func (t *Tenant) delRole(name string) bool {
 	return true
 }
 
-func (t *Tenant) addPermission(role, perm string) bool {
+func (t *tables) addPermission(role, perm string) bool {
 	r, ok := t.roles[role]
 	if !ok {
 		return false
@@ -171,7 +148,7 @@ func (t *Tenant) addPermission(role, perm string) bool {
 	return true
 }
 
-func (t *Tenant) delPermission(role, perm string) {
+func (t *tables) delPermission(role, perm string) {
 	r, ok := t.roles[role]
 	if !ok {
 		return
@@ -189,7 +166,7 @@ func (t *Tenant) delPermission(role, perm string) {
 // releasePerm frees p once no role is granted it, so that names that come
 // and go do not grow the tenant forever; else it refreshes p's table entry
 // after a change of its roles.
-func (t *Tenant) releasePerm(p uint32) {
+func (t *tables) releasePerm(p uint32) {
 	rec := &t.permRecs[p]
 	if rec.roles.n > 0 {
 		t.syncPerm(p)
@@ -200,7 +177,7 @@ func (t *Tenant) releasePerm(p uint32) {
 	t.freePerms = append(t.freePerms, p)
 }
 
-func (t *Tenant) addMembership(user, role string) bool {
+func (t *tables) addMembership(user, role string) bool {
 	r, ok := t.roles[role]
 	if !ok {
 		return false
@@ -236,7 +213,7 @@ func (t *Tenant) addMembership(user, role string) bool {
 	return true
 }
 
-func (t *Tenant) delMembership(user, role string) {
+func (t *tables) delMembership(user, role string) {
 	r, ok := t.roles[role]
 	if !ok {
 		return
@@ -253,7 +230,7 @@ func (t *Tenant) delMembership(user, role string) {
 // removeUserRole drops r from user's entry e, in the user table (the
 // caller has already removed the user from r's members), and frees the
 // user once it has no role left; t.mu must be held for writing.
-func (t *Tenant) removeUserRole(user string, e *userEntry, r uint32) {
+func (t *tables) removeUserRole(user string, e *userEntry, r uint32) {
 	t.memberships--
 	if e.n == 1 {
 		u := e.idx

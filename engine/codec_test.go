@@ -216,7 +216,7 @@ func TestOpNames(t *testing.T) {
 	for op := Op(0); op < 10; op++ {
 		s := op.String()
 		back, err := ParseOp(s)
-		valid := op >= OpAddRole && op <= OpBatch
+		valid := op >= OpAddRole && op <= OpClear
 		if valid && (err != nil || back != op) {
 			t.Errorf("ParseOp(%q) = %v, %v; want %v", s, back, err, op)
 		}

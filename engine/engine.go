@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -81,17 +82,15 @@ func (e *Engine) tenantOrCreate(id TenantID) *Tenant {
 	return t
 }
 
-// put adds or replaces t in the directory; e.mu must be held.
+// put adds t to the directory; e.mu must be held.
 func (e *Engine) put(t *Tenant) {
 	s := &e.shards[shardOf(t.id)]
 	next := make(map[TenantID]*Tenant)
 	if old := s.Load(); old != nil {
 		next = maps.Clone(*old)
 	}
-	if old, ok := next[t.id]; !ok {
+	if _, ok := next[t.id]; !ok {
 		e.count.Add(1)
-	} else if old != t {
-		old.replaced.Store(true) // its key cache entry no longer answers
 	}
 	next[t.id] = t
 	s.Store(&next)
@@ -106,21 +105,26 @@ func (e *Engine) Apply(ev *Event) (bool, error) {
 		return false, err
 	}
 	t := e.tenantOrCreate(ev.Tenant)
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if seq := t.cur.Load().seq; ev.Seq != seq+1 {
+		return false, fmt.Errorf("%w: tenant at %d, event %d", ErrOutOfOrder, seq, ev.Seq)
+	}
 	return t.apply(ev)
 }
 
-// Restore replaces the tenant of snap with the state it holds. It must not
-// run concurrently with Apply on the same tenant.
+// Restore replaces the tenant of snap with the state it holds. The state
+// is built aside and published at once: readers see the tenant as it was,
+// then as the snapshot has it.
 func (e *Engine) Restore(snap *Snapshot) error {
-	t, err := restoreTenant(snap)
+	n, err := restoreTables(snap)
 	if err != nil {
 		return err
 	}
-	e.mu.Lock()
-	e.put(t)
-	e.mu.Unlock()
+	t := e.tenantOrCreate(snap.Tenant)
+	t.wmu.Lock()
+	t.replace(n)
+	t.wmu.Unlock()
 	return nil
 }
 

@@ -19,6 +19,7 @@ const (
 	OpAddMembership Op = 5 // User, Role
 	OpDelMembership Op = 6 // User, Role
 	OpBatch         Op = 7 // Changes, applied all together
+	OpClear         Op = 8 // nothing; only as the first change of a batch, which then replaces the tenant's state
 )
 
 var opNames = [...]string{
@@ -29,6 +30,7 @@ var opNames = [...]string{
 	OpAddMembership: "add_membership",
 	OpDelMembership: "del_membership",
 	OpBatch:         "batch",
+	OpClear:         "clear",
 }
 
 // String returns the op's snake-case name, as used in the event feed.
@@ -100,6 +102,8 @@ func (c *Change) Validate() error {
 		return errors.Join(need("role", c.Role), need("permission", c.Permission), none("user", c.User))
 	case OpAddMembership, OpDelMembership:
 		return errors.Join(need("role", c.Role), need("user", c.User), none("permission", c.Permission))
+	case OpClear:
+		return errors.Join(none("role", c.Role), none("permission", c.Permission), none("user", c.User))
 	default:
 		return ErrBadOp
 	}
@@ -107,6 +111,9 @@ func (c *Change) Validate() error {
 
 // Validate checks the event's changes (see [Change.Validate]).
 func (e *Event) Validate() error {
+	if e.Op == OpClear {
+		return &inputError{"a clear change only begins a batch"}
+	}
 	if e.Op != OpBatch {
 		if len(e.Changes) != 0 {
 			return &inputError{fmt.Sprintf("%s event carries batch changes", e.Op)}
@@ -119,6 +126,9 @@ func (e *Event) Validate() error {
 	for i := range e.Changes {
 		if err := e.Changes[i].Validate(); err != nil {
 			return fmt.Errorf("change %d: %w", i, err)
+		}
+		if i > 0 && e.Changes[i].Op == OpClear {
+			return &inputError{fmt.Sprintf("change %d: a clear change only begins a batch", i)}
 		}
 	}
 	return nil

@@ -20,8 +20,8 @@ import (
 // In front of the sharded maps, a direct-mapped array of keyFrontSize
 // entries answers the keys in use without a lock: one atomic load and a
 // comparison. Its entries are the tenants' own (Tenant.keyEntry, made once),
-// so that refilling it never allocates; a tenant a restore replaced is
-// marked, and its entry no longer answers.
+// so that refilling it never allocates; a restore replaces a tenant's
+// state, not the tenant, so an entry stays valid.
 
 const (
 	keyCacheShards = 64
@@ -86,7 +86,7 @@ func (e *Engine) TenantByKey(key string) *Tenant {
 	c := e.keys
 	fp := c.fingerprint(key)
 	slot := &c.front[fp[1]&(keyFrontSize-1)]
-	if ke := slot.Load(); ke != nil && ke.fp == fp && !ke.t.replaced.Load() {
+	if ke := slot.Load(); ke != nil && ke.fp == fp {
 		return ke.t
 	}
 	id, ok := c.get(fp)

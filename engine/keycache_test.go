@@ -29,13 +29,16 @@ func TestTenantByKey(t *testing.T) {
 			}
 		}
 	}
-	// A tenant replaced by a restore is found, not the old one.
-	old := e.TenantByKey("key-7")
+	// A restore replaces the tenant's state: its key finds the new state,
+	// never the old one.
+	if !e.TenantByKey("key-7").HasRole("r") {
+		t.Fatal("key-7 lost its role before the restore")
+	}
 	if err := e.Restore(&Snapshot{Tenant: KeyID("key-7"), Seq: 9}); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.TenantByKey("key-7"); got == old || got.Seq() != 9 {
-		t.Fatal("TenantByKey returned the tenant a restore replaced")
+	if got := e.TenantByKey("key-7"); got.Seq() != 9 || got.HasRole("r") {
+		t.Fatal("TenantByKey answers from the state a restore replaced")
 	}
 	if e.TenantByKey("key-8") == e.TenantByKey("key-9") {
 		t.Fatal("two keys share a tenant")

@@ -61,6 +61,10 @@ func (m *model) read(id TenantID) *modelTenant {
 // state changed.
 func (t *modelTenant) change(c Change) (result, changed bool) {
 	switch c.Op {
+	case OpClear:
+		changed = len(t.roles) > 0
+		t.roles, t.perms, t.members = set{}, map[string]set{}, map[string]set{}
+		return true, changed
 	case OpAddRole:
 		if t.roles[c.Role] {
 			return false, false
@@ -433,129 +437,137 @@ func write(e *Engine, key string, c Change) (bool, error) {
 // are exercised too (it is used for reads only).
 var modelKeys = []string{"pleaSeDoN0tKillMyC_at", "k", "ключ/+ spaced key"}
 
-func TestEngineMatchesModel(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		clock := time.Unix(1700000000, 0)
-		e := New(WithClock(func() time.Time { clock = clock.Add(time.Millisecond); return clock }))
-		m := newModel()
-		p := drawPools(t)
-		keys := append(slices.Clone(modelKeys), "unwritten")
-		writable := modelKeys
-		readOp := func(t *rapid.T, key string) {
-			r, mt := keyReader{e, key}, m.read(KeyID(key))
-			role, perm, user := drawName(t, p.roles, "role"), drawName(t, p.perms, "perm"), drawName(t, p.users, "user")
-			var got, want any
-			kind := rapid.IntRange(0, 11).Draw(t, "read")
-			switch kind {
-			case 0:
-				got, want = r.HasRole(role), mt.HasRole(role)
-			case 1:
-				got, want = r.HasPermission(role, perm), mt.HasPermission(role, perm)
-			case 2:
-				got, want = r.HasMembership(user, role), mt.HasMembership(user, role)
-			case 3:
-				got, want = r.UserHasPermission(user, perm), mt.UserHasPermission(user, perm)
-			case 4:
-				got, want = r.Roles(), mt.Roles()
-			case 5:
-				got, want = r.RolePermissions(role), mt.RolePermissions(role)
-			case 6:
-				got, want = r.RoleMembers(role), mt.RoleMembers(role)
-			case 7:
-				got, want = r.UserRoles(user), mt.UserRoles(user)
-			case 8:
-				got, want = r.UserPermissions(user), mt.UserPermissions(user)
-			case 9:
-				got, want = r.WhichRolesCan(perm), mt.WhichRolesCan(perm)
-			case 10:
-				got, want = r.WhichUsersCan(perm), mt.WhichUsersCan(perm)
-			case 11:
-				got, want = r.Stats(), mt.Stats()
-			}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Fatalf("read %d (role %q perm %q user %q) on %q: (-model +engine):\n%s", kind, role, perm, user, key, diff)
-			}
-		}
-		writeOp := func(t *rapid.T, key string, c Change) {
-			id := KeyID(key)
-			before := e.Tenant(id).Seq()
-			valid := c.Validate() == nil && ValidKey(key) == nil
-			var predicted, changes bool
-			if valid {
-				predicted, changes = e.Tenant(id).Answer(&c)
-			}
-			got, err := write(e, key, c)
-			if !valid {
-				if !errors.Is(err, ErrInvalid) || got {
-					t.Fatalf("%+v on %q: got (%v, %v), want an ErrInvalid error", c, key, got, err)
-				}
-				if after := e.Tenant(id).Seq(); after != before {
-					t.Fatalf("refused %+v moved seq %d -> %d", c, before, after)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("%+v: %v", c, err)
-			}
-			mt := m.tenant(id)
-			mt.seq++
-			want, changed := mt.change(c)
-			if got != want {
-				t.Fatalf("%+v on %q: engine answered %v, model %v", c, key, got, want)
-			}
-			if predicted != want || changes != changed {
-				t.Fatalf("%+v on %q: Answer predicted (%v, changes %v), model (%v, changes %v)", c, key, predicted, changes, want, changed)
-			}
-			if seq := e.Tenant(id).Seq(); seq != mt.seq {
-				t.Fatalf("seq %d, want %d", seq, mt.seq)
-			}
-		}
+func TestEngineMatchesModel(t *testing.T) { rapid.Check(t, engineMatchesModel) }
 
-		steps := rapid.IntRange(200, 600).Draw(t, "steps")
-		for range steps {
-			key := rapid.SampledFrom(writable).Draw(t, "key")
-			switch rapid.IntRange(0, 49).Draw(t, "action") {
-			case 0, 1:
-				// Bulk: one name against every role of the pool, so that a
-				// permission gets granted to many roles (past smallRoleSet),
-				// a user joins many roles (past inlineRoles), or many roles
-				// come or go at once.
-				op := rapid.SampledFrom([]Op{OpAddRole, OpDelRole, OpAddPermission, OpDelPermission, OpAddMembership, OpDelMembership}).Draw(t, "bulk op")
-				perm, user := rapid.SampledFrom(p.perms).Draw(t, "perm"), rapid.SampledFrom(p.users).Draw(t, "user")
-				for _, role := range p.roles {
-					c := Change{Op: op, Role: role}
-					switch op {
-					case OpAddPermission, OpDelPermission:
-						c.Permission = perm
-					case OpAddMembership, OpDelMembership:
-						c.User = user
-					}
-					writeOp(t, key, c)
+// TestEngineMatchesModelBuiltAside is TestEngineMatchesModel with every
+// change built in a version of its own and published, as large ones are.
+func TestEngineMatchesModelBuiltAside(t *testing.T) {
+	defer func(n int) { inPlaceMax = n }(inPlaceMax)
+	inPlaceMax = 0
+	rapid.Check(t, engineMatchesModel)
+}
+
+func engineMatchesModel(t *rapid.T) {
+	clock := time.Unix(1700000000, 0)
+	e := New(WithClock(func() time.Time { clock = clock.Add(time.Millisecond); return clock }))
+	m := newModel()
+	p := drawPools(t)
+	keys := append(slices.Clone(modelKeys), "unwritten")
+	writable := modelKeys
+	readOp := func(t *rapid.T, key string) {
+		r, mt := keyReader{e, key}, m.read(KeyID(key))
+		role, perm, user := drawName(t, p.roles, "role"), drawName(t, p.perms, "perm"), drawName(t, p.users, "user")
+		var got, want any
+		kind := rapid.IntRange(0, 11).Draw(t, "read")
+		switch kind {
+		case 0:
+			got, want = r.HasRole(role), mt.HasRole(role)
+		case 1:
+			got, want = r.HasPermission(role, perm), mt.HasPermission(role, perm)
+		case 2:
+			got, want = r.HasMembership(user, role), mt.HasMembership(user, role)
+		case 3:
+			got, want = r.UserHasPermission(user, perm), mt.UserHasPermission(user, perm)
+		case 4:
+			got, want = r.Roles(), mt.Roles()
+		case 5:
+			got, want = r.RolePermissions(role), mt.RolePermissions(role)
+		case 6:
+			got, want = r.RoleMembers(role), mt.RoleMembers(role)
+		case 7:
+			got, want = r.UserRoles(user), mt.UserRoles(user)
+		case 8:
+			got, want = r.UserPermissions(user), mt.UserPermissions(user)
+		case 9:
+			got, want = r.WhichRolesCan(perm), mt.WhichRolesCan(perm)
+		case 10:
+			got, want = r.WhichUsersCan(perm), mt.WhichUsersCan(perm)
+		case 11:
+			got, want = r.Stats(), mt.Stats()
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("read %d (role %q perm %q user %q) on %q: (-model +engine):\n%s", kind, role, perm, user, key, diff)
+		}
+	}
+	writeOp := func(t *rapid.T, key string, c Change) {
+		id := KeyID(key)
+		before := e.Tenant(id).Seq()
+		valid := c.Validate() == nil && ValidKey(key) == nil
+		var predicted, changes bool
+		if valid {
+			predicted, changes = e.Tenant(id).Answer(&c)
+		}
+		got, err := write(e, key, c)
+		if !valid {
+			if !errors.Is(err, ErrInvalid) || got {
+				t.Fatalf("%+v on %q: got (%v, %v), want an ErrInvalid error", c, key, got, err)
+			}
+			if after := e.Tenant(id).Seq(); after != before {
+				t.Fatalf("refused %+v moved seq %d -> %d", c, before, after)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("%+v: %v", c, err)
+		}
+		mt := m.tenant(id)
+		mt.seq++
+		want, changed := mt.change(c)
+		if got != want {
+			t.Fatalf("%+v on %q: engine answered %v, model %v", c, key, got, want)
+		}
+		if predicted != want || changes != changed {
+			t.Fatalf("%+v on %q: Answer predicted (%v, changes %v), model (%v, changes %v)", c, key, predicted, changes, want, changed)
+		}
+		if seq := e.Tenant(id).Seq(); seq != mt.seq {
+			t.Fatalf("seq %d, want %d", seq, mt.seq)
+		}
+	}
+
+	steps := rapid.IntRange(200, 600).Draw(t, "steps")
+	for range steps {
+		key := rapid.SampledFrom(writable).Draw(t, "key")
+		switch rapid.IntRange(0, 49).Draw(t, "action") {
+		case 0, 1:
+			// Bulk: one name against every role of the pool, so that a
+			// permission gets granted to many roles (past smallRoleSet),
+			// a user joins many roles (past inlineRoles), or many roles
+			// come or go at once.
+			op := rapid.SampledFrom([]Op{OpAddRole, OpDelRole, OpAddPermission, OpDelPermission, OpAddMembership, OpDelMembership}).Draw(t, "bulk op")
+			perm, user := rapid.SampledFrom(p.perms).Draw(t, "perm"), rapid.SampledFrom(p.users).Draw(t, "user")
+			for _, role := range p.roles {
+				c := Change{Op: op, Role: role}
+				switch op {
+				case OpAddPermission, OpDelPermission:
+					c.Permission = perm
+				case OpAddMembership, OpDelMembership:
+					c.User = user
 				}
-			case 2:
-				// A refused write: a bad key.
-				key = rapid.SampledFrom([]string{"", "key\n", string(make([]byte, MaxKeyLen+1))}).Draw(t, "bad key")
+				writeOp(t, key, c)
+			}
+		case 2:
+			// A refused write: a bad key.
+			key = rapid.SampledFrom([]string{"", "key\n", string(make([]byte, MaxKeyLen+1))}).Draw(t, "bad key")
+			writeOp(t, key, drawChange(t, p))
+		default:
+			if rapid.IntRange(0, 2).Draw(t, "read?") == 0 {
+				readOp(t, rapid.SampledFrom(keys).Draw(t, "key"))
+			} else {
 				writeOp(t, key, drawChange(t, p))
-			default:
-				if rapid.IntRange(0, 2).Draw(t, "read?") == 0 {
-					readOp(t, rapid.SampledFrom(keys).Draw(t, "key"))
-				} else {
-					writeOp(t, key, drawChange(t, p))
-				}
-			}
-			if rapid.IntRange(0, 19).Draw(t, "full check?") == 0 {
-				key := rapid.SampledFrom(keys).Draw(t, "key")
-				checkSame(t, "key "+key, keyReader{e, key}, m.read(KeyID(key)), p)
 			}
 		}
-		for _, key := range keys {
-			checkSame(t, "end, key "+key, keyReader{e, key}, m.read(KeyID(key)), p)
-			checkSame(t, "end, tenant of "+key, e.Tenant(KeyID(key)), m.read(KeyID(key)), p)
+		if rapid.IntRange(0, 19).Draw(t, "full check?") == 0 {
+			key := rapid.SampledFrom(keys).Draw(t, "key")
+			checkSame(t, "key "+key, keyReader{e, key}, m.read(KeyID(key)), p)
 		}
-		if got, want := e.TenantCount(), len(m.tenants); got != want {
-			t.Fatalf("TenantCount %d, want %d", got, want)
-		}
-	})
+	}
+	for _, key := range keys {
+		checkSame(t, "end, key "+key, keyReader{e, key}, m.read(KeyID(key)), p)
+		checkSame(t, "end, tenant of "+key, e.Tenant(KeyID(key)), m.read(KeyID(key)), p)
+	}
+	if got, want := e.TenantCount(), len(m.tenants); got != want {
+		t.Fatalf("TenantCount %d, want %d", got, want)
+	}
 }
 
 // TestAnswerOfNilTenant checks Answer's predictions for a tenant that does

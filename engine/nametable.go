@@ -1,6 +1,9 @@
 package engine
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+	"slices"
+)
 
 // A nameTable maps names to values of type V, for the two lookups every
 // check makes (the user and the permission). It is an open-addressing hash
@@ -218,4 +221,9 @@ func (t *nameTable[V]) resize(size int) {
 		}
 		t.slots[i], t.ctrl[i] = *s, c
 	}
+}
+
+// clone returns a copy of t whose full reads names through full.
+func (t *nameTable[V]) clone(full func(*V) string) nameTable[V] {
+	return nameTable[V]{ctrl: slices.Clone(t.ctrl), slots: slices.Clone(t.slots), n: t.n, seed: t.seed, full: full}
 }

@@ -171,7 +171,7 @@ func unsafeSizeof[T any]() uintptr {
 func TestRestoreFitsTables(t *testing.T) {
 	s := &Snapshot{Tenant: KeyID("fit"), Seq: 1, Permissions: names("p", 1000), Users: names("u", 1000),
 		Roles: []RoleSnapshot{{Name: "r", Permissions: []uint32{1, 500, 999}, Members: []uint32{3, 700}}}}
-	tn, err := restoreTenant(s)
+	tn, err := restoreTables(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestRestoreFitsTables(t *testing.T) {
 	if got, want := len(tn.users.slots), tableSize(2); got != want {
 		t.Errorf("user table: %d slots, want %d", got, want)
 	}
-	if !tn.UserHasPermission("u700", "p999") || tn.UserHasPermission("u4", "p999") {
+	if !tn.userHasPermission("u700", "p999") || tn.userHasPermission("u4", "p999") {
 		t.Error("the restored tenant answers wrongly")
 	}
 }

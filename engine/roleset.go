@@ -1,6 +1,9 @@
 package engine
 
-import "math/bits"
+import (
+	"math/bits"
+	"slices"
+)
 
 // smallRoleSet is the largest roleSet kept as a sorted array; past it the
 // set becomes a dense bitset over role indices.
@@ -108,4 +111,9 @@ func (s *roleSet) each(fn func(r uint32)) {
 			word &= word - 1
 		}
 	}
+}
+
+// clone returns a copy of s that shares no array with it.
+func (s *roleSet) clone() roleSet {
+	return roleSet{small: slices.Clone(s.small), bits: slices.Clone(s.bits), n: s.n}
 }

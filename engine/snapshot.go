@@ -29,15 +29,15 @@ type RoleSnapshot struct {
 // state (an index out of range, a duplicate or invalid name).
 var ErrBadSnapshot = errors.New("engine: bad snapshot")
 
-// Snapshot captures the tenant's state. It holds the tenant's read lock only
-// while it copies the name tables and clones the reverse bitmaps; the
-// snapshot is assembled after the lock is released.
-func (t *Tenant) Snapshot() *Snapshot {
-	type role struct {
-		name           string
-		perms, members *roaring.Bitmap
-	}
-	t.mu.RLock()
+type snapRole struct {
+	name           string
+	perms, members *roaring.Bitmap
+}
+
+// snapshot begins a snapshot of t, under t.mu held for reading: it copies
+// the names and clones the reverse bitmaps; finishSnapshot assembles the
+// rest once the lock is released.
+func (t *tables) snapshot() (*Snapshot, []snapRole) {
 	s := &Snapshot{
 		Tenant:      t.id,
 		Seq:         t.seq,
@@ -47,14 +47,18 @@ func (t *Tenant) Snapshot() *Snapshot {
 	for i := range t.permRecs {
 		s.Permissions[i] = t.permRecs[i].name
 	}
-	roles := make([]role, 0, len(t.roles))
+	roles := make([]snapRole, 0, len(t.roles))
 	for i := range t.roleRecs {
 		if rec := &t.roleRecs[i]; rec.name != "" {
-			roles = append(roles, role{rec.name, rec.perms.Clone(), rec.members.Clone()})
+			roles = append(roles, snapRole{rec.name, rec.perms.Clone(), rec.members.Clone()})
 		}
 	}
-	t.mu.RUnlock()
+	return s, roles
+}
 
+// finishSnapshot fills in s's roles from what snapshot cloned, outside the
+// lock.
+func finishSnapshot(s *Snapshot, roles []snapRole) *Snapshot {
 	s.Roles = make([]RoleSnapshot, len(roles))
 	for i, r := range roles {
 		s.Roles[i] = RoleSnapshot{Name: r.name, Permissions: r.perms.ToArray(), Members: r.members.ToArray()}
@@ -72,11 +76,11 @@ func (e *Engine) Snapshot(id TenantID) *Snapshot {
 	return t.Snapshot()
 }
 
-func restoreTenant(s *Snapshot) (*Tenant, error) {
+func restoreTables(s *Snapshot) (*tables, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrBadSnapshot, fmt.Sprintf(format, args...))
 	}
-	t := newTenant(s.Tenant)
+	t := newTables(s.Tenant)
 	t.seq = s.Seq
 
 	t.permRecs = make([]permRec, len(s.Permissions))

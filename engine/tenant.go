@@ -3,7 +3,6 @@ package engine
 import (
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
@@ -24,7 +23,7 @@ type userEntry struct {
 }
 
 // userRoles returns u's roles, sorted; t.mu must be held.
-func (t *Tenant) userRoles(u *userEntry) []uint32 {
+func (t *tables) userRoles(u *userEntry) []uint32 {
 	if u.n <= inlineRoles {
 		return u.inl[:u.n]
 	}
@@ -33,7 +32,7 @@ func (t *Tenant) userRoles(u *userEntry) []uint32 {
 
 // setUserRoles sets u's roles to rs (sorted, owned by u from now on);
 // t.mu must be held for writing.
-func (t *Tenant) setUserRoles(u *userEntry, rs []uint32) {
+func (t *tables) setUserRoles(u *userEntry, rs []uint32) {
 	u.n = uint32(len(rs))
 	u.inl = [inlineRoles]uint32{}
 	if len(rs) <= inlineRoles {
@@ -46,7 +45,7 @@ func (t *Tenant) setUserRoles(u *userEntry, rs []uint32) {
 
 // syncPerm refreshes permission p's table entry from its record; t.mu must
 // be held for writing.
-func (t *Tenant) syncPerm(p uint32) {
+func (t *tables) syncPerm(p uint32) {
 	rec := &t.permRecs[p]
 	e := permEntry{idx: p, n: permFar}
 	if rec.roles.bits == nil {
@@ -67,12 +66,16 @@ type permRec struct {
 	roles roleSet
 }
 
-// Tenant is one tenant's state. Its methods are safe for concurrent use. A
-// nil *Tenant is an empty tenant: every read answers false or an empty list.
-type Tenant struct {
+// tables is one version of a full tenant's state (see state.go for how
+// versions are published and locked).
+type tables struct {
 	id TenantID
 
-	mu  sync.RWMutex // guards everything below
+	// mu guards everything below for every reader but the check, and ck
+	// guards what the check reads (users, userExt, perms, permRecs' roles)
+	// for the check. A writer in place takes mu, then ck; see state.go.
+	mu  sync.RWMutex
+	ck  stripes
 	seq uint64
 
 	users     nameTable[userEntry]
@@ -89,15 +92,10 @@ type Tenant struct {
 	freePerms []uint32
 
 	memberships int
-
-	// For the key cache: the tenant's entry, made on its first lookup by
-	// key, and whether a restore has replaced the tenant in its engine.
-	keyEntry atomic.Pointer[keyEntry]
-	replaced atomic.Bool
 }
 
-func newTenant(id TenantID) *Tenant {
-	t := &Tenant{
+func newTables(id TenantID) *tables {
+	t := &tables{
 		id:      id,
 		userExt: make(map[uint32][]uint32),
 		roles:   make(map[string]uint32),
@@ -107,52 +105,16 @@ func newTenant(id TenantID) *Tenant {
 	return t
 }
 
-// ID returns the tenant's id.
-func (t *Tenant) ID() TenantID { return t.id }
+// The reads below are the tenant's, without locking: the caller holds mu
+// for reading (or owns the tables), except userHasPermission, for which it
+// holds a stripe of ck. The exported wrappers are in state.go.
 
-// Seq returns the seq of the last event applied to the tenant (0 for none).
-func (t *Tenant) Seq() uint64 {
-	if t == nil {
-		return 0
-	}
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return t.seq
-}
-
-// Stats counts what a tenant holds.
-type Stats struct {
-	Seq         uint64
-	Users       int
-	Roles       int
-	Permissions int
-	Memberships int
-}
-
-// Stats returns the tenant's counts.
-func (t *Tenant) Stats() Stats {
-	if t == nil {
-		return Stats{}
-	}
-	t.mu.RLock()
-	defer t.mu.RUnlock()
+func (t *tables) stats() Stats {
 	return Stats{Seq: t.seq, Users: t.users.len(), Roles: len(t.roles), Permissions: t.perms.len(), Memberships: t.memberships}
 }
 
-// UserHasPermission reports whether any role of user is granted perm. It
-// does not allocate.
-func (t *Tenant) UserHasPermission(user, perm string) bool {
-	if t == nil {
-		return false
-	}
-	t.mu.RLock()
-	ok := t.userHasPermission(user, perm)
-	t.mu.RUnlock()
-	return ok
-}
-
-// userHasPermission is the check; t.mu must be held.
-func (t *Tenant) userHasPermission(user, perm string) bool {
+// userHasPermission is the check.
+func (t *tables) userHasPermission(user, perm string) bool {
 	// Both lookups begin before either ends, so that when the two slots
 	// are not in the CPU caches, the two reads from memory overlap.
 	pu, pp := t.users.start(user), t.perms.start(perm)
@@ -181,24 +143,12 @@ func (t *Tenant) userHasPermission(user, perm string) bool {
 	return false
 }
 
-// HasRole reports whether role exists.
-func (t *Tenant) HasRole(role string) bool {
-	if t == nil {
-		return false
-	}
-	t.mu.RLock()
+func (t *tables) hasRole(role string) bool {
 	_, ok := t.roles[role]
-	t.mu.RUnlock()
 	return ok
 }
 
-// HasPermission reports whether role is granted perm.
-func (t *Tenant) HasPermission(role, perm string) bool {
-	if t == nil {
-		return false
-	}
-	t.mu.RLock()
-	defer t.mu.RUnlock()
+func (t *tables) hasPermission(role, perm string) bool {
 	r, ok := t.roles[role]
 	if !ok {
 		return false
@@ -207,13 +157,7 @@ func (t *Tenant) HasPermission(role, perm string) bool {
 	return p != nil && t.permRecs[p.idx].roles.has(r)
 }
 
-// HasMembership reports whether user is a member of role.
-func (t *Tenant) HasMembership(user, role string) bool {
-	if t == nil {
-		return false
-	}
-	t.mu.RLock()
-	defer t.mu.RUnlock()
+func (t *tables) hasMembership(user, role string) bool {
 	u := t.users.get(user)
 	if u == nil {
 		return false
@@ -226,27 +170,15 @@ func (t *Tenant) HasMembership(user, role string) bool {
 	return found
 }
 
-// Roles returns every role, sorted.
-func (t *Tenant) Roles() []string {
-	if t == nil {
-		return []string{}
-	}
-	t.mu.RLock()
+func (t *tables) roleNames() []string {
 	out := make([]string, 0, len(t.roles))
 	for name := range t.roles {
 		out = append(out, name)
 	}
-	t.mu.RUnlock()
-	slices.Sort(out)
 	return out
 }
 
-// RolePermissions returns the permissions granted to role, sorted.
-func (t *Tenant) RolePermissions(role string) []string {
-	if t == nil {
-		return []string{}
-	}
-	t.mu.RLock()
+func (t *tables) rolePermissions(role string) []string {
 	var out []string
 	if r, ok := t.roles[role]; ok {
 		perms := t.roleRecs[r].perms
@@ -256,16 +188,10 @@ func (t *Tenant) RolePermissions(role string) []string {
 			return true
 		})
 	}
-	t.mu.RUnlock()
-	return sortedOrEmpty(out)
+	return out
 }
 
-// RoleMembers returns the members of role, sorted.
-func (t *Tenant) RoleMembers(role string) []string {
-	if t == nil {
-		return []string{}
-	}
-	t.mu.RLock()
+func (t *tables) roleMembers(role string) []string {
 	var out []string
 	if r, ok := t.roles[role]; ok {
 		members := t.roleRecs[r].members
@@ -275,33 +201,20 @@ func (t *Tenant) RoleMembers(role string) []string {
 			return true
 		})
 	}
-	t.mu.RUnlock()
-	return sortedOrEmpty(out)
+	return out
 }
 
-// UserRoles returns the roles user is a member of, sorted.
-func (t *Tenant) UserRoles(user string) []string {
-	if t == nil {
-		return []string{}
-	}
-	t.mu.RLock()
+func (t *tables) userRoleNames(user string) []string {
 	var out []string
 	if u := t.users.get(user); u != nil {
 		for _, r := range t.userRoles(u) {
 			out = append(out, t.roleRecs[r].name)
 		}
 	}
-	t.mu.RUnlock()
-	return sortedOrEmpty(out)
+	return out
 }
 
-// UserPermissions returns every permission user has through any role,
-// sorted, each once.
-func (t *Tenant) UserPermissions(user string) []string {
-	if t == nil {
-		return []string{}
-	}
-	t.mu.RLock()
+func (t *tables) userPermissions(user string) []string {
 	var out []string
 	if u := t.users.get(user); u != nil {
 		acc := roaring.New()
@@ -314,33 +227,20 @@ func (t *Tenant) UserPermissions(user string) []string {
 			return true
 		})
 	}
-	t.mu.RUnlock()
-	return sortedOrEmpty(out)
+	return out
 }
 
-// WhichRolesCan returns the roles granted perm, sorted.
-func (t *Tenant) WhichRolesCan(perm string) []string {
-	if t == nil {
-		return []string{}
-	}
-	t.mu.RLock()
+func (t *tables) whichRolesCan(perm string) []string {
 	var out []string
 	if p := t.perms.get(perm); p != nil {
 		t.permRecs[p.idx].roles.each(func(r uint32) {
 			out = append(out, t.roleRecs[r].name)
 		})
 	}
-	t.mu.RUnlock()
-	return sortedOrEmpty(out)
+	return out
 }
 
-// WhichUsersCan returns the users that have perm through any role, sorted,
-// each once.
-func (t *Tenant) WhichUsersCan(perm string) []string {
-	if t == nil {
-		return []string{}
-	}
-	t.mu.RLock()
+func (t *tables) whichUsersCan(perm string) []string {
 	var out []string
 	if p := t.perms.get(perm); p != nil {
 		acc := roaring.New()
@@ -353,8 +253,7 @@ func (t *Tenant) WhichUsersCan(perm string) []string {
 			return true
 		})
 	}
-	t.mu.RUnlock()
-	return sortedOrEmpty(out)
+	return out
 }
 
 func sortedOrEmpty(s []string) []string {

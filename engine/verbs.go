@@ -19,9 +19,9 @@ func (e *Engine) Write(key string, c Change) (bool, error) {
 	}
 	ev.Time = e.now().UTC()
 	t := e.tenantOrCreate(ev.Tenant)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	ev.Seq = t.seq + 1
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	ev.Seq = t.cur.Load().seq + 1
 	return t.apply(&ev)
 }
 

@@ -15,7 +15,7 @@ import (
 // a permission granted to such a role is found through its record.
 func TestRoleIndicesPast16Bits(t *testing.T) {
 	const roles = 1<<16 + 100
-	tn := newTenant(KeyID("wide"))
+	tn := newTables(KeyID("wide"))
 	seq := uint64(0)
 	apply := func(c Change) {
 		seq++
@@ -51,7 +51,7 @@ func TestRoleIndicesPast16Bits(t *testing.T) {
 		{"u-low", "high", false},
 		{"u-low", "both", true},
 	} {
-		if got := tn.UserHasPermission(q.user, q.perm); got != q.want {
+		if got := tn.userHasPermission(q.user, q.perm); got != q.want {
 			t.Errorf("UserHasPermission(%q, %q) = %v, want %v", q.user, q.perm, got, q.want)
 		}
 	}
@@ -60,13 +60,13 @@ func TestRoleIndicesPast16Bits(t *testing.T) {
 		apply(Change{Op: OpAddPermission, Role: role(100 + i), Permission: "low"})
 	}
 	apply(Change{Op: OpAddMembership, Role: role(100 + inlinePermRoles + 1), User: "u-last"})
-	if !tn.UserHasPermission("u-last", "low") || tn.UserHasPermission("u-high", "low") {
+	if !tn.userHasPermission("u-last", "low") || tn.userHasPermission("u-high", "low") {
 		t.Error("a permission past its inline roles answers wrongly")
 	}
 	for i := range inlinePermRoles + 2 {
 		apply(Change{Op: OpDelPermission, Role: role(100 + i), Permission: "low"})
 	}
-	if tn.UserHasPermission("u-last", "low") || !tn.UserHasPermission("u-low", "low") {
+	if tn.userHasPermission("u-last", "low") || !tn.userHasPermission("u-low", "low") {
 		t.Error("a permission back within its inline roles answers wrongly")
 	}
 }
@@ -82,7 +82,7 @@ func TestIntersectInline(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		permRoles := rapid.SliceOfNDistinct(permGen, 0, inlinePermRoles, rapid.ID[uint32]).Draw(rt, "perm")
 		slices.Sort(permRoles)
-		tn := newTenant(KeyID("x"))
+		tn := newTables(KeyID("x"))
 		tn.permRecs = []permRec{{name: "p", roles: roleSet{small: permRoles, n: len(permRoles)}}}
 		tn.syncPerm(0)
 		p := tn.perms.get("p")

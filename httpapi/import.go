@@ -104,6 +104,15 @@ func (s *Server) importLines(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
+	var first []engine.Change
+	switch mode := string(ctx.QueryArgs().Peek("mode")); mode {
+	case "", "merge":
+	case "replace":
+		first = []engine.Change{{Op: engine.OpClear}}
+	default:
+		writeError(ctx, fasthttp.StatusBadRequest, `mode must be "merge" or "replace"`)
+		return
+	}
 	id := engine.KeyID(key)
 	if msg := s.imports.acquire(id); msg != "" {
 		s.refusedImports.Add(1)
@@ -135,8 +144,8 @@ func (s *Server) importLines(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, fasthttp.StatusBadRequest, errMsg)
 		return
 	}
-	changes := parsed.changes()
-	if len(changes) == 0 {
+	changes := parsed.changes(first...)
+	if len(changes) == len(first) {
 		writeError(ctx, fasthttp.StatusBadRequest, "nothing to import")
 		return
 	}
@@ -175,7 +184,7 @@ func countOps(changes []engine.Change) (roles, perms, members int) {
 			roles++
 		case engine.OpAddPermission:
 			perms++
-		default:
+		case engine.OpAddMembership:
 			members++
 		}
 	}
@@ -205,10 +214,11 @@ func (p *importParse) add(c engine.Change) {
 	p.n++
 }
 
-// changes returns every change, roles first, in one slice of the exact
-// size; the blocks are let go as they are copied.
-func (p *importParse) changes() []engine.Change {
-	out := make([]engine.Change, 0, len(p.roles)+p.n)
+// changes returns every change, roles first, after the changes of first,
+// in one slice of the exact size; the blocks are let go as they are copied.
+func (p *importParse) changes(first ...engine.Change) []engine.Change {
+	out := make([]engine.Change, 0, len(first)+len(p.roles)+p.n)
+	out = append(out, first...)
 	out = append(out, p.roles...)
 	p.roles = nil
 	for i, b := range p.blocks {

@@ -9,11 +9,15 @@ import (
 
 // bulkCommands move a tenant's facts in and out as JSON lines.
 var bulkCommands = []command{
-	{words: "import", args: "[file|-]", nargs: -1, help: "JSON lines, as export writes them (default: stdin)", run: (*cli).importFacts},
+	{words: "import", args: "[-replace] [file|-]", nargs: -1, help: "JSON lines, as export writes them (default: stdin); -replace makes the tenant exactly those facts", run: (*cli).importFacts},
 	{words: "export", args: "[file|-]", nargs: -1, help: "JSON lines (default: stdout)", run: (*cli).export},
 }
 
 func (x *cli) importFacts(args []string) (int, error) {
+	imp := x.c.Import
+	if len(args) > 0 && args[0] == "-replace" {
+		imp, args = x.c.ImportReplace, args[1:]
+	}
 	if len(args) > 1 {
 		return 0, errArgs
 	}
@@ -26,7 +30,7 @@ func (x *cli) importFacts(args []string) (int, error) {
 		defer f.Close()
 		r = f
 	}
-	im, err := x.c.Import(x.ctx, r)
+	im, err := imp(x.ctx, r)
 	if err != nil {
 		return 0, err
 	}

@@ -93,7 +93,7 @@ func TestUsageMessages(t *testing.T) {
 		{withKey, []string{"which-roles"}, "authctl: which-roles <permission>"},
 		{withKey, []string{"which-users", "a", "b"}, "authctl: which-users <permission>"},
 		{withKey, []string{"check", "x"}, "authctl: check reads its checks from stdin"},
-		{withKey, []string{"import", "a", "b"}, "authctl: import [file|-]"},
+		{withKey, []string{"import", "a", "b"}, "authctl: import [-replace] [file|-]"},
 		{withKey, []string{"export", "a", "b"}, "authctl: export [file|-]"},
 		{withKey, []string{"events", "x"}, "authctl: events [-after N] [-limit N] [-wait D]"},
 		{withKey, []string{"events", "-limit", "-1"}, "authctl: events [-after N] [-limit N] [-wait D]"},

@@ -221,6 +221,12 @@ func TestExportImport(t *testing.T) {
 		t.Errorf("import - = %+v", r)
 	}
 	e.expect(0, "yes\n", "can", "u", "p")
+	// A replace import: the tenant becomes the one role given.
+	if r := e.runCtx(context.Background(), "{\"role\": \"only\"}\n", "import", "-replace", "-"); r.code != 0 {
+		t.Errorf("import -replace = %+v", r)
+	}
+	e.expect(0, "only\n", "role", "list")
+	e.expect(1, "no\n", "can", "u", "p")
 	// Errors.
 	if r := e.runCtx(context.Background(), "{\"user\": \"u\"}\n", "import"); r.code != 2 || !strings.Contains(r.stderr, "line 1") {
 		t.Errorf("bad import = %+v", r)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -142,19 +143,16 @@ func chunkedForm(ev *engine.Event) ([]byte, error) {
 	return bare.MarshalBinary()
 }
 
-// opCounts counts a batch's changes by op, for eventDoc.Counts.
+// opCounts counts a batch's changes by op, for eventDoc.Counts, in op
+// order.
 func opCounts(changes []engine.Change) bson.D {
-	var n [engine.OpBatch + 1]int64
+	n := map[engine.Op]int64{}
 	for i := range changes {
-		if op := changes[i].Op; op < engine.OpBatch {
-			n[op]++
-		}
+		n[changes[i].Op]++
 	}
 	var d bson.D
-	for op := engine.OpAddRole; op < engine.OpBatch; op++ {
-		if n[op] > 0 {
-			d = append(d, bson.E{Key: op.String(), Value: n[op]})
-		}
+	for _, op := range slices.Sorted(maps.Keys(n)) {
+		d = append(d, bson.E{Key: op.String(), Value: n[op]})
 	}
 	return d
 }

@@ -1,0 +1,369 @@
+package engine
+
+import (
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Tenant is one tenant. Its methods are safe for concurrent use. A nil
+// *Tenant is an empty tenant: every read answers false or an empty list.
+//
+// A tenant's state is a version ([tables]) published through an atomic
+// pointer. Writers are serialized by wmu. A small change is made in the
+// published version, in place, under its locks, for the few table updates
+// it needs; a large one (a batch of more than inPlaceMax changes, a role
+// deletion with that many members and grants, a clearing batch, a restore)
+// is built in a version of its own, off to the side, while readers go on
+// reading the published one, and is then published by one pointer swap.
+// Readers thus see the state before a change or after it, never part of
+// it, and never wait for a large change.
+type Tenant struct {
+	id  TenantID
+	wmu sync.Mutex // serializes writers
+	cur atomic.Pointer[tables]
+
+	// For the key cache: the tenant's entry, made on its first lookup by
+	// key.
+	keyEntry atomic.Pointer[keyEntry]
+}
+
+// inPlaceMax is the largest change, in table updates (see cost), made in
+// the published version: at most about half a millisecond of the check's
+// stripes held (bench/RESULTS.md). Larger ones are built aside. Tests
+// lower it to build every change aside.
+var inPlaceMax = 1024
+
+// builtAside, when set (by tests), is called with a version built aside
+// just before it is published.
+var builtAside func()
+
+func newTenant(id TenantID) *Tenant {
+	t := &Tenant{id: id}
+	t.cur.Store(newTables(id))
+	return t
+}
+
+// lockStripes is the number of read locks a version's check path spreads
+// its readers over (a power of two).
+const lockStripes = 8
+
+// stripes is a reader-writer lock whose read side is spread over
+// lockStripes locks on their own cache lines, so that checks on different
+// cores do not write the same line (a sync.RWMutex's reader count, on
+// every RLock, stops scaling past a few cores). A reader takes one stripe
+// chosen at random; a writer takes all of them, in order.
+type stripes [lockStripes]struct {
+	sync.RWMutex
+	_ [64 - 24]byte
+}
+
+func (l *stripes) rlock() *sync.RWMutex {
+	m := &l[rand.Uint32()&(lockStripes-1)].RWMutex
+	m.RLock()
+	return m
+}
+
+func (l *stripes) lock() {
+	for i := range l {
+		l[i].Lock()
+	}
+}
+
+func (l *stripes) unlock() {
+	for i := range l {
+		l[i].Unlock()
+	}
+}
+
+// apply applies ev, whose seq must be the next; t.wmu must be held.
+func (t *Tenant) apply(ev *Event) (bool, error) {
+	s := t.cur.Load()
+	switch {
+	case ev.Op == OpBatch && len(ev.Changes) > 0 && ev.Changes[0].Op == OpClear:
+		n := newTables(t.id)
+		n.seq = s.seq
+		return t.publish(n, ev)
+	case s.cost(ev) > inPlaceMax:
+		return t.publish(s.clone(), ev)
+	}
+	s.mu.Lock()
+	s.ck.lock()
+	result, err := s.apply(ev)
+	s.ck.unlock()
+	s.mu.Unlock()
+	return result, err
+}
+
+// publish applies ev to n, a version no reader has seen, and publishes it.
+func (t *Tenant) publish(n *tables, ev *Event) (bool, error) {
+	result, err := n.apply(ev)
+	if err != nil {
+		return false, err
+	}
+	n.users.fit()
+	n.perms.fit()
+	t.replace(n)
+	return result, nil
+}
+
+// replace publishes n, built aside, as the tenant's state; t.wmu must be
+// held.
+func (t *Tenant) replace(n *tables) {
+	if builtAside != nil {
+		builtAside()
+	}
+	t.cur.Store(n)
+}
+
+// cost estimates the table updates ev makes: one per change, and one per
+// member and grant of a role it deletes.
+func (t *tables) cost(ev *Event) int {
+	if ev.Op != OpBatch {
+		return t.changeCost(&ev.Change)
+	}
+	if len(ev.Changes) > inPlaceMax {
+		return len(ev.Changes)
+	}
+	n := 0
+	for i := range ev.Changes {
+		n += t.changeCost(&ev.Changes[i])
+	}
+	return n
+}
+
+func (t *tables) changeCost(c *Change) int {
+	if c.Op == OpDelRole {
+		if r, ok := t.roles[c.Role]; ok {
+			rec := &t.roleRecs[r]
+			return 1 + int(rec.members.GetCardinality()+rec.perms.GetCardinality())
+		}
+	}
+	return 1
+}
+
+// clone returns a copy of t that shares nothing t's writers change in
+// place (user role lists past the inline ones are replaced, never
+// changed, so they are shared). The caller must keep t's writers out: it
+// holds the tenant's wmu.
+func (t *tables) clone() *tables {
+	c := &tables{
+		id:          t.id,
+		seq:         t.seq,
+		userExt:     maps.Clone(t.userExt),
+		userNames:   slices.Clone(t.userNames),
+		freeUsers:   slices.Clone(t.freeUsers),
+		roles:       maps.Clone(t.roles),
+		roleRecs:    make([]roleRec, len(t.roleRecs)),
+		freeRoles:   slices.Clone(t.freeRoles),
+		permRecs:    make([]permRec, len(t.permRecs)),
+		freePerms:   slices.Clone(t.freePerms),
+		memberships: t.memberships,
+	}
+	c.users = t.users.clone(func(e *userEntry) string { return c.userNames[e.idx] })
+	c.perms = t.perms.clone(func(e *permEntry) string { return c.permRecs[e.idx].name })
+	for i := range t.roleRecs {
+		if rec := &t.roleRecs[i]; rec.name != "" {
+			c.roleRecs[i] = roleRec{name: rec.name, perms: rec.perms.Clone(), members: rec.members.Clone()}
+		}
+	}
+	for i := range t.permRecs {
+		c.permRecs[i] = permRec{name: t.permRecs[i].name, roles: t.permRecs[i].roles.clone()}
+	}
+	return c
+}
+
+// ID returns the tenant's id.
+func (t *Tenant) ID() TenantID { return t.id }
+
+// Seq returns the seq of the last event applied to the tenant (0 for none).
+func (t *Tenant) Seq() uint64 {
+	if t == nil {
+		return 0
+	}
+	s := t.cur.Load()
+	m := s.ck.rlock()
+	seq := s.seq
+	m.RUnlock()
+	return seq
+}
+
+// Stats counts what a tenant holds.
+type Stats struct {
+	Seq         uint64
+	Users       int
+	Roles       int
+	Permissions int
+	Memberships int
+}
+
+// Stats returns the tenant's counts.
+func (t *Tenant) Stats() Stats {
+	if t == nil {
+		return Stats{}
+	}
+	s := t.rlock()
+	st := s.stats()
+	s.mu.RUnlock()
+	return st
+}
+
+// rlock returns the published version with its mu held for reading.
+func (t *Tenant) rlock() *tables {
+	s := t.cur.Load()
+	s.mu.RLock()
+	return s
+}
+
+// UserHasPermission reports whether any role of user is granted perm. It
+// does not allocate, and waits for no change but a small one's table
+// updates.
+func (t *Tenant) UserHasPermission(user, perm string) bool {
+	if t == nil {
+		return false
+	}
+	s := t.cur.Load()
+	m := s.ck.rlock()
+	ok := s.userHasPermission(user, perm)
+	m.RUnlock()
+	return ok
+}
+
+// CheckMany answers every check from one state of the tenant, appending
+// the answers to out in order. It allocates only if out has too little
+// room.
+func (t *Tenant) CheckMany(checks []Check, out []bool) []bool {
+	if t == nil {
+		for range checks {
+			out = append(out, false)
+		}
+		return out
+	}
+	s := t.cur.Load()
+	m := s.ck.rlock()
+	for i := range checks {
+		out = append(out, s.userHasPermission(checks[i].User, checks[i].Permission))
+	}
+	m.RUnlock()
+	return out
+}
+
+// HasRole reports whether role exists.
+func (t *Tenant) HasRole(role string) bool {
+	if t == nil {
+		return false
+	}
+	s := t.rlock()
+	ok := s.hasRole(role)
+	s.mu.RUnlock()
+	return ok
+}
+
+// HasPermission reports whether role is granted perm.
+func (t *Tenant) HasPermission(role, perm string) bool {
+	if t == nil {
+		return false
+	}
+	s := t.rlock()
+	ok := s.hasPermission(role, perm)
+	s.mu.RUnlock()
+	return ok
+}
+
+// HasMembership reports whether user is a member of role.
+func (t *Tenant) HasMembership(user, role string) bool {
+	if t == nil {
+		return false
+	}
+	s := t.rlock()
+	ok := s.hasMembership(user, role)
+	s.mu.RUnlock()
+	return ok
+}
+
+// list runs read under the published version's read lock and sorts what
+// it returns after the lock is released.
+func (t *Tenant) list(read func(s *tables) []string) []string {
+	if t == nil {
+		return []string{}
+	}
+	s := t.rlock()
+	out := read(s)
+	s.mu.RUnlock()
+	return sortedOrEmpty(out)
+}
+
+// Roles returns every role, sorted.
+func (t *Tenant) Roles() []string { return t.list((*tables).roleNames) }
+
+// RolePermissions returns the permissions granted to role, sorted.
+func (t *Tenant) RolePermissions(role string) []string {
+	return t.list(func(s *tables) []string { return s.rolePermissions(role) })
+}
+
+// RoleMembers returns the members of role, sorted.
+func (t *Tenant) RoleMembers(role string) []string {
+	return t.list(func(s *tables) []string { return s.roleMembers(role) })
+}
+
+// UserRoles returns the roles user is a member of, sorted.
+func (t *Tenant) UserRoles(user string) []string {
+	return t.list(func(s *tables) []string { return s.userRoleNames(user) })
+}
+
+// UserPermissions returns every permission user has through any role,
+// sorted, each once.
+func (t *Tenant) UserPermissions(user string) []string {
+	return t.list(func(s *tables) []string { return s.userPermissions(user) })
+}
+
+// WhichRolesCan returns the roles granted perm, sorted.
+func (t *Tenant) WhichRolesCan(perm string) []string {
+	return t.list(func(s *tables) []string { return s.whichRolesCan(perm) })
+}
+
+// WhichUsersCan returns the users that have perm through any role, sorted,
+// each once.
+func (t *Tenant) WhichUsersCan(perm string) []string {
+	return t.list(func(s *tables) []string { return s.whichUsersCan(perm) })
+}
+
+// Answer returns what c would answer if it were applied now, and whether
+// applying it would change anything. A writer uses it to answer no-op
+// requests without writing an event. It does not modify t.
+func (t *Tenant) Answer(c *Change) (result, changes bool) {
+	result, changes, _ = t.AnswerAt(c)
+	return result, changes
+}
+
+// AnswerAt is Answer, also returning the seq of the state it answered
+// from, read under the same lock.
+func (t *Tenant) AnswerAt(c *Change) (result, changes bool, seq uint64) {
+	if t == nil {
+		switch c.Op {
+		case OpAddRole, OpBatch:
+			return true, true, 0
+		case OpDelPermission, OpDelMembership:
+			return true, false, 0
+		default:
+			return false, false, 0
+		}
+	}
+	s := t.rlock()
+	result, changes = s.answer(c)
+	seq = s.seq
+	s.mu.RUnlock()
+	return result, changes, seq
+}
+
+// Snapshot captures the tenant's state. It holds the read lock only while
+// it copies the names and clones the reverse bitmaps; the snapshot is
+// assembled after the lock is released.
+func (t *Tenant) Snapshot() *Snapshot {
+	s := t.rlock()
+	snap, roles := s.snapshot()
+	s.mu.RUnlock()
+	return finishSnapshot(snap, roles)
+}
