@@ -107,7 +107,7 @@ func (e *Engine) Apply(ev *Event) (bool, error) {
 	t := e.tenantOrCreate(ev.Tenant)
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
-	if seq := t.cur.Load().seq; ev.Seq != seq+1 {
+	if seq := t.seq(); ev.Seq != seq+1 {
 		return false, fmt.Errorf("%w: tenant at %d, event %d", ErrOutOfOrder, seq, ev.Seq)
 	}
 	return t.apply(ev)

@@ -11,8 +11,10 @@ import (
 // Tenant is one tenant. Its methods are safe for concurrent use. A nil
 // *Tenant is an empty tenant: every read answers false or an empty list.
 //
-// A tenant's state is a version ([tables]) published through an atomic
-// pointer. Writers are serialized by wmu. A small change is made in the
+// A small tenant's state is a compact block (compact.go), immutable,
+// published through an atomic pointer: every change builds a new block.
+// A larger tenant's state is a version of the full tables ([tables])
+// published through another. Writers are serialized by wmu. A small change is made in the
 // published version, in place, under its locks, for the few table updates
 // it needs; a large one (a batch of more than inPlaceMax changes, a role
 // deletion with that many members and grants, a clearing batch, a restore)
@@ -23,7 +25,13 @@ import (
 type Tenant struct {
 	id  TenantID
 	wmu sync.Mutex // serializes writers
-	cur atomic.Pointer[tables]
+	// Exactly one of small and cur is the state, the other nil. A writer
+	// switching from one to the other stores the new one first, so that a
+	// reader finds one of them, old or new, but for a moment where it
+	// finds small nil then cur nil while a full tenant becomes compact:
+	// view tries again then.
+	small atomic.Pointer[compact]
+	cur   atomic.Pointer[tables]
 
 	// For the key cache: the tenant's entry, made on its first lookup by
 	// key.
@@ -42,8 +50,30 @@ var builtAside func()
 
 func newTenant(id TenantID) *Tenant {
 	t := &Tenant{id: id}
-	t.cur.Store(newTables(id))
+	t.small.Store(emptyCompact)
 	return t
+}
+
+// view returns the tenant's published state: a compact block, or else the
+// full tables.
+func (t *Tenant) view() (*compact, *tables) {
+	for {
+		if c := t.small.Load(); c != nil {
+			return c, nil
+		}
+		if s := t.cur.Load(); s != nil {
+			return nil, s
+		}
+	}
+}
+
+// seq returns the tenant's seq for a writer, which holds t.wmu.
+func (t *Tenant) seq() uint64 {
+	if c, s := t.view(); c != nil {
+		return c.seq
+	} else {
+		return s.seq
+	}
 }
 
 // lockStripes is the number of read locks a version's check path spreads
@@ -80,12 +110,14 @@ func (l *stripes) unlock() {
 
 // apply applies ev, whose seq must be the next; t.wmu must be held.
 func (t *Tenant) apply(ev *Event) (bool, error) {
-	s := t.cur.Load()
+	c, s := t.view()
 	switch {
 	case ev.Op == OpBatch && len(ev.Changes) > 0 && ev.Changes[0].Op == OpClear:
 		n := newTables(t.id)
-		n.seq = s.seq
+		n.seq = t.seq()
 		return t.publish(n, ev)
+	case c != nil:
+		return t.publish(c.expand(t.id), ev)
 	case s.cost(ev) > inPlaceMax:
 		return t.publish(s.clone(), ev)
 	}
@@ -103,19 +135,28 @@ func (t *Tenant) publish(n *tables, ev *Event) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	n.users.fit()
-	n.perms.fit()
 	t.replace(n)
 	return result, nil
 }
 
-// replace publishes n, built aside, as the tenant's state; t.wmu must be
-// held.
+// replace publishes n, built aside, as the tenant's state, compact if it is
+// small enough; t.wmu must be held.
 func (t *Tenant) replace(n *tables) {
+	c := compactOf(n)
+	if c == nil {
+		n.users.fit()
+		n.perms.fit()
+	}
 	if builtAside != nil {
 		builtAside()
 	}
+	if c != nil {
+		t.small.Store(c)
+		t.cur.Store(nil)
+		return
+	}
 	t.cur.Store(n)
+	t.small.Store(nil)
 }
 
 // cost estimates the table updates ev makes: one per change, and one per
@@ -183,7 +224,10 @@ func (t *Tenant) Seq() uint64 {
 	if t == nil {
 		return 0
 	}
-	s := t.cur.Load()
+	c, s := t.view()
+	if c != nil {
+		return c.seq
+	}
 	m := s.ck.rlock()
 	seq := s.seq
 	m.RUnlock()
@@ -204,17 +248,28 @@ func (t *Tenant) Stats() Stats {
 	if t == nil {
 		return Stats{}
 	}
-	s := t.rlock()
+	s, locked := t.rlock()
 	st := s.stats()
-	s.mu.RUnlock()
+	runlock(s, locked)
 	return st
 }
 
-// rlock returns the published version with its mu held for reading.
-func (t *Tenant) rlock() *tables {
-	s := t.cur.Load()
+// rlock returns the tables to read the published state from: the
+// published version with its mu held for reading (locked), or a compact
+// block's expansion, which is the caller's own.
+func (t *Tenant) rlock() (s *tables, locked bool) {
+	c, s := t.view()
+	if c != nil {
+		return c.expand(t.id), false
+	}
 	s.mu.RLock()
-	return s
+	return s, true
+}
+
+func runlock(s *tables, locked bool) {
+	if locked {
+		s.mu.RUnlock()
+	}
 }
 
 // UserHasPermission reports whether any role of user is granted perm. It
@@ -224,7 +279,10 @@ func (t *Tenant) UserHasPermission(user, perm string) bool {
 	if t == nil {
 		return false
 	}
-	s := t.cur.Load()
+	c, s := t.view()
+	if c != nil {
+		return c.has(user, perm)
+	}
 	m := s.ck.rlock()
 	ok := s.userHasPermission(user, perm)
 	m.RUnlock()
@@ -241,7 +299,13 @@ func (t *Tenant) CheckMany(checks []Check, out []bool) []bool {
 		}
 		return out
 	}
-	s := t.cur.Load()
+	c, s := t.view()
+	if c != nil {
+		for i := range checks {
+			out = append(out, c.has(checks[i].User, checks[i].Permission))
+		}
+		return out
+	}
 	m := s.ck.rlock()
 	for i := range checks {
 		out = append(out, s.userHasPermission(checks[i].User, checks[i].Permission))
@@ -255,9 +319,9 @@ func (t *Tenant) HasRole(role string) bool {
 	if t == nil {
 		return false
 	}
-	s := t.rlock()
+	s, locked := t.rlock()
 	ok := s.hasRole(role)
-	s.mu.RUnlock()
+	runlock(s, locked)
 	return ok
 }
 
@@ -266,9 +330,9 @@ func (t *Tenant) HasPermission(role, perm string) bool {
 	if t == nil {
 		return false
 	}
-	s := t.rlock()
+	s, locked := t.rlock()
 	ok := s.hasPermission(role, perm)
-	s.mu.RUnlock()
+	runlock(s, locked)
 	return ok
 }
 
@@ -277,9 +341,9 @@ func (t *Tenant) HasMembership(user, role string) bool {
 	if t == nil {
 		return false
 	}
-	s := t.rlock()
+	s, locked := t.rlock()
 	ok := s.hasMembership(user, role)
-	s.mu.RUnlock()
+	runlock(s, locked)
 	return ok
 }
 
@@ -289,9 +353,9 @@ func (t *Tenant) list(read func(s *tables) []string) []string {
 	if t == nil {
 		return []string{}
 	}
-	s := t.rlock()
+	s, locked := t.rlock()
 	out := read(s)
-	s.mu.RUnlock()
+	runlock(s, locked)
 	return sortedOrEmpty(out)
 }
 
@@ -351,10 +415,10 @@ func (t *Tenant) AnswerAt(c *Change) (result, changes bool, seq uint64) {
 			return false, false, 0
 		}
 	}
-	s := t.rlock()
+	s, locked := t.rlock()
 	result, changes = s.answer(c)
 	seq = s.seq
-	s.mu.RUnlock()
+	runlock(s, locked)
 	return result, changes, seq
 }
 
@@ -362,8 +426,8 @@ func (t *Tenant) AnswerAt(c *Change) (result, changes bool, seq uint64) {
 // it copies the names and clones the reverse bitmaps; the snapshot is
 // assembled after the lock is released.
 func (t *Tenant) Snapshot() *Snapshot {
-	s := t.rlock()
+	s, locked := t.rlock()
 	snap, roles := s.snapshot()
-	s.mu.RUnlock()
+	runlock(s, locked)
 	return finishSnapshot(snap, roles)
 }

@@ -21,7 +21,7 @@ func (e *Engine) Write(key string, c Change) (bool, error) {
 	t := e.tenantOrCreate(ev.Tenant)
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
-	ev.Seq = t.cur.Load().seq + 1
+	ev.Seq = t.seq() + 1
 	return t.apply(&ev)
 }
 
