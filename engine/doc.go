@@ -37,11 +37,49 @@
 // captured as a [Snapshot] and restored from it, so that a store keeps a
 // snapshot and a short tail of events rather than the whole history.
 //
+// Small tenants are kept compact instead (compact.go): the whole state in
+// one immutable block of bytes without pointers, about 2 KB for ten users
+// in ten roles with fifty grants, where the tables above take about 20 KB.
+// A check reads the block directly: two lookups in small hash tables of
+// 32-bit slots and an AND of two role masks. A tenant stays compact while
+// it has at most 32 roles, 255 users, 255 permissions and 512 memberships
+// and grants in all; past them its state becomes the tables, and a change
+// built aside (below) or a restore makes it compact again once it fits.
+//
 // # Concurrency
 //
-// An Engine is safe for concurrent use. Checks take a tenant's read lock; a
-// write holds the write lock only for the few table and bitset updates it makes
-// (deleting a role with many members holds it for time proportional to the
-// members). Nothing in this package does I/O, so a check never waits on a
-// disk or a network.
+// An Engine is safe for concurrent use, and a check never waits for a
+// large change. A tenant's state is published through an atomic pointer
+// (state.go): a compact block, or a version of the tables. Writers of a
+// tenant are serialized among themselves. A compact tenant's change builds
+// a new block; a check loads the pointer and reads the block, with no lock
+// at all. A change to the tables is made in one of two ways:
+//
+//   - Large changes are built aside: a batch of more than inPlaceMax (1,024)
+//     changes, a role deletion with that many members and grants, a
+//     batch that begins with a clear change (an import in replace mode),
+//     a restore. The writer copies the published version (or starts from
+//     empty tables), applies the change to the copy while readers go on
+//     reading the published one, and publishes the copy by one pointer
+//     swap. Readers see the state before the change or after it, never
+//     part of it, and never wait for it.
+//   - Small changes are made in place, under the version's locks, for the
+//     few table updates they make (microseconds): reads other than the
+//     check take mu for reading; the check takes one of eight stripes of
+//     a reader-writer lock, chosen at random, so that checks on different
+//     cores do not all write the one reader count of a sync.RWMutex; a
+//     writer takes mu, then every stripe.
+//
+// Why this and not another scheme: two full copies kept in step (left-right)
+// would double the steady memory of every tenant; copying the whole tables
+// for every change would make a single grant in a tenant of a million users
+// cost milliseconds; path-copying (persistent) tables would add a pointer
+// chase to every check. Copying only for large changes costs, during one,
+// a second copy of the tenant for as long as it takes to build, and a
+// small change pays nothing. A batch just past inPlaceMax in a very large
+// tenant pays for the copy of the tenant (about 0.1 s per million
+// memberships); bench/RESULTS.md has the figures.
+//
+// Nothing in this package does I/O, so a check never waits on a disk or a
+// network.
 package engine

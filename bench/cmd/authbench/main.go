@@ -9,6 +9,7 @@
 //	authbench chart     -in FILE.json -out FILE.png
 //	authbench report    FILE.json...
 //	authbench attack    [-smoke] [-attacks chunked,import,keys,streams] [-json FILE] [-md FILE]
+//	authbench stall     [-members N] [-c N] [-json FILE]
 //
 // Run it from bench/ (go run ./cmd/authbench ...); compare, coldstart and
 // history build ../cmd/auth-server (and what else they run) themselves. Every figure is
@@ -45,6 +46,7 @@ var commands = map[string]func(ctx context.Context, args []string) error{
 	"chart":     cmdChart,
 	"report":    cmdReport,
 	"attack":    cmdAttack,
+	"stall":     cmdStall,
 }
 
 func usage() {
@@ -60,6 +62,7 @@ commands:
   chart      draw throughput and p99 per target from compare's -json output
   report     print markdown tables from compare, scale, coldstart, history or attack JSON files
   attack     hostile clients without a valid key against a fresh server each: memory, refusals, check p99
+  stall      checks' p99, p99.9 and max while a tenant takes a 2M-membership import and role deletion
 
 'authbench COMMAND -h' lists a command's flags.`)
 }
