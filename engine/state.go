@@ -131,21 +131,6 @@ func (t *Tenant) apply(ev *Event) (bool, error) {
 
 // publish applies ev to n, a version no reader has seen, and publishes it.
 func (t *Tenant) publish(n *tables, ev *Event) (bool, error) {
-	if ev.Op == OpBatch {
-		// Room for every name the batch may add, at once, rather than
-		// growth by doublings (replace fits the tables after).
-		users, perms := 0, 0
-		for i := range ev.Changes {
-			switch ev.Changes[i].Op {
-			case OpAddMembership:
-				users++
-			case OpAddPermission:
-				perms++
-			}
-		}
-		n.users.reserve(n.users.len() + users)
-		n.perms.reserve(n.perms.len() + perms)
-	}
 	result, err := n.apply(ev)
 	if err != nil {
 		return false, err
