@@ -208,3 +208,45 @@ func TestConsoleServed(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIDocumentsPages: the OpenAPI document gives every /v1 list
+// route the page arguments, /v1/roles its counts, and "next" in the
+// answers' schemas.
+func TestOpenAPIDocumentsPages(t *testing.T) {
+	doc, ops := parseOpenAPI(t, httpapi.OpenAPI())
+	for _, path := range []string{"/v1/roles", "/v1/members/{role}", "/v1/role_permissions/{role}", "/v1/user_roles/{user}",
+		"/v1/user_permissions/{user}", "/v1/which_roles_can/{name}", "/v1/which_users_can/{name}"} {
+		op, ok := ops[httpapi.Route{Method: "GET", Path: path}]
+		if !ok {
+			t.Fatalf("GET %s is not documented", path)
+		}
+		want := map[string]bool{"limit": false, "after": false, "prefix": false}
+		if path == "/v1/roles" {
+			want["counts"] = false
+		}
+		for _, p := range op.Parameters {
+			if p.Ref != "" {
+				p = doc.Components.Parameters[strings.TrimPrefix(p.Ref, "#/components/parameters/")]
+			}
+			if _, ok := want[p.Name]; ok && p.In == "query" {
+				want[p.Name] = true
+			}
+		}
+		for name, found := range want {
+			if !found {
+				t.Errorf("GET %s: no query parameter %s", path, name)
+			}
+		}
+	}
+	for _, name := range []string{"RoleList", "UserList", "PermissionList"} {
+		b, _ := json.Marshal(doc.Components.Schemas[name])
+		if !strings.Contains(string(b), `"next":`) {
+			t.Errorf("schema %s has no next", name)
+		}
+	}
+	for _, r := range []httpapi.Route{{Method: "GET", Path: "/v1/why/{user}/{name}"}, {Method: "GET", Path: "/v1/role_counts/{role}"}} {
+		if _, ok := ops[r]; !ok {
+			t.Errorf("%s %s is not documented", r.Method, r.Path)
+		}
+	}
+}
