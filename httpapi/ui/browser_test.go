@@ -251,6 +251,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	shot("0-start")
 
+	// A key the browser cannot send as the server reads it is refused.
+	step("a key past ASCII", chromedp.SendKeys(chromedp.ID("key"), "café"), chromedp.Click(chromedp.ID("key-use")))
+	waitFor("the refusal", text("status")+`.includes('printable ASCII')`)
+	if got := eval(`String(document.getElementById('app').hidden) + sessionStorage.length`); got != "true0" {
+		t.Errorf("after a refused key: %q", got)
+	}
+
 	// Enter the key.
 	step("enter the key", chromedp.SendKeys(chromedp.ID("key"), consoleKey), chromedp.Click(chromedp.ID("key-use")),
 		chromedp.WaitVisible(chromedp.ID("view-roles")))

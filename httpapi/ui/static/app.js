@@ -449,6 +449,13 @@
     const k = $('key').value;
     $('key').value = '';
     if (!k) { say('type a key first', true); return; }
+    // A browser sends a header's characters past ASCII as single bytes,
+    // not as the UTF-8 the server reads: such a key would name another
+    // tenant, or none.
+    if (/[^\x20-\x7e]/.test(k)) {
+      say('the console takes keys of printable ASCII characters only; use the API or authctl for this key', true);
+      return;
+    }
     sessionStorage.setItem(STORE, k);
     await useKey(k);
   });
