@@ -19,6 +19,14 @@
 // Writes also report the tenant's seq after the write in the X-Auth-Seq
 // header. Lists are sorted, so every replica gives the same bytes.
 //
+// # Pages and the console
+//
+// The /v1 list routes page on request (limit, after, prefix: pages.go),
+// selected by the engine without sorting the whole list, and answer
+// "next" only when asked with limit, so answers without them keep their
+// shape. Config.UI, when set, serves the web console (package
+// httpapi/ui) at /ui/; it is a client of the /v1 API like any other.
+//
 // # Hot path
 //
 // The check route decodes into pooled buffers, hashes the key on the stack

@@ -20,8 +20,14 @@ func (s *Server) registerMemberships() {
 	}))
 	s.both(fasthttp.MethodGet, "/api/user_roles/{key}/{user}",
 		s.listReader([]string{"key", "user"}, "result", "role",
-			func(t *engine.Tenant, p *params) []string { return t.UserRoles(p.vals[1]) }))
+			func(t *engine.Tenant, p *params) []string { return t.UserRoles(p.vals[1]) },
+			func(t *engine.Tenant, p *params, q engine.Page) ([]string, bool) {
+				return t.UserRolesPage(p.vals[1], q)
+			}))
 	s.both(fasthttp.MethodGet, "/api/members/{key}/{role}",
 		s.listReader([]string{"key", "role"}, "result", "user",
-			func(t *engine.Tenant, p *params) []string { return t.RoleMembers(p.vals[1]) }))
+			func(t *engine.Tenant, p *params) []string { return t.RoleMembers(p.vals[1]) },
+			func(t *engine.Tenant, p *params, q engine.Page) ([]string, bool) {
+				return t.RoleMembersPage(p.vals[1], q)
+			}))
 }

@@ -30,6 +30,18 @@ func (s *Server) register() {
 	s.registerOpenAPI()
 	s.registerMetrics()
 	s.registerHealth()
+	s.registerUI()
+}
+
+// registerUI serves the web console at /ui/ when one is configured (GET
+// /ui, which the router cannot tell from /ui/, is redirected by the
+// router's NotFound). Its files are not API routes: they are not in
+// Routes() nor in the OpenAPI document.
+func (s *Server) registerUI() {
+	if s.cfg.UI == nil {
+		return
+	}
+	s.router.Handle(fasthttp.MethodGet, "/ui/{file:*}", s.cfg.UI)
 }
 
 // api tells the original's routes from their /v1 twins.
@@ -112,10 +124,25 @@ func (s *Server) boolReader(names []string, read func(t *engine.Tenant, p *param
 }
 
 // listReader returns a handler answering {"<top>": [{"<field>": ...}]}.
-func (s *Server) listReader(names []string, top, field string, read func(t *engine.Tenant, p *params) []string) func(api) fasthttp.RequestHandler {
-	return s.reader(names, func(ctx *fasthttp.RequestCtx, t *engine.Tenant, p *params) {
-		writeList(ctx, top, field, read(t, p))
-	})
+// On /v1, limit, after and prefix ask for a page of the list (pages.go),
+// which page reads.
+func (s *Server) listReader(names []string, top, field string, read func(t *engine.Tenant, p *params) []string, page pageReader) func(api) fasthttp.RequestHandler {
+	return func(a api) fasthttp.RequestHandler {
+		return s.reader(names, func(ctx *fasthttp.RequestCtx, t *engine.Tenant, p *params) {
+			if a == v1 {
+				q, paged, ok := pageArgs(ctx)
+				if !ok {
+					return
+				}
+				if paged {
+					names, more := page(t, p, q)
+					writePage(ctx, top, field, names, q, more)
+					return
+				}
+			}
+			writeList(ctx, top, field, read(t, p))
+		})(a)
+	}
 }
 
 // readTenant returns the tenant a read answers from. For /v1 it honours

@@ -103,6 +103,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Gatherer, if set, is served at GET /metrics.
 	Gatherer prometheus.Gatherer
+	// UI, if set, serves the web console (package httpapi/ui) at
+	// GET /ui/{file:*} (the page at /ui/); GET /ui redirects to /ui/.
+	UI fasthttp.RequestHandler
 	// Ready, if set, decides GET /readyz: nil means ready, an error says
 	// what is not.
 	Ready func(ctx context.Context) error
@@ -218,6 +221,10 @@ func New(cfg Config, svc Service) (*Server, error) {
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
 	r.NotFound = func(ctx *fasthttp.RequestCtx) {
+		if cfg.UI != nil && ctx.IsGet() && string(ctx.Path()) == "/ui" {
+			ctx.Redirect("/ui/", fasthttp.StatusMovedPermanently)
+			return
+		}
 		writeError(ctx, fasthttp.StatusNotFound, "no such route")
 	}
 	r.MethodNotAllowed = func(ctx *fasthttp.RequestCtx) {
@@ -285,7 +292,8 @@ func (s *Server) handle(method, path string, h fasthttp.RequestHandler) {
 	s.router.Handle(method, path, h)
 }
 
-// Routes lists every registered route, in registration order.
+// Routes lists every registered API route, in registration order (the
+// console's files, Config.UI, are not API routes).
 func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
 // Handler returns the server's request handler, for tests and embedding.

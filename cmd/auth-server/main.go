@@ -49,6 +49,7 @@ import (
 	"auth/bus"
 	"auth/engine"
 	"auth/httpapi"
+	"auth/httpapi/ui"
 	"auth/persist"
 	"auth/persist/bolt"
 	"auth/replica"
@@ -130,6 +131,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	level := fs.String("log-level", env("AUTH_LOG_LEVEL", "info"), "debug, info, warn or error (env AUTH_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("AUTH_LOG_FORMAT", logText), "text, or json for log pipelines: one JSON object a line, the access log too (env AUTH_LOG_FORMAT)")
 	fs.BoolVar(&c.metrics, "metrics", true, "serve Prometheus metrics at /metrics")
+	console := fs.Bool("ui", true, "serve the web console at /ui/")
 	fs.BoolVar(&c.http.AccessLog, "access-log", getenv("AUTH_ACCESS_LOG") == "1", "log every request by its route template, never its path (env AUTH_ACCESS_LOG=1)")
 	fs.DurationVar(&c.http.ReadTimeout, "read-timeout", c.http.ReadTimeout, "time allowed to read a whole request")
 	fs.DurationVar(&c.http.WriteTimeout, "write-timeout", c.http.WriteTimeout, "time allowed to write an answer")
@@ -147,6 +149,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.http.IPv6PrefixBits, "ipv6-prefix-bits", c.http.IPv6PrefixBits, "IPv6 clients are counted by prefixes this long for the per-client caps")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if *console {
+		c.http.UI = ui.Handler()
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
