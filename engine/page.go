@@ -102,11 +102,11 @@ func (p *pager) result() ([]string, bool) {
 func (t *Tenant) RolesPage(q Page) ([]string, bool) {
 	p := newPager(q)
 	if t != nil {
-		t.mu.RLock()
-		for name := range t.roles {
+		s, locked := t.rlock()
+		for name := range s.roles {
 			p.add(name)
 		}
-		t.mu.RUnlock()
+		runlock(s, locked)
 	}
 	return p.result()
 }
@@ -125,15 +125,15 @@ func (t *Tenant) RolesPageCounts(q Page) ([]RoleInfo, bool) {
 		return []RoleInfo{}, false
 	}
 	p := newPager(q)
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	for name := range t.roles {
+	s, locked := t.rlock()
+	defer runlock(s, locked)
+	for name := range s.roles {
 		p.add(name)
 	}
 	names, more := p.result()
 	out := make([]RoleInfo, len(names))
 	for i, name := range names {
-		rec := &t.roleRecs[t.roles[name]]
+		rec := &s.roleRecs[s.roles[name]]
 		out[i] = RoleInfo{Name: name, Members: int(rec.members.GetCardinality()), Permissions: int(rec.perms.GetCardinality())}
 	}
 	return out, more
@@ -145,13 +145,13 @@ func (t *Tenant) RoleCounts(role string) (members, permissions int, ok bool) {
 	if t == nil {
 		return 0, 0, false
 	}
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	r, ok := t.roles[role]
+	s, locked := t.rlock()
+	defer runlock(s, locked)
+	r, ok := s.roles[role]
 	if !ok {
 		return 0, 0, false
 	}
-	rec := &t.roleRecs[r]
+	rec := &s.roleRecs[r]
 	return int(rec.members.GetCardinality()), int(rec.perms.GetCardinality()), true
 }
 
@@ -160,14 +160,14 @@ func (t *Tenant) RoleCounts(role string) (members, permissions int, ok bool) {
 func (t *Tenant) RoleMembersPage(role string, q Page) ([]string, bool) {
 	p := newPager(q)
 	if t != nil {
-		t.mu.RLock()
-		if r, ok := t.roles[role]; ok {
-			t.roleRecs[r].members.Iterate(func(u uint32) bool {
-				p.add(t.userNames[u])
+		s, locked := t.rlock()
+		if r, ok := s.roles[role]; ok {
+			s.roleRecs[r].members.Iterate(func(u uint32) bool {
+				p.add(s.userNames[u])
 				return true
 			})
 		}
-		t.mu.RUnlock()
+		runlock(s, locked)
 	}
 	return p.result()
 }
@@ -177,14 +177,14 @@ func (t *Tenant) RoleMembersPage(role string, q Page) ([]string, bool) {
 func (t *Tenant) RolePermissionsPage(role string, q Page) ([]string, bool) {
 	p := newPager(q)
 	if t != nil {
-		t.mu.RLock()
-		if r, ok := t.roles[role]; ok {
-			t.roleRecs[r].perms.Iterate(func(x uint32) bool {
-				p.add(t.permRecs[x].name)
+		s, locked := t.rlock()
+		if r, ok := s.roles[role]; ok {
+			s.roleRecs[r].perms.Iterate(func(x uint32) bool {
+				p.add(s.permRecs[x].name)
 				return true
 			})
 		}
-		t.mu.RUnlock()
+		runlock(s, locked)
 	}
 	return p.result()
 }
@@ -194,13 +194,13 @@ func (t *Tenant) RolePermissionsPage(role string, q Page) ([]string, bool) {
 func (t *Tenant) UserRolesPage(user string, q Page) ([]string, bool) {
 	p := newPager(q)
 	if t != nil {
-		t.mu.RLock()
-		if u := t.users.get(user); u != nil {
-			for _, r := range t.userRoles(u) {
-				p.add(t.roleRecs[r].name)
+		s, locked := t.rlock()
+		if u := s.users.get(user); u != nil {
+			for _, r := range s.userRoles(u) {
+				p.add(s.roleRecs[r].name)
 			}
 		}
-		t.mu.RUnlock()
+		runlock(s, locked)
 	}
 	return p.result()
 }
@@ -210,18 +210,18 @@ func (t *Tenant) UserRolesPage(user string, q Page) ([]string, bool) {
 func (t *Tenant) UserPermissionsPage(user string, q Page) ([]string, bool) {
 	p := newPager(q)
 	if t != nil {
-		t.mu.RLock()
-		if u := t.users.get(user); u != nil {
+		s, locked := t.rlock()
+		if u := s.users.get(user); u != nil {
 			acc := roaring.New()
-			for _, r := range t.userRoles(u) {
-				acc.Or(t.roleRecs[r].perms)
+			for _, r := range s.userRoles(u) {
+				acc.Or(s.roleRecs[r].perms)
 			}
 			acc.Iterate(func(x uint32) bool {
-				p.add(t.permRecs[x].name)
+				p.add(s.permRecs[x].name)
 				return true
 			})
 		}
-		t.mu.RUnlock()
+		runlock(s, locked)
 	}
 	return p.result()
 }
@@ -231,13 +231,13 @@ func (t *Tenant) UserPermissionsPage(user string, q Page) ([]string, bool) {
 func (t *Tenant) WhichRolesCanPage(perm string, q Page) ([]string, bool) {
 	p := newPager(q)
 	if t != nil {
-		t.mu.RLock()
-		if e := t.perms.get(perm); e != nil {
-			t.permRecs[e.idx].roles.each(func(r uint32) {
-				p.add(t.roleRecs[r].name)
+		s, locked := t.rlock()
+		if e := s.perms.get(perm); e != nil {
+			s.permRecs[e.idx].roles.each(func(r uint32) {
+				p.add(s.roleRecs[r].name)
 			})
 		}
-		t.mu.RUnlock()
+		runlock(s, locked)
 	}
 	return p.result()
 }
@@ -247,18 +247,18 @@ func (t *Tenant) WhichRolesCanPage(perm string, q Page) ([]string, bool) {
 func (t *Tenant) WhichUsersCanPage(perm string, q Page) ([]string, bool) {
 	p := newPager(q)
 	if t != nil {
-		t.mu.RLock()
-		if e := t.perms.get(perm); e != nil {
+		s, locked := t.rlock()
+		if e := s.perms.get(perm); e != nil {
 			acc := roaring.New()
-			t.permRecs[e.idx].roles.each(func(r uint32) {
-				acc.Or(t.roleRecs[r].members)
+			s.permRecs[e.idx].roles.each(func(r uint32) {
+				acc.Or(s.roleRecs[r].members)
 			})
 			acc.Iterate(func(u uint32) bool {
-				p.add(t.userNames[u])
+				p.add(s.userNames[u])
 				return true
 			})
 		}
-		t.mu.RUnlock()
+		runlock(s, locked)
 	}
 	return p.result()
 }
@@ -269,18 +269,18 @@ func (t *Tenant) RolesGranting(user, perm string) []string {
 	if t == nil {
 		return []string{}
 	}
-	t.mu.RLock()
+	s, locked := t.rlock()
 	var out []string
-	if u := t.users.get(user); u != nil {
-		if e := t.perms.get(perm); e != nil {
-			rs := &t.permRecs[e.idx].roles
-			for _, r := range t.userRoles(u) {
+	if u := s.users.get(user); u != nil {
+		if e := s.perms.get(perm); e != nil {
+			rs := &s.permRecs[e.idx].roles
+			for _, r := range s.userRoles(u) {
 				if rs.has(r) {
-					out = append(out, t.roleRecs[r].name)
+					out = append(out, s.roleRecs[r].name)
 				}
 			}
 		}
 	}
-	t.mu.RUnlock()
+	runlock(s, locked)
 	return sortedOrEmpty(out)
 }

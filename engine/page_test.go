@@ -164,9 +164,9 @@ func TestRoleCountsAndRolesGranting(t *testing.T) {
 	}
 }
 
-// bigRole returns a tenant with one role of n members, added in a random
+// bigRoleTenant returns a tenant with one role of n members, added in a random
 // order.
-func bigRole(b *testing.B, n int) *Tenant {
+func bigRoleTenant(b *testing.B, n int) *Tenant {
 	b.Helper()
 	e := New()
 	const key = "big"
@@ -186,7 +186,7 @@ func bigRole(b *testing.B, n int) *Tenant {
 // against the baseline of the whole list sorted (what a page costs made
 // by sorting every name). Compare the sub-benchmarks' ns/op.
 func BenchmarkRoleMembersPage300k(b *testing.B) {
-	tn := bigRole(b, 300_000)
+	tn := bigRoleTenant(b, 300_000)
 	b.Run("first", func(b *testing.B) {
 		for b.Loop() {
 			if names, more := tn.RoleMembersPage("big", Page{Limit: 100}); len(names) != 100 || !more {
