@@ -213,9 +213,11 @@ type role struct {
 type writer struct {
 	url   string
 	roles []role
-	// acks counts the writes acknowledged, lastAck when the last one was.
+	// acks counts the writes acknowledged, lastAck when the last one was;
+	// fails the writes not acknowledged.
 	acks    atomic.Int64
 	lastAck atomic.Int64
+	fails   atomic.Int64
 	odd     []string // answers that break the API's contract
 }
 
@@ -264,6 +266,9 @@ func (w *writer) run(id int, stop <-chan struct{}) {
 			}
 		}
 		w.roles = append(w.roles, r)
+		if r.add != acked || r.del == refused || r.del == unknown {
+			w.fails.Add(1)
+		}
 		if r.add != acked {
 			time.Sleep(100 * time.Millisecond) // a replica down: do not spin
 		} else {
@@ -379,15 +384,36 @@ func (c *cluster) run() error {
 			{"pause the MongoDB container, unpause it", []string{"pause", c.mongo}, []string{"unpause", c.mongo}, -1, 3 * time.Second},
 		}
 		for _, s := range steps {
-			before := total(writers)
 			logf("fault: %s", s.what)
 			if _, err := docker(s.cut...); err != nil {
 				return err
 			}
+			// The writes in flight end one way or another; then the fault
+			// holds for s.pause.
+			time.Sleep(time.Second)
+			acks, fails := counts(writers)
 			time.Sleep(s.pause)
-			during := total(writers) - before
+			acks2, fails2 := counts(writers)
 			if _, err := docker(s.restore...); err != nil {
 				return err
+			}
+			// The fault took: writes at the replica cut off failed (at
+			// every replica, with MongoDB paused), and writes went on
+			// through the others.
+			var through, failed int64
+			for i := range writers {
+				at := i % len(c.urls)
+				if s.replica == -1 || at == s.replica {
+					if fails2[i] == fails[i] {
+						return fmt.Errorf("during %q, writer %d at %s had no write fail", s.what, i, writers[i].url)
+					}
+					failed += fails2[i] - fails[i]
+				} else {
+					through += acks2[i] - acks[i]
+				}
+			}
+			if s.replica != -1 && through == 0 {
+				return fmt.Errorf("during %q no write was acknowledged through the other replicas", s.what)
 			}
 			for i := range c.urls {
 				if s.replica == -1 || s.replica == i {
@@ -396,7 +422,7 @@ func (c *cluster) run() error {
 					}
 				}
 			}
-			logf("healed: %s (%d writes acknowledged while it lasted)", s.what, during)
+			logf("healed: %s (while it lasted: %d writes failed where it struck, %d acknowledged through the other replicas)", s.what, failed, through)
 			time.Sleep(time.Second)
 		}
 		// Every writer, at every replica, gets writes acknowledged again.
@@ -437,7 +463,10 @@ func (c *cluster) run() error {
 	// The health check: a replica whose process stops answering turns
 	// unhealthy, and healthy again once it answers.
 	h := len(c.urls) - 1
-	logf("health: SIGSTOP %s's server", c.names[h])
+	if err := c.waitHealth(h, "healthy", 60*time.Second); err != nil {
+		return err
+	}
+	logf("health: %s is healthy; SIGSTOP its server", c.names[h])
 	if _, err := docker("kill", "-s", "STOP", c.containers[h]); err != nil {
 		return err
 	}
@@ -450,7 +479,8 @@ func (c *cluster) run() error {
 	if errUnhealthy != nil {
 		return errUnhealthy
 	}
-	logf("health: %s unhealthy %.1f s after its server stopped answering", c.names[h], took.Seconds())
+	last, _ := docker("inspect", "-f", "{{with .State.Health}}{{range .Log}}{{.ExitCode}}: {{.Output}}{{end}}{{end}}", c.containers[h])
+	logf("health: %s unhealthy %.1f s after its server stopped answering; the checks said:\n%s", c.names[h], took.Seconds(), last)
 	if err := c.waitHealth(h, "healthy", 60*time.Second); err != nil {
 		return err
 	}
@@ -462,12 +492,13 @@ func (c *cluster) run() error {
 	return nil
 }
 
-func total(ws []*writer) int64 {
-	var n int64
+// counts are the writers' acknowledged and failed writes so far.
+func counts(ws []*writer) (acks, fails []int64) {
 	for _, w := range ws {
-		n += w.acks.Load()
+		acks = append(acks, w.acks.Load())
+		fails = append(fails, w.fails.Load())
 	}
-	return n
+	return acks, fails
 }
 
 // converged waits until every replica holds the same roles at the same
