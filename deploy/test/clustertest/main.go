@@ -192,6 +192,8 @@ func docker(args ...string) (string, error) {
 type cluster struct {
 	names, containers, urls []string
 	mongo, network          string
+	// convergeWithin bounds the wait for the replicas to agree (30 s if 0).
+	convergeWithin time.Duration
 }
 
 // outcome of one write.
@@ -506,7 +508,11 @@ func counts(ws []*writer) (acks, fails []int64) {
 func (c *cluster) converged(writers []*writer) error {
 	var lists []string
 	var seqs []string
-	err := eventually(30*time.Second, func() error {
+	within := c.convergeWithin
+	if within == 0 {
+		within = 30 * time.Second
+	}
+	err := eventually(within, func() error {
 		lists, seqs = nil, nil
 		for i, u := range c.urls {
 			code, body, err := call("GET", u+"/api/roles/"+faultKey)
