@@ -22,6 +22,13 @@
 //	auth-server backup -data DIR -to FILE
 //	                                   copy a stopped server's store
 //
+// A third asks a running server whether it answers, for a container's
+// health check (it needs no shell and no curl):
+//
+//	auth-server health [-addr ADDR]  GET /healthz of the server listening
+//	                                 at ADDR (AUTH_ADDR); exit 0 if it
+//	                                 answers 200 within -timeout (2s)
+//
 // A server that finds its data corrupt, at start or while it serves,
 // stops and exits 1 with one message naming the file, what is wrong and
 // what to do.
@@ -80,6 +87,8 @@ func main() {
 			os.Exit(runCheck(context.Background(), args[1:], os.Getenv, os.Stdout, os.Stderr))
 		case "backup":
 			os.Exit(runBackup(context.Background(), args[1:], os.Getenv, os.Stdout, os.Stderr))
+		case "health":
+			os.Exit(runHealth(context.Background(), args[1:], os.Getenv, os.Stdout, os.Stderr))
 		}
 	}
 	if err := run(context.Background(), args, os.Getenv, os.Stderr); err != nil {
