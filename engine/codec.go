@@ -34,7 +34,7 @@ func (ev *Event) AppendBinary(dst []byte) ([]byte, error) {
 	}
 	dst = binary.AppendVarint(dst, nanos)
 	dst = appendChange(dst, &ev.Change)
-	if ev.Op == OpBatch {
+	if ev.Op.IsBatch() {
 		dst = binary.AppendUvarint(dst, uint64(len(ev.Changes)))
 		for i := range ev.Changes {
 			dst = appendChange(dst, &ev.Changes[i])
@@ -60,7 +60,7 @@ func (ev *Event) UnmarshalBinary(data []byte) error {
 		out.Time = time.Unix(0, nanos).UTC()
 	}
 	out.Change = d.change()
-	if out.Op == OpBatch {
+	if out.Op.IsBatch() {
 		n := d.count(4) // a change takes at least 4 bytes
 		if d.err == nil {
 			out.Changes = make([]Change, n)
@@ -79,11 +79,18 @@ func (ev *Event) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
+// appendChange appends c's op and then its fields, in the order of the
+// field table: those of every change (empty or not), then those c's op
+// needs.
 func appendChange(dst []byte, c *Change) []byte {
 	dst = append(dst, byte(c.Op))
-	dst = appendString(dst, c.Role)
-	dst = appendString(dst, c.Permission)
-	return appendString(dst, c.User)
+	needs := c.Op.Needs()
+	for f := Field(0); f < numFields; f++ {
+		if fields[f].always || needs.Has(f) {
+			dst = appendString(dst, *f.In(c))
+		}
+	}
+	return dst
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -300,8 +307,16 @@ func (d *decoder) ascending() []uint32 {
 	return out
 }
 
+// change reads what appendChange writes.
 func (d *decoder) change() Change {
-	return Change{Op: Op(d.byte()), Role: d.string(), Permission: d.string(), User: d.string()}
+	c := Change{Op: Op(d.byte())}
+	needs := c.Op.Needs()
+	for f := Field(0); f < numFields; f++ {
+		if fields[f].always || needs.Has(f) {
+			*f.In(&c) = d.string()
+		}
+	}
+	return c
 }
 
 func (d *decoder) finish() error {

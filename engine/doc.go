@@ -37,6 +37,39 @@
 // captured as a [Snapshot] and restored from it, so that a store keeps a
 // snapshot and a short tail of events rather than the whole history.
 //
+// # Adding an op
+//
+// An op is a row of the op table in event.go. The row gives its name, the
+// fields it needs (each a valid name, the others empty), whether it is the
+// batch op, whether it states a fact (a line of an import or an export),
+// any validation the fields cannot express, how it changes a tenant and
+// what it answers, on a tenant and on none. From the row derive [Op.String]
+// and [ParseOp], [Change.Validate] and [Event.Validate], the binary form
+// (codec.go), [Tenant.Answer], the import parser of httpapi (a line is the
+// fact whose fields it has) and the op counts of persist/mongo's documents.
+// The rest is by hand; tests named below fail until it is done:
+//
+//  1. event.go: the Op constant, the next number (numbers are stored: never
+//     renumber or reuse one), and its row; the methods that change and
+//     answer go beside the others (apply.go). A new field: a member of
+//     Change, a Field constant after the others with a row of the field
+//     table (always false, so that stored events keep their form) and a
+//     case in [Field.In]. TestOpTable, TestFieldTable.
+//  2. State the snapshot must keep (snapshot.go, its binary form with a new
+//     format byte in codec.go) and the verbs and lists that read it
+//     (verbs.go, tenant.go).
+//  3. The naive reference model, internal/refmodel, which the engine's and
+//     the bus's model tests compare with (TestEngineMatchesModel).
+//  4. client/feed.go: the op's constant and a new field in client.Change
+//     and its String (TestOpsAreTheEngines in client).
+//  5. httpapi: the route that writes it, the event feed's JSON
+//     (appendChange in events.go) for a new field, and openapi.yaml's Op
+//     enum, Change and Event (TestOpenAPIOpsAreTheEngines). A fact: the
+//     export (bulk.go) and the counts an import answers (import.go).
+//  6. persist/mongo/docs.go: a new field in eventDoc and changeDoc.
+//  7. internal/history, if the linearizability run is to write it; the
+//     README's description of the event feed and of the API.
+//
 // # Concurrency
 //
 // An Engine is safe for concurrent use. Checks take a tenant's read lock; a

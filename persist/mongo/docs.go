@@ -144,15 +144,13 @@ func chunkedForm(ev *engine.Event) ([]byte, error) {
 
 // opCounts counts a batch's changes by op, for eventDoc.Counts.
 func opCounts(changes []engine.Change) bson.D {
-	var n [engine.OpBatch + 1]int64
+	var n [256]int64 // by engine.Op
 	for i := range changes {
-		if op := changes[i].Op; op < engine.OpBatch {
-			n[op]++
-		}
+		n[changes[i].Op]++
 	}
 	var d bson.D
-	for op := engine.OpAddRole; op < engine.OpBatch; op++ {
-		if n[op] > 0 {
+	for _, op := range engine.Ops() {
+		if n[op] > 0 && !op.IsBatch() {
 			d = append(d, bson.E{Key: op.String(), Value: n[op]})
 		}
 	}
@@ -178,8 +176,10 @@ func inlineSize(ev *engine.Event, limit int) int {
 		c := &ev.Changes[i]
 		// Array element: type, index as a C string, then the document:
 		// length, fields, terminator.
-		n += 1 + digits + 1 + 4 + field("op", c.Op.String()) + field("role", c.Role) +
-			field("permission", c.Permission) + field("user", c.User) + 1
+		n += 1 + digits + 1 + 4 + field("op", c.Op.String()) + 1
+		for _, f := range engine.Fields() {
+			n += field(f.String(), *f.In(c))
+		}
 		if n > limit {
 			break
 		}
