@@ -27,6 +27,15 @@ type testServer struct {
 
 func newTestServer(t testing.TB, opts ...func(*httpapi.Config)) *testServer {
 	t.Helper()
+	store, rep := newTestReplica(t)
+	base, srv := serve(t, rep, opts...)
+	return &testServer{t: t, base: base, store: store, rep: rep, srv: srv}
+}
+
+// newTestReplica returns a loaded replica on an embedded store of its
+// own, both closed when the test ends.
+func newTestReplica(t testing.TB) (*bolt.Store, *replica.Replica) {
+	t.Helper()
 	store, err := bolt.Open(bolt.DefaultConfig(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
@@ -42,8 +51,7 @@ func newTestServer(t testing.TB, opts ...func(*httpapi.Config)) *testServer {
 		rep.Close()
 		store.Close() // may already be closed by a test
 	})
-	base, srv := serve(t, rep, opts...)
-	return &testServer{t: t, base: base, store: store, rep: rep, srv: srv}
+	return store, rep
 }
 
 // serve serves svc on a loopback port until the test ends and returns its

@@ -412,19 +412,7 @@ func testRetention(t *testing.T, access string) {
 	if ev := appendTo(b, 21); ev.Seq != 21 {
 		t.Fatalf("stale handle appended at seq %d, want 21", ev.Seq)
 	}
-	st := loadAll(t, b)[tn]
-	fresh := engine.New()
-	if err := fresh.Restore(st.Snapshot); err != nil {
-		t.Fatal(err)
-	}
-	for i := range st.Events {
-		if _, err := fresh.Apply(&st.Events[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if diff := cmp.Diff(eng.Snapshot(tn), fresh.Snapshot(tn)); diff != "" {
-		t.Fatalf("loaded state differs (-live +loaded):\n%s", diff)
-	}
+	storetest.CheckLoaded(t, eng, loadAll(t, b)[tn])
 }
 
 // The events collection reads as an audit trail.
