@@ -2,15 +2,12 @@ package httpapi_test
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"auth/engine"
 )
 
 // TestAuthorizationHeaderAsSent: the key is found in the Authorization
@@ -19,14 +16,9 @@ import (
 // through the router alike.
 func TestAuthorizationHeaderAsSent(t *testing.T) {
 	s := newTestServer(t)
-	for _, c := range []engine.Change{
-		{Op: engine.OpAddRole, Role: "r"},
-		{Op: engine.OpAddPermission, Role: "r", Permission: "p"},
-		{Op: engine.OpAddMembership, Role: "r", User: "u"},
-	} {
-		if _, _, err := s.rep.Write(context.Background(), "k", c); err != nil {
-			t.Fatal(err)
-		}
+	if status, body := s.doWith("POST", "/v1/import", "{\"role\": \"r\", \"permission\": \"p\"}\n{\"role\": \"r\", \"user\": \"u\"}\n{\"role\": \"r\"}\n",
+		[2]string{"Authorization", "Bearer k"}); status != http.StatusOK {
+		t.Fatalf("import: %d %s", status, body)
 	}
 	for _, path := range []string{"/v1/has_permission/u/p", "/v1/has_permission/u/p?min_seq=1", "/v1/user_permissions/u"} {
 		for _, hdr := range []string{
