@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-
 )
 
 // TestHasPermissionHandlerAllocs holds the check handler to zero

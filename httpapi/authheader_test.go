@@ -1,13 +1,10 @@
 package httpapi_test
 
 import (
-	"bufio"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestAuthorizationHeaderAsSent: the key is found in the Authorization
@@ -28,12 +25,12 @@ func TestAuthorizationHeaderAsSent(t *testing.T) {
 			"Cookie: a=b; c=d\r\nUser-Agent: test\r\nauthorization: Bearer k",
 			"Trailer: X-Sum\r\nX-Other: 1\r\nAuthorization: Bearer k",
 		} {
-			status, body := rawGet(t, s.base, path, hdr)
+			status, body := rawGet(t, s, path, hdr)
 			if status != http.StatusOK || !strings.Contains(body, "true") && !strings.Contains(body, `"p"`) {
 				t.Errorf("GET %s with %q: %d %s", path, hdr, status, body)
 			}
 		}
-		if status, body := rawGet(t, s.base, path, "X-Authorization: Bearer k"); status != http.StatusUnauthorized {
+		if status, body := rawGet(t, s, path, "X-Authorization: Bearer k"); status != http.StatusUnauthorized {
 			t.Errorf("GET %s without Authorization: %d %s, want 401", path, status, body)
 		}
 	}
@@ -41,22 +38,10 @@ func TestAuthorizationHeaderAsSent(t *testing.T) {
 
 // rawGet sends a GET of path with the header lines as written and returns
 // the answer's status and body.
-func rawGet(t *testing.T, base, path, headers string) (int, string) {
+func rawGet(t *testing.T, s *testServer, path, headers string) (int, string) {
 	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, conn := s.rawResponse("GET " + path + " HTTP/1.1\r\nHost: test\r\n" + headers + "\r\nConnection: close\r\n\r\n")
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(conn, "GET "+path+" HTTP/1.1\r\nHost: test\r\n"+headers+"\r\nConnection: close\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
