@@ -48,43 +48,8 @@ func drawInput(t *rapid.T) Input {
 	return in
 }
 
-// engineChange is what the server makes of a write: one change, or for an
-// import the batch httpapi builds (role lines first, then the rest in
-// order).
-func engineChange(in *Input) engine.Event {
-	switch in.Kind {
-	case AddRole:
-		return engine.Event{Change: engine.Change{Op: engine.OpAddRole, Role: roleNames[in.Role]}}
-	case DelRole:
-		return engine.Event{Change: engine.Change{Op: engine.OpDelRole, Role: roleNames[in.Role]}}
-	case AddPerm:
-		return engine.Event{Change: engine.Change{Op: engine.OpAddPermission, Role: roleNames[in.Role], Permission: permNames[in.Perm]}}
-	case DelPerm:
-		return engine.Event{Change: engine.Change{Op: engine.OpDelPermission, Role: roleNames[in.Role], Permission: permNames[in.Perm]}}
-	case AddMember:
-		return engine.Event{Change: engine.Change{Op: engine.OpAddMembership, Role: roleNames[in.Role], User: userNames[in.User]}}
-	case DelMember:
-		return engine.Event{Change: engine.Change{Op: engine.OpDelMembership, Role: roleNames[in.Role], User: userNames[in.User]}}
-	}
-	var roles, rest []engine.Change
-	for _, l := range in.Lines {
-		switch {
-		case l.Perm >= 0:
-			rest = append(rest, engine.Change{Op: engine.OpAddPermission, Role: roleNames[l.Role], Permission: permNames[l.Perm]})
-		case l.User >= 0:
-			rest = append(rest, engine.Change{Op: engine.OpAddMembership, Role: roleNames[l.Role], User: userNames[l.User]})
-		default:
-			roles = append(roles, engine.Change{Op: engine.OpAddRole, Role: roleNames[l.Role]})
-		}
-	}
-	if in.Bulk {
-		roles = append(roles, engine.Change{Op: engine.OpAddRole, Role: roleNames[bulkRole]})
-		for i := range testBulk - 1 {
-			rest = append(rest, engine.Change{Op: engine.OpAddMembership, Role: roleNames[bulkRole], User: bulkUser(i)})
-		}
-	}
-	return engine.Event{Change: engine.Change{Op: engine.OpBatch}, Changes: append(roles, rest...)}
-}
+// engineChange is what the server makes of a write (Input.event).
+func engineChange(in *Input) engine.Event { return in.event(testBulk) }
 
 // tenantReader is what engineState reads: a tenant of the engine or of
 // the reference model.
