@@ -240,13 +240,10 @@ func loadAll(t testing.TB, s persist.Store) map[engine.TenantID]persist.TenantSt
 	return out
 }
 
+// countChunks counts the snapshot chunks.
 func countChunks(t testing.TB, db *driver.Database) int64 {
 	t.Helper()
-	n, err := db.Collection("snapshot_chunks").CountDocuments(ctxT(t), bson.D{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return countDocs(t, db, "snapshot_chunks")
 }
 
 // A snapshot over MongoDB's 16 MiB document limit goes in chunks and comes
