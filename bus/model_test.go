@@ -3,7 +3,6 @@ package bus_test
 import (
 	"context"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"auth/engine"
+	"auth/internal/refmodel"
 	"auth/persist"
 )
 
@@ -21,180 +21,35 @@ var (
 	uUsers = []string{"u0", "u1", "u2", "u3", "u4"}
 )
 
-// model is the naive reference: sets and nothing clever.
-type model struct {
-	roles   map[string]bool
-	perms   map[string]map[string]bool // role → permissions
-	members map[string]map[string]bool // role → users
+// model is the naive reference model (internal/refmodel) of one tenant.
+type model = refmodel.Tenant
+
+func newModel() *model { return refmodel.New() }
+
+// refChange is c as the reference model takes it.
+func refChange(c engine.Change) refmodel.Change {
+	return refmodel.Change{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User}
 }
 
-func newModel() *model {
-	return &model{roles: map[string]bool{}, perms: map[string]map[string]bool{}, members: map[string]map[string]bool{}}
-}
-
-func (m *model) clone() *model {
-	c := newModel()
-	c.roles = maps.Clone(m.roles)
-	for r, s := range m.perms {
-		c.perms[r] = maps.Clone(s)
-	}
-	for r, s := range m.members {
-		c.members[r] = maps.Clone(s)
-	}
-	return c
-}
-
-func (m *model) has(set map[string]map[string]bool, a, b string) bool { return set[a][b] }
-
-func put(set map[string]map[string]bool, a, b string) {
-	if set[a] == nil {
-		set[a] = map[string]bool{}
-	}
-	set[a][b] = true
-}
-
-// change applies c and returns the original API's answer.
-func (m *model) change(c engine.Change) bool {
-	switch c.Op {
-	case engine.OpAddRole:
-		if m.roles[c.Role] {
-			return false
-		}
-		m.roles[c.Role] = true
-		return true
-	case engine.OpDelRole:
-		if !m.roles[c.Role] {
-			return false
-		}
-		delete(m.roles, c.Role)
-		delete(m.perms, c.Role)
-		delete(m.members, c.Role)
-		return true
-	case engine.OpAddPermission:
-		if !m.roles[c.Role] {
-			return false
-		}
-		put(m.perms, c.Role, c.Permission)
-		return true
-	case engine.OpDelPermission:
-		delete(m.perms[c.Role], c.Permission)
-		return true
-	case engine.OpAddMembership:
-		if !m.roles[c.Role] {
-			return false
-		}
-		put(m.members, c.Role, c.User)
-		return true
-	case engine.OpDelMembership:
-		delete(m.members[c.Role], c.User)
-		return true
-	}
-	panic(fmt.Sprintf("model: op %v", c.Op))
-}
-
-// applyEvent applies ev and returns its answer.
-func (m *model) applyEvent(ev *engine.Event) bool {
+// applyEvent applies ev to m and returns its answer.
+func applyEvent(m *model, ev *engine.Event) bool {
 	if ev.Op == engine.OpBatch {
-		for _, c := range ev.Changes {
-			m.change(c)
+		changes := make([]refmodel.Change, len(ev.Changes))
+		for i, c := range ev.Changes {
+			changes[i] = refChange(c)
 		}
-		return true
+		result, _ := m.Batch(changes)
+		return result
 	}
-	return m.change(ev.Change)
+	result, _ := m.Change(refChange(ev.Change))
+	return result
 }
 
-// noop answers c without an event, as a writer does for a change that would
-// change nothing: ok is false when c would change something.
-func (m *model) noop(c engine.Change) (result, ok bool) {
-	after := m.clone()
-	result = after.change(c)
-	return result, m.equal(after)
-}
-
-func (m *model) equal(o *model) bool { return m.diff(o) == "" }
-
-// diff compares two models by every query of the API.
-func (m *model) diff(o *model) string {
-	var b strings.Builder
-	q := func(name string, a, c any) {
-		if fmt.Sprint(a) != fmt.Sprint(c) {
-			fmt.Fprintf(&b, "%s: %v vs %v; ", name, a, c)
-		}
-	}
-	for _, r := range uRoles {
-		q("has_role "+r, m.roles[r], o.roles[r])
-		for _, p := range uPerms {
-			q("has_permission "+r+" "+p, m.has(m.perms, r, p), o.has(o.perms, r, p))
-		}
-		for _, u := range uUsers {
-			q("has_membership "+u+" "+r, m.has(m.members, r, u), o.has(o.members, r, u))
-		}
-	}
-	return b.String()
-}
-
-func (m *model) rolePerms(r string) []string {
-	out := []string{}
-	for p, ok := range m.perms[r] {
-		if ok {
-			out = append(out, p)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-func (m *model) roleMembers(r string) []string {
-	out := []string{}
-	for u, ok := range m.members[r] {
-		if ok {
-			out = append(out, u)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-func (m *model) userRoles(u string) []string {
-	out := []string{}
-	for r := range m.roles {
-		if m.members[r][u] {
-			out = append(out, r)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-func (m *model) userPerms(u string) []string {
-	set := map[string]bool{}
-	for _, r := range m.userRoles(u) {
-		for p := range m.perms[r] {
-			set[p] = true
-		}
-	}
-	return slices.Sorted(maps.Keys(set))
-}
-
-func (m *model) rolesCan(p string) []string {
-	out := []string{}
-	for r := range m.roles {
-		if m.perms[r][p] {
-			out = append(out, r)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-func (m *model) usersCan(p string) []string {
-	set := map[string]bool{}
-	for _, r := range m.rolesCan(p) {
-		for u := range m.members[r] {
-			set[u] = true
-		}
-	}
-	return slices.Sorted(maps.Keys(set))
+// noop answers c on m without an event, as a writer does for a change that
+// would change nothing: ok is false when c would change something.
+func noop(m *model, c engine.Change) (result, ok bool) {
+	result, changed := m.Clone().Change(refChange(c))
+	return result, !changed
 }
 
 // compareTenant compares a replica's tenant with the model by every check,
@@ -207,32 +62,28 @@ func compareTenant(t *engine.Tenant, m *model, wantSeq uint64) string {
 		}
 	}
 	q("seq", t.Seq(), wantSeq)
-	roles := slices.Sorted(maps.Keys(m.roles))
-	if roles == nil {
-		roles = []string{}
-	}
-	q("roles", t.Roles(), roles)
+	q("roles", t.Roles(), m.Roles())
 	for _, r := range uRoles {
-		q("has_role "+r, t.HasRole(r), m.roles[r])
-		q("role_permissions "+r, t.RolePermissions(r), m.rolePerms(r))
-		q("role_members "+r, t.RoleMembers(r), m.roleMembers(r))
+		q("has_role "+r, t.HasRole(r), m.HasRole(r))
+		q("role_permissions "+r, t.RolePermissions(r), m.RolePermissions(r))
+		q("role_members "+r, t.RoleMembers(r), m.RoleMembers(r))
 		for _, p := range uPerms {
-			q("has_permission "+r+" "+p, t.HasPermission(r, p), m.perms[r][p])
+			q("has_permission "+r+" "+p, t.HasPermission(r, p), m.HasPermission(r, p))
 		}
 		for _, u := range uUsers {
-			q("has_membership "+u+" "+r, t.HasMembership(u, r), m.members[r][u])
+			q("has_membership "+u+" "+r, t.HasMembership(u, r), m.HasMembership(u, r))
 		}
 	}
 	for _, u := range uUsers {
-		q("user_roles "+u, t.UserRoles(u), m.userRoles(u))
-		q("user_permissions "+u, t.UserPermissions(u), m.userPerms(u))
+		q("user_roles "+u, t.UserRoles(u), m.UserRoles(u))
+		q("user_permissions "+u, t.UserPermissions(u), m.UserPermissions(u))
 		for _, p := range uPerms {
-			q("user_has_permission "+u+" "+p, t.UserHasPermission(u, p), slices.Contains(m.userPerms(u), p))
+			q("user_has_permission "+u+" "+p, t.UserHasPermission(u, p), m.UserHasPermission(u, p))
 		}
 	}
 	for _, p := range uPerms {
-		q("which_roles_can "+p, t.WhichRolesCan(p), m.rolesCan(p))
-		q("which_users_can "+p, t.WhichUsersCan(p), m.usersCan(p))
+		q("which_roles_can "+p, t.WhichRolesCan(p), m.WhichRolesCan(p))
+		q("which_users_can "+p, t.WhichUsersCan(p), m.WhichUsersCan(p))
 	}
 	return b.String()
 }
@@ -317,8 +168,8 @@ func buildModels(t *testing.T, store persist.Store, keys []string, acks []ack) (
 			if evs[i].Seq != uint64(i+1) {
 				t.Fatalf("tenant %s: event %d has seq %d", id, i+1, evs[i].Seq)
 			}
-			m := states[i].clone()
-			answers = append(answers, m.applyEvent(&evs[i]))
+			m := states[i].Clone()
+			answers = append(answers, applyEvent(m, &evs[i]))
 			states = append(states, m)
 		}
 		head := uint64(len(evs))
@@ -339,8 +190,8 @@ func buildModels(t *testing.T, store persist.Store, keys []string, acks []ack) (
 			}
 			ok := false
 			for s := int(a.seq); s >= 0 && s >= int(a.seq)-noopWindow && !ok; s-- {
-				r, noop := states[s].noop(a.change)
-				ok = noop && r == a.result
+				r, isNoop := noop(states[s], a.change)
+				ok = isNoop && r == a.result
 			}
 			if !ok {
 				bad++

@@ -109,3 +109,22 @@ func TestTenantByKeyDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateDoesNotAllocate: the table's loops must not cost a valid
+// write an allocation.
+func TestValidateDoesNotAllocate(t *testing.T) {
+	for _, op := range Ops() {
+		c := Change{Op: op, Role: "r", Permission: "p", User: "u"}
+		for _, f := range Fields() {
+			if !op.Needs().Has(f) {
+				*f.In(&c) = ""
+			}
+		}
+		if op.IsBatch() {
+			continue
+		}
+		if n := testing.AllocsPerRun(100, func() { allocSink = c.Validate() == nil }); n != 0 {
+			t.Errorf("%v: Validate makes %v allocations", op, n)
+		}
+	}
+}

@@ -25,61 +25,53 @@ func (t *tables) apply(ev *Event) (bool, error) {
 	return result, nil
 }
 
-// change applies one change; t.mu must be held for writing.
+// change applies one change, by its op's row of the op table; t.mu must be
+// held for writing.
 func (t *tables) change(c *Change) bool {
-	switch c.Op {
-	case OpAddRole:
-		return t.addRole(c.Role)
-	case OpDelRole:
-		return t.delRole(c.Role)
-	case OpAddPermission:
-		return t.addPermission(c.Role, c.Permission)
-	case OpDelPermission:
-		t.delPermission(c.Role, c.Permission)
-		return true
-	case OpAddMembership:
-		return t.addMembership(c.User, c.Role)
-	case OpDelMembership:
-		t.delMembership(c.User, c.Role)
-		return true
-	case OpClear:
-		// Only the first change of a batch, which Tenant.apply gives
-		// fresh tables: nothing left to clear.
-		return true
+	if s := c.Op.spec(); s != nil && s.change != nil {
+		return s.change(t, *c)
 	}
 	return false
 }
 
-// answer is [Tenant.Answer]; t.mu must be held.
+// answer is [Tenant.Answer], by c's op's row of the op table; t.mu must be held.
 func (t *tables) answer(c *Change) (result, changes bool) {
-	r, roleOK := t.roles[c.Role]
-	switch c.Op {
-	case OpAddRole:
-		return !roleOK, !roleOK
-	case OpDelRole:
-		return roleOK, roleOK
-	case OpAddPermission, OpDelPermission:
-		granted := false
-		if p := t.perms.get(c.Permission); p != nil && roleOK {
-			granted = t.permRecs[p.idx].roles.has(r)
-		}
-		if c.Op == OpAddPermission {
-			return roleOK, roleOK && !granted
-		}
-		return true, granted
-	case OpAddMembership, OpDelMembership:
-		member := false
-		if u := t.users.get(c.User); u != nil && roleOK {
-			member = t.roleRecs[r].members.Contains(u.idx)
-		}
-		if c.Op == OpAddMembership {
-			return roleOK, roleOK && !member
-		}
-		return true, member
-	case OpBatch:
-		return true, true
+	if s := c.Op.spec(); s != nil && s.answer != nil {
+		return s.answer(t, *c)
 	}
 	return false, false
+}
+
+// The answers of the ops (see answer), for the op table. An add of a fact
+// answers whether its role exists and changes what is not there yet; a
+// delete answers true and changes what is there.
+
+func answerAdd(roleOK, there bool) (result, changes bool) { return roleOK, roleOK && !there }
+
+func answerDel(_, there bool) (result, changes bool) { return true, there }
+
+// roleThere reports whether c's role exists.
+func (t *tables) roleThere(c Change) bool {
+	_, ok := t.roles[c.Role]
+	return ok
+}
+
+// granted reports whether c's role exists and is granted c's permission.
+func (t *tables) granted(c Change) (roleOK, granted bool) {
+	r, roleOK := t.roles[c.Role]
+	if p := t.perms.get(c.Permission); p != nil && roleOK {
+		granted = t.permRecs[p.idx].roles.has(r)
+	}
+	return roleOK, granted
+}
+
+// member reports whether c's role exists and has c's user as a member.
+func (t *tables) member(c Change) (roleOK, member bool) {
+	r, roleOK := t.roles[c.Role]
+	if u := t.users.get(c.User); u != nil && roleOK {
+		member = t.roleRecs[r].members.Contains(u.idx)
+	}
+	return roleOK, member
 }
 
 func (t *tables) addRole(name string) bool {

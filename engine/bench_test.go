@@ -123,16 +123,14 @@ func (d *dataset) apply(e *Engine) error {
 func (d *dataset) model() *modelTenant {
 	m := newModelTenant()
 	for r, name := range d.roles {
-		m.roles[name] = true
-		m.perms[name] = make(set, len(d.grants[r]))
+		m.change(Change{Op: OpAddRole, Role: name})
 		for _, p := range d.grants[r] {
-			m.perms[name][d.perms[p]] = true
+			m.change(Change{Op: OpAddPermission, Role: name, Permission: d.perms[p]})
 		}
-		m.members[name] = set{}
 	}
 	for u, rs := range d.userRoles {
 		for _, r := range rs {
-			m.members[d.roles[r]][d.users[u]] = true
+			m.change(Change{Op: OpAddMembership, Role: d.roles[r], User: d.users[u]})
 		}
 	}
 	return m

@@ -24,9 +24,7 @@ var ErrCorrupt = errors.New("engine: corrupt encoding")
 
 // AppendBinary appends the binary form of ev to dst.
 func (ev *Event) AppendBinary(dst []byte) ([]byte, error) {
-	dst = append(dst, eventFormat)
-	dst = append(dst, ev.Tenant[:]...)
-	dst = binary.AppendUvarint(dst, ev.Seq)
+	dst = appendHead(dst, eventFormat, ev.Tenant, ev.Seq)
 	dst = binary.LittleEndian.AppendUint64(dst, ev.ID)
 	var nanos int64
 	if !ev.Time.IsZero() {
@@ -34,7 +32,7 @@ func (ev *Event) AppendBinary(dst []byte) ([]byte, error) {
 	}
 	dst = binary.AppendVarint(dst, nanos)
 	dst = appendChange(dst, &ev.Change)
-	if ev.Op == OpBatch {
+	if ev.Op.IsBatch() {
 		dst = binary.AppendUvarint(dst, uint64(len(ev.Changes)))
 		for i := range ev.Changes {
 			dst = appendChange(dst, &ev.Changes[i])
@@ -49,18 +47,16 @@ func (ev *Event) MarshalBinary() ([]byte, error) { return ev.AppendBinary(nil) }
 // UnmarshalBinary decodes ev from data and validates it.
 func (ev *Event) UnmarshalBinary(data []byte) error {
 	d := decoder{b: data}
-	if d.byte() != eventFormat {
+	var out Event
+	if !d.head(eventFormat, &out.Tenant, &out.Seq) {
 		return fmt.Errorf("%w: unknown event format", ErrCorrupt)
 	}
-	var out Event
-	copy(out.Tenant[:], d.bytes(len(out.Tenant)))
-	out.Seq = d.uvarint()
 	out.ID = d.uint64()
 	if nanos := d.varint(); nanos != 0 {
 		out.Time = time.Unix(0, nanos).UTC()
 	}
 	out.Change = d.change()
-	if out.Op == OpBatch {
+	if out.Op.IsBatch() {
 		n := d.count(4) // a change takes at least 4 bytes
 		if d.err == nil {
 			out.Changes = make([]Change, n)
@@ -79,11 +75,26 @@ func (ev *Event) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
+// appendChange appends c's op and then its fields, in the order of the
+// field table: those of every change (empty or not), then those c's op
+// needs.
 func appendChange(dst []byte, c *Change) []byte {
 	dst = append(dst, byte(c.Op))
-	dst = appendString(dst, c.Role)
-	dst = appendString(dst, c.Permission)
-	return appendString(dst, c.User)
+	needs := c.Op.Needs()
+	for f := Field(0); f < numFields; f++ {
+		if fields[f].always || needs.Has(f) {
+			dst = appendString(dst, *f.In(c))
+		}
+	}
+	return dst
+}
+
+// appendHead appends what both forms begin with: the format byte, the
+// tenant and the seq.
+func appendHead(dst []byte, format byte, tenant TenantID, seq uint64) []byte {
+	dst = append(dst, format)
+	dst = append(dst, tenant[:]...)
+	return binary.AppendUvarint(dst, seq)
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -102,9 +113,7 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 		size += len(r.Name) + 8 + 2*len(r.Members) + 2*len(r.Permissions)
 	}
 	dst := make([]byte, 0, size)
-	dst = append(dst, snapshotFormat)
-	dst = append(dst, s.Tenant[:]...)
-	dst = binary.AppendUvarint(dst, s.Seq)
+	dst = appendHead(dst, snapshotFormat, s.Tenant, s.Seq)
 	dst = appendStrings(dst, s.Users)
 	dst = appendStrings(dst, s.Permissions)
 	dst = binary.AppendUvarint(dst, uint64(len(s.Roles)))
@@ -126,12 +135,10 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 // state: [Engine.Restore] checks that.
 func (s *Snapshot) UnmarshalBinary(data []byte) error {
 	d := decoder{b: data}
-	if d.byte() != snapshotFormat {
+	var out Snapshot
+	if !d.head(snapshotFormat, &out.Tenant, &out.Seq) {
 		return fmt.Errorf("%w: unknown snapshot format", ErrCorrupt)
 	}
-	var out Snapshot
-	copy(out.Tenant[:], d.bytes(len(out.Tenant)))
-	out.Seq = d.uvarint()
 	out.Users = d.strings()
 	out.Permissions = d.strings()
 	if n := d.count(3); d.err == nil {
@@ -177,6 +184,17 @@ func appendAscending(dst []byte, xs []uint32) ([]byte, error) {
 type decoder struct {
 	b   []byte
 	err error
+}
+
+// head reads what appendHead writes; it reports false, having read only
+// the format byte, if that is not format.
+func (d *decoder) head(format byte, tenant *TenantID, seq *uint64) bool {
+	if d.byte() != format {
+		return false
+	}
+	copy(tenant[:], d.bytes(len(tenant)))
+	*seq = d.uvarint()
+	return true
 }
 
 func (d *decoder) fail(what string) {
@@ -300,8 +318,16 @@ func (d *decoder) ascending() []uint32 {
 	return out
 }
 
+// change reads what appendChange writes.
 func (d *decoder) change() Change {
-	return Change{Op: Op(d.byte()), Role: d.string(), Permission: d.string(), User: d.string()}
+	c := Change{Op: Op(d.byte())}
+	needs := c.Op.Needs()
+	for f := Field(0); f < numFields; f++ {
+		if fields[f].always || needs.Has(f) {
+			*f.In(&c) = d.string()
+		}
+	}
+	return c
 }
 
 func (d *decoder) finish() error {

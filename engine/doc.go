@@ -46,6 +46,42 @@
 // and grants in all; past them its state becomes the tables, and a change
 // built aside (below) or a restore makes it compact again once it fits.
 //
+// # Adding an op
+//
+// An op is a row of the op table in event.go. The row gives its name, the
+// fields it needs (each a valid name, the others empty), whether it is the
+// batch op, whether it states a fact (a line of an import or an export),
+// any validation the fields cannot express, how it changes a tenant and
+// what it answers, on a tenant and on none. From the row derive [Op.String]
+// and [ParseOp], [Change.Validate] and [Event.Validate], the binary form
+// (codec.go), [Tenant.Answer], the import parser of httpapi (a line is the
+// fact whose fields it has) and the op counts of persist/mongo's documents.
+// The rest is by hand; tests named below fail until it is done:
+//
+//  1. event.go: the Op constant, the next number (numbers are stored: never
+//     renumber or reuse one), and its row; the methods that change and
+//     answer go beside the others (apply.go). A new field: a member of
+//     Change, a Field constant after the others with a row of the field
+//     table (always false, so that stored events keep their form) and a
+//     case in [Field.In]. TestOpTable, TestFieldTable.
+//  2. State the snapshot must keep (snapshot.go, its binary form with a new
+//     format byte in codec.go) and the verbs and lists that read it
+//     (verbs.go, tenant.go, state.go); the compact block (compact.go) holds
+//     only roles, grants and memberships, so compactOf must keep a tenant
+//     with the new state in tables, or the block must gain it; clone
+//     (state.go) must copy it.
+//  3. The naive reference model, internal/refmodel, which the engine's and
+//     the bus's model tests compare with (TestEngineMatchesModel).
+//  4. client/feed.go: the op's constant and a new field in client.Change
+//     and its String (TestOpsAreTheEngines in client).
+//  5. httpapi: the route that writes it, the event feed's JSON
+//     (appendChange in events.go) for a new field, and openapi.yaml's Op
+//     enum, Change and Event (TestOpenAPIOpsAreTheEngines). A fact: the
+//     export (bulk.go) and the counts an import answers (import.go).
+//  6. persist/mongo/docs.go: a new field in eventDoc and changeDoc.
+//  7. internal/history, if the linearizability run is to write it; the
+//     README's description of the event feed and of the API.
+//
 // # Concurrency
 //
 // An Engine is safe for concurrent use, and a check never waits for a

@@ -6,7 +6,11 @@ import (
 	"time"
 )
 
-// Op is the kind of change an [Event] makes.
+// Op is the kind of change an [Event] makes. Each op is one row of the op
+// table (ops, below), which everything else about it derives from: its
+// name, the names it carries and their validation, its binary form, how it
+// changes a tenant and what it answers. The package doc lists, under
+// "Adding an op", the places outside the table that a new op touches.
 type Op uint8
 
 // The operations. Their numeric values are part of the stored format: never
@@ -22,33 +26,259 @@ const (
 	OpClear         Op = 8 // nothing; only as the first change of a batch, which then replaces the tenant's state
 )
 
-var opNames = [...]string{
-	OpAddRole:       "add_role",
-	OpDelRole:       "del_role",
-	OpAddPermission: "add_permission",
-	OpDelPermission: "del_permission",
-	OpAddMembership: "add_membership",
-	OpDelMembership: "del_membership",
-	OpBatch:         "batch",
-	OpClear:         "clear",
+// opSpec is a row of the op table: all there is to know about one op.
+type opSpec struct {
+	// name is the op's snake-case name: in the event feed, the stored
+	// documents, the client and the OpenAPI description.
+	name string
+	// needs are the fields the op carries, each a valid name; a change of
+	// the op must leave every other field empty.
+	needs FieldSet
+	// batch marks the op whose changes are in Event.Changes, applied in
+	// order and atomically; it carries no fields of its own.
+	batch bool
+	// first marks an op that may only be the first change of a batch.
+	first bool
+	// fact marks an op that states one fact of a tenant's state, named by
+	// its fields alone: an import line with exactly those fields is a
+	// change of this op.
+	fact bool
+	// check, if set, validates what the field checks cannot (a field's
+	// relation to another, a value's range); it runs after them.
+	check func(*Change) error
+	// change applies a valid change to a tenant, t.mu held for writing,
+	// and returns the original API's answer. (Changes are passed by value
+	// here: a pointer passed through a func value escapes, and a check of a
+	// no-op write must not allocate.)
+	change func(t *tables, c Change) bool
+	// answer returns what change would answer now and whether it would
+	// change anything, t.mu held, without changing t.
+	answer func(t *tables, c Change) (result, changes bool)
+	// absent is what answer gives on a tenant that does not exist yet.
+	absent struct{ result, changes bool }
+}
+
+// ops is the op table, indexed by Op.
+var ops = [...]opSpec{
+	OpAddRole: {
+		name: "add_role", needs: FieldSet(0).With(FieldRole), fact: true,
+		change: func(t *tables, c Change) bool { return t.addRole(c.Role) },
+		answer: func(t *tables, c Change) (bool, bool) { there := t.roleThere(c); return !there, !there },
+		absent: answerOf(true, true),
+	},
+	OpDelRole: {
+		name: "del_role", needs: FieldSet(0).With(FieldRole),
+		change: func(t *tables, c Change) bool { return t.delRole(c.Role) },
+		answer: func(t *tables, c Change) (bool, bool) { there := t.roleThere(c); return there, there },
+	},
+	OpAddPermission: {
+		name: "add_permission", needs: FieldSet(0).With(FieldRole).With(FieldPermission), fact: true,
+		change: func(t *tables, c Change) bool { return t.addPermission(c.Role, c.Permission) },
+		answer: func(t *tables, c Change) (bool, bool) { return answerAdd(t.granted(c)) },
+	},
+	OpDelPermission: {
+		name: "del_permission", needs: FieldSet(0).With(FieldRole).With(FieldPermission),
+		change: func(t *tables, c Change) bool { t.delPermission(c.Role, c.Permission); return true },
+		answer: func(t *tables, c Change) (bool, bool) { return answerDel(t.granted(c)) },
+		absent: answerOf(true, false),
+	},
+	OpAddMembership: {
+		name: "add_membership", needs: FieldSet(0).With(FieldRole).With(FieldUser), fact: true,
+		change: func(t *tables, c Change) bool { return t.addMembership(c.User, c.Role) },
+		answer: func(t *tables, c Change) (bool, bool) { return answerAdd(t.member(c)) },
+	},
+	OpDelMembership: {
+		name: "del_membership", needs: FieldSet(0).With(FieldRole).With(FieldUser),
+		change: func(t *tables, c Change) bool { t.delMembership(c.User, c.Role); return true },
+		answer: func(t *tables, c Change) (bool, bool) { return answerDel(t.member(c)) },
+		absent: answerOf(true, false),
+	},
+	OpBatch: {
+		name: "batch", batch: true,
+		answer: func(*tables, Change) (bool, bool) { return true, true },
+		absent: answerOf(true, true),
+	},
+	OpClear: {
+		// The batch it begins gets fresh tables (Tenant.apply): nothing
+		// is left to clear when it is applied.
+		name: "clear", first: true,
+		change: func(*tables, Change) bool { return true },
+		answer: func(*tables, Change) (bool, bool) { return true, true },
+		absent: answerOf(true, true),
+	},
+}
+
+func answerOf(result, changes bool) struct{ result, changes bool } {
+	return struct{ result, changes bool }{result, changes}
+}
+
+// spec returns op's row of the op table, or nil for an unknown op.
+func (op Op) spec() *opSpec {
+	if int(op) < len(ops) && ops[op].name != "" {
+		return &ops[op]
+	}
+	return nil
+}
+
+// Ops returns every op, in numeric order.
+func Ops() []Op {
+	var out []Op
+	for i := range ops {
+		if ops[i].name != "" {
+			out = append(out, Op(i))
+		}
+	}
+	return out
 }
 
 // String returns the op's snake-case name, as used in the event feed.
 func (op Op) String() string {
-	if int(op) < len(opNames) && opNames[op] != "" {
-		return opNames[op]
+	if s := op.spec(); s != nil {
+		return s.name
 	}
 	return fmt.Sprintf("op(%d)", uint8(op))
 }
 
 // ParseOp is the inverse of [Op.String].
 func ParseOp(s string) (Op, error) {
-	for i, n := range opNames {
-		if n != "" && n == s {
+	for i := range ops {
+		if ops[i].name != "" && ops[i].name == s {
 			return Op(i), nil
 		}
 	}
 	return 0, fmt.Errorf("engine: unknown op %q", s)
+}
+
+// Needs returns the fields a change of op carries (none for an unknown op
+// and for the batch op).
+func (op Op) Needs() FieldSet {
+	if s := op.spec(); s != nil {
+		return s.needs
+	}
+	return 0
+}
+
+// IsBatch reports whether op is the batch op, whose changes are in
+// [Event.Changes].
+func (op Op) IsBatch() bool {
+	s := op.spec()
+	return s != nil && s.batch
+}
+
+// IsFact reports whether op states one fact of a tenant's state, named by
+// its fields alone (see [FactOp]): the facts are what an export lists and an
+// import takes.
+func (op Op) IsFact() bool {
+	s := op.spec()
+	return s != nil && s.fact
+}
+
+// FactOp returns the op stating the fact that has exactly the given fields,
+// if there is one.
+func FactOp(fields FieldSet) (Op, bool) {
+	for i := range ops {
+		if ops[i].fact && ops[i].needs == fields {
+			return Op(i), true
+		}
+	}
+	return 0, false
+}
+
+// Field is one of the names a [Change] carries.
+type Field uint8
+
+// The fields, in the order of the binary form.
+const (
+	FieldRole Field = iota
+	FieldPermission
+	FieldUser
+	numFields
+)
+
+type fieldSpec struct {
+	// name is the field's key in JSON: the event feed, imports and
+	// exports, stored documents, the client.
+	name string
+	// shared marks names that many changes of one import repeat (roles,
+	// permissions), whose strings a parser may share.
+	shared bool
+	// always marks the fields written in the binary form of every change,
+	// empty or not (the form's first fields); a field added later is
+	// written only for the ops that need it, so stored events stay valid.
+	always bool
+}
+
+var fields = [numFields]fieldSpec{
+	FieldRole:       {name: "role", shared: true, always: true},
+	FieldPermission: {name: "permission", shared: true, always: true},
+	FieldUser:       {name: "user", always: true},
+}
+
+// Fields returns every field, in the order of the binary form.
+func Fields() []Field {
+	out := make([]Field, numFields)
+	for i := range out {
+		out[i] = Field(i)
+	}
+	return out
+}
+
+// String returns the field's JSON key.
+func (f Field) String() string {
+	if f < numFields {
+		return fields[f].name
+	}
+	return fmt.Sprintf("field(%d)", uint8(f))
+}
+
+// FieldNamed returns the field whose JSON key is name. It does not allocate.
+func FieldNamed(name []byte) (Field, bool) {
+	for i := range fields {
+		if string(name) == fields[i].name {
+			return Field(i), true
+		}
+	}
+	return 0, false
+}
+
+// Shared reports whether many changes of one import tend to repeat the
+// field's names (roles and permissions do, users do not), so that a parser
+// of many changes gains by sharing their strings.
+func (f Field) Shared() bool { return f < numFields && fields[f].shared }
+
+// In returns a pointer to c's value of f. (A switch, not a func value in
+// the table: c would escape through a func value, and validating a change
+// must not allocate.)
+func (f Field) In(c *Change) *string {
+	switch f {
+	case FieldRole:
+		return &c.Role
+	case FieldPermission:
+		return &c.Permission
+	case FieldUser:
+		return &c.User
+	}
+	panic(fmt.Sprintf("engine: %v", f))
+}
+
+// FieldSet is a set of fields.
+type FieldSet uint32
+
+// With returns s with f added.
+func (s FieldSet) With(f Field) FieldSet { return s | 1<<f }
+
+// Has reports whether f is in s.
+func (s FieldSet) Has(f Field) bool { return s&(1<<f) != 0 }
+
+// Fields lists the fields of s in order.
+func (s FieldSet) Fields() []Field {
+	var out []Field
+	for f := Field(0); f < numFields; f++ {
+		if s.Has(f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // Change is one change of state: an op and the names it needs.
@@ -81,54 +311,53 @@ var (
 )
 
 // Validate checks that c names what its op needs, with valid names, and
-// nothing else.
+// nothing else. A batch op is not a valid change: batches do not nest.
 func (c *Change) Validate() error {
-	need := func(field, v string) error {
-		if err := ValidName(v); err != nil {
-			return fmt.Errorf("%s: %w", field, err)
-		}
-		return nil
-	}
-	none := func(field, v string) error {
-		if v != "" {
-			return &inputError{fmt.Sprintf("%s op carries a %s", c.Op, field)}
-		}
-		return nil
-	}
-	switch c.Op {
-	case OpAddRole, OpDelRole:
-		return errors.Join(need("role", c.Role), none("permission", c.Permission), none("user", c.User))
-	case OpAddPermission, OpDelPermission:
-		return errors.Join(need("role", c.Role), need("permission", c.Permission), none("user", c.User))
-	case OpAddMembership, OpDelMembership:
-		return errors.Join(need("role", c.Role), need("user", c.User), none("permission", c.Permission))
-	case OpClear:
-		return errors.Join(none("role", c.Role), none("permission", c.Permission), none("user", c.User))
-	default:
+	s := c.Op.spec()
+	if s == nil || s.batch {
 		return ErrBadOp
 	}
+	var errs []error
+	for f := Field(0); f < numFields; f++ {
+		if s.needs.Has(f) {
+			if err := ValidName(*f.In(c)); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", f, err))
+			}
+		}
+	}
+	for f := Field(0); f < numFields; f++ {
+		if !s.needs.Has(f) && *f.In(c) != "" {
+			errs = append(errs, &inputError{fmt.Sprintf("%s op carries a %s", c.Op, f)})
+		}
+	}
+	if len(errs) == 0 && s.check != nil {
+		return s.check(c)
+	}
+	return errors.Join(errs...)
 }
 
 // Validate checks the event's changes (see [Change.Validate]).
 func (e *Event) Validate() error {
-	if e.Op == OpClear {
-		return &inputError{"a clear change only begins a batch"}
+	if s := e.Op.spec(); s != nil && s.first {
+		return &inputError{fmt.Sprintf("a %s change only begins a batch", e.Op)}
 	}
-	if e.Op != OpBatch {
+	if !e.Op.IsBatch() {
 		if len(e.Changes) != 0 {
 			return &inputError{fmt.Sprintf("%s event carries batch changes", e.Op)}
 		}
 		return e.Change.Validate()
 	}
-	if e.Role != "" || e.Permission != "" || e.User != "" {
-		return &inputError{"batch event carries names of its own"}
+	for f := Field(0); f < numFields; f++ {
+		if *f.In(&e.Change) != "" {
+			return &inputError{"batch event carries names of its own"}
+		}
 	}
 	for i := range e.Changes {
 		if err := e.Changes[i].Validate(); err != nil {
 			return fmt.Errorf("change %d: %w", i, err)
 		}
-		if i > 0 && e.Changes[i].Op == OpClear {
-			return &inputError{fmt.Sprintf("change %d: a clear change only begins a batch", i)}
+		if i > 0 && e.Changes[i].Op.spec().first {
+			return &inputError{fmt.Sprintf("change %d: a %s change only begins a batch", i, e.Changes[i].Op)}
 		}
 	}
 	return nil

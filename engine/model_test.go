@@ -2,8 +2,6 @@ package engine
 
 import (
 	"errors"
-	"fmt"
-	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -13,24 +11,21 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
+
+	"auth/internal/refmodel"
 )
 
-// The reference model: the original library's semantics written as plainly
-// as possible, with maps of sets and no indices, free lists or caches. The
-// engine must give the same answer as the model to every verb.
-
-type set = map[string]bool
+// The reference model is internal/refmodel: the original library's
+// semantics written as plainly as possible, with maps of sets and no
+// indices, free lists or caches. The engine must give the same answer as
+// the model to every verb. modelTenant gives it the engine's types.
 
 type modelTenant struct {
-	seq     uint64
-	roles   set            // every role
-	perms   map[string]set // role -> permissions granted to it
-	members map[string]set // role -> users in it
+	*refmodel.Tenant
+	seq uint64
 }
 
-func newModelTenant() *modelTenant {
-	return &modelTenant{roles: set{}, perms: map[string]set{}, members: map[string]set{}}
-}
+func newModelTenant() *modelTenant { return &modelTenant{Tenant: refmodel.New()} }
 
 type model struct {
 	tenants map[TenantID]*modelTenant
@@ -57,155 +52,33 @@ func (m *model) read(id TenantID) *modelTenant {
 	return newModelTenant()
 }
 
+// refChange is c as the reference model takes it.
+func refChange(c Change) refmodel.Change {
+	return refmodel.Change{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User}
+}
+
 // change applies c and returns the original API's answer and whether the
 // state changed.
 func (t *modelTenant) change(c Change) (result, changed bool) {
-	switch c.Op {
-	case OpClear:
-		changed = len(t.roles) > 0
-		t.roles, t.perms, t.members = set{}, map[string]set{}, map[string]set{}
-		return true, changed
-	case OpAddRole:
-		if t.roles[c.Role] {
-			return false, false
-		}
-		t.roles[c.Role] = true
-		t.perms[c.Role] = set{}
-		t.members[c.Role] = set{}
-		return true, true
-	case OpDelRole:
-		if !t.roles[c.Role] {
-			return false, false
-		}
-		delete(t.roles, c.Role)
-		delete(t.perms, c.Role)
-		delete(t.members, c.Role)
-		return true, true
-	case OpAddPermission:
-		if !t.roles[c.Role] {
-			return false, false
-		}
-		changed = !t.perms[c.Role][c.Permission]
-		t.perms[c.Role][c.Permission] = true
-		return true, changed
-	case OpDelPermission:
-		if !t.roles[c.Role] {
-			return true, false
-		}
-		changed = t.perms[c.Role][c.Permission]
-		delete(t.perms[c.Role], c.Permission)
-		return true, changed
-	case OpAddMembership:
-		if !t.roles[c.Role] {
-			return false, false
-		}
-		changed = !t.members[c.Role][c.User]
-		t.members[c.Role][c.User] = true
-		return true, changed
-	case OpDelMembership:
-		if !t.roles[c.Role] {
-			return true, false
-		}
-		changed = t.members[c.Role][c.User]
-		delete(t.members[c.Role], c.User)
-		return true, changed
-	}
-	panic(fmt.Sprintf("model: op %v", c.Op))
+	return t.Change(refChange(c))
 }
 
 // apply applies a valid event in order and returns its answer.
 func (t *modelTenant) apply(ev *Event) (result, changed bool) {
 	t.seq = ev.Seq
-	if ev.Op != OpBatch {
+	if !ev.Op.IsBatch() {
 		return t.change(ev.Change)
 	}
-	for _, c := range ev.Changes {
-		_, ch := t.change(c)
-		changed = changed || ch
+	changes := make([]refmodel.Change, len(ev.Changes))
+	for i, c := range ev.Changes {
+		changes[i] = refChange(c)
 	}
-	return true, changed
-}
-
-// sortedKeys lists s sorted; an empty set gives an empty, non-nil list, as
-// every engine list does.
-func sortedKeys(s set) []string {
-	return append([]string{}, slices.Sorted(maps.Keys(s))...)
-}
-
-func (t *modelTenant) HasRole(role string) bool { return t.roles[role] }
-
-func (t *modelTenant) HasPermission(role, perm string) bool {
-	return t.roles[role] && t.perms[role][perm]
-}
-
-func (t *modelTenant) HasMembership(user, role string) bool {
-	return t.roles[role] && t.members[role][user]
-}
-
-func (t *modelTenant) UserHasPermission(user, perm string) bool {
-	for role := range t.roles {
-		if t.members[role][user] && t.perms[role][perm] {
-			return true
-		}
-	}
-	return false
-}
-
-func (t *modelTenant) Roles() []string { return sortedKeys(t.roles) }
-
-func (t *modelTenant) RolePermissions(role string) []string { return sortedKeys(t.perms[role]) }
-
-func (t *modelTenant) RoleMembers(role string) []string { return sortedKeys(t.members[role]) }
-
-func (t *modelTenant) UserRoles(user string) []string {
-	out := set{}
-	for role := range t.roles {
-		if t.members[role][user] {
-			out[role] = true
-		}
-	}
-	return sortedKeys(out)
-}
-
-func (t *modelTenant) UserPermissions(user string) []string {
-	out := set{}
-	for role := range t.roles {
-		if t.members[role][user] {
-			maps.Copy(out, t.perms[role])
-		}
-	}
-	return sortedKeys(out)
-}
-
-func (t *modelTenant) WhichRolesCan(perm string) []string {
-	out := set{}
-	for role := range t.roles {
-		if t.perms[role][perm] {
-			out[role] = true
-		}
-	}
-	return sortedKeys(out)
-}
-
-func (t *modelTenant) WhichUsersCan(perm string) []string {
-	out := set{}
-	for role := range t.roles {
-		if t.perms[role][perm] {
-			maps.Copy(out, t.members[role])
-		}
-	}
-	return sortedKeys(out)
+	return t.Batch(changes)
 }
 
 func (t *modelTenant) Stats() Stats {
-	users, perms := set{}, set{}
-	memberships := 0
-	for role := range t.roles {
-		maps.Copy(users, t.members[role])
-		maps.Copy(perms, t.perms[role])
-		memberships += len(t.members[role])
-	}
-	return Stats{Seq: t.seq, Users: len(users), Roles: len(t.roles), Permissions: len(perms), Memberships: memberships}
+	n := t.Counts()
+	return Stats{Seq: t.seq, Users: n.Users, Roles: n.Roles, Permissions: n.Permissions, Memberships: n.Memberships}
 }
 
 // reader is every read of a tenant; *Tenant (nil included), the model and

@@ -279,13 +279,12 @@ func modelFromSnapshot(s *Snapshot) *modelTenant {
 	m := newModelTenant()
 	m.seq = s.Seq
 	for _, r := range s.Roles {
-		m.roles[r.Name] = true
-		m.perms[r.Name], m.members[r.Name] = set{}, set{}
+		m.change(Change{Op: OpAddRole, Role: r.Name})
 		for _, p := range r.Permissions {
-			m.perms[r.Name][s.Permissions[p]] = true
+			m.change(Change{Op: OpAddPermission, Role: r.Name, Permission: s.Permissions[p]})
 		}
 		for _, u := range r.Members {
-			m.members[r.Name][s.Users[u]] = true
+			m.change(Change{Op: OpAddMembership, Role: r.Name, User: s.Users[u]})
 		}
 	}
 	return m

@@ -406,14 +406,10 @@ func (t *Tenant) Answer(c *Change) (result, changes bool) {
 // from, read under the same lock.
 func (t *Tenant) AnswerAt(c *Change) (result, changes bool, seq uint64) {
 	if t == nil {
-		switch c.Op {
-		case OpAddRole, OpBatch:
-			return true, true, 0
-		case OpDelPermission, OpDelMembership:
-			return true, false, 0
-		default:
-			return false, false, 0
+		if s := c.Op.spec(); s != nil {
+			return s.absent.result, s.absent.changes, 0
 		}
+		return false, false, 0
 	}
 	s, locked := t.rlock()
 	result, changes = s.answer(c)

@@ -3,12 +3,9 @@
 package httpapi
 
 import (
-	"context"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"auth/engine"
 )
 
 // TestHasPermissionHandlerAllocs holds the check handler to zero
@@ -23,16 +20,7 @@ func TestHasPermissionHandlerAllocs(t *testing.T) {
 }
 
 func testHasPermissionAllocs(t *testing.T, opts ...func(*Config)) {
-	srv, rep := newInternalServer(t, opts...)
-	for _, c := range []engine.Change{
-		{Op: engine.OpAddRole, Role: "r"},
-		{Op: engine.OpAddPermission, Role: "r", Permission: "p/q"},
-		{Op: engine.OpAddMembership, Role: "r", User: "u"},
-	} {
-		if _, _, err := rep.Write(context.Background(), "key", c); err != nil {
-			t.Fatal(err)
-		}
-	}
+	srv, _ := newCheckServer(t, "p/q", opts...)
 	for _, c := range []struct {
 		user, perm string
 		want       string

@@ -27,6 +27,15 @@ type testServer struct {
 
 func newTestServer(t testing.TB, opts ...func(*httpapi.Config)) *testServer {
 	t.Helper()
+	store, rep := newTestReplica(t)
+	base, srv := serve(t, rep, opts...)
+	return &testServer{t: t, base: base, store: store, rep: rep, srv: srv}
+}
+
+// newTestReplica returns a loaded replica on an embedded store of its
+// own, both closed when the test ends.
+func newTestReplica(t testing.TB) (*bolt.Store, *replica.Replica) {
+	t.Helper()
 	store, err := bolt.Open(bolt.DefaultConfig(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
@@ -42,8 +51,7 @@ func newTestServer(t testing.TB, opts ...func(*httpapi.Config)) *testServer {
 		rep.Close()
 		store.Close() // may already be closed by a test
 	})
-	base, srv := serve(t, rep, opts...)
-	return &testServer{t: t, base: base, store: store, rep: rep, srv: srv}
+	return store, rep
 }
 
 // serve serves svc on a loopback port until the test ends and returns its
@@ -138,19 +146,30 @@ func (s *testServer) snapshot(key string) []byte {
 // status, read before anything more is sent.
 func (s *testServer) rawStatus(raw string) int {
 	s.t.Helper()
+	resp, conn := s.rawResponse(raw)
+	resp.Body.Close()
+	conn.Close()
+	return resp.StatusCode
+}
+
+// rawResponse sends raw bytes on a new connection and reads the head of the
+// answer, before anything more is sent; the caller reads the body and
+// closes the connection.
+func (s *testServer) rawResponse(raw string) (*http.Response, net.Conn) {
+	s.t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := conn.Write([]byte(raw)); err != nil {
+		conn.Close()
 		s.t.Fatal(err)
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
+		conn.Close()
 		s.t.Fatalf("reading the answer: %v", err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return resp, conn
 }

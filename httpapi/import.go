@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -284,6 +285,26 @@ func parseImport(r *countingReader, limit int64, mem *importBudget) (importParse
 	return p, ""
 }
 
+// msgImportLineFields refuses a line whose fields are those of no fact.
+var msgImportLineFields = importLineFields()
+
+// importLineFields says which fields a line may have: those of one of the
+// facts of the op table.
+func importLineFields() string {
+	var alts []string
+	for _, op := range engine.Ops() {
+		if !op.IsFact() {
+			continue
+		}
+		var names []string
+		for _, f := range op.Needs().Fields() {
+			names = append(names, strconv.Quote(f.String()))
+		}
+		alts = append(alts, strings.Join(names, " and "))
+	}
+	return "a line has the fields of one fact: " + strings.Join(alts, ", or ")
+}
+
 // parseImportLine turns one line into a change, or says what is wrong.
 func parseImportLine(p *fastjson.Parser, raw []byte) (engine.Change, string) {
 	return parseImportLineWith(p, raw, func(b []byte) string { return string(b) })
@@ -302,39 +323,33 @@ func parseImportLineWith(p *fastjson.Parser, raw []byte, shared func([]byte) str
 	}
 	var c engine.Change
 	var bad string
-	var hasRole, hasPerm, hasUser bool
+	var present engine.FieldSet
 	obj.Visit(func(k []byte, v *fastjson.Value) {
 		s, err := v.StringBytes()
 		if err != nil {
 			bad = "field " + strconv.Quote(string(k)) + " is not a string"
 			return
 		}
-		switch string(k) {
-		case "role":
-			c.Role, hasRole = shared(s), true
-		case "permission":
-			c.Permission, hasPerm = shared(s), true
-		case "user":
-			c.User, hasUser = string(s), true
-		default:
+		f, ok := engine.FieldNamed(k)
+		if !ok {
 			bad = "unknown field " + strconv.Quote(string(k))
+			return
 		}
+		if f.Shared() {
+			*f.In(&c) = shared(s)
+		} else {
+			*f.In(&c) = string(s)
+		}
+		present = present.With(f)
 	})
 	if bad != "" {
 		return c, bad
 	}
-	switch {
-	case !hasRole:
-		return c, `a line needs "role"`
-	case hasPerm && hasUser:
-		return c, `a line has "permission" or "user", not both`
-	case hasPerm:
-		c.Op = engine.OpAddPermission
-	case hasUser:
-		c.Op = engine.OpAddMembership
-	default:
-		c.Op = engine.OpAddRole
+	op, ok := engine.FactOp(present)
+	if !ok {
+		return c, msgImportLineFields
 	}
+	c.Op = op
 	if err := c.Validate(); err != nil {
 		return c, err.Error()
 	}

@@ -42,6 +42,23 @@ func newInternalServer(tb testing.TB, opts ...func(*Config)) (*Server, *replica.
 	return srv, rep
 }
 
+// newCheckServer is newInternalServer with one grant under the key "key":
+// user u is in role r, which is granted perm.
+func newCheckServer(tb testing.TB, perm string, opts ...func(*Config)) (*Server, *replica.Replica) {
+	tb.Helper()
+	srv, rep := newInternalServer(tb, opts...)
+	for _, c := range []engine.Change{
+		{Op: engine.OpAddRole, Role: "r"},
+		{Op: engine.OpAddPermission, Role: "r", Permission: perm},
+		{Op: engine.OpAddMembership, Role: "r", User: "u"},
+	} {
+		if _, _, err := rep.Write(context.Background(), "key", c); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return srv, rep
+}
+
 func request(method, uri string) *fasthttp.RequestCtx {
 	var ctx fasthttp.RequestCtx
 	ctx.Request.Header.SetMethod(method)
@@ -161,16 +178,7 @@ func benchmarkHasPermission(b *testing.B, metrics bool) {
 //
 //	go test ./httpapi -run '^$' -bench CheckV1VsAPI -count 6
 func BenchmarkCheckV1VsAPI(b *testing.B) {
-	srv, rep := newInternalServer(b)
-	for _, c := range []engine.Change{
-		{Op: engine.OpAddRole, Role: "r"},
-		{Op: engine.OpAddPermission, Role: "r", Permission: "p"},
-		{Op: engine.OpAddMembership, Role: "r", User: "u"},
-	} {
-		if _, _, err := rep.Write(context.Background(), "key", c); err != nil {
-			b.Fatal(err)
-		}
-	}
+	srv, _ := newCheckServer(b, "p")
 	h := srv.Handler()
 	api := request("GET", "/api/has_permission/key/u/p")
 	v1 := request("GET", "/v1/has_permission/u/p")
@@ -284,16 +292,7 @@ func TestShutdownRightAfterServe(t *testing.T) {
 // auth header), and those it must not take (min_seq, extra segments,
 // another method) still reach the router.
 func TestCheckFastPathIsTheRoute(t *testing.T) {
-	srv, rep := newInternalServer(t)
-	for _, c := range []engine.Change{
-		{Op: engine.OpAddRole, Role: "r"},
-		{Op: engine.OpAddPermission, Role: "r", Permission: "p/q"},
-		{Op: engine.OpAddMembership, Role: "r", User: "u"},
-	} {
-		if _, _, err := rep.Write(context.Background(), "key", c); err != nil {
-			t.Fatal(err)
-		}
-	}
+	srv, _ := newCheckServer(t, "p/q")
 	for _, c := range []struct{ method, uri, auth string }{
 		{"GET", "/v1/has_permission/u/p%2Fq", "Bearer key"},
 		{"GET", "/v1/has_permission/u/nope", "Bearer key"},

@@ -77,8 +77,21 @@ var bearer = []byte("bearer ")
 // bearerKey reads the key from "Authorization: Bearer <key>". It answers
 // 401 if there is none and 400 if it is not a valid key. The key points
 // into the request; it is valid until the handler returns.
+// authorization returns the request's Authorization header, as
+// h.Peek(fasthttp.HeaderAuthorization) would, without normalizing the name
+// asked for on every request (which cost a check on /v1 a third of its
+// time): the names of a parsed header are normalized already.
+func authorization(h *fasthttp.RequestHeader) []byte {
+	for k, v := range h.All() {
+		if len(k) == len(fasthttp.HeaderAuthorization) && string(k) == fasthttp.HeaderAuthorization {
+			return v
+		}
+	}
+	return nil
+}
+
 func bearerKey(ctx *fasthttp.RequestCtx) (string, bool) {
-	auth := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
+	auth := authorization(&ctx.Request.Header)
 	if len(auth) == 0 {
 		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, "Bearer")
 		writeError(ctx, fasthttp.StatusUnauthorized, "missing key: send Authorization: Bearer <key>")

@@ -20,7 +20,6 @@ import (
 
 	"auth/engine"
 	"auth/httpapi"
-	"auth/persist/bolt"
 	"auth/replica"
 )
 
@@ -43,21 +42,7 @@ func (c *countingService) WaitSeq(ctx context.Context, id engine.TenantID, seq u
 
 func newCountingServer(t *testing.T, opts ...func(*httpapi.Config)) (string, *countingService) {
 	t.Helper()
-	store, err := bolt.Open(bolt.DefaultConfig(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := replica.New(engine.New(), store, replica.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rep.Load(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		rep.Close()
-		store.Close()
-	})
+	_, rep := newTestReplica(t)
 	svc := &countingService{Replica: rep}
 	reg := prometheus.NewRegistry()
 	withMetrics := func(c *httpapi.Config) { c.Registerer, c.Gatherer = reg, reg }

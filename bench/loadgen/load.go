@@ -119,42 +119,16 @@ func Load(ctx context.Context, addr string, cfg dataset.Config, conc int, progre
 }
 
 func startLoadProgress(w io.Writer, start time.Time, total int, done *atomic.Uint64) func() {
-	if w == nil {
-		return func() {}
-	}
-	tty := isTerminal(w)
-	quit := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-quit:
-				if tty {
-					fmt.Fprint(w, "\r\x1b[K")
-				}
-				return
-			case <-t.C:
-				n := done.Load()
-				el := time.Since(start).Seconds()
-				rate := float64(n) / el
-				eta := 0.0
-				if rate > 0 {
-					eta = float64(uint64(total)-min(n, uint64(total))) / rate
-				}
-				line := fmt.Sprintf("load: %d/%d writes (%.0f%%)  %.0f writes/s  eta %.0fs", n, total, 100*float64(n)/float64(total), rate, eta)
-				if tty {
-					fmt.Fprint(w, "\r\x1b[K"+line)
-				} else {
-					fmt.Fprintln(w, line)
-				}
-			}
+	return everySecond(w, func() string {
+		n := done.Load()
+		el := time.Since(start).Seconds()
+		rate := float64(n) / el
+		eta := 0.0
+		if rate > 0 {
+			eta = float64(uint64(total)-min(n, uint64(total))) / rate
 		}
-	}()
-	return func() { close(quit); wg.Wait() }
+		return fmt.Sprintf("load: %d/%d writes (%.0f%%)  %.0f writes/s  eta %.0fs", n, total, 100*float64(n)/float64(total), rate, eta)
+	})
 }
 
 // Verify sends n checks and n/10+1 list queries drawn at random and fails on

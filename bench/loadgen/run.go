@@ -345,6 +345,19 @@ func worker(ctx context.Context, client *fasthttp.HostClient, addr int, st *stre
 // startProgress prints a progress line every second until the returned
 // function is called.
 func startProgress(w io.Writer, label string, start time.Time, dur time.Duration, live *atomic.Uint64, _ []*workerStats) func() {
+	var last uint64
+	return everySecond(w, func() string {
+		n := live.Load()
+		line := fmt.Sprintf("%s: %4.0fs/%.0fs  %9d req  %8d req/s", label, time.Since(start).Seconds(), dur.Seconds(), n, n-last)
+		last = n
+		return line
+	})
+}
+
+// everySecond prints the line line makes to w every second (over the
+// last one on a terminal) until the returned function is called; with a
+// nil w it does nothing.
+func everySecond(w io.Writer, line func() string) func() {
 	if w == nil {
 		return func() {}
 	}
@@ -356,7 +369,6 @@ func startProgress(w io.Writer, label string, start time.Time, dur time.Duration
 		defer wg.Done()
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
-		var last uint64
 		for {
 			select {
 			case <-done:
@@ -365,13 +377,10 @@ func startProgress(w io.Writer, label string, start time.Time, dur time.Duration
 				}
 				return
 			case <-t.C:
-				n := live.Load()
-				line := fmt.Sprintf("%s: %4.0fs/%.0fs  %9d req  %8d req/s", label, time.Since(start).Seconds(), dur.Seconds(), n, n-last)
-				last = n
 				if tty {
-					fmt.Fprint(w, "\r\x1b[K"+line)
+					fmt.Fprint(w, "\r\x1b[K"+line())
 				} else {
-					fmt.Fprintln(w, line)
+					fmt.Fprintln(w, line())
 				}
 			}
 		}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"auth/bus/natstest"
 )
 
 // startTimeout bounds a child's start: a replica's load, the MongoDB test
@@ -31,7 +33,7 @@ type Cluster struct {
 	mongoDir string
 	mongoArg []string // the launcher's arguments, the same at every start
 	db       string
-	nats     [2]*natsServer
+	nats     [2]*natstest.Server
 	replicas []*Replica
 	client   *http.Client // for the harness's own requests
 }
@@ -75,7 +77,7 @@ func StartCluster(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		return nil, err
 	}
 	for i := range c.nats {
-		if c.nats[i], err = startNATS(); err != nil {
+		if c.nats[i], err = natstest.Run(); err != nil {
 			return nil, err
 		}
 	}
@@ -151,7 +153,7 @@ func (c *Cluster) args(r *Replica) []string {
 		"-data", filepath.Join(c.cfg.Dir, "data-"+r.Name),
 		"-mongo-uri", c.mongoURI,
 		"-mongo-db", c.db,
-		"-nats-url", c.nats[r.bus].url(),
+		"-nats-url", c.nats[r.bus].URL(),
 		"-cluster-secret", clusterSecret,
 	}
 	args = append(args, c.cfg.ServerArgs...)
@@ -270,8 +272,8 @@ func (c *Cluster) PauseReplica(i int) error  { return c.replicas[i].p.signal(sys
 func (c *Cluster) ResumeReplica(i int) error { return c.replicas[i].p.signal(syscall.SIGCONT) }
 
 // StopNATS stops NATS server k; StartNATS starts it again on its port.
-func (c *Cluster) StopNATS(k int)         { c.nats[k].stop() }
-func (c *Cluster) StartNATS(k int) error  { return c.nats[k].start() }
+func (c *Cluster) StopNATS(k int)         { c.nats[k].Stop() }
+func (c *Cluster) StartNATS(k int) error  { return c.nats[k].Restart() }
 func (c *Cluster) replicaCount() int      { return len(c.replicas) }
 func (c *Cluster) replica(i int) *Replica { return c.replicas[i] }
 
@@ -306,7 +308,7 @@ func (c *Cluster) Close() {
 	}
 	for _, n := range c.nats {
 		if n != nil {
-			n.stop()
+			n.Stop()
 		}
 	}
 	c.client.CloseIdleConnections()

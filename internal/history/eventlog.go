@@ -97,41 +97,49 @@ func contentKey(op engine.Op, c *engine.Change, changes []engine.Change) string 
 
 // inputKey is contentKey of the event a write makes.
 func (in *Input) key(bulkLines int) string {
-	var c engine.Change
+	ev := in.event(bulkLines)
+	return contentKey(ev.Op, &ev.Change, ev.Changes)
+}
+
+// event is what the server makes of a write: one change, or for an import
+// the batch httpapi builds (role lines first, then the rest in order), the
+// big import with bulkLines lines.
+func (in *Input) event(bulkLines int) engine.Event {
 	switch in.Kind {
 	case AddRole:
-		c = engine.Change{Op: engine.OpAddRole, Role: roleNames[in.Role]}
+		return engine.Event{Change: engine.Change{Op: engine.OpAddRole, Role: roleNames[in.Role]}}
 	case DelRole:
-		c = engine.Change{Op: engine.OpDelRole, Role: roleNames[in.Role]}
+		return engine.Event{Change: engine.Change{Op: engine.OpDelRole, Role: roleNames[in.Role]}}
 	case AddPerm:
-		c = engine.Change{Op: engine.OpAddPermission, Role: roleNames[in.Role], Permission: permNames[in.Perm]}
+		return engine.Event{Change: engine.Change{Op: engine.OpAddPermission, Role: roleNames[in.Role], Permission: permNames[in.Perm]}}
 	case DelPerm:
-		c = engine.Change{Op: engine.OpDelPermission, Role: roleNames[in.Role], Permission: permNames[in.Perm]}
+		return engine.Event{Change: engine.Change{Op: engine.OpDelPermission, Role: roleNames[in.Role], Permission: permNames[in.Perm]}}
 	case AddMember:
-		c = engine.Change{Op: engine.OpAddMembership, Role: roleNames[in.Role], User: userNames[in.User]}
+		return engine.Event{Change: engine.Change{Op: engine.OpAddMembership, Role: roleNames[in.Role], User: userNames[in.User]}}
 	case DelMember:
-		c = engine.Change{Op: engine.OpDelMembership, Role: roleNames[in.Role], User: userNames[in.User]}
+		return engine.Event{Change: engine.Change{Op: engine.OpDelMembership, Role: roleNames[in.Role], User: userNames[in.User]}}
 	case Import:
-		var changes []engine.Change
-		for _, l := range in.Lines {
-			switch {
-			case l.Perm >= 0:
-				changes = append(changes, engine.Change{Op: engine.OpAddPermission, Role: roleNames[l.Role], Permission: permNames[l.Perm]})
-			case l.User >= 0:
-				changes = append(changes, engine.Change{Op: engine.OpAddMembership, Role: roleNames[l.Role], User: userNames[l.User]})
-			default:
-				changes = append(changes, engine.Change{Op: engine.OpAddRole, Role: roleNames[l.Role]})
-			}
-		}
-		if in.Bulk {
-			changes = append(changes, engine.Change{Op: engine.OpAddRole, Role: roleNames[bulkRole]})
-			for i := range bulkLines - 1 {
-				changes = append(changes, engine.Change{Op: engine.OpAddMembership, Role: roleNames[bulkRole], User: bulkUser(i)})
-			}
-		}
-		return contentKey(engine.OpBatch, &engine.Change{Op: engine.OpBatch}, changes)
+	default:
+		return engine.Event{} // not a write
 	}
-	return contentKey(c.Op, &c, nil)
+	var roles, rest []engine.Change
+	for _, l := range in.Lines {
+		switch {
+		case l.Perm >= 0:
+			rest = append(rest, engine.Change{Op: engine.OpAddPermission, Role: roleNames[l.Role], Permission: permNames[l.Perm]})
+		case l.User >= 0:
+			rest = append(rest, engine.Change{Op: engine.OpAddMembership, Role: roleNames[l.Role], User: userNames[l.User]})
+		default:
+			roles = append(roles, engine.Change{Op: engine.OpAddRole, Role: roleNames[l.Role]})
+		}
+	}
+	if in.Bulk {
+		roles = append(roles, engine.Change{Op: engine.OpAddRole, Role: roleNames[bulkRole]})
+		for i := range bulkLines - 1 {
+			rest = append(rest, engine.Change{Op: engine.OpAddMembership, Role: roleNames[bulkRole], User: bulkUser(i)})
+		}
+	}
+	return engine.Event{Change: engine.Change{Op: engine.OpBatch}, Changes: append(roles, rest...)}
 }
 
 // settleUnknown settles what the store's events tell of each write of

@@ -7,6 +7,7 @@ import (
 	"pgregory.net/rapid"
 
 	"auth/engine"
+	"auth/internal/refmodel"
 )
 
 // testBulk is the size of the big import in the model tests.
@@ -47,46 +48,31 @@ func drawInput(t *rapid.T) Input {
 	return in
 }
 
-// engineChange is what the server makes of a write: one change, or for an
-// import the batch httpapi builds (role lines first, then the rest in
-// order).
-func engineChange(in *Input) engine.Event {
-	switch in.Kind {
-	case AddRole:
-		return engine.Event{Change: engine.Change{Op: engine.OpAddRole, Role: roleNames[in.Role]}}
-	case DelRole:
-		return engine.Event{Change: engine.Change{Op: engine.OpDelRole, Role: roleNames[in.Role]}}
-	case AddPerm:
-		return engine.Event{Change: engine.Change{Op: engine.OpAddPermission, Role: roleNames[in.Role], Permission: permNames[in.Perm]}}
-	case DelPerm:
-		return engine.Event{Change: engine.Change{Op: engine.OpDelPermission, Role: roleNames[in.Role], Permission: permNames[in.Perm]}}
-	case AddMember:
-		return engine.Event{Change: engine.Change{Op: engine.OpAddMembership, Role: roleNames[in.Role], User: userNames[in.User]}}
-	case DelMember:
-		return engine.Event{Change: engine.Change{Op: engine.OpDelMembership, Role: roleNames[in.Role], User: userNames[in.User]}}
-	}
-	var roles, rest []engine.Change
-	for _, l := range in.Lines {
-		switch {
-		case l.Perm >= 0:
-			rest = append(rest, engine.Change{Op: engine.OpAddPermission, Role: roleNames[l.Role], Permission: permNames[l.Perm]})
-		case l.User >= 0:
-			rest = append(rest, engine.Change{Op: engine.OpAddMembership, Role: roleNames[l.Role], User: userNames[l.User]})
-		default:
-			roles = append(roles, engine.Change{Op: engine.OpAddRole, Role: roleNames[l.Role]})
-		}
-	}
-	if in.Bulk {
-		roles = append(roles, engine.Change{Op: engine.OpAddRole, Role: roleNames[bulkRole]})
-		for i := range testBulk - 1 {
-			rest = append(rest, engine.Change{Op: engine.OpAddMembership, Role: roleNames[bulkRole], User: bulkUser(i)})
-		}
-	}
-	return engine.Event{Change: engine.Change{Op: engine.OpBatch}, Changes: append(roles, rest...)}
+// engineChange is what the server makes of a write (Input.event).
+func engineChange(in *Input) engine.Event { return in.event(testBulk) }
+
+// tenantReader is what engineState reads: a tenant of the engine or of
+// the reference model.
+type tenantReader interface {
+	HasRole(role string) bool
+	HasPermission(role, perm string) bool
+	HasMembership(user, role string) bool
+}
+
+// refChange is c as the reference model takes it.
+func refChange(c engine.Change) refmodel.Change {
+	return refmodel.Change{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User}
 }
 
 // engineState reads a tenant of the engine as a model state.
 func engineState(t *engine.Tenant) State {
+	s := readState(t)
+	s.SeqLo, s.SeqHi = t.Seq(), t.Seq()
+	return s
+}
+
+// readState reads a tenant's content as a model state (seqs left zero).
+func readState(t tenantReader) State {
 	var s State
 	for r := range int8(len(roleNames)) {
 		if t.HasRole(roleNames[r]) {
@@ -110,17 +96,18 @@ func engineState(t *engine.Tenant) State {
 			s.Roles = 0xff
 		}
 	}
-	s.SeqLo, s.SeqHi = t.Seq(), t.Seq()
 	return s
 }
 
 // TestModelIsTheEngine: the model answers every write as the engine does,
 // says whether it changes anything as the engine does (a write that
-// changes nothing makes no event), and reaches the same state.
+// changes nothing makes no event), and reaches the same state; and the
+// same as the naive reference model (internal/refmodel).
 func TestModelIsTheEngine(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		eng := engine.New()
 		id := engine.KeyID("model")
+		ref := refmodel.New()
 		var s State
 		for i := range rapid.IntRange(1, 60).Draw(t, "n") {
 			in := drawInput(t)
@@ -139,9 +126,26 @@ func TestModelIsTheEngine(t *testing.T) {
 				}
 				next.SeqLo, next.SeqHi = ev.Seq, ev.Seq
 			}
+			var refResult, refChanged bool
+			if ev.Op == engine.OpBatch {
+				changes := make([]refmodel.Change, len(ev.Changes))
+				for i, c := range ev.Changes {
+					changes[i] = refChange(c)
+				}
+				refResult, _ = ref.Batch(changes)
+				refChanged = true // an import is one event whatever it changes
+			} else {
+				refResult, refChanged = ref.Change(refChange(ev.Change))
+			}
+			if refResult != result || refChanged != changed {
+				t.Fatalf("write %d %s: model answers %v (changes %v), reference model %v (changes %v)", i, in.String(), result, changed, refResult, refChanged)
+			}
 			s = next
 			if diff := cmp.Diff(engineState(eng.Tenant(id)), s); diff != "" {
 				t.Fatalf("after write %d %s (-engine +model):\n%s", i, in.String(), diff)
+			}
+			if diff := cmp.Diff(readState(ref), s.withSeq(0)); diff != "" {
+				t.Fatalf("after write %d %s (-reference +model):\n%s", i, in.String(), diff)
 			}
 		}
 	})

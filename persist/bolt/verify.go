@@ -196,6 +196,15 @@ type pg struct {
 	n   int    // its length, overflow pages included
 }
 
+// elemHeaders returns the headers of the page's count elements, or an
+// error if they do not fit in it.
+func (p *pg) elemHeaders(where string, count uint64) ([]byte, error) {
+	if pageHeaderSize+count*elemSize > uint64(p.n) {
+		return nil, corruptf(where, "%d elements do not fit in it", count)
+	}
+	return p.at(pageHeaderSize, count*elemSize)
+}
+
 // at returns bytes [i, i+k) of the page, which must lie within its
 // length; they may alias the page's buffer.
 func (p *pg) at(i, k uint64) ([]byte, error) {
@@ -314,10 +323,7 @@ func (w *walker) node(bucket, from string, id uint64, lo, hi []byte, depth int, 
 	if count == 0 {
 		return corruptf(where, "a branch page without elements")
 	}
-	if pageHeaderSize+count*elemSize > uint64(p.n) {
-		return corruptf(where, "%d elements do not fit in it", count)
-	}
-	hdrs, err := p.at(pageHeaderSize, count*elemSize)
+	hdrs, err := p.elemHeaders(where, count)
 	if err != nil {
 		return err
 	}
@@ -374,10 +380,7 @@ func (w *walker) leaf(where string, p *pg, lo, hi []byte, depth int, root bool) 
 	if count == 0 && !root {
 		return corruptf(where, "a leaf page without elements below a branch page")
 	}
-	if pageHeaderSize+count*elemSize > uint64(p.n) {
-		return corruptf(where, "%d elements do not fit in it", count)
-	}
-	hdrs, err := p.at(pageHeaderSize, count*elemSize)
+	hdrs, err := p.elemHeaders(where, count)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"auth/persist"
 	"auth/persist/mongo"
 	"auth/persist/mongo/mongotest"
+	"auth/persist/storetest"
 )
 
 // smallChunks is a configuration under which a batch of more than a few
@@ -246,19 +247,7 @@ func TestChunkedRetention(t *testing.T) {
 	if have, named := countDocs(t, db, "event_chunks"), chunksNamed(t, db); have != named {
 		t.Fatalf("%d chunks stored, events name %d", have, named)
 	}
-	st := loadAll(t, open(t, cfg))[tn]
-	fresh := engine.New()
-	if err := fresh.Restore(st.Snapshot); err != nil {
-		t.Fatal(err)
-	}
-	for i := range st.Events {
-		if _, err := fresh.Apply(&st.Events[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if diff := cmp.Diff(eng.Snapshot(tn), fresh.Snapshot(tn)); diff != "" {
-		t.Fatalf("loaded state differs (-live +loaded):\n%s", diff)
-	}
+	storetest.CheckLoaded(t, eng, loadAll(t, open(t, cfg))[tn])
 }
 
 // Chunks that no event names, as a crashed append leaves them, are never

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -146,13 +145,15 @@ func chunkedForm(ev *engine.Event) ([]byte, error) {
 // opCounts counts a batch's changes by op, for eventDoc.Counts, in op
 // order.
 func opCounts(changes []engine.Change) bson.D {
-	n := map[engine.Op]int64{}
+	var n [256]int64 // by engine.Op
 	for i := range changes {
 		n[changes[i].Op]++
 	}
 	var d bson.D
-	for _, op := range slices.Sorted(maps.Keys(n)) {
-		d = append(d, bson.E{Key: op.String(), Value: n[op]})
+	for _, op := range engine.Ops() {
+		if n[op] > 0 && !op.IsBatch() {
+			d = append(d, bson.E{Key: op.String(), Value: n[op]})
+		}
 	}
 	return d
 }
@@ -176,8 +177,10 @@ func inlineSize(ev *engine.Event, limit int) int {
 		c := &ev.Changes[i]
 		// Array element: type, index as a C string, then the document:
 		// length, fields, terminator.
-		n += 1 + digits + 1 + 4 + field("op", c.Op.String()) + field("role", c.Role) +
-			field("permission", c.Permission) + field("user", c.User) + 1
+		n += 1 + digits + 1 + 4 + field("op", c.Op.String()) + 1
+		for _, f := range engine.Fields() {
+			n += field(f.String(), *f.In(c))
+		}
 		if n > limit {
 			break
 		}

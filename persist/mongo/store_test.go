@@ -240,13 +240,10 @@ func loadAll(t testing.TB, s persist.Store) map[engine.TenantID]persist.TenantSt
 	return out
 }
 
+// countChunks counts the snapshot chunks.
 func countChunks(t testing.TB, db *driver.Database) int64 {
 	t.Helper()
-	n, err := db.Collection("snapshot_chunks").CountDocuments(ctxT(t), bson.D{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return countDocs(t, db, "snapshot_chunks")
 }
 
 // A snapshot over MongoDB's 16 MiB document limit goes in chunks and comes
@@ -412,19 +409,7 @@ func testRetention(t *testing.T, access string) {
 	if ev := appendTo(b, 21); ev.Seq != 21 {
 		t.Fatalf("stale handle appended at seq %d, want 21", ev.Seq)
 	}
-	st := loadAll(t, b)[tn]
-	fresh := engine.New()
-	if err := fresh.Restore(st.Snapshot); err != nil {
-		t.Fatal(err)
-	}
-	for i := range st.Events {
-		if _, err := fresh.Apply(&st.Events[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if diff := cmp.Diff(eng.Snapshot(tn), fresh.Snapshot(tn)); diff != "" {
-		t.Fatalf("loaded state differs (-live +loaded):\n%s", diff)
-	}
+	storetest.CheckLoaded(t, eng, loadAll(t, b)[tn])
 }
 
 // The events collection reads as an audit trail.

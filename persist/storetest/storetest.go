@@ -309,6 +309,25 @@ func testSnapshotLoad(t *testing.T, h Harness) {
 	checkLoad(t, s, a, b, c, eng)
 }
 
+// CheckLoaded fails t unless st, a tenant's state as a store loaded it
+// with a snapshot, restored and replayed into a fresh engine, is the live
+// engine's state of that tenant.
+func CheckLoaded(t testing.TB, live *engine.Engine, st persist.TenantState) {
+	t.Helper()
+	fresh := engine.New()
+	if err := fresh.Restore(st.Snapshot); err != nil {
+		t.Fatal(err)
+	}
+	for i := range st.Events {
+		if _, err := fresh.Apply(&st.Events[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if diff := cmp.Diff(live.Snapshot(st.Tenant), fresh.Snapshot(st.Tenant)); diff != "" {
+		t.Fatalf("loaded state differs from live state (-live +loaded):\n%s", diff)
+	}
+}
+
 func checkLoad(t *testing.T, s persist.Store, a, b, c engine.TenantID, eng *engine.Engine) {
 	t.Helper()
 	states := map[engine.TenantID]persist.TenantState{}
@@ -335,18 +354,7 @@ func checkLoad(t *testing.T, s persist.Store, a, b, c engine.TenantID, eng *engi
 	if !slices.Equal(seqs(sa.Events), span(13, 20)) {
 		t.Fatalf("tenant a: tail %v, want 13..20", seqs(sa.Events))
 	}
-	fresh := engine.New()
-	if err := fresh.Restore(sa.Snapshot); err != nil {
-		t.Fatal(err)
-	}
-	for i := range sa.Events {
-		if _, err := fresh.Apply(&sa.Events[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if diff := cmp.Diff(eng.Snapshot(a), fresh.Snapshot(a)); diff != "" {
-		t.Fatalf("loaded state differs from live state (-live +loaded):\n%s", diff)
-	}
+	CheckLoaded(t, eng, sa)
 	sb := states[b]
 	if sb.Snapshot != nil || !slices.Equal(seqs(sb.Events), span(1, 3)) {
 		t.Fatalf("tenant b: snapshot %v, events %v; want none, 1..3", sb.Snapshot, seqs(sb.Events))

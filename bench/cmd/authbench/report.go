@@ -31,25 +31,15 @@ func cmdReport(_ context.Context, args []string) error {
 		var text string
 		switch kind.Kind {
 		case "compare":
-			var r CompareReport
-			err = json.Unmarshal(b, &r)
-			text = compareMarkdown(&r)
+			text, err = render(b, compareMarkdown)
 		case "scale":
-			var r ScaleReport
-			err = json.Unmarshal(b, &r)
-			text = scaleMarkdown(&r)
+			text, err = render(b, scaleMarkdown)
 		case "coldstart":
-			var r ColdstartReport
-			err = json.Unmarshal(b, &r)
-			text = coldstartMarkdown(&r)
+			text, err = render(b, coldstartMarkdown)
 		case "history":
-			var r HistoryReport
-			err = json.Unmarshal(b, &r)
-			text = historyText(&r)
+			text, err = render(b, historyText)
 		case "attack":
-			var r AttackReport
-			err = json.Unmarshal(b, &r)
-			text = attackMarkdown(&r)
+			text, err = render(b, attackMarkdown)
 		default:
 			return fmt.Errorf("%s: unknown kind %q", path, kind.Kind)
 		}
@@ -59,4 +49,11 @@ func cmdReport(_ context.Context, args []string) error {
 		fmt.Println(text)
 	}
 	return nil
+}
+
+// render decodes a report of type R from b and writes it as text.
+func render[R any](b []byte, text func(*R) string) (string, error) {
+	var r R
+	err := json.Unmarshal(b, &r)
+	return text(&r), err
 }
