@@ -68,7 +68,7 @@ func (s *Server) writeWriteError(ctx *fasthttp.RequestCtx, route string, err err
 		s.cfg.Logger.Warn("write failed", "route", route, "status", code, "outcome", outcome, "err", err)
 	}
 	if outcome == outcomeUnknown && seq > 0 {
-		setSeq(ctx, seq)
+		s.setSeq(ctx, seq)
 	}
 	ctx.SetStatusCode(code)
 	ctx.SetContentType(contentJSON)

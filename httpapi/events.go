@@ -25,13 +25,22 @@ import (
 // an empty answer waits (long-polls) up to wait, at most Config.MaxWatch,
 // for the next event.
 //
-//	GET /v1/events/stream?after=SEQ   (or the Last-Event-ID header)
+//	GET /v1/events/stream?after=SEQ[&epoch=E]   (or the Last-Event-ID header)
 //
 // streams events as server-sent events (text/event-stream), each with its
-// seq as the event id, as they are applied here, until the client goes
+// epoch and seq as the event id ("EPOCH:SEQ", see epoch.go), as they are
+// applied here, until the client goes
 // away, the server shuts down or the stream has lived
 // Config.MaxStreamLifetime (the client then resumes with Last-Event-ID). A
-// comment line every 15 s keeps idle connections alive.
+// comment line every 15 s keeps idle connections alive. A stream the
+// client cannot resume answers one reset event and ends:
+//
+//	event: reset
+//	data: {"reason": "epoch", "error": "...", "epoch": "E", "seq": 42}
+//
+// reason "epoch": the cursor is of another epoch of the store (see
+// epoch.go); the client starts over from an export (GET /v1/export, whose
+// X-Auth-Seq and X-Auth-Epoch say where to follow from).
 //
 // Streams and long-polls share one reader of the store per tenant
 // (feeds.go) and are capped per server and per client (watch.go).
@@ -82,6 +91,9 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
+	if !s.sameEpoch(ctx, id, ctx.QueryArgs().Peek("epoch")) {
+		return
+	}
 	var evs []engine.Event
 	read := true // the events are to be read from the store
 	if wait > 0 && s.svc.Tenant(id).Seq() <= after {
@@ -105,7 +117,7 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	seq := s.svc.Tenant(id).Seq()
-	setSeq(ctx, seq)
+	s.setSeq(ctx, seq)
 	ctx.SetContentType(contentJSON)
 	setBody(ctx, func(b []byte) []byte {
 		b = append(b, `{"events": [`...)
@@ -162,13 +174,22 @@ func (s *Server) eventStream(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
+	epoch := string(ctx.QueryArgs().Peek("epoch"))
 	if last := ctx.Request.Header.Peek("Last-Event-ID"); len(last) > 0 {
-		v, err := strconv.ParseUint(string(last), 10, 64)
-		if err != nil {
-			writeError(ctx, fasthttp.StatusBadRequest, "Last-Event-ID must be a seq")
+		e, v, ok := parseEventID(last)
+		if !ok {
+			writeError(ctx, fasthttp.StatusBadRequest, "Last-Event-ID must be an event id (EPOCH:SEQ, or SEQ)")
 			return
 		}
 		after = v
+		if e != "" {
+			epoch = e
+		}
+	}
+	if epoch != "" && s.epoch != "" && epoch != s.epoch {
+		// A cursor of another epoch: its seqs name other events here.
+		s.writeReset(ctx, resetEpoch, s.svc.Tenant(id).Seq())
+		return
 	}
 	done, ok := s.startWatch(ctx)
 	if !ok {
@@ -251,7 +272,7 @@ func (s *Server) stream(w *bufio.Writer, conn net.Conn, f *feed, after uint64, g
 		}
 		for i := range evs {
 			buf = append(buf[:0], "id: "...)
-			buf = strconv.AppendUint(buf, evs[i].Seq, 10)
+			buf = s.appendEventID(buf, evs[i].Seq)
 			buf = append(buf, "\ndata: "...)
 			buf = appendEvent(buf, &evs[i])
 			buf = append(buf, "\n\n"...)
@@ -323,4 +344,33 @@ func appendChange(b []byte, c *engine.Change) []byte {
 		}
 	}
 	return b
+}
+
+// Reasons of a stream's reset event.
+const (
+	resetEpoch = "epoch"
+)
+
+// writeReset answers a stream request with one reset event: the client's
+// cursor cannot be resumed here, and it must start over from an export.
+func (s *Server) writeReset(ctx *fasthttp.RequestCtx, reason string, seq uint64) {
+	s.setSeq(ctx, seq)
+	ctx.SetContentType("text/event-stream")
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+	ctx.SetConnectionClose()
+	ctx.SetBody(s.appendReset(nil, reason, seq))
+}
+
+// appendReset appends a reset event.
+func (s *Server) appendReset(b []byte, reason string, seq uint64) []byte {
+	msg := msgOtherEpoch
+	b = append(b, "event: reset\ndata: {\"reason\": \""...)
+	b = append(b, reason...)
+	b = append(b, `", "error": `...)
+	b = jsonstr.Append(b, msg)
+	b = append(b, `, "epoch": `...)
+	b = jsonstr.Append(b, s.epoch)
+	b = append(b, `, "seq": `...)
+	b = strconv.AppendUint(b, seq, 10)
+	return append(b, "}\n\n"...)
 }
