@@ -130,7 +130,7 @@ func (c *Client) Events(ctx context.Context, q EventsQuery) (EventPage, error) {
 // is not the end: Watch reconnects, with backoff from 100 ms up to 5 s,
 // and resumes after the last event fn was given (sending it as
 // Last-Event-ID), so nothing is skipped or repeated. A connection silent
-// for 45 s (the server sends a keep-alive every 15 s) counts as broken.
+// for 45 s (the server sends a heartbeat every 15 s) counts as broken.
 // The cursor carries the epoch of the server's store, as the stream's ids
 // do: when the store has taken another epoch (restored from a backup) the
 // seqs mean other events, and Watch returns an error matching [ErrReset]
@@ -184,7 +184,8 @@ var errStreamError = errors.New("auth: the event stream reported an error")
 
 // ErrReset is the event stream's reset: the feed cannot be resumed from
 // the cursor given (the server's store took another epoch: it was restored
-// from a backup), and the follower must start over from an export.
+// from a backup; or retention deleted the events after it), and the
+// follower must start over from an export.
 var ErrReset = errors.New("auth: the event feed cannot be resumed from this cursor; start over from an export")
 
 // cursor is where a stream resumes: the last event's seq, and the epoch
