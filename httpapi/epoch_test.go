@@ -224,3 +224,56 @@ func TestNoEpochNoHeader(t *testing.T) {
 	}
 	_ = httpapi.EpochReporter(epochService{})
 }
+
+// TestStreamHeartbeats: a stream's heartbeats carry the tenant's seq here
+// and the store's epoch: one as soon as the stream has caught up, then at
+// the interval the client asked for; a bad interval is a 400.
+func TestStreamHeartbeats(t *testing.T) {
+	s, epoch := newEpochServer(t)
+	const key = "heartbeat-key"
+	auth := [2]string{"Authorization", "Bearer " + key}
+	for _, path := range []string{"/v1/role/r", "/v1/role/s"} {
+		if code, body := s.doWith("POST", path, "", auth); code != 200 {
+			t.Fatalf("POST %s: %d %s", path, code, body)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.base+"/v1/events/stream?after=1&heartbeat=100ms", nil)
+	req.Header.Set(auth[0], auth[1])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	var got []string
+	begin := time.Now()
+	for len(got) < 4*3 { // the event, then three heartbeats
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, line)
+	}
+	took := time.Since(begin)
+	want := []string{"id: " + epoch + ":2\n"}
+	if got[0] != want[0] || !strings.HasPrefix(got[1], `data: {"seq": 2,`) {
+		t.Errorf("the event: %q", got[:3])
+	}
+	beat := "event: heartbeat\n"
+	data := `data: {"seq": 2, "epoch": "` + epoch + `"}` + "\n"
+	for i := 3; i < len(got); i += 3 {
+		if got[i] != beat || got[i+1] != data || got[i+2] != "\n" {
+			t.Errorf("heartbeat %d: %q, want %q %q", i/3, got[i:i+3], beat, data)
+		}
+	}
+	if took > 5*time.Second {
+		t.Errorf("three heartbeats at 100ms took %v", took)
+	}
+	for _, bad := range []string{"x", "-1s"} {
+		if resp, body := get(t, s.base, "/v1/events/stream?heartbeat="+bad, key); resp.StatusCode != 400 {
+			t.Errorf("heartbeat=%s: %d %s, want 400", bad, resp.StatusCode, body)
+		}
+	}
+}
