@@ -212,13 +212,13 @@ func newSwitchProxy(t *testing.T, target string) *switchProxy {
 		// The stream, copied by hand so that it can be cut anywhere.
 		up, err := http.NewRequestWithContext(req.Context(), "GET", p.target.Load().String()+req.URL.RequestURI(), nil)
 		if err != nil {
-			http.Error(w, err.Error(), 500)
+			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
 		up.Header = req.Header.Clone()
 		resp, err := http.DefaultClient.Do(up)
 		if err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		defer resp.Body.Close()
