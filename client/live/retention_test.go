@@ -3,9 +3,9 @@ package live_test
 import (
 	"context"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
-	"net"
 	"testing"
 	"time"
 
