@@ -76,8 +76,11 @@ func FuzzImportLine(f *testing.F) {
 // FuzzQueryArgs sends arbitrary query strings to the routes that read
 // them: never a 5xx.
 func FuzzQueryArgs(f *testing.F) {
-	for _, s := range []string{"after=1&limit=2", "min_seq=1", "wait=1ms", "limit=0", "after=-1", "wait=%ZZ", "min_seq=99999999999999999999", "limit=5&limit=6", "min_seq=1&epoch=0123456789abcdef", "after=1&epoch=65cc214741437ac3", "epoch="} {
+	for _, s := range []string{"after=1&limit=2", "min_seq=1", "wait=1ms", "limit=0", "after=-1", "wait=%ZZ", "min_seq=99999999999999999999", "limit=5&limit=6"} {
 		f.Add(s)
+	}
+	for _, s := range []string{"min_seq=1&epoch=0123456789abcdef", "after=1&epoch=65cc214741437ac3", "epoch="} {
+		f.Add(s) // a seq of another epoch, of this one, none
 	}
 	// Waits are bounded short, so that no input holds the fuzzer up.
 	srv, _ := newInternalServer(f, func(c *Config) { c.MaxWatch, c.MinSeqWait = 5*time.Millisecond, 5*time.Millisecond })
