@@ -122,6 +122,16 @@ type ReadOption func(*readOptions)
 type readOptions struct {
 	minSeq    uint64
 	hasMinSeq bool
+	epoch     string
+}
+
+// InEpoch names the epoch of the store a [MinSeq] was given in (the
+// X-Auth-Epoch header of the answer that gave it, or [Status].Epoch): a
+// server whose store is of another epoch (restored from a
+// backup since) answers 412, an error matching [ErrOtherEpoch], rather
+// than compare seqs of two histories.
+func InEpoch(epoch string) ReadOption {
+	return func(o *readOptions) { o.epoch = epoch }
 }
 
 // MinSeq asks for an answer from a state at least as recent as seq (the
@@ -137,10 +147,17 @@ func readQuery(opts []ReadOption) url.Values {
 	for _, f := range opts {
 		f(&o)
 	}
-	if !o.hasMinSeq {
-		return nil
+	var q url.Values
+	if o.hasMinSeq {
+		q = url.Values{"min_seq": {strconv.FormatUint(o.minSeq, 10)}}
 	}
-	return url.Values{"min_seq": {strconv.FormatUint(o.minSeq, 10)}}
+	if o.epoch != "" {
+		if q == nil {
+			q = url.Values{}
+		}
+		q.Set("epoch", o.epoch)
+	}
+	return q
 }
 
 // escapeSegment percent-encodes a name as one path segment: '/' becomes
@@ -248,6 +265,7 @@ func readError(r request, resp *http.Response) error {
 	var answer struct {
 		Error   *string `json:"error"`
 		Seq     uint64  `json:"seq"`
+		Epoch   string  `json:"epoch"`
 		Outcome string  `json:"outcome"`
 	}
 	ok := json.Unmarshal(body, &answer) == nil && answer.Error != nil
@@ -255,7 +273,7 @@ func readError(r request, resp *http.Response) error {
 		e.Outcome = writeOutcome(resp.StatusCode, answer.Outcome)
 	}
 	if ok {
-		e.Message, e.Seq = *answer.Error, answer.Seq
+		e.Message, e.Seq, e.Epoch = *answer.Error, answer.Seq, answer.Epoch
 	} else {
 		msg := strings.TrimSpace(string(body))
 		if len(msg) > 200 {
@@ -409,6 +427,10 @@ func (c *Client) Ping(ctx context.Context) error {
 type Status struct {
 	// Store describes the store (kind, and where if that is no secret).
 	Store string `json:"store"`
+	// Epoch is the epoch of the store ("" if it has none): a restored
+	// backup takes a new one, and seqs of one epoch mean nothing in
+	// another.
+	Epoch string `json:"epoch,omitempty"`
 	// Bus is "connected" or "disconnected" for the link between replicas,
 	// "none" without one.
 	Bus string `json:"bus"`

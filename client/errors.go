@@ -20,6 +20,12 @@ var (
 	// ErrBehind: 409, the replica has not reached the MinSeq asked for.
 	// Retry, here or on another replica.
 	ErrBehind = errors.New("auth: replica behind min_seq")
+	// ErrOtherEpoch: 412, the seq of a [MinSeq] or a feed cursor is of
+	// another epoch of the server's store than [InEpoch] named (the store
+	// was restored from a backup since): its seqs name other states there.
+	// Start over: read without MinSeq, export and follow the feed again.
+	// [Error.Epoch] is the store's epoch now, [Error.Seq] the tenant's seq.
+	ErrOtherEpoch = errors.New("auth: seq of another epoch of the store")
 	// ErrTooLarge: 413, the request body is over the server's limit.
 	ErrTooLarge = errors.New("auth: request too large")
 	// ErrUnavailable: 503 (the store could not take the request), 504
@@ -60,6 +66,8 @@ type Error struct {
 	// Seq is, for a 409, the seq the replica had reached; for a write of
 	// unknown outcome, the seq it was made at, when the server knows it.
 	Seq uint64
+	// Epoch is, for a 412, the epoch of the server's store.
+	Epoch string
 	// Outcome is, for a write, what it did: NotApplied or Unknown.
 	Outcome Outcome
 	// Method and Path are the request's; the path never holds the key.
@@ -81,6 +89,8 @@ func (e *Error) Is(target error) bool {
 		return e.StatusCode == http.StatusNotFound
 	case ErrBehind:
 		return e.StatusCode == http.StatusConflict
+	case ErrOtherEpoch:
+		return e.StatusCode == http.StatusPreconditionFailed
 	case ErrTooLarge:
 		return e.StatusCode == http.StatusRequestEntityTooLarge
 	case ErrUnavailable:

@@ -133,14 +133,19 @@ func (c *Client) Events(ctx context.Context, q EventsQuery) (EventPage, error) {
 // is not the end: Watch reconnects, with backoff from 100 ms up to 5 s,
 // and resumes after the last event fn was given (sending it as
 // Last-Event-ID), so nothing is skipped or repeated. A connection silent
-// for 45 s (the server sends a keep-alive every 15 s) counts as broken.
+// for 45 s (the server sends a heartbeat every 15 s) counts as broken.
+// The cursor carries the epoch of the server's store, as the stream's ids
+// do: when the store has taken another epoch (restored from a backup) the
+// seqs mean other events, and Watch returns an error matching [ErrReset]
+// rather than go on in another history; start over from an export.
 //
 // fn runs on Watch's goroutine; while it runs, the stream is not read.
 func (c *Client) Watch(ctx context.Context, after uint64, fn func(Event) error) error {
 	const minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
 	backoff := minBackoff
+	cur := cursor{seq: after}
 	for {
-		progressed, err := c.watchOnce(ctx, &after, fn)
+		progressed, err := c.watchOnce(ctx, &cur, fn)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -148,7 +153,7 @@ func (c *Client) Watch(ctx context.Context, after uint64, fn func(Event) error) 
 		if errors.As(err, &fe) {
 			return fe.err
 		}
-		if isPermanent(err) || errors.Is(err, errBadBase) {
+		if isPermanent(err) || errors.Is(err, errBadBase) || errors.Is(err, ErrReset) {
 			return err
 		}
 		if progressed {
@@ -180,9 +185,32 @@ var errBadBase = errors.New("auth: bad base URL")
 // stream ends and may be resumed.
 var errStreamError = errors.New("auth: the event stream reported an error")
 
+// ErrReset is the event stream's reset: the feed cannot be resumed from
+// the cursor given (the server's store took another epoch: it was restored
+// from a backup; or retention deleted the events after it), and the
+// follower must start over from an export.
+var ErrReset = errors.New("auth: the event feed cannot be resumed from this cursor; start over from an export")
+
+// cursor is where a stream resumes: the last event's seq, and the epoch
+// of the store it came from ("" before the first id, or for a store
+// without one).
+type cursor struct {
+	epoch string
+	seq   uint64
+}
+
+// lastEventID is the cursor as the stream's ids are: "EPOCH:SEQ" or "SEQ".
+func (c cursor) lastEventID() string {
+	if c.epoch != "" {
+		return c.epoch + ":" + strconv.FormatUint(c.seq, 10)
+	}
+	return strconv.FormatUint(c.seq, 10)
+}
+
 // watchOnce reads one connection's stream; progressed reports whether it
 // got an event.
-func (c *Client) watchOnce(ctx context.Context, after *uint64, fn func(Event) error) (progressed bool, err error) {
+func (c *Client) watchOnce(ctx context.Context, cur *cursor, fn func(Event) error) (progressed bool, err error) {
+	after := &cur.seq
 	u, err := c.endpoint("/v1/events/stream", url.Values{"after": {strconv.FormatUint(*after, 10)}})
 	if err != nil {
 		return false, fmt.Errorf("%w: %w", errBadBase, err)
@@ -193,8 +221,8 @@ func (c *Client) watchOnce(ctx context.Context, after *uint64, fn func(Event) er
 	watchdog := time.AfterFunc(watchIdle, cancel)
 	defer watchdog.Stop()
 	h := http.Header{"Accept": {"text/event-stream"}, "Cache-Control": {"no-cache"}}
-	if *after > 0 {
-		h.Set("Last-Event-ID", strconv.FormatUint(*after, 10))
+	if *after > 0 || cur.epoch != "" {
+		h.Set("Last-Event-ID", cur.lastEventID())
 	}
 	resp, done, err := c.send(ctx, request{method: http.MethodGet, url: u, header: h})
 	if err != nil {
@@ -209,6 +237,7 @@ func (c *Client) watchOnce(ctx context.Context, after *uint64, fn func(Event) er
 	var (
 		event string
 		data  []byte
+		id    string
 	)
 	for {
 		line, err := r.ReadBytes('\n')
@@ -238,8 +267,13 @@ func (c *Client) watchOnce(ctx context.Context, after *uint64, fn func(Event) er
 					return progressed, fnError{err}
 				}
 				*after, progressed = ev.Seq, true
+				if e, _, ok := strings.Cut(id, ":"); ok {
+					cur.epoch = e
+				}
 			case "error":
 				return progressed, errStreamError
+			case "reset":
+				return progressed, fmt.Errorf("%w: %s", ErrReset, data)
 			}
 			event, data = "", nil
 			continue
@@ -252,6 +286,8 @@ func (c *Client) watchOnce(ctx context.Context, after *uint64, fn func(Event) er
 		switch string(field) {
 		case "event":
 			event = string(value)
+		case "id":
+			id = string(value)
 		case "data":
 			if data != nil {
 				data = append(data, '\n')

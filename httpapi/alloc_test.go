@@ -12,15 +12,20 @@ import (
 // allocations of its own: path parameters set as the router sets them,
 // escapes decoded, key hashed, answer written.
 func TestHasPermissionHandlerAllocs(t *testing.T) {
-	t.Run("metrics=off", func(t *testing.T) { testHasPermissionAllocs(t) })
+	t.Run("metrics=off", func(t *testing.T) { testHasPermissionAllocs(t, "") })
 	t.Run("metrics=on", func(t *testing.T) {
 		reg := prometheus.NewRegistry()
-		testHasPermissionAllocs(t, func(c *Config) { c.Registerer, c.Gatherer = reg, reg })
+		testHasPermissionAllocs(t, "", func(c *Config) { c.Registerer, c.Gatherer = reg, reg })
 	})
+	// A store with an epoch: /v1 answers carry X-Auth-Epoch too.
+	t.Run("epoch", func(t *testing.T) { testHasPermissionAllocs(t, "65cc214741437ac3") })
 }
 
-func testHasPermissionAllocs(t *testing.T, opts ...func(*Config)) {
+func testHasPermissionAllocs(t *testing.T, epoch string, opts ...func(*Config)) {
 	srv, _ := newCheckServer(t, "p/q", opts...)
+	if epoch != "" {
+		srv.epoch, srv.epochValue = epoch, []byte(epoch)
+	}
 	for _, c := range []struct {
 		user, perm string
 		want       string
@@ -59,7 +64,7 @@ func testHasPermissionAllocs(t *testing.T, opts ...func(*Config)) {
 		v1 := request("GET", "/v1/has_permission/"+c.user+"/"+c.perm)
 		v1.Request.Header.Set("Authorization", "Bearer key")
 		h(v1)
-		if got := string(v1.Response.Body()); got != c.want || string(v1.Response.Header.Peek("X-Auth-Seq")) != "3" {
+		if got := string(v1.Response.Body()); got != c.want || string(v1.Response.Header.Peek("X-Auth-Seq")) != "3" || string(v1.Response.Header.Peek("X-Auth-Epoch")) != epoch {
 			t.Fatalf("/v1 check %s %s = %s (seq %s), want %s at seq 3", c.user, c.perm, got, v1.Response.Header.Peek("X-Auth-Seq"), c.want)
 		}
 		allocs = testing.AllocsPerRun(1000, func() {

@@ -82,7 +82,7 @@ func (s *Server) batchCheck(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	t := s.svc.Tenant(id)
-	setSeq(ctx, t.Seq())
+	s.setSeq(ctx, t.Seq())
 	sc.out = t.CheckMany(sc.checks, sc.out[:0])
 	ctx.SetContentType(contentJSON)
 	setBody(ctx, func(b []byte) []byte {

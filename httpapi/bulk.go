@@ -45,12 +45,12 @@ func (s *Server) export(ctx *fasthttp.RequestCtx) {
 	}
 	t := s.svc.Tenant(id)
 	if t == nil {
-		setSeq(ctx, 0)
+		s.setSeq(ctx, 0)
 		ctx.SetContentType("application/x-ndjson")
 		return
 	}
 	snap := t.Snapshot()
-	setSeq(ctx, snap.Seq)
+	s.setSeq(ctx, snap.Seq)
 	ctx.SetContentType("application/x-ndjson")
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		var b []byte

@@ -59,7 +59,7 @@ func (s *Server) checkV1(ctx *fasthttp.RequestCtx, raws []string) {
 	p := getParams()
 	if p.parseRaw(ctx, v1CheckParams, raws) {
 		t := s.svc.TenantByKey(key)
-		setSeq(ctx, t.Seq())
+		s.setSeq(ctx, t.Seq())
 		writeBool(ctx, t.UserHasPermission(p.vals[0], p.vals[1]))
 	}
 	putParams(p)

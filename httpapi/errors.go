@@ -12,6 +12,8 @@ import (
 	"auth/persist"
 )
 
+const msgPruned = "the events after that seq are no longer kept (retention); start again from an export"
+
 // status maps an error from the Service to an HTTP status and a message
 // safe to show the client. This is the one place that decides it.
 func status(err error) (int, string) {
@@ -19,7 +21,7 @@ func status(err error) (int, string) {
 	case errors.Is(err, engine.ErrInvalid):
 		return fasthttp.StatusBadRequest, err.Error()
 	case errors.Is(err, persist.ErrPruned):
-		return fasthttp.StatusGone, "the events after that seq are no longer kept (retention); start again from an export"
+		return fasthttp.StatusGone, msgPruned
 	case errors.Is(err, persist.ErrAmbiguous):
 		return fasthttp.StatusServiceUnavailable, "store did not confirm the write in time; it may still apply"
 	case errors.Is(err, persist.ErrUnavailable), errors.Is(err, persist.ErrClosed),
@@ -68,7 +70,7 @@ func (s *Server) writeWriteError(ctx *fasthttp.RequestCtx, route string, err err
 		s.cfg.Logger.Warn("write failed", "route", route, "status", code, "outcome", outcome, "err", err)
 	}
 	if outcome == outcomeUnknown && seq > 0 {
-		setSeq(ctx, seq)
+		s.setSeq(ctx, seq)
 	}
 	ctx.SetStatusCode(code)
 	ctx.SetContentType(contentJSON)

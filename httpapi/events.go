@@ -12,6 +12,7 @@ import (
 
 	"auth/engine"
 	"auth/internal/jsonstr"
+	"auth/persist"
 )
 
 // The event feed: a tenant's events, the audit trail of what changed, in
@@ -25,13 +26,37 @@ import (
 // an empty answer waits (long-polls) up to wait, at most Config.MaxWatch,
 // for the next event.
 //
-//	GET /v1/events/stream?after=SEQ   (or the Last-Event-ID header)
+//	GET /v1/events/stream?after=SEQ[&epoch=E]   (or the Last-Event-ID header)
 //
 // streams events as server-sent events (text/event-stream), each with its
-// seq as the event id, as they are applied here, until the client goes
+// epoch and seq as the event id ("EPOCH:SEQ", see epoch.go), as they are
+// applied here, until the client goes
 // away, the server shuts down or the stream has lived
-// Config.MaxStreamLifetime (the client then resumes with Last-Event-ID). A
-// comment line every 15 s keeps idle connections alive.
+// Config.MaxStreamLifetime (the client then resumes with Last-Event-ID).
+//
+// Heartbeats keep idle connections alive and tell the follower where the
+// tenant's head is, so that it knows how fresh it is while the tenant is
+// quiet:
+//
+//	event: heartbeat
+//	data: {"seq": 42, "epoch": "E"}
+//
+// seq is the tenant's seq here when the heartbeat is sent, every event
+// the feed had up to then having been sent before it: a follower that has
+// applied seq was at the head when it was sent. One comes as soon as the stream has caught up,
+// then one every 15 s while no event comes, or every heartbeat=DUR (a Go
+// duration or whole seconds, from 100ms to 15s) when the client asks.
+//
+// A stream the client cannot resume answers one reset event and ends:
+//
+//	event: reset
+//	data: {"reason": "epoch", "error": "...", "epoch": "E", "seq": 42}
+//
+// reason "epoch": the cursor is of another epoch of the store (see
+// epoch.go); reason "pruned": the events after the cursor are no longer
+// kept (retention; GET /v1/events answers 410 for it). Either way the
+// client starts over from an export (GET /v1/export, whose X-Auth-Seq and
+// X-Auth-Epoch say where to follow from).
 //
 // Streams and long-polls share one reader of the store per tenant
 // (feeds.go) and are capped per server and per client (watch.go).
@@ -39,7 +64,10 @@ import (
 const (
 	defaultEventLimit = 100
 	maxEventLimit     = 1000
-	streamHeartbeat   = 15 * time.Second
+	// streamHeartbeat is the heartbeats' default interval, and the
+	// longest a client may ask for; minHeartbeat the shortest.
+	streamHeartbeat = 15 * time.Second
+	minHeartbeat    = 100 * time.Millisecond
 )
 
 func (s *Server) registerEvents() {
@@ -82,6 +110,9 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
+	if !s.sameEpoch(ctx, id, ctx.QueryArgs().Peek("epoch")) {
+		return
+	}
 	var evs []engine.Event
 	read := true // the events are to be read from the store
 	if wait > 0 && s.svc.Tenant(id).Seq() <= after {
@@ -105,7 +136,7 @@ func (s *Server) events(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	seq := s.svc.Tenant(id).Seq()
-	setSeq(ctx, seq)
+	s.setSeq(ctx, seq)
 	ctx.SetContentType(contentJSON)
 	setBody(ctx, func(b []byte) []byte {
 		b = append(b, `{"events": [`...)
@@ -162,13 +193,30 @@ func (s *Server) eventStream(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
+	heartbeat, ok := durationArg(ctx, "heartbeat", streamHeartbeat)
+	if !ok {
+		return
+	}
+	if heartbeat == 0 {
+		heartbeat = streamHeartbeat
+	}
+	heartbeat = max(heartbeat, minHeartbeat)
+	epoch := string(ctx.QueryArgs().Peek("epoch"))
 	if last := ctx.Request.Header.Peek("Last-Event-ID"); len(last) > 0 {
-		v, err := strconv.ParseUint(string(last), 10, 64)
-		if err != nil {
-			writeError(ctx, fasthttp.StatusBadRequest, "Last-Event-ID must be a seq")
+		e, v, ok := parseEventID(last)
+		if !ok {
+			writeError(ctx, fasthttp.StatusBadRequest, "Last-Event-ID must be an event id (EPOCH:SEQ, or SEQ)")
 			return
 		}
 		after = v
+		if e != "" {
+			epoch = e
+		}
+	}
+	if epoch != "" && s.epoch != "" && epoch != s.epoch {
+		// A cursor of another epoch: its seqs name other events here.
+		s.writeReset(ctx, resetEpoch, s.svc.Tenant(id).Seq())
+		return
 	}
 	done, ok := s.startWatch(ctx)
 	if !ok {
@@ -193,7 +241,7 @@ func (s *Server) eventStream(ctx *fasthttp.RequestCtx) {
 		if conn != nil { // nil: a handler called without a connection (tests)
 			gone = clientGone(conn)
 		}
-		s.stream(w, conn, f, after, gone)
+		s.stream(w, conn, f, after, heartbeat, gone)
 	})
 }
 
@@ -221,10 +269,22 @@ func clientGone(conn net.Conn) <-chan struct{} {
 // stream writes the tenant's events after after to w as they come, until
 // the client goes away, the store fails, the server shuts down or the
 // stream has lived Config.MaxStreamLifetime.
-func (s *Server) stream(w *bufio.Writer, conn net.Conn, f *feed, after uint64, gone <-chan struct{}) {
+func (s *Server) stream(w *bufio.Writer, conn net.Conn, f *feed, after uint64, every time.Duration, gone <-chan struct{}) {
 	var buf []byte
-	heartbeat := time.NewTicker(streamHeartbeat)
+	heartbeat := time.NewTicker(every)
 	defer heartbeat.Stop()
+	beat := func() error {
+		buf = append(buf[:0], "event: heartbeat\ndata: {\"seq\": "...)
+		buf = strconv.AppendUint(buf, s.svc.Tenant(f.id).Seq(), 10)
+		buf = append(buf, `, "epoch": `...)
+		buf = jsonstr.Append(buf, s.epoch)
+		buf = append(buf, "}\n\n"...)
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+		return w.Flush()
+	}
+	caughtUp := false
 	lifetime := time.NewTimer(s.cfg.MaxStreamLifetime)
 	defer lifetime.Stop()
 	deadline := func() {
@@ -241,6 +301,12 @@ func (s *Server) stream(w *bufio.Writer, conn net.Conn, f *feed, after uint64, g
 			evs, err = s.svc.Events(rctx, f.id, after, maxEventLimit)
 			cancel()
 		}
+		if errors.Is(err, persist.ErrPruned) {
+			// The events after the cursor are gone: say so, plainly.
+			w.Write(s.appendReset(buf[:0], resetPruned, s.svc.Tenant(f.id).Seq()))
+			w.Flush()
+			return
+		}
 		if err != nil {
 			buf = append(buf[:0], "event: error\ndata: "...)
 			buf = jsonstr.Append(buf, "store unavailable; reconnect with Last-Event-ID")
@@ -251,7 +317,7 @@ func (s *Server) stream(w *bufio.Writer, conn net.Conn, f *feed, after uint64, g
 		}
 		for i := range evs {
 			buf = append(buf[:0], "id: "...)
-			buf = strconv.AppendUint(buf, evs[i].Seq, 10)
+			buf = s.appendEventID(buf, evs[i].Seq)
 			buf = append(buf, "\ndata: "...)
 			buf = appendEvent(buf, &evs[i])
 			buf = append(buf, "\n\n"...)
@@ -264,15 +330,23 @@ func (s *Server) stream(w *bufio.Writer, conn net.Conn, f *feed, after uint64, g
 			if err := w.Flush(); err != nil {
 				return
 			}
+			heartbeat.Reset(every)
 			continue
+		}
+		if !caughtUp {
+			// The follower learns at once that it is at the head.
+			caughtUp = true
+			if err := beat(); err != nil {
+				return
+			}
 		}
 		select {
 		case <-news:
 		case <-heartbeat.C:
-			if _, err := w.WriteString(": keep-alive\n\n"); err != nil {
-				return
-			}
-			if err := w.Flush(); err != nil {
+			// The tenant's seq may be past the last event sent (one
+			// applied just now): the follower then does not count itself
+			// at the head, and the next round sends that event.
+			if err := beat(); err != nil {
 				return
 			}
 		case <-lifetime.C:
@@ -323,4 +397,37 @@ func appendChange(b []byte, c *engine.Change) []byte {
 		}
 	}
 	return b
+}
+
+// Reasons of a stream's reset event.
+const (
+	resetEpoch  = "epoch"
+	resetPruned = "pruned"
+)
+
+// writeReset answers a stream request with one reset event: the client's
+// cursor cannot be resumed here, and it must start over from an export.
+func (s *Server) writeReset(ctx *fasthttp.RequestCtx, reason string, seq uint64) {
+	s.setSeq(ctx, seq)
+	ctx.SetContentType("text/event-stream")
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+	ctx.SetConnectionClose()
+	ctx.SetBody(s.appendReset(nil, reason, seq))
+}
+
+// appendReset appends a reset event.
+func (s *Server) appendReset(b []byte, reason string, seq uint64) []byte {
+	msg := msgOtherEpoch
+	if reason == resetPruned {
+		msg = msgPruned
+	}
+	b = append(b, "event: reset\ndata: {\"reason\": \""...)
+	b = append(b, reason...)
+	b = append(b, `", "error": `...)
+	b = jsonstr.Append(b, msg)
+	b = append(b, `, "epoch": `...)
+	b = jsonstr.Append(b, s.epoch)
+	b = append(b, `, "seq": `...)
+	b = strconv.AppendUint(b, seq, 10)
+	return append(b, "}\n\n"...)
 }

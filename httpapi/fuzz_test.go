@@ -80,8 +80,12 @@ func FuzzQueryArgs(f *testing.F) {
 		"limit=3&after=a&prefix=b", "counts=true&limit=1", "prefix=%01", "after=&limit=10000"} {
 		f.Add(s)
 	}
+	for _, s := range []string{"min_seq=1&epoch=0123456789abcdef", "after=1&epoch=65cc214741437ac3", "epoch="} {
+		f.Add(s) // a seq of another epoch, of this one, none
+	}
 	// Waits are bounded short, so that no input holds the fuzzer up.
 	srv, _ := newInternalServer(f, func(c *Config) { c.MaxWatch, c.MinSeqWait = 5*time.Millisecond, 5*time.Millisecond })
+	srv.epoch, srv.epochValue = "65cc214741437ac3", []byte("65cc214741437ac3") // a store with an epoch
 	h := srv.Handler()
 	f.Fuzz(func(t *testing.T, query string) {
 		for _, path := range []string{"/v1/events", "/v1/roles", "/v1/members/r", "/v1/has_permission/u/p"} {

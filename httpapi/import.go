@@ -163,7 +163,7 @@ func (s *Server) importLines(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	nRoles, nPerms, nMembers := countOps(changes)
-	setSeq(ctx, seq)
+	s.setSeq(ctx, seq)
 	ctx.SetContentType(contentJSON)
 	setBody(ctx, func(b []byte) []byte {
 		b = append(b, `{"result": true, "seq": `...)

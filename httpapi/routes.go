@@ -90,7 +90,7 @@ func (s *Server) writer(route string, names []string, change func(p *params) eng
 				s.writeWriteError(ctx, route, err, seq)
 				return
 			}
-			setSeq(ctx, seq)
+			s.setSeq(ctx, seq)
 			if a == v1 {
 				writeResultSeq(ctx, result, seq)
 				return
@@ -154,18 +154,22 @@ func (s *Server) readTenant(ctx *fasthttp.RequestCtx, a api, key string) (*engin
 	if a == original {
 		return t, true
 	}
-	if len(ctx.QueryArgs().Peek("min_seq")) > 0 {
+	if q := ctx.QueryArgs(); len(q.Peek("min_seq")) > 0 || len(q.Peek("epoch")) > 0 {
 		if !s.awaitMinSeq(ctx, engine.KeyID(key)) {
 			return nil, false
 		}
 		t = s.svc.TenantByKey(key)
 	}
-	setSeq(ctx, t.Seq())
+	s.setSeq(ctx, t.Seq())
 	return t, true
 }
 
-// awaitMinSeq honours a min_seq query argument; on failure it has answered.
+// awaitMinSeq honours the epoch and min_seq query arguments; on failure it
+// has answered.
 func (s *Server) awaitMinSeq(ctx *fasthttp.RequestCtx, id engine.TenantID) bool {
+	if !s.sameEpoch(ctx, id, ctx.QueryArgs().Peek("epoch")) {
+		return false
+	}
 	raw := ctx.QueryArgs().Peek("min_seq")
 	if len(raw) == 0 {
 		return true
@@ -199,9 +203,14 @@ func (s *Server) awaitMinSeq(ctx *fasthttp.RequestCtx, id engine.TenantID) bool 
 	return true
 }
 
-func setSeq(ctx *fasthttp.RequestCtx, seq uint64) {
+// setSeq sets X-Auth-Seq, and X-Auth-Epoch when the store has an epoch:
+// a seq means something only within its epoch (see epoch.go).
+func (s *Server) setSeq(ctx *fasthttp.RequestCtx, seq uint64) {
 	var buf [20]byte
 	ctx.Response.Header.SetCanonical(seqHeader, strconv.AppendUint(buf[:0], seq, 10))
+	if s.epochValue != nil {
+		ctx.Response.Header.SetCanonical(epochHeader, s.epochValue)
+	}
 }
 
 // seqHeader is X-Auth-Seq in canonical form, so that setting it skips the

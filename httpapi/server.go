@@ -189,6 +189,10 @@ type Server struct {
 	feeds   *feeds
 	watches *watchLimits
 	unknown unknownTenants
+	// epoch is the store's epoch ("" for none), epochValue its bytes for
+	// X-Auth-Epoch (nil for none); see epoch.go.
+	epoch      string
+	epochValue []byte
 
 	refusedWatches, refusedImports atomic.Uint64
 	// closing is closed when Shutdown starts, so that long-lived answers
@@ -216,6 +220,9 @@ func New(cfg Config, svc Service) (*Server, error) {
 		imports: newImportSlots(cfg.MaxImports),
 		watches: newWatchLimits(cfg.MaxWatches, cfg.MaxWatchesPerClient, cfg.IPv6PrefixBits),
 		feeds:   newFeeds(svc, cfg.WriteDeadline)}
+	if s.epoch = epochOf(svc); s.epoch != "" {
+		s.epochValue = []byte(s.epoch)
+	}
 	r := s.router
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false

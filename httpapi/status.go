@@ -13,9 +13,12 @@ import (
 //
 //	{"store": "embedded", "bus": "connected", "tenants": 3}
 //	{"store": "embedded", "bus": "connected", "tenants": 3, "seq": 42}
+//	{"store": "embedded", "epoch": "65cc214741437ac3", "bus": "none", "tenants": 3}
 //
 //   - store: the store's description, as the Service gives it ("" if it
 //     gives none);
+//   - epoch: the store's epoch, when it has one (see epoch.go): seqs of
+//     one epoch mean nothing in another;
 //   - bus: "connected" or "disconnected" for the NATS link, "none" when
 //     the replica runs without one;
 //   - tenants: how many tenants this replica holds in memory;
@@ -63,6 +66,10 @@ func (s *Server) statusHandler(ctx *fasthttp.RequestCtx) {
 	setBody(ctx, func(b []byte) []byte {
 		b = append(b, `{"store": `...)
 		b = jsonstr.Append(b, store)
+		if s.epoch != "" {
+			b = append(b, `, "epoch": `...)
+			b = jsonstr.Append(b, s.epoch)
+		}
 		b = append(b, `, "bus": `...)
 		b = jsonstr.Append(b, bus)
 		b = append(b, `, "tenants": `...)

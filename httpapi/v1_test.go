@@ -190,8 +190,15 @@ func TestEventFeed(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		sc := bufio.NewScanner(resp.Body)
+		named := false // a named event (a heartbeat), not a change
 		for sc.Scan() {
-			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			switch line := sc.Text(); {
+			case line == "":
+				named = false
+			case strings.HasPrefix(line, "event: "):
+				named = true
+			}
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok && !named {
 				var ev feedEvent
 				if err := json.Unmarshal([]byte(data), &ev); err != nil {
 					t.Errorf("stream data %q: %v", data, err)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"testing"
@@ -62,7 +63,7 @@ func Start(dir string, configure ...func(*httpapi.Config)) (_ *Server, err error
 	for _, c := range configure {
 		c(&cfg)
 	}
-	if s.HTTP, err = httpapi.New(cfg, service{s.rep}); err != nil {
+	if s.HTTP, err = httpapi.New(cfg, service{s.rep, s.store.Epoch()}); err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -73,6 +74,22 @@ func Start(dir string, configure ...func(*httpapi.Config)) (_ *Server, err error
 	s.done = make(chan error, 1)
 	go func() { s.done <- s.HTTP.Serve(ln) }()
 	return s, nil
+}
+
+// Epoch is the epoch of the server's store (see bolt.Store.Epoch).
+func (s *Server) Epoch() string { return s.store.Epoch() }
+
+// Backup writes a backup of the server's store to w, as the admin
+// listener's GET /admin/backup does: a server started on a directory
+// holding it (as bolt.FileName) is the restore, and takes a new epoch.
+func (s *Server) Backup(ctx context.Context, w io.Writer) error {
+	b, err := s.store.OpenBackup(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	_, err = b.WriteTo(w)
+	return err
 }
 
 // ServeTLS serves the same server on another loopback port, over TLS
@@ -118,11 +135,15 @@ func (s *Server) closeStore() error {
 }
 
 // service is the replica, describing itself on GET /status.
-type service struct{ *replica.Replica }
+type service struct {
+	*replica.Replica
+	epoch string
+}
 
 func (s service) StoreDescription() string { return "embedded" }
 func (s service) BusStatus() string        { return "none" }
 func (s service) TenantCount() int         { return s.Engine().TenantCount() }
+func (s service) StoreEpoch() string       { return s.epoch }
 
 // New starts a server for the test, with its data in tb.TempDir(), and
 // stops it when the test ends.

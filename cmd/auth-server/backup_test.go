@@ -165,6 +165,21 @@ func TestBackupWhileWriting(t *testing.T) {
 	if total == 0 || total >= uint64(acked.Load()) {
 		t.Errorf("the backup holds %d of %d writes: not a copy taken while they went on", total, acked.Load())
 	}
+	// The restored server shows its new epoch, and a seq token of the
+	// original's is refused as of another epoch, not compared.
+	_, st, err := r.v1(tenants[0], "GET", "/status", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, now := epochRE.FindStringSubmatch(p.logs.String()), epochRE.FindStringSubmatch(r.logs.String())
+	if old == nil || now == nil || st["epoch"] != now[1] {
+		t.Errorf("/status of the restored server: %v, want epoch %v", st, now)
+	} else {
+		code, out, err := r.v1(tenants[0], "GET", "/v1/roles?min_seq=1&epoch="+old[1], "")
+		if err != nil || code != http.StatusPreconditionFailed || out["epoch"] != now[1] {
+			t.Errorf("a min_seq of the original's epoch at the restored server = %d %v %v, want 412 naming epoch %s", code, out, err, now[1])
+		}
+	}
 	r.stop()
 }
 

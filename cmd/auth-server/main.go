@@ -243,7 +243,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			log.Info("the store was written before checksums: its records are checksummed now", "records", info.Framed)
 		}
 	} else {
-		log.Info("store opened", "store", desc)
+		if e, ok := store.(interface{ Epoch() string }); ok {
+			epoch = e.Epoch()
+		}
+		log.Info("store opened", "store", desc, "epoch", epoch)
 	}
 
 	if cfg.admin.Addr != "" {

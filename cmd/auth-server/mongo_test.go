@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,10 @@ func TestMongoOutage(t *testing.T) {
 	p := start(t, t.TempDir(), "-mongo-uri", srv.URI(), "-mongo-db", mongotest.Database(t))
 	for _, s := range story {
 		p.expect(s[0], s[1], s[2])
+	}
+	// The database's epoch, kept in it, shown by /status.
+	if code, body, err := p.call("GET", "/status"); err != nil || code != 200 || !regexp.MustCompile(`"epoch": "[0-9a-f]{16}"`).MatchString(body) {
+		t.Errorf("/status on MongoDB = %d %s %v, want its epoch", code, body, err)
 	}
 	srv.Stop()
 

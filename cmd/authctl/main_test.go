@@ -21,14 +21,15 @@ const testKey = "authctl-Secret_key"
 
 // tenv runs authctl in-process against a real server.
 type tenv struct {
-	t   *testing.T
-	url string
-	env map[string]string
+	t     *testing.T
+	url   string
+	epoch string // the server's store's
+	env   map[string]string
 }
 
 func newEnv(t *testing.T) *tenv {
 	srv := clienttest.New(t, func(c *httpapi.Config) { c.MinSeqWait = 100 * time.Millisecond })
-	return &tenv{t: t, url: srv.URL, env: map[string]string{"AUTH_KEY": testKey, "AUTH_URL": srv.URL}}
+	return &tenv{t: t, url: srv.URL, epoch: srv.Epoch(), env: map[string]string{"AUTH_KEY": testKey, "AUTH_URL": srv.URL}}
 }
 
 type result struct {
@@ -129,7 +130,7 @@ func TestJSON(t *testing.T) {
 	e.expect(0, `{"result":true,"seq":4}`+"\n", "-json", "member", "del", "r", "u")
 	e.expect(0, `{"result":true,"seq":5}`+"\n", "-json", "perm", "del", "r", "p")
 	e.expect(0, `{"result":true,"seq":6}`+"\n", "-json", "role", "del", "r")
-	e.expect(0, `{"store":"embedded","bus":"none","tenants":1,"seq":6}`+"\n", "-json", "status")
+	e.expect(0, `{"store":"embedded","epoch":"`+e.epoch+`","bus":"none","tenants":1,"seq":6}`+"\n", "-json", "status")
 	e.expect(0, `{"message":"PONG"}`+"\n", "-json", "ping")
 	r := e.runCtx(context.Background(), "u p\nv p\n", "-json", "check")
 	if r.code != 1 || r.stdout != `{"checks":[{"user":"u","permission":"p","result":false},{"user":"v","permission":"p","result":false}],"seq":6}`+"\n" {
@@ -310,11 +311,11 @@ func TestEventsAndWatch(t *testing.T) {
 func TestStatusPingAndConfig(t *testing.T) {
 	e := newEnv(t)
 	e.run("role", "add", "r")
-	e.expect(0, "store:   embedded\nbus:     none\ntenants: 1\nseq:     1\n", "status")
+	e.expect(0, "store:   embedded\nepoch:   "+e.epoch+"\nbus:     none\ntenants: 1\nseq:     1\n", "status")
 	e.expect(0, "PONG\n", "ping")
 	// Without a key: status and ping work, the rest say what is missing.
 	delete(e.env, "AUTH_KEY")
-	e.expect(0, "store:   embedded\nbus:     none\ntenants: 1\n", "status")
+	e.expect(0, "store:   embedded\nepoch:   "+e.epoch+"\nbus:     none\ntenants: 1\n", "status")
 	e.expect(0, "PONG\n", "ping")
 	if r := e.run("role", "list"); r.code != 2 || !strings.Contains(r.stderr, "AUTH_KEY") {
 		t.Errorf("without AUTH_KEY = %+v", r)

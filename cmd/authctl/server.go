@@ -4,7 +4,7 @@ import "fmt"
 
 // serverCommands ask the server, not a tenant: they need no key.
 var serverCommands = []command{
-	{words: "status", nargs: 0, help: "the server's store, bus and tenants; with a key, the seq", keyless: true, run: (*cli).status},
+	{words: "status", nargs: 0, help: "the server's store and its epoch, bus and tenants; with a key, the seq", keyless: true, run: (*cli).status},
 	{words: "ping", nargs: 0, help: "exit 0 if the server answers", keyless: true, run: (*cli).ping},
 }
 
@@ -13,7 +13,11 @@ func (x *cli) status([]string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	human := fmt.Sprintf("store:   %s\nbus:     %s\ntenants: %d", st.Store, st.Bus, st.Tenants)
+	human := "store:   " + st.Store
+	if st.Epoch != "" {
+		human += "\nepoch:   " + st.Epoch
+	}
+	human += fmt.Sprintf("\nbus:     %s\ntenants: %d", st.Bus, st.Tenants)
 	if st.Seq != nil {
 		human += fmt.Sprintf("\nseq:     %d", *st.Seq)
 	}

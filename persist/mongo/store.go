@@ -57,6 +57,8 @@ type Store struct {
 
 	sweptMu sync.Mutex
 	swept   map[string]time.Time // per tenant hex: when this handle last swept its orphan chunks
+
+	epoch string // the database's epoch (epoch.go)
 }
 
 var _ persist.Store = (*Store)(nil)
@@ -64,8 +66,9 @@ var _ persist.Store = (*Store)(nil)
 // Open connects to the server and checks that it answers within
 // cfg.Timeout; an unreachable server gives an error wrapping
 // persist.ErrUnavailable. It asks the server what it is, to choose how to
-// read it (see Access in the package doc), and creates the heads index;
-// the collections are created by the first writes.
+// read it (see Access in the package doc), creates the heads index, and
+// reads the database's epoch, writing it if it has none (epoch.go); the
+// other collections are created by the first writes.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -126,6 +129,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		defer dcancel()
 		_ = client.Disconnect(dctx)
 		return nil, unavailable("create the heads index", err)
+	}
+	if s.epoch, err = s.loadEpoch(ictx); err != nil {
+		dctx, dcancel := context.WithTimeout(context.Background(), time.Second)
+		defer dcancel()
+		_ = client.Disconnect(dctx)
+		return nil, err
 	}
 	return s, nil
 }

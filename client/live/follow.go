@@ -1,0 +1,258 @@
+package live
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"auth/client"
+	"auth/engine"
+)
+
+// run follows the server until Close: it reads the stream, resuming it
+// after breaks with backoff, rebuilds from an export when the stream
+// cannot go on, and judges staleness on a ticker.
+func (r *Replica) run() {
+	defer close(r.done)
+	stop := make(chan struct{})
+	defer close(stop)
+	go r.judge(stop)
+	const minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
+	backoff := minBackoff
+	rebuild := false
+	for r.ctx.Err() == nil {
+		var err error
+		if rebuild {
+			err = r.rebuild()
+			if err == nil {
+				rebuild, backoff = false, minBackoff
+				continue
+			}
+		} else {
+			var progressed bool
+			progressed, err = r.follow()
+			if errors.Is(err, errRebuild) {
+				r.opts.Logger.Info("live: rebuilding from an export", "tenant", r.id.String()[:8], "why", err)
+				rebuild = true
+				continue
+			}
+			if progressed {
+				backoff = minBackoff
+			}
+			r.reconnects.Add(1)
+		}
+		if r.ctx.Err() != nil {
+			return
+		}
+		r.opts.Logger.Debug("live: stream ended; reconnecting", "tenant", r.id.String()[:8], "err", err, "backoff", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-r.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// judge flips refuse as the replica's staleness passes the bound and
+// comes back under it: reads load the flag, and never read the clock.
+func (r *Replica) judge(stop <-chan struct{}) {
+	every := max(r.opts.MaxStaleness/20, time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			stale := r.Staleness() > r.opts.MaxStaleness
+			r.refuse.Store(stale && !r.opts.ServeStale)
+		}
+	}
+}
+
+// errRebuild: the stream cannot go on from the replica's state (another
+// epoch, the events after it no longer kept, an event that does not
+// follow): rebuild from an export.
+var errRebuild = errors.New("live: the feed cannot go on from this state")
+
+// rebuild loads an export aside and swaps it in; readers keep the old
+// state until then.
+func (r *Replica) rebuild() error {
+	ctx, cancel := context.WithTimeout(r.ctx, time.Minute)
+	defer cancel()
+	st, err := r.load(ctx)
+	if err != nil {
+		return err
+	}
+	r.cur.Store(st)
+	r.fresh.Store(time.Now().UnixNano())
+	r.rebuilds.Add(1)
+	r.notify()
+	return nil
+}
+
+// event is an event of the stream, as JSON.
+type event struct {
+	Seq     uint64          `json:"seq"`
+	Time    time.Time       `json:"time"`
+	Op      string          `json:"op"`
+	Role    string          `json:"role"`
+	Perm    string          `json:"permission"`
+	User    string          `json:"user"`
+	Changes []client.Change `json:"changes"`
+}
+
+// heartbeat is the data of a heartbeat or a reset.
+type heartbeat struct {
+	Seq    uint64 `json:"seq"`
+	Epoch  string `json:"epoch"`
+	Reason string `json:"reason"`
+}
+
+// follow reads one connection's stream from the replica's seq, applying
+// its events, until it breaks or must be rebuilt (errRebuild).
+func (r *Replica) follow() (progressed bool, err error) {
+	st := r.cur.Load()
+	ctx, cancel := context.WithCancel(r.ctx)
+	defer cancel()
+	// The watchdog: three heartbeats missed end the connection.
+	idle := 3*r.opts.Heartbeat + time.Second
+	watchdog := time.AfterFunc(idle, cancel)
+	defer watchdog.Stop()
+	q := url.Values{"heartbeat": {r.opts.Heartbeat.String()}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+"/v1/events/stream?"+q.Encode(), nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Authorization", "Bearer "+r.key)
+	req.Header.Set("Accept", "text/event-stream")
+	cursor := strconv.FormatUint(st.t.Seq(), 10)
+	if st.epoch != "" {
+		cursor = st.epoch + ":" + cursor
+	}
+	req.Header.Set("Last-Event-ID", cursor)
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("live: event stream: %s", resp.Status)
+	}
+	br := bufio.NewReaderSize(resp.Body, 64<<10)
+	var (
+		kind string
+		data []byte
+		ev   engine.Event
+	)
+	for {
+		line, err := br.ReadBytes('\n')
+		if err != nil {
+			if err == io.EOF {
+				// A cut mid-event applies nothing of it: an event is
+				// applied only whole, at its blank line, and the next
+				// connection resumes after the last one applied.
+				err = io.ErrUnexpectedEOF
+			}
+			return progressed, err
+		}
+		watchdog.Reset(idle)
+		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+		if len(line) > 0 {
+			if line[0] == ':' {
+				continue
+			}
+			field, value, _ := bytes.Cut(line, []byte(":"))
+			value = bytes.TrimPrefix(value, []byte(" "))
+			switch string(field) {
+			case "event":
+				kind = string(value)
+			case "data":
+				if data != nil {
+					data = append(data, '\n')
+				} else {
+					data = []byte{}
+				}
+				data = append(data, value...)
+			}
+			continue
+		}
+		// A blank line: the event is whole.
+		k, d := kind, data
+		kind, data = "", nil
+		if d == nil {
+			continue
+		}
+		switch k {
+		case "", "message":
+			var e event
+			if err := json.Unmarshal(d, &e); err != nil {
+				return progressed, fmt.Errorf("%w: malformed event: %w", errRebuild, err)
+			}
+			seq := st.t.Seq()
+			if e.Seq <= seq {
+				continue // had it already
+			}
+			if e.Seq != seq+1 {
+				return progressed, fmt.Errorf("%w: event %d after %d", errRebuild, e.Seq, seq)
+			}
+			if err := toEngine(&ev, r.id, &e); err != nil {
+				return progressed, fmt.Errorf("%w: event %d: %w", errRebuild, e.Seq, err)
+			}
+			if _, err := st.eng.Apply(&ev); err != nil {
+				return progressed, fmt.Errorf("%w: event %d: %w", errRebuild, e.Seq, err)
+			}
+			progressed = true
+			r.notify()
+		case "heartbeat":
+			var h heartbeat
+			if err := json.Unmarshal(d, &h); err != nil {
+				return progressed, fmt.Errorf("live: malformed heartbeat: %w", err)
+			}
+			if h.Epoch != st.epoch {
+				return progressed, fmt.Errorf("%w: the server's store is of epoch %q, the replica's %q", errRebuild, h.Epoch, st.epoch)
+			}
+			if st.t.Seq() >= h.Seq {
+				r.fresh.Store(time.Now().UnixNano())
+				r.refuse.Store(false)
+			}
+		case "reset":
+			var h heartbeat
+			_ = json.Unmarshal(d, &h)
+			return progressed, fmt.Errorf("%w: the server reset the stream (%s)", errRebuild, h.Reason)
+		case "error":
+			return progressed, fmt.Errorf("live: the event stream reported an error: %s", d)
+		}
+	}
+}
+
+// toEngine converts an event of the stream into dst.
+func toEngine(dst *engine.Event, id engine.TenantID, e *event) error {
+	op, err := engine.ParseOp(e.Op)
+	if err != nil {
+		return err
+	}
+	*dst = engine.Event{Tenant: id, Seq: e.Seq, Time: e.Time, Change: engine.Change{Op: op, Role: e.Role, Permission: e.Perm, User: e.User}}
+	if op == engine.OpBatch {
+		dst.Changes = make([]engine.Change, len(e.Changes))
+		for i, c := range e.Changes {
+			cop, err := engine.ParseOp(c.Op)
+			if err != nil {
+				return err
+			}
+			dst.Changes[i] = engine.Change{Op: cop, Role: c.Role, Permission: c.Permission, User: c.User}
+		}
+	}
+	return nil
+}
