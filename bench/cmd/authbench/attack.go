@@ -88,25 +88,12 @@ func cmdAttack(ctx context.Context, args []string) error {
 	if *smoke {
 		o.chunkedBytes, o.chunkedLimit, o.importMemberships, o.keys, o.streamCap, o.streamExtra = 16<<20, 1<<20, 600_000, 2_000, 8, 8
 	}
-	r, err := findRoot(*root)
-	if err != nil {
-		return err
-	}
-	work, err := os.MkdirTemp("", "authbench-attack-")
+	work, bin, r, err := buildServer(ctx, *root, *rev, "attack")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	o.work = work
-	o.bin = filepath.Join(work, "auth-server")
-	src, err := serverSource(ctx, r, *rev, work)
-	if err != nil {
-		return err
-	}
-	logf("building auth-server")
-	if err := goBuild(ctx, src, "./cmd/auth-server", o.bin); err != nil {
-		return err
-	}
+	o.work, o.bin = work, bin
 	rep := &AttackReport{Kind: "attack", Machine: thisMachine(), Command: "authbench attack " + strings.Join(args, " "), Server: describeSource(ctx, r, *rev)}
 	attacks := map[string]func(context.Context, *attackOpts) (*AttackResult, error){
 		"chunked": attackChunked, "import": attackImport, "keys": attackKeys, "streams": attackStreams,

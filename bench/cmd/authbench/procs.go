@@ -322,3 +322,27 @@ func pinSelf(cpu int) bool {
 	os.Exit(0)
 	return true
 }
+
+// buildServer makes a work folder named for what runs in it and builds
+// auth-server into it, from revision rev of the repository at root (found
+// from the working folder if empty), or from the working tree. The caller
+// removes work. It returns the repository root too.
+func buildServer(ctx context.Context, root, rev, name string) (work, bin, r string, err error) {
+	if r, err = findRoot(root); err != nil {
+		return "", "", "", err
+	}
+	if work, err = os.MkdirTemp("", "authbench-"+name+"-"); err != nil {
+		return "", "", "", err
+	}
+	bin = filepath.Join(work, "auth-server")
+	src, err := serverSource(ctx, r, rev, work)
+	if err == nil {
+		logf("building auth-server")
+		err = goBuild(ctx, src, "./cmd/auth-server", bin)
+	}
+	if err != nil {
+		os.RemoveAll(work)
+		return "", "", "", err
+	}
+	return work, bin, r, nil
+}

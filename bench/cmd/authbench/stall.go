@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -53,24 +52,12 @@ func cmdStall(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	r, err := findRoot(*root)
-	if err != nil {
-		return err
-	}
-	work, err := os.MkdirTemp("", "authbench-stall-")
+	work, bin, r, err := buildServer(ctx, *root, *rev, "stall")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	o := &attackOpts{work: work, bin: filepath.Join(work, "auth-server")}
-	src, err := serverSource(ctx, r, *rev, work)
-	if err != nil {
-		return err
-	}
-	logf("building auth-server")
-	if err := goBuild(ctx, src, "./cmd/auth-server", o.bin); err != nil {
-		return err
-	}
+	o := &attackOpts{work: work, bin: bin}
 	var b strings.Builder
 	b.WriteString("{\"role\": \"big\"}\n{\"role\": \"big\", \"permission\": \"bulk\"}\n")
 	for i := range *members {
