@@ -238,11 +238,19 @@ func VerifyOps(ctx context.Context, addr string, ops []Op, headers [][2]string) 
 	return ctx.Err()
 }
 
+// VisibleSettle is how long op must keep answering as expected for
+// WaitVisible to count it visible: a server that answers from one of
+// several snapshots (SpiceDB may use the previous quantized revision for a
+// while after a new one) can answer right and then wrong again.
+const VisibleSettle = time.Second
+
 // WaitVisible asks op (with headers) every 2 ms until it answers as
-// expected, and returns how long that took: the time until data written
-// just before is visible to checks. It gives up after timeout.
+// expected and keeps doing so for VisibleSettle, and returns how long it
+// took until the first right answer of that streak: the time until data
+// written just before is visible to checks. It gives up after timeout.
 func WaitVisible(ctx context.Context, addr string, op Op, headers [][2]string, timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
+	var since time.Time // the first right answer of the current streak
 	client := NewClient(addr, 1, 10*time.Second)
 	defer client.CloseIdleConnections()
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
@@ -260,7 +268,14 @@ func WaitVisible(ctx context.Context, addr string, op Op, headers [][2]string, t
 		}
 		err := client.Do(req, resp)
 		if err == nil && resp.StatusCode() == 200 && op.Matches(resp.Body()) {
-			return time.Since(start), nil
+			if since.IsZero() {
+				since = time.Now()
+			}
+			if time.Since(since) >= VisibleSettle {
+				return since.Sub(start), nil
+			}
+		} else {
+			since = time.Time{}
 		}
 		if time.Since(start) > timeout {
 			if err == nil {

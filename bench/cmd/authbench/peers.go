@@ -115,14 +115,15 @@ func (o *compareOpts) peerName(t int, name string) string {
 // ---- SpiceDB ----
 
 // spiceDBSchema is the dataset in SpiceDB's schema language: a role has
-// member users, a permission is granted to the members of roles.
+// member users, a perm (a permission; "permission" is a keyword there) is
+// granted to the members of roles.
 const spiceDBSchema = `definition user {}
 
 definition role {
 	relation member: user
 }
 
-definition permission {
+definition perm {
 	relation granted: role#member
 	permission allowed = granted
 }
@@ -153,7 +154,7 @@ func (o *compareOpts) spiceDBProto(key string) loadgen.Protocol {
 		Check: func(c dataset.Check) loadgen.Op {
 			body, _ := json.Marshal(map[string]any{
 				"consistency": map[string]any{"minimizeLatency": true},
-				"resource":    spiceRef{"permission", o.peerName(c.Tenant, dataset.Perm(c.Perm))},
+				"resource":    spiceRef{"perm", o.peerName(c.Tenant, dataset.Perm(c.Perm))},
 				"permission":  "allowed",
 				"subject":     spiceSubject{Object: spiceRef{"user", o.peerName(c.Tenant, dataset.User(c.User))}},
 			})
@@ -301,7 +302,7 @@ func (o *compareOpts) spiceDBLoad(ctx context.Context, tr *TargetResult, p *proc
 	logf("%s: loading %s through ImportBulkRelationships", tr.ID, o.cfg)
 	err := o.forEachTuple(func(t int, role, perm, user string) error {
 		if user == "" {
-			return add(spiceRel{Resource: spiceRef{"permission", o.peerName(t, perm)}, Relation: "granted",
+			return add(spiceRel{Resource: spiceRef{"perm", o.peerName(t, perm)}, Relation: "granted",
 				Subject: spiceSubject{Object: spiceRef{"role", o.peerName(t, role)}, OptionalRelation: "member"}})
 		}
 		return add(spiceRel{Resource: spiceRef{"role", o.peerName(t, role)}, Relation: "member",
@@ -349,7 +350,7 @@ func (o *compareOpts) forEachTuple(fn func(t int, role, perm, user string) error
 const openFGAModel = `{"schema_version":"1.1","type_definitions":[
 {"type":"user"},
 {"type":"role","relations":{"member":{"this":{}}},"metadata":{"relations":{"member":{"directly_related_user_types":[{"type":"user"}]}}}},
-{"type":"permission","relations":{"granted":{"this":{}}},"metadata":{"relations":{"granted":{"directly_related_user_types":[{"type":"role","relation":"member"}]}}}}
+{"type":"perm","relations":{"granted":{"this":{}}},"metadata":{"relations":{"granted":{"directly_related_user_types":[{"type":"role","relation":"member"}]}}}}
 ]}`
 
 type fgaTuple struct {
@@ -367,7 +368,7 @@ func (o *compareOpts) openFGAProto(st *peerState) loadgen.Protocol {
 		Check: func(c dataset.Check) loadgen.Op {
 			body, _ := json.Marshal(map[string]any{
 				"tuple_key": fgaTuple{User: "user:" + o.peerName(c.Tenant, dataset.User(c.User)), Relation: "granted",
-					Object: "permission:" + o.peerName(c.Tenant, dataset.Perm(c.Perm))},
+					Object: "perm:" + o.peerName(c.Tenant, dataset.Perm(c.Perm))},
 				"authorization_model_id": st.modelID,
 			})
 			want := `"allowed":false`
@@ -521,7 +522,7 @@ func (o *compareOpts) openFGALoad(ctx context.Context, tr *TargetResult, p *proc
 	}
 	ferr := o.forEachTuple(func(t int, role, perm, user string) error {
 		if user == "" {
-			batch = append(batch, fgaTuple{User: "role:" + o.peerName(t, role) + "#member", Relation: "granted", Object: "permission:" + o.peerName(t, perm)})
+			batch = append(batch, fgaTuple{User: "role:" + o.peerName(t, role) + "#member", Relation: "granted", Object: "perm:" + o.peerName(t, perm)})
 		} else {
 			batch = append(batch, fgaTuple{User: "user:" + o.peerName(t, user), Relation: "member", Object: "role:" + o.peerName(t, role)})
 		}
@@ -716,7 +717,7 @@ func peerPost(addr, path string, body []byte, headers [][2]string) ([]byte, erro
 	if err := fasthttp.DoTimeout(req, resp, 10*time.Minute); err != nil {
 		return nil, err
 	}
-	if resp.StatusCode() != 200 {
+	if c := resp.StatusCode(); c != 200 && c != 201 {
 		return nil, fmt.Errorf("status %d: %s", resp.StatusCode(), tail(resp.Body()))
 	}
 	return bytes.Clone(resp.Body()), nil
