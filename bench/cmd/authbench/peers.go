@@ -398,7 +398,7 @@ func (o *compareOpts) runOpenFGA(ctx context.Context, rep *CompareReport, tr *Ta
 			return err
 		}
 		tr.Available = true
-		tr.Note = fmt.Sprintf("checks over the HTTP API, default consistency; loaded with Write calls of %d tuples (its default maximum per write), %d at a time", o.fgaBatch, o.peerLoadConc)
+		tr.Note = fmt.Sprintf("checks over the HTTP API, default consistency; loaded with Write calls of %d tuples (its default maximum per write), %d at a time", o.fgaBatch, fgaLoadConc(o, engine))
 	}
 	var procs []*proc
 	defer func() {
@@ -447,7 +447,7 @@ func (o *compareOpts) runOpenFGA(ctx context.Context, rep *CompareReport, tr *Ta
 	}
 	o.peerStarted(tr, up)
 	if !st.loaded {
-		if err := o.openFGALoad(ctx, tr, p, st); err != nil {
+		if err := o.openFGALoad(ctx, tr, p, st, fgaLoadConc(o, engine)); err != nil {
 			return err
 		}
 		st.loaded = true
@@ -457,8 +457,8 @@ func (o *compareOpts) runOpenFGA(ctx context.Context, rep *CompareReport, tr *Ta
 
 // openFGALoad creates a store, writes the model and the dataset: Write
 // calls of -fga-batch tuples (OpenFGA's default maximum per call, 100),
-// -peer-load-c at a time.
-func (o *compareOpts) openFGALoad(ctx context.Context, tr *TargetResult, p *proc, st *peerState) error {
+// conc at a time.
+func (o *compareOpts) openFGALoad(ctx context.Context, tr *TargetResult, p *proc, st *peerState, conc int) error {
 	h := [][2]string{{"Content-Type", "application/json"}}
 	out, err := peerPost(p.addr, "/stores", []byte(`{"name":"authbench"}`), h)
 	if err != nil {
@@ -482,14 +482,14 @@ func (o *compareOpts) openFGALoad(ctx context.Context, tr *TargetResult, p *proc
 		return fmt.Errorf("writing the model: %s", out)
 	}
 	st.modelID = m.ID
-	logf("%s: loading %s through Write, %d tuples a call, %d calls at a time", tr.ID, o.cfg, o.fgaBatch, o.peerLoadConc)
+	logf("%s: loading %s through Write, %d tuples a call, %d calls at a time", tr.ID, o.cfg, o.fgaBatch, conc)
 	start := time.Now()
 	path := "/stores/" + st.storeID + "/write"
-	bodies := make(chan []byte, o.peerLoadConc)
-	errc := make(chan error, o.peerLoadConc)
+	bodies := make(chan []byte, conc)
+	errc := make(chan error, conc)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for range o.peerLoadConc {
+	for range conc {
 		go func() {
 			var first error
 			for b := range bodies {
@@ -536,7 +536,7 @@ func (o *compareOpts) openFGALoad(ctx context.Context, tr *TargetResult, p *proc
 	}
 	close(bodies)
 	var errs []error
-	for range o.peerLoadConc {
+	for range conc {
 		errs = append(errs, <-errc)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -546,6 +546,16 @@ func (o *compareOpts) openFGALoad(ctx context.Context, tr *TargetResult, p *proc
 		return ferr
 	}
 	return o.peerLoaded(ctx, tr, p, o.openFGAProto(st), total, time.Since(start))
+}
+
+// fgaLoadConc is how many Write calls load OpenFGA at a time: one on
+// SQLite, which has a single writer (concurrent writes fail with
+// SQLITE_BUSY), -peer-load-c otherwise.
+func fgaLoadConc(o *compareOpts, engine string) int {
+	if engine == "sqlite" {
+		return 1
+	}
+	return o.peerLoadConc
 }
 
 // ---- shared ----
