@@ -4,7 +4,9 @@
 // stay out of the product's go.mod.
 //
 //   - cmd/authbench: the HTTP load generator (closed and open loop), the
-//     side-by-side comparison of targets, the scaling series, the seeding of
+//     side-by-side comparison of targets (with, opt-in, SpiceDB and OpenFGA
+//     at pinned versions, go-installed into a cache folder on first use, on
+//     their own datastores), the scaling series, the seeding of
 //     a large data folder, the cold-start timer and the chart.
 //   - cmd/ceiling: a bare fasthttp server answering a constant
 //     {"result": true} on the check's route shape, the ceiling the server is

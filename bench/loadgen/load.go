@@ -142,6 +142,24 @@ func Verify(ctx context.Context, addr string, cfg dataset.Config, n int, seed ui
 	for range n/10 + 1 {
 		ops = append(ops, UserRolesOp(cfg, rng.IntN(cfg.Tenants), rng.IntN(cfg.Users)))
 	}
+	return VerifyOps(ctx, addr, ops, nil)
+}
+
+// VerifyProto sends n checks drawn at random, half of them answering
+// true, to a server asked through proto, and fails on the first answer
+// that differs from the ground truth.
+func VerifyProto(ctx context.Context, addr string, cfg dataset.Config, n int, seed uint64, proto Protocol) error {
+	rng := rand.New(rand.NewPCG(seed, 0xc0ffee))
+	ops := make([]Op, 0, n)
+	for _, c := range cfg.Checks(rng, n, 0.5) {
+		ops = append(ops, proto.check(c))
+	}
+	return VerifyOps(ctx, addr, ops, proto.Headers)
+}
+
+// VerifyOps sends ops, 8 at a time, with headers, and fails on the first
+// answer that is not 200 with the expected body.
+func VerifyOps(ctx context.Context, addr string, ops []Op, headers [][2]string) error {
 	client := NewClient(addr, 8, 10*time.Second)
 	defer client.CloseIdleConnections()
 	var (
@@ -158,6 +176,9 @@ func Verify(ctx context.Context, addr string, cfg dataset.Config, n int, seed ui
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
 			req.Header.SetHost(addr)
+			for _, h := range headers {
+				req.Header.Set(h[0], h[1])
+			}
 			for ctx.Err() == nil {
 				i := int(next.Add(1)) - 1
 				if i >= len(ops) {
@@ -166,9 +187,12 @@ func Verify(ctx context.Context, addr string, cfg dataset.Config, n int, seed ui
 				op := &ops[i]
 				req.Header.SetMethod(op.Method)
 				req.SetRequestURIBytes(op.Path)
+				if op.Body != nil {
+					req.SetBodyRaw(op.Body)
+				}
 				err := client.Do(req, resp)
-				if err == nil && (resp.StatusCode() != 200 || !bytes.Equal(resp.Body(), op.Want)) {
-					err = fmt.Errorf("%s %s: status %d, got %s, want %s", op.Method, op.Path, resp.StatusCode(), resp.Body(), op.Want)
+				if err == nil && (resp.StatusCode() != 200 || !op.Matches(resp.Body())) {
+					err = fmt.Errorf("%s %s %s: status %d, got %s, want %s", op.Method, op.Path, op.Body, resp.StatusCode(), resp.Body(), op.Want)
 				}
 				if err != nil {
 					mu.Lock()
@@ -186,4 +210,57 @@ func Verify(ctx context.Context, addr string, cfg dataset.Config, n int, seed ui
 		return fmt.Errorf("verify: %w", first)
 	}
 	return ctx.Err()
+}
+
+// VisibleSettle is how long op must keep answering as expected for
+// WaitVisible to count it visible: a server that answers from one of
+// several snapshots (SpiceDB may use the previous quantized revision for a
+// while after a new one) can answer right and then wrong again.
+const VisibleSettle = time.Second
+
+// WaitVisible asks op (with headers) every 2 ms until it answers as
+// expected and keeps doing so for VisibleSettle, and returns how long it
+// took until the first right answer of that streak: the time until data
+// written just before is visible to checks. It gives up after timeout.
+func WaitVisible(ctx context.Context, addr string, op Op, headers [][2]string, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	var since time.Time // the first right answer of the current streak
+	client := NewClient(addr, 1, 10*time.Second)
+	defer client.CloseIdleConnections()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetHost(addr)
+	for _, h := range headers {
+		req.Header.Set(h[0], h[1])
+	}
+	req.Header.SetMethod(op.Method)
+	req.SetRequestURIBytes(op.Path)
+	for {
+		if op.Body != nil {
+			req.SetBodyRaw(op.Body)
+		}
+		err := client.Do(req, resp)
+		if err == nil && resp.StatusCode() == 200 && op.Matches(resp.Body()) {
+			if since.IsZero() {
+				since = time.Now()
+			}
+			if time.Since(since) >= VisibleSettle {
+				return since.Sub(start), nil
+			}
+		} else {
+			since = time.Time{}
+		}
+		if time.Since(start) > timeout {
+			if err == nil {
+				err = fmt.Errorf("status %d: %s", resp.StatusCode(), resp.Body())
+			}
+			return 0, fmt.Errorf("%s %s %s not answered as %s within %s: %v", op.Method, op.Path, op.Body, op.Want, timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
 }

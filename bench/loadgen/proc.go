@@ -57,14 +57,128 @@ func ProcessRSS(pid int) (uint64, error) {
 	return 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
 }
 
+// processesCPU adds up the CPU time of the processes pids and their
+// descendants (TreeCPU).
 func processesCPU(pids []int) (time.Duration, error) {
 	var sum time.Duration
 	for _, pid := range pids {
-		d, err := ProcessCPU(pid)
+		d, err := TreeCPU(pid)
 		if err != nil {
 			return 0, err
 		}
 		sum += d
 	}
 	return sum, nil
+}
+
+// procStat reads pid's parent, its own CPU time and that of its children
+// it has waited for (utime, stime, cutime, cstime).
+func procStat(pid int) (ppid int, self, reaped time.Duration, err error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, 0, 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := bytes.Fields(data[i+1:])
+	if len(f) < 15 {
+		return 0, 0, 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	var v [5]uint64
+	for k, idx := range []int{1, 11, 12, 13, 14} { // ppid, utime, stime, cutime, cstime
+		if v[k], err = strconv.ParseUint(string(f[idx]), 10, 64); err != nil {
+			return 0, 0, 0, fmt.Errorf("/proc/%d/stat: bad field %d", pid, idx)
+		}
+	}
+	tick := time.Second / clockTicks
+	return int(v[0]), time.Duration(v[1]+v[2]) * tick, time.Duration(v[3]+v[4]) * tick, nil
+}
+
+// Descendants returns the pids of root's live descendants (children,
+// grandchildren, …), from the parent field of every /proc/<pid>/stat.
+func Descendants(root int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, _, _, err := procStat(pid); err == nil {
+			children[ppid] = append(children[ppid], pid)
+		}
+	}
+	var out []int
+	queue := []int{root}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+// TreeCPU returns the user plus system CPU time of process root and of
+// all its descendants, live or exited: every live process's own time plus
+// the time of the children it has reaped (a database server's per-connection
+// processes count, whether still running or gone).
+func TreeCPU(root int) (time.Duration, error) {
+	_, self, reaped, err := procStat(root)
+	if err != nil {
+		return 0, err
+	}
+	sum := self + reaped
+	for _, pid := range Descendants(root) {
+		if _, s, r, err := procStat(pid); err == nil { // it may have exited since
+			sum += s + r
+		}
+	}
+	return sum, nil
+}
+
+// TreeMemory returns the proportional set size (PSS, from
+// /proc/<pid>/smaps_rollup) of process root and its live descendants,
+// added up: the resident memory of a server made of several processes,
+// with the pages they share (a database's shared buffers) counted once.
+// Where smaps_rollup cannot be read it falls back to VmRSS.
+func TreeMemory(root int) (uint64, error) {
+	var sum uint64
+	for i, pid := range append([]int{root}, Descendants(root)...) {
+		n, err := processPSS(pid)
+		if err != nil {
+			n, err = ProcessRSS(pid)
+		}
+		if err != nil {
+			if i == 0 {
+				return 0, err
+			}
+			continue // exited meanwhile
+		}
+		sum += n
+	}
+	return sum, nil
+}
+
+func processPSS(pid int) (uint64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	if err != nil {
+		return 0, err
+	}
+	for line := range bytes.SplitSeq(data, []byte("\n")) {
+		if rest, ok := bytes.CutPrefix(line, []byte("Pss:")); ok {
+			if f := bytes.Fields(rest); len(f) >= 1 {
+				kb, err := strconv.ParseUint(string(f[0]), 10, 64)
+				return kb * 1024, err
+			}
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/smaps_rollup: no Pss", pid)
 }

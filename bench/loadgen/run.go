@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,7 +40,8 @@ type Options struct {
 	// Verify compares every answer with the expected body; a mismatch
 	// counts as wrong. Off for a target that answers a constant.
 	Verify bool
-	// ServerPIDs are local server processes whose CPU time is read from
+	// ServerPIDs are local server processes whose CPU time, with that of
+	// their descendants (a database's per-connection processes), is read from
 	// /proc over the measured window and added up.
 	ServerPIDs []int
 	// Label names the run in progress lines and results.
@@ -280,6 +280,9 @@ func worker(ctx context.Context, client *fasthttp.HostClient, addr int, st *stre
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.Header.SetHost(client.Addr)
+	for _, h := range st.w.Proto.Headers {
+		req.Header.Set(h[0], h[1])
+	}
 	var scratch Op
 	var interval time.Duration
 	due := start
@@ -313,6 +316,9 @@ func worker(ctx context.Context, client *fasthttp.HostClient, addr int, st *stre
 		op := st.next(&scratch)
 		req.Header.SetMethod(op.Method)
 		req.SetRequestURIBytes(op.Path)
+		if op.Body != nil {
+			req.SetBodyRaw(op.Body)
+		}
 		err := client.DoTimeout(req, resp, opts.Timeout)
 		lat := time.Since(sent)
 		s.requests++
@@ -333,7 +339,7 @@ func worker(ctx context.Context, client *fasthttp.HostClient, addr int, st *stre
 			s.fail(err.Error())
 		case resp.StatusCode() != fasthttp.StatusOK:
 			s.fail(fmt.Sprintf("%s %s: status %d: %s", op.Method, op.Path, resp.StatusCode(), resp.Body()))
-		case opts.Verify && !bytes.Equal(resp.Body(), op.Want):
+		case opts.Verify && !op.Matches(resp.Body()):
 			s.wrong++
 			if len(s.samples) < 3 {
 				s.samples = append(s.samples, fmt.Sprintf("%s %s: got %s, want %s", op.Method, op.Path, resp.Body(), op.Want))

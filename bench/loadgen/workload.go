@@ -6,6 +6,8 @@
 package loadgen
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -36,8 +38,36 @@ type Op struct {
 	Kind   Kind
 	Method string
 	Path   []byte
-	Want   []byte // the exact expected body
+	Body   []byte // the request's body (JSON), nil for none
+	Want   []byte // the exact expected body, or with Contains a part of it
 	Tenant int    // the dataset's tenant number (writes)
+	// Contains makes Want a part the answer must contain, for a server
+	// whose answers carry more than the result (a revision token).
+	Contains bool
+}
+
+// Matches reports whether body is the answer op expects.
+func (op *Op) Matches(body []byte) bool {
+	if op.Contains {
+		return bytes.Contains(body, op.Want)
+	}
+	return bytes.Equal(body, op.Want)
+}
+
+// Protocol is how another authorization server is asked a check: the
+// request for a dataset check with the part of the answer that tells
+// true from false, and the headers every request carries. The zero
+// Protocol is auth-server's own API.
+type Protocol struct {
+	Check   func(dataset.Check) Op
+	Headers [][2]string
+}
+
+func (p Protocol) check(c dataset.Check) Op {
+	if p.Check == nil {
+		return CheckOp(c)
+	}
+	return p.Check(c)
 }
 
 // Mix is the share of each kind of request.
@@ -65,6 +95,7 @@ const poolSize = 1 << 16
 type Workload struct {
 	Cfg    dataset.Config
 	Mix    Mix
+	Proto  Protocol
 	checks []Op
 	lists  []Op
 	runID  string
@@ -72,6 +103,15 @@ type Workload struct {
 
 // NewWorkload draws the pools of reads for cfg and mix.
 func NewWorkload(cfg dataset.Config, mix Mix, seed uint64) (*Workload, error) {
+	return NewWorkloadProto(cfg, mix, seed, Protocol{})
+}
+
+// NewWorkloadProto is NewWorkload for a server asked through proto. Only
+// checks can be asked another server: mix must have no lists or writes.
+func NewWorkloadProto(cfg dataset.Config, mix Mix, seed uint64, proto Protocol) (*Workload, error) {
+	if proto.Check != nil && (mix.ListShare > 0 || mix.WriteShare > 0) {
+		return nil, errors.New("loadgen: another server's protocol has checks only")
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -79,9 +119,9 @@ func NewWorkload(cfg dataset.Config, mix Mix, seed uint64) (*Workload, error) {
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x10ad))
-	w := &Workload{Cfg: cfg, Mix: mix, runID: strconv.FormatUint(rng.Uint64()>>20, 36)}
+	w := &Workload{Cfg: cfg, Mix: mix, Proto: proto, runID: strconv.FormatUint(rng.Uint64()>>20, 36)}
 	for _, c := range cfg.Checks(rng, poolSize, mix.TrueShare) {
-		w.checks = append(w.checks, CheckOp(c))
+		w.checks = append(w.checks, proto.check(c))
 	}
 	if mix.ListShare > 0 {
 		w.lists = make([]Op, poolSize/16)

@@ -10,7 +10,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+
+	"auth/bench/loadgen"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -49,6 +52,9 @@ var palette = []color.Color{
 // latency per target, one bar per closed-loop concurrency and the
 // open-loop run.
 func drawChart(rep *CompareReport, path string) error {
+	if hasPeers(rep) {
+		return drawPeersChart(rep, path)
+	}
 	type series struct {
 		name string
 		pick func(t *TargetResult) (rps, p99 float64, ok bool)
@@ -175,6 +181,14 @@ func shortName(t *TargetResult) string {
 		return "embedded"
 	case "mongo":
 		return "mongo+nats ×3"
+	case "spicedb-postgres":
+		return "SpiceDB/PostgreSQL"
+	case "spicedb-memory":
+		return "SpiceDB/memory"
+	case "openfga-sqlite":
+		return "OpenFGA/SQLite"
+	case "openfga-postgres":
+		return "OpenFGA/PostgreSQL"
 	}
 	return t.Name
 }
@@ -206,4 +220,110 @@ func (intTicks) Ticks(min, max float64) []plot.Tick {
 		}
 	}
 	return ts
+}
+
+// drawPeersChart draws, for auth-server and the peers, check throughput,
+// p99 latency and server CPU per check (databases included), each on a
+// log scale (they differ by orders of magnitude): one bar per closed-loop
+// concurrency, the median over rounds.
+func drawPeersChart(rep *CompareReport, path string) error {
+	var avail []*TargetResult
+	var names []string
+	var concs []int
+	for _, t := range rep.Targets {
+		if !t.Available || len(t.Runs) == 0 || t.ID == "mongo" {
+			continue
+		}
+		avail = append(avail, t)
+		names = append(names, shortName(t))
+		for _, r := range t.Runs {
+			if r.Label == "check" && r.Mode == "closed" && !slices.Contains(concs, r.Concurrency) {
+				concs = append(concs, r.Concurrency)
+			}
+		}
+	}
+	slices.Sort(concs)
+	mk := func(title, ylabel string, val func(*loadgen.Result) float64) (*plot.Plot, error) {
+		p := plot.New()
+		p.Title.Text = title
+		p.Y.Label.Text = ylabel
+		p.Legend.Top = true
+		w := vg.Points(48 / float64(len(concs)))
+		for i, c := range concs {
+			vals := make(plotter.Values, len(avail))
+			for j, t := range avail {
+				var xs []float64
+				for _, r := range t.runsOf("check", "closed", c) {
+					xs = append(xs, val(r))
+				}
+				if m := median(xs); m > 0 {
+					vals[j] = math.Log10(max(m, 1))
+				}
+			}
+			bars, err := plotter.NewBarChart(vals, w)
+			if err != nil {
+				return nil, err
+			}
+			bars.Color = palette[i%len(palette)]
+			bars.LineStyle.Width = 0
+			bars.Offset = w * vg.Length(2*i-len(concs)+1) / 2
+			p.Add(bars)
+			name := fmt.Sprintf("closed loop, c=%d", c)
+			if rep.Rounds > 1 {
+				name += fmt.Sprintf(" (median of %d)", rep.Rounds)
+			}
+			p.Legend.Add(name, bars)
+		}
+		p.NominalX(names...)
+		p.X.Min, p.X.Max = -0.7, float64(len(avail))-0.3
+		p.Y.Min = 0
+		p.Y.Max = math.Ceil(p.Y.Max + 0.7)
+		p.Y.Tick.Marker = log10Ticks{}
+		return p, nil
+	}
+	tp, err := mk("checks/s (log scale)", "checks/s", rps)
+	if err != nil {
+		return err
+	}
+	lp, err := mk("p99 latency (log scale)", "p99 (µs)", func(r *loadgen.Result) float64 { return r.Latency.P99 })
+	if err != nil {
+		return err
+	}
+	cp, err := mk("server CPU per check, database included (log scale)", "µs per check", cpuReq)
+	if err != nil {
+		return err
+	}
+	return writePlots(path, 15*vg.Inch, 5*vg.Inch, []*plot.Plot{tp, lp, cp})
+}
+
+// writePlots draws plots side by side into a PNG or SVG file.
+func writePlots(path string, width, height vg.Length, ps []*plot.Plot) error {
+	var c draw.Canvas
+	var writeTo func(*os.File) error
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".svg":
+		sc := vgsvg.New(width, height)
+		c = draw.New(sc)
+		writeTo = func(f *os.File) error { _, err := sc.WriteTo(f); return err }
+	case ".png":
+		ic := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(110))}
+		c = draw.New(ic)
+		writeTo = func(f *os.File) error { _, err := ic.WriteTo(f); return err }
+	default:
+		return fmt.Errorf("chart: %s: want .png or .svg", path)
+	}
+	tiles := draw.Tiles{Rows: 1, Cols: len(ps), PadX: vg.Points(12), PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(6)}
+	canvases := plot.Align([][]*plot.Plot{ps}, tiles, c)
+	for i, p := range ps {
+		p.Draw(canvases[0][i])
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := writeTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,7 +49,16 @@ type TargetResult struct {
 	SeedSecs    float64            `json:"seed_seconds,omitempty"`    // dataset written straight into the store
 	Load        *loadgen.LoadStats `json:"load,omitempty"`
 	Verified    int                `json:"verified_checks,omitempty"`
-	Runs        []*loadgen.Result  `json:"runs,omitempty"`
+	// ReloadSecs are later rounds' loads (a peer's memory datastore).
+	ReloadSecs []float64 `json:"reload_seconds,omitempty"`
+	// VisibleSecs is the time from the end of the load until the last
+	// membership loaded answered true.
+	VisibleSecs float64 `json:"visible_seconds,omitempty"`
+	// MemMiB is the target's memory after its check runs (PSS of its
+	// processes and their children, databases included), the largest
+	// over rounds.
+	MemMiB float64           `json:"memory_mib,omitempty"`
+	Runs   []*loadgen.Result `json:"runs,omitempty"`
 }
 
 // Verdict is one of the issue's targets, measured.
@@ -88,6 +98,9 @@ type compareOpts struct {
 	loadConc     int
 	verifyN      int
 	keep         bool   // keep work
+	peersCache   string // where the peers' binaries are installed
+	peerLoadConc int    // concurrent writes while loading a peer
+	fgaBatch     int    // tuples per OpenFGA write
 	jsonOut      string // where the report goes: JSON, markdown and a chart ("": not written)
 	mdOut        string
 	chartOut     string
@@ -106,6 +119,8 @@ type compareOpts struct {
 	embeddedData      string  // the embedded target's data folder, loaded once
 	mongoDir          string  // the replicated target's MongoDB data folder, loaded once
 	sysProcs          []*proc // besides the servers, processes of the system under test whose CPU counts
+	peers             map[string]*peerState
+	cleanups          []func()
 }
 
 // cmdCompare starts each target in turn, measures it and stops it, for a
@@ -132,7 +147,10 @@ func parseCompare(args []string) (*compareOpts, error) {
 	smoke := fs.Bool("smoke", false, "a few seconds on a tiny dataset: for CI; fails on any error or wrong answer")
 	root := fs.String("root", "", "repository root (default: found from the working folder)")
 	rev := fs.String("rev", "", "build auth-server from this git revision (e.g. HEAD) instead of the working tree")
-	targetsFlag := fs.String("targets", "ceiling,embedded,mongo", "targets to run, in order")
+	targetsFlag := fs.String("targets", "ceiling,embedded,mongo", "targets to run, in order: ceiling, embedded, mongo, and the peers (opt-in, built on first use): spicedb (= spicedb-postgres,spicedb-memory), openfga (= openfga-sqlite,openfga-postgres)")
+	peersCache := fs.String("peers-cache", "", "folder the peers' binaries are installed into and reused from (default: authbench in the user's cache folder)")
+	peerLoadConc := fs.Int("peer-load-c", 8, "concurrent write calls while loading OpenFGA")
+	fgaBatch := fs.Int("fga-batch", 100, "tuples per OpenFGA write call (its default maximum is 100)")
 	rounds := fs.Int("rounds", 3, "rounds: each runs every target's closed-loop checks once, one target at a time; ratios are per round, verdicts use their median")
 	inprocRounds := fs.Int("inproc-rounds", 3, "rounds of the in-process benchmarks, interleaved; the median is reported")
 	mongoLoad := fs.String("mongo-load", "seed", `how the replicated target gets the dataset: "seed" writes batch events and a snapshot straight into MongoDB before the replicas start (fast); "api" loads it through the API like the embedded target (slow on the test MongoDB server)`)
@@ -187,7 +205,7 @@ func parseCompare(args []string) (*compareOpts, error) {
 		inproc: *inproc, inprocRounds: *inprocRounds, benchtime: *benchtime, pin: *pin, pinning: "none",
 		mongoTimeout: *mongoTimeout, mongoLoad: *mongoLoad, quota: *quota, cfg: cfg, mix: mix, dur: *dur, warmup: *warmup, openRate: *openRate, openFraction: *openFraction,
 		mixedWrite: *mixedWrite, mixedList: *mixedList, loadConc: *loadConc, verifyN: *verifyN,
-		keep: *keep, jsonOut: *out, mdOut: *md, chartOut: *chart}
+		keep: *keep, peerLoadConc: *peerLoadConc, fgaBatch: *fgaBatch, jsonOut: *out, mdOut: *md, chartOut: *chart}
 	// A pinned run is this command again, under taskset (pinSelf).
 	if os.Getenv("AUTHBENCH_PINNED") != "" {
 		o.cpusServer = "0"
@@ -215,12 +233,26 @@ func parseCompare(args []string) (*compareOpts, error) {
 	if o.rounds < 1 {
 		return nil, errors.New("-rounds must be at least 1")
 	}
+	if o.peerLoadConc < 1 || o.fgaBatch < 1 {
+		return nil, errors.New("-peer-load-c and -fga-batch must be at least 1")
+	}
 	for _, id := range strings.Split(*targetsFlag, ",") {
 		id = strings.TrimSpace(id)
-		if targets[id] == nil {
-			return nil, fmt.Errorf("unknown target %q (have ceiling, embedded, mongo)", id)
+		ids := peerTargets[id]
+		if ids == nil {
+			ids = []string{id}
 		}
-		o.ids = append(o.ids, id)
+		for _, id := range ids {
+			if targets[id] == nil {
+				return nil, fmt.Errorf("unknown target %q (have ceiling, embedded, mongo, spicedb, openfga, %s)", id, strings.Join(append(peerTargets["spicedb"], peerTargets["openfga"]...), ", "))
+			}
+			if isPeer(id) && o.peersCache == "" {
+				if o.peersCache, err = peerCacheDir(*peersCache); err != nil {
+					return nil, err
+				}
+			}
+			o.ids = append(o.ids, id)
+		}
 	}
 	return o, nil
 }
@@ -238,6 +270,11 @@ func (o *compareOpts) runRounds(ctx context.Context) (*CompareReport, error) {
 	} else {
 		defer os.RemoveAll(o.work)
 	}
+	defer func() {
+		for _, f := range o.cleanups {
+			f()
+		}
+	}()
 	rep := &CompareReport{Kind: "compare", Machine: thisMachine(), Command: o.command,
 		Pinning: o.pinning, Dataset: o.cfg, Mix: o.mix, Duration: o.dur.String(), Warmup: o.warmup.String(), Rounds: o.rounds}
 
@@ -343,6 +380,11 @@ var targets = map[string]func(context.Context, *compareOpts, *CompareReport, *Ta
 	"ceiling":  runCeiling,
 	"embedded": runEmbedded,
 	"mongo":    runMongo,
+
+	"spicedb-postgres": runSpiceDBPostgres,
+	"spicedb-memory":   runSpiceDBMemory,
+	"openfga-sqlite":   runOpenFGASQLite,
+	"openfga-postgres": runOpenFGAPostgres,
 }
 
 // run runs w on the servers p with c connections, closed loop or at rate,
@@ -428,6 +470,7 @@ func runCeiling(ctx context.Context, o *compareOpts, rep *CompareReport, tr *Tar
 			return err
 		}
 	}
+	o.recordMemory(tr, []*proc{p})
 	if rate := o.openRateFor(rep); rate > 0 && o.round == 1 {
 		if err := o.run(ctx, tr, []*proc{p}, w, "check", maxInt(o.concs), rate, false); err != nil {
 			return err
@@ -464,6 +507,11 @@ func (o *compareOpts) measureServer(ctx context.Context, tr *TargetResult, ps []
 		if err := o.load(ctx, tr, ps); err != nil {
 			return err
 		}
+		vis, err := loadgen.WaitVisible(ctx, ps[0].addr, loadgen.CheckOp(o.lastMembershipCheck()), nil, 2*time.Minute)
+		if err != nil {
+			return fmt.Errorf("after the load: %w", err)
+		}
+		tr.VisibleSecs = vis.Seconds()
 	}
 	for i, p := range ps {
 		if err := o.verifyReplica(ctx, p, i, len(ps)); err != nil {
@@ -482,6 +530,7 @@ func (o *compareOpts) measureServer(ctx context.Context, tr *TargetResult, ps []
 			return err
 		}
 	}
+	o.recordMemory(tr, append(slices.Clone(ps), o.sysProcs...))
 	if o.round == 1 {
 		if err := o.extraPhases(ctx, tr, ps, rep); err != nil {
 			return err

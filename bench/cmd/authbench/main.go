@@ -1,7 +1,7 @@
 // Command authbench benchmarks the authorization server.
 //
 //	authbench run       -addr HOST:PORT [-load] [-pid PID] [dataset, mix and load flags]
-//	authbench compare   [-smoke] [-out FILE.json] [-chart FILE.png] [-md FILE.md]
+//	authbench compare   [-smoke] [-targets ceiling,embedded,mongo,spicedb,openfga] [-json FILE.json] [-chart FILE.png] [-md FILE.md]
 //	authbench scale     [-max-users N] [-json FILE]
 //	authbench seed      -dir DIR [dataset flags] [-snapshot=false]
 //	authbench coldstart [-data DIR | dataset flags] [-runs N]
@@ -12,7 +12,9 @@
 //	authbench stall     [-members N] [-c N] [-json FILE]
 //
 // Run it from bench/ (go run ./cmd/authbench ...); compare, coldstart and
-// history build ../cmd/auth-server (and what else they run) themselves. Every figure is
+// history build ../cmd/auth-server (and what else they run) themselves;
+// compare's peers (-targets ...,spicedb,openfga) are installed with go install
+// at pinned versions into a cache folder on first use. Every figure is
 // meant to be read as a ratio to a baseline measured in the same run: on a
 // shared machine absolute numbers drift from run to run.
 //

@@ -73,6 +73,7 @@ func compareMarkdown(rep *CompareReport) string {
 			fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s |\n", t.Name, r.Concurrency, median(rs), rr, fnum(median(p99)), fnum(median(cpu)), cr)
 		}
 	}
+	b.WriteString(peersMarkdown(rep))
 	b.WriteString("\n### HTTP: every run\n\n")
 	b.WriteString("Ratios (×) are to the ceiling's run of the same mode and concurrency in this same run. Latency in µs; CPU is µs of the server's user+system time per request, from /proc (for the replicated target: the three replicas, MongoDB and NATS together).\n\n")
 	b.WriteString("| target | round | run | c | req/s | × ceiling | p50 | p90 | p99 | p99.9 | max | server CPU/req | × ceiling | server cores busy | client CPU/req | errors | wrong |\n")
