@@ -62,10 +62,17 @@ func TestWatchResumes(t *testing.T) {
 	}
 	next(2)
 	next(3)
+	// Writes go to the server directly: closing the proxy's connections
+	// must break the stream, not the writes (a write on a connection the
+	// proxy just closed could fail, and its event never come).
+	direct := client.New(srv.URL, testKey)
 	for round := range 3 {
 		proxy.CloseClientConnections() // the stream breaks
-		c.AddRole(ctx, fmt.Sprintf("r%d", 4+2*round))
-		c.AddRole(ctx, fmt.Sprintf("r%d", 5+2*round))
+		for _, r := range []int{4 + 2*round, 5 + 2*round} {
+			if _, err := direct.AddRole(ctx, fmt.Sprintf("r%d", r)); err != nil {
+				t.Fatal(err)
+			}
+		}
 		next(uint64(4 + 2*round))
 		next(uint64(5 + 2*round))
 	}
