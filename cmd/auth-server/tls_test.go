@@ -495,7 +495,7 @@ func TestMongoTLS(t *testing.T) {
 	db := mongotest.Database(t)
 	args := []string{"-mongo-uri", srv.URI(), "-mongo-db", db}
 
-	out, err := exec.Command(binary, append([]string{"-addr", "127.0.0.1:0", "-data", t.TempDir(), "-mongo-timeout", "1s"}, args...)...).CombinedOutput()
+	out, err := exec.Command(binary, append([]string{"-addr", "127.0.0.1:0", "-data", t.TempDir(), "-mongo-timeout", "10s"}, args...)...).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "certificate signed by unknown authority") {
 		t.Errorf("without the CA: %v, output:\n%s\nwant a failure saying the certificate is not trusted", err, out)
 	}
