@@ -6,6 +6,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"auth/engine"
 	"auth/internal/jsonstr"
 )
 
@@ -63,25 +64,10 @@ func writeBehind(ctx *fasthttp.RequestCtx, seq uint64) {
 	})
 }
 
-// writeList answers {"<top>": [{"<field>": name}, ...]}.
+// writeList answers {"<top>": [{"<field>": name}, ...]}: a page without
+// a limit (writePage).
 func writeList(ctx *fasthttp.RequestCtx, top, field string, names []string) {
-	ctx.SetContentType(contentJSON)
-	setBody(ctx, func(b []byte) []byte {
-		b = append(b, `{"`...)
-		b = append(b, top...)
-		b = append(b, `": [`...)
-		for i, n := range names {
-			if i > 0 {
-				b = append(b, ", "...)
-			}
-			b = append(b, `{"`...)
-			b = append(b, field...)
-			b = append(b, `": `...)
-			b = jsonstr.Append(b, n)
-			b = append(b, '}')
-		}
-		return append(b, "]}"...)
-	})
+	writePage(ctx, top, field, names, engine.Page{}, false)
 }
 
 func writeError(ctx *fasthttp.RequestCtx, status int, msg string) {

@@ -141,35 +141,7 @@ func drawChart(rep *CompareReport, path string) error {
 	if err != nil {
 		return err
 	}
-	width, height := 11*vg.Inch, 4.5*vg.Inch
-	var c draw.Canvas
-	var writeTo func(*os.File) error
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".svg":
-		sc := vgsvg.New(width, height)
-		c = draw.New(sc)
-		writeTo = func(f *os.File) error { _, err := sc.WriteTo(f); return err }
-	case ".png":
-		ic := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(110))}
-		c = draw.New(ic)
-		writeTo = func(f *os.File) error { _, err := ic.WriteTo(f); return err }
-	default:
-		return fmt.Errorf("chart: %s: want .png or .svg", path)
-	}
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Points(12), PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(6)}
-	plots := [][]*plot.Plot{{tp, lp}}
-	canvases := plot.Align(plots, tiles, c)
-	tp.Draw(canvases[0][0])
-	lp.Draw(canvases[0][1])
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := writeTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writePlots(path, 11*vg.Inch, 4.5*vg.Inch, []*plot.Plot{tp, lp})
 }
 
 // shortName is a target's label under its bars.
