@@ -395,6 +395,20 @@ func (c *cluster) run() error {
 			time.Sleep(time.Second)
 			acks, fails := counts(writers)
 			time.Sleep(s.pause)
+			// A write in flight when the fault began may take until its
+			// deadline to fail: hold the fault until every writer it
+			// strikes has seen a write fail, or a minute has passed.
+			struck := func(i int) bool { return s.replica == -1 || i%len(c.urls) == s.replica }
+			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+				_, now := counts(writers)
+				all := true
+				for i := range writers {
+					all = all && (!struck(i) || now[i] > fails[i])
+				}
+				if all {
+					break
+				}
+			}
 			acks2, fails2 := counts(writers)
 			if _, err := docker(s.restore...); err != nil {
 				return err
@@ -404,8 +418,7 @@ func (c *cluster) run() error {
 			// through the others.
 			var through, failed int64
 			for i := range writers {
-				at := i % len(c.urls)
-				if s.replica == -1 || at == s.replica {
+				if struck(i) {
 					if fails2[i] == fails[i] {
 						return fmt.Errorf("during %q, writer %d at %s had no write fail", s.what, i, writers[i].url)
 					}
