@@ -175,9 +175,9 @@ func ExampleReadFacts() {
 		fmt.Printf("%+v\n", f)
 	}
 	// Output:
-	// {Role:dancers Permission: User:}
-	// {Role:dancers Permission:dance User:}
-	// {Role:dancers Permission: User:jack}
+	// {Role:dancers Permission: User: Includes:}
+	// {Role:dancers Permission:dance User: Includes:}
+	// {Role:dancers Permission: User:jack Includes:}
 }
 
 // Errors match sentinels by status.

@@ -119,6 +119,7 @@ type harness struct {
 	p         pools
 	log       [][]byte // the encoded events the live engine accepted
 	answers   []bool   // and its answers to them
+	refused   []bool   // and whether each was refused (ErrRefused)
 	followers []follower
 }
 
@@ -132,9 +133,10 @@ func (h *harness) step(t *rapid.T) {
 	seqBefore := h.live.Seq(ev.Tenant)
 	valid := ev.Validate() == nil
 	inOrder := ev.Seq == seqBefore+1
-	var predicted, changes bool
+	var predicted, changes, refused bool
 	if valid && inOrder {
 		predicted, changes = h.live.Tenant(ev.Tenant).Answer(&ev.Change)
+		refused = h.m.read(ev.Tenant).refuses(ev)
 	}
 	got, err := h.live.Apply(ev)
 	switch {
@@ -153,7 +155,15 @@ func (h *harness) step(t *rapid.T) {
 		}
 		return
 	}
-	if err != nil {
+	if refused {
+		if !errors.Is(err, ErrRefused) || got {
+			t.Fatalf("Apply %+v: (%v, %v), want a refusal", ev, got, err)
+		}
+		if seq := h.live.Seq(ev.Tenant); seq != ev.Seq {
+			t.Fatalf("a refused event left the tenant at %d, want %d", seq, ev.Seq)
+		}
+		predicted, changes = false, false
+	} else if err != nil {
 		t.Fatalf("Apply %+v: %v", ev, err)
 	}
 	want, changed := h.m.tenant(ev.Tenant).apply(ev)
@@ -168,12 +178,13 @@ func (h *harness) step(t *rapid.T) {
 	}
 	h.log = append(h.log, data)
 	h.answers = append(h.answers, got)
+	h.refused = append(h.refused, refused)
 	for _, f := range h.followers {
 		if f.id != ev.Tenant {
 			continue
 		}
 		fgot, err := f.e.Apply(dec)
-		if err != nil || fgot != got {
+		if (err != nil) != refused || (refused && !errors.Is(err, ErrRefused)) || fgot != got {
 			t.Fatalf("follower at seq %d: (%v, %v), live answered %v", f.e.Seq(f.id), fgot, err, got)
 		}
 	}
@@ -255,7 +266,7 @@ func TestEventLogReplay(t *testing.T) {
 				t.Fatalf("log entry %d: %v", i, err)
 			}
 			got, err := replay.Apply(&ev)
-			if err != nil || got != h.answers[i] {
+			if (err != nil) != h.refused[i] || (err != nil && !errors.Is(err, ErrRefused)) || got != h.answers[i] {
 				t.Fatalf("replaying entry %d (%+v): (%v, %v), live answered %v", i, ev, got, err, h.answers[i])
 			}
 			// Replaying an event twice is refused and changes nothing.
@@ -370,9 +381,10 @@ func TestRestoreDrawnSnapshot(t *testing.T) {
 				continue
 			}
 			ev := &Event{Tenant: id, Seq: e.Seq(id) + 1, Change: c}
+			refused := m.refuses(ev)
 			got, err := e.Apply(ev)
-			if err != nil {
-				t.Fatalf("Apply: %v", err)
+			if (err != nil) != refused || (refused && !errors.Is(err, ErrRefused)) {
+				t.Fatalf("Apply: %v, model refuses: %v", err, refused)
 			}
 			if want, _ := m.apply(ev); got != want {
 				t.Fatalf("%+v: engine %v, model %v", c, got, want)
