@@ -133,7 +133,18 @@ func seedSnapshots(t testing.TB) []*Snapshot {
 		w("b", Change{Op: OpAddMembership, Role: r, User: "everywhere"})
 		w("b", Change{Op: OpAddMembership, Role: r, User: "u" + r})
 	}
+	// Inclusions, and a role deleted from the middle of a chain.
+	for i := range 5 {
+		w("c", Change{Op: OpAddRole, Role: string(rune('a' + i))})
+		w("c", Change{Op: OpAddPermission, Role: string(rune('a' + i)), Permission: "p" + string(rune('a'+i))})
+	}
+	w("c", Change{Op: OpAddMembership, Role: "a", User: "top"})
+	for _, pair := range []string{"ab", "bc", "cd", "ae", "de"} {
+		w("c", Change{Op: OpAddInclusion, Role: pair[:1], Includes: pair[1:]})
+	}
+	w("c", Change{Op: OpDelRole, Role: "b"})
 	return []*Snapshot{
+		e.Snapshot(KeyID("c")),
 		e.Snapshot(KeyID("a")),
 		e.Snapshot(KeyID("b")),
 		e.Snapshot(KeyID("never")),

@@ -298,6 +298,12 @@ func modelFromSnapshot(s *Snapshot) *modelTenant {
 			m.change(Change{Op: OpAddMembership, Role: r.Name, User: s.Users[u]})
 		}
 	}
+	// Inclusions once every role is there (the snapshot has no cycle).
+	for _, r := range s.Roles {
+		for _, b := range r.Includes {
+			m.change(Change{Op: OpAddInclusion, Role: r.Name, Includes: s.Roles[b].Name})
+		}
+	}
 	return m
 }
 
@@ -348,6 +354,14 @@ func drawSnapshot(t *rapid.T, p pools) *Snapshot {
 	}
 	for _, name := range rapid.SliceOfDistinct(rapid.SampledFrom(p.roles), rapid.ID).Draw(t, "roles") {
 		s.Roles = append(s.Roles, RoleSnapshot{Name: name, Permissions: indices(s.Permissions, "grants"), Members: indices(s.Users, "members")})
+	}
+	// Inclusions of later roles only, so that there is no cycle.
+	for r := range s.Roles {
+		for b := r + 1; b < len(s.Roles); b++ {
+			if rapid.IntRange(0, 3).Draw(t, "includes?") == 0 {
+				s.Roles[r].Includes = append(s.Roles[r].Includes, uint32(b))
+			}
+		}
 	}
 	return s
 }
@@ -426,6 +440,16 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 		{"invalid permission name", func(s *Snapshot) { s.Permissions[0] = "\xff" }},
 		{"invalid used user name", func(s *Snapshot) { s.Users[0] = "u\x00" }},
 		{"invalid unused user name", func(s *Snapshot) { s.Users[1] = "u\x00" }},
+		{"role includes itself", func(s *Snapshot) { s.Roles[0].Includes = []uint32{0} }},
+		{"inclusion index past the roles", func(s *Snapshot) { s.Roles[0].Includes = []uint32{1} }},
+		{"inclusions not ascending", func(s *Snapshot) {
+			s.Roles = append(s.Roles, RoleSnapshot{Name: "x"}, RoleSnapshot{Name: "y"})
+			s.Roles[0].Includes = []uint32{2, 1}
+		}},
+		{"inclusions make a cycle", func(s *Snapshot) {
+			s.Roles = append(s.Roles, RoleSnapshot{Name: "x", Includes: []uint32{2}}, RoleSnapshot{Name: "y", Includes: []uint32{0}})
+			s.Roles[0].Includes = []uint32{1}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
