@@ -50,6 +50,7 @@ type Imported struct {
 	Roles       int `json:"roles"`
 	Permissions int `json:"permissions"`
 	Memberships int `json:"memberships"`
+	Inclusions  int `json:"inclusions,omitempty"`
 }
 
 // Import adds the facts of r, JSON lines as [Client.Export] writes them

@@ -158,7 +158,7 @@ func ExampleClient_Export() {
 	// {"role": "dancers"}
 	// {"role": "dancers", "permission": "dance"}
 	// {"role": "dancers", "user": "jack"}
-	// imported {Seq:1 Roles:1 Permissions:1 Memberships:1}
+	// imported {Seq:1 Roles:1 Permissions:1 Memberships:1 Inclusions:0}
 	// jack can dance: true
 }
 
