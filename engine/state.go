@@ -183,13 +183,15 @@ func (t *tables) changeCost(c *Change) int {
 			rec := &t.roleRecs[r]
 			n := 1 + int(rec.members.GetCardinality()+rec.perms.GetCardinality())
 			if rec.includes != nil || rec.includedBy != nil {
-				n += t.inclusionCost(r)
+				n += t.inclusionCost(r, r)
 			}
 			return n
 		}
 	case OpAddInclusion, OpDelInclusion:
-		if r, ok := t.roles[c.Includes]; ok {
-			return 1 + t.inclusionCost(r)
+		a, okA := t.roles[c.Role]
+		b, okB := t.roles[c.Includes]
+		if okA && okB {
+			return 1 + t.inclusionCost(a, b)
 		}
 	case OpAddPermission, OpDelPermission:
 		if r, ok := t.roles[c.Role]; ok && t.roleRecs[r].includedBy != nil {
