@@ -174,15 +174,43 @@ func benchmarkHasPermission(b *testing.B, metrics bool) {
 
 // BenchmarkCheckV1VsAPI times the two check routes through the server's
 // handler in alternating blocks, and reports /v1's time per check over
-// /api's, measured on the same machine state:
+// /api's, measured on the same machine state: epoch=none for a service
+// whose store has no epoch, epoch=store for one that has (as auth-server's
+// stores do), where /v1 answers X-Auth-Epoch beside X-Auth-Seq:
 //
 //	go test ./httpapi -run '^$' -bench CheckV1VsAPI -count 6
 func BenchmarkCheckV1VsAPI(b *testing.B) {
-	srv, _ := newCheckServer(b, "p")
+	srv, rep := newCheckServer(b, "p")
+	b.Run("epoch=none", func(b *testing.B) { benchmarkCheckV1VsAPI(b, srv) })
+	esrv, err := New(DefaultConfig(), epochReplica{rep, "0123456789abcdef"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("epoch=store", func(b *testing.B) { benchmarkCheckV1VsAPI(b, esrv) })
+}
+
+// epochReplica is a replica whose store has an epoch.
+type epochReplica struct {
+	*replica.Replica
+	epoch string
+}
+
+func (r epochReplica) StoreEpoch() string { return r.epoch }
+
+func benchmarkCheckV1VsAPI(b *testing.B, srv *Server) {
 	h := srv.Handler()
 	api := request("GET", "/api/has_permission/key/u/p")
 	v1 := request("GET", "/v1/has_permission/u/p")
 	v1.Request.Header.Set("Authorization", "Bearer key")
+	for _, ctx := range []*fasthttp.RequestCtx{api, v1} {
+		h(ctx)
+		if string(ctx.Response.Body()) != `{"result": true}` {
+			b.Fatalf("%s answered %d %s", ctx.Request.URI().Path(), ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+	if got := string(v1.Response.Header.Peek("X-Auth-Epoch")); got != srv.epoch {
+		b.Fatalf("/v1 answered X-Auth-Epoch %q, want %q", got, srv.epoch)
+	}
 	const block = 4096
 	var tAPI, tV1 time.Duration
 	for i := 0; b.Loop(); i++ {
