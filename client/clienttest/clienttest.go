@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -90,6 +91,25 @@ func (s *Server) Backup(ctx context.Context, w io.Writer) error {
 	defer b.Close()
 	_, err = b.WriteTo(w)
 	return err
+}
+
+// Restore starts a server whose store is backup (as Backup writes it), in
+// a new temporary directory that Close removes: the restore, which takes
+// a new epoch.
+func Restore(backup []byte, configure ...func(*httpapi.Config)) (*Server, error) {
+	dir, err := os.MkdirTemp("", "clienttest")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, bolt.FileName), backup, 0o600); err != nil {
+		return nil, errors.Join(err, os.RemoveAll(dir))
+	}
+	s, err := Start(dir, configure...)
+	if err != nil {
+		return nil, errors.Join(err, os.RemoveAll(dir))
+	}
+	s.ownsDir = true
+	return s, nil
 }
 
 // ServeTLS serves the same server on another loopback port, over TLS

@@ -11,8 +11,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -22,7 +20,6 @@ import (
 	"auth/client"
 	"auth/client/clienttest"
 	"auth/client/live"
-	"auth/persist/bolt"
 )
 
 const testKey = "live-replica-test-key"
@@ -412,11 +409,7 @@ func TestRestoredServerRebuilds(t *testing.T) {
 	if err := r.Wait(ctx, w.Seq); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, bolt.FileName), backup.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b, err := clienttest.Start(dir)
+	b, err := clienttest.Restore(backup.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
