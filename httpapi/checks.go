@@ -18,18 +18,8 @@ func (s *Server) registerChecks() {
 		s.boolReader(hasPermissionParams, func(t *engine.Tenant, p *params) bool {
 			return t.UserHasPermission(p.vals[1], p.vals[2])
 		})(v1))
-	s.both(fasthttp.MethodGet, "/api/user_permissions/{key}/{user}",
-		s.listReader([]string{"key", "user"}, "results", "name",
-			func(t *engine.Tenant, p *params) []string { return t.UserPermissions(p.vals[1]) },
-			func(t *engine.Tenant, p *params, q engine.Page) ([]string, bool) {
-				return t.UserPermissionsPage(p.vals[1], q)
-			}))
-	s.both(fasthttp.MethodGet, "/api/which_users_can/{key}/{name}",
-		s.listReader([]string{"key", "name"}, "result", "user",
-			func(t *engine.Tenant, p *params) []string { return t.WhichUsersCan(p.vals[1]) },
-			func(t *engine.Tenant, p *params, q engine.Page) ([]string, bool) {
-				return t.WhichUsersCanPage(p.vals[1], q)
-			}))
+	s.registerList("/api/user_permissions/{key}/{user}", "user", "results", "name", (*engine.Tenant).UserPermissions, (*engine.Tenant).UserPermissionsPage)
+	s.registerList("/api/which_users_can/{key}/{name}", "name", "result", "user", (*engine.Tenant).WhichUsersCan, (*engine.Tenant).WhichUsersCanPage)
 }
 
 // hasPermission is the check route's handler as the router calls it.

@@ -1,33 +1,11 @@
 package httpapi
 
-import (
-	"github.com/valyala/fasthttp"
-
-	"auth/engine"
-)
+import "auth/engine"
 
 func (s *Server) registerMemberships() {
-	const member = "/api/membership/{key}/{user}/{role}"
-	names := []string{"key", "user", "role"}
-	s.both(fasthttp.MethodPost, member, s.writer(member, names, func(p *params) engine.Change {
-		return engine.Change{Op: engine.OpAddMembership, User: p.owned(1), Role: p.owned(2)}
-	}))
-	s.both(fasthttp.MethodDelete, member, s.writer(member, names, func(p *params) engine.Change {
-		return engine.Change{Op: engine.OpDelMembership, User: p.owned(1), Role: p.owned(2)}
-	}))
-	s.both(fasthttp.MethodGet, member, s.boolReader(names, func(t *engine.Tenant, p *params) bool {
-		return t.HasMembership(p.vals[1], p.vals[2])
-	}))
-	s.both(fasthttp.MethodGet, "/api/user_roles/{key}/{user}",
-		s.listReader([]string{"key", "user"}, "result", "role",
-			func(t *engine.Tenant, p *params) []string { return t.UserRoles(p.vals[1]) },
-			func(t *engine.Tenant, p *params, q engine.Page) ([]string, bool) {
-				return t.UserRolesPage(p.vals[1], q)
-			}))
-	s.both(fasthttp.MethodGet, "/api/members/{key}/{role}",
-		s.listReader([]string{"key", "role"}, "result", "user",
-			func(t *engine.Tenant, p *params) []string { return t.RoleMembers(p.vals[1]) },
-			func(t *engine.Tenant, p *params, q engine.Page) ([]string, bool) {
-				return t.RoleMembersPage(p.vals[1], q)
-			}))
+	s.registerFact("/api/membership/{key}/{user}/{role}", []string{"key", "user", "role"}, engine.OpAddMembership, engine.OpDelMembership,
+		func(op engine.Op, p *params) engine.Change { return engine.Change{Op: op, User: p.owned(1), Role: p.owned(2)} },
+		func(t *engine.Tenant, p *params) bool { return t.HasMembership(p.vals[1], p.vals[2]) })
+	s.registerList("/api/user_roles/{key}/{user}", "user", "result", "role", (*engine.Tenant).UserRoles, (*engine.Tenant).UserRolesPage)
+	s.registerList("/api/members/{key}/{role}", "role", "result", "user", (*engine.Tenant).RoleMembers, (*engine.Tenant).RoleMembersPage)
 }

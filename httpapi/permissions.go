@@ -1,33 +1,11 @@
 package httpapi
 
-import (
-	"github.com/valyala/fasthttp"
-
-	"auth/engine"
-)
+import "auth/engine"
 
 func (s *Server) registerPermissions() {
-	const perm = "/api/permission/{key}/{role}/{name}"
-	names := []string{"key", "role", "name"}
-	s.both(fasthttp.MethodPost, perm, s.writer(perm, names, func(p *params) engine.Change {
-		return engine.Change{Op: engine.OpAddPermission, Role: p.owned(1), Permission: p.owned(2)}
-	}))
-	s.both(fasthttp.MethodDelete, perm, s.writer(perm, names, func(p *params) engine.Change {
-		return engine.Change{Op: engine.OpDelPermission, Role: p.owned(1), Permission: p.owned(2)}
-	}))
-	s.both(fasthttp.MethodGet, perm, s.boolReader(names, func(t *engine.Tenant, p *params) bool {
-		return t.HasPermission(p.vals[1], p.vals[2])
-	}))
-	s.both(fasthttp.MethodGet, "/api/role_permissions/{key}/{role}",
-		s.listReader([]string{"key", "role"}, "results", "name",
-			func(t *engine.Tenant, p *params) []string { return t.RolePermissions(p.vals[1]) },
-			func(t *engine.Tenant, p *params, q engine.Page) ([]string, bool) {
-				return t.RolePermissionsPage(p.vals[1], q)
-			}))
-	s.both(fasthttp.MethodGet, "/api/which_roles_can/{key}/{name}",
-		s.listReader([]string{"key", "name"}, "result", "role",
-			func(t *engine.Tenant, p *params) []string { return t.WhichRolesCan(p.vals[1]) },
-			func(t *engine.Tenant, p *params, q engine.Page) ([]string, bool) {
-				return t.WhichRolesCanPage(p.vals[1], q)
-			}))
+	s.registerFact("/api/permission/{key}/{role}/{name}", []string{"key", "role", "name"}, engine.OpAddPermission, engine.OpDelPermission,
+		func(op engine.Op, p *params) engine.Change { return engine.Change{Op: op, Role: p.owned(1), Permission: p.owned(2)} },
+		func(t *engine.Tenant, p *params) bool { return t.HasPermission(p.vals[1], p.vals[2]) })
+	s.registerList("/api/role_permissions/{key}/{role}", "role", "results", "name", (*engine.Tenant).RolePermissions, (*engine.Tenant).RolePermissionsPage)
+	s.registerList("/api/which_roles_can/{key}/{name}", "name", "result", "role", (*engine.Tenant).WhichRolesCan, (*engine.Tenant).WhichRolesCanPage)
 }
