@@ -8,10 +8,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,4 +181,23 @@ func New(tb testing.TB, configure ...func(*httpapi.Config)) *Server {
 		}
 	})
 	return s
+}
+
+// SampleTenant is an import (JSON lines, as POST /v1/import takes them)
+// of the tenant benchmarks check against: 1,000 users in 10 roles, each
+// role granted 10 permissions. User user-U is a member of role role-(U%10);
+// role role-R is granted perm-(10R) to perm-(10R+9); so user-U has
+// perm-P exactly when P/10 == U%10.
+func SampleTenant() string {
+	var lines strings.Builder
+	for r := range 10 {
+		fmt.Fprintf(&lines, "{\"role\": \"role-%d\"}\n", r)
+		for p := range 10 {
+			fmt.Fprintf(&lines, "{\"role\": \"role-%d\", \"permission\": \"perm-%d\"}\n", r, 10*r+p)
+		}
+	}
+	for u := range 1000 {
+		fmt.Fprintf(&lines, "{\"role\": \"role-%d\", \"user\": \"user-%d\"}\n", u%10, u)
+	}
+	return lines.String()
 }

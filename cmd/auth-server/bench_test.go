@@ -21,6 +21,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	authclient "auth/client"
+	"auth/client/clienttest"
 	"auth/internal/tlstest"
 )
 
@@ -110,22 +111,12 @@ const (
 	checkBlock   = 2048
 )
 
-// loadTenant imports the benchmarks' tenant under key into s (1,000 users
-// in 10 roles, each role granted 10 permissions) and returns a client of
-// s for checkWorkers connections; tlsConfig is the client's for https.
+// loadTenant imports clienttest.SampleTenant under key into s and returns
+// a client of s for checkWorkers connections; tlsConfig is the client's
+// for https.
 func (s *benchServer) loadTenant(b *testing.B, key string, tlsConfig *tls.Config) *fasthttp.HostClient {
-	var lines strings.Builder
-	for r := range 10 {
-		fmt.Fprintf(&lines, "{\"role\": \"role-%d\"}\n", r)
-		for p := range 10 {
-			fmt.Fprintf(&lines, "{\"role\": \"role-%d\", \"permission\": \"perm-%d\"}\n", r, 10*r+p)
-		}
-	}
-	for u := range 1000 {
-		fmt.Fprintf(&lines, "{\"role\": \"role-%d\", \"user\": \"user-%d\"}\n", u%10, u)
-	}
 	c := authclient.New(s.scheme+"://"+s.addr, key, authclient.WithTLS(tlsConfig))
-	if _, err := c.Import(context.Background(), strings.NewReader(lines.String())); err != nil {
+	if _, err := c.Import(context.Background(), strings.NewReader(clienttest.SampleTenant())); err != nil {
 		b.Fatal(err)
 	}
 	c.CloseIdleConnections()
@@ -136,9 +127,9 @@ func (s *benchServer) loadTenant(b *testing.B, key string, tlsConfig *tls.Config
 // checkQuery is a check's URI and the answer it must get.
 type checkQuery struct{ uri, want string }
 
-// benchQueries returns 1,024 checks of loadTenant's tenant, half of them
-// true (user u has the permissions of role u%10), each asked by the URI
-// uri makes of its user and permission numbers.
+// benchQueries returns 1,024 checks of clienttest.SampleTenant, half of
+// them true, each asked by the URI uri makes of its user and permission
+// numbers.
 func benchQueries(uri func(u, p int) string) []checkQuery {
 	queries := make([]checkQuery, 1024)
 	for i := range queries {
