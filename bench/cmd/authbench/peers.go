@@ -925,30 +925,25 @@ func peersMarkdown(rep *CompareReport) string {
 		if !t.Available || !(t.ID == "embedded" || isPeer(t.ID)) {
 			continue
 		}
-		seen := map[int]bool{}
-		for _, r := range t.Runs {
-			if r.Label != "check" || r.Mode != "closed" || seen[r.Concurrency] {
-				continue
-			}
-			seen[r.Concurrency] = true
+		for _, c := range t.checkConcurrencies() {
 			var rs, p50, p99, p999, cpu []float64
-			for _, x := range t.runsOf("check", "closed", r.Concurrency) {
+			for _, x := range t.runsOf("check", "closed", c) {
 				rs, p50, p99, p999, cpu = append(rs, x.RPS), append(p50, x.Latency.P50), append(p99, x.Latency.P99), append(p999, x.Latency.P999), append(cpu, x.ServerCPUPerReq)
 			}
 			rr, cr, mr := "1", "1", "1"
 			if t.ID != "embedded" {
 				rr, cr, mr = "–", "–", "–"
-				if x := rep.peerRatios(t.ID, r.Concurrency, rps); len(x) > 0 {
+				if x := rep.peerRatios(t.ID, c, rps); len(x) > 0 {
 					rr = fmt.Sprintf("%.3g×", median(x))
 				}
-				if x := rep.peerRatios(t.ID, r.Concurrency, cpuReq); len(x) > 0 {
+				if x := rep.peerRatios(t.ID, c, cpuReq); len(x) > 0 {
 					cr = fmt.Sprintf("%.3g×", median(x))
 				}
 				if base != nil {
 					mr = ratio(t.MemMiB, base.MemMiB)
 				}
 			}
-			fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n", t.Name, r.Concurrency, median(rs), rr,
+			fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n", t.Name, c, median(rs), rr,
 				fnum(median(p50)), fnum(median(p99)), fnum(median(p999)), fnum(median(cpu)), cr, fnum(t.MemMiB), mr)
 		}
 	}

@@ -33,6 +33,18 @@ func (t *TargetResult) findRun(label, mode string, c, round int) *loadgen.Result
 
 // runsOf returns the target's runs with label, mode and concurrency, one
 // per round.
+// checkConcurrencies returns the concurrencies of t's closed-loop check
+// runs, each once, in the order of its runs.
+func (t *TargetResult) checkConcurrencies() []int {
+	var out []int
+	for _, r := range t.Runs {
+		if r.Label == "check" && r.Mode == "closed" && !slices.Contains(out, r.Concurrency) {
+			out = append(out, r.Concurrency)
+		}
+	}
+	return out
+}
+
 func (t *TargetResult) runsOf(label, mode string, c int) []*loadgen.Result {
 	if t == nil {
 		return nil
