@@ -191,23 +191,32 @@ func VerifyOps(ctx context.Context, addr string, ops []Op, headers [][2]string) 
 	return ctx.Err()
 }
 
-// withRequests runs n workers, each with a request (its host addr and
-// headers set) and a response of its own, and waits for them to return.
+// withRequests runs n workers, each with a request and a response of its
+// own (see acquire), and waits for them to return.
 func withRequests(n int, addr string, headers [][2]string, work func(req *fasthttp.Request, resp *fasthttp.Response)) {
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
-			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseRequest(req)
-			defer fasthttp.ReleaseResponse(resp)
-			req.Header.SetHost(addr)
-			for _, h := range headers {
-				req.Header.Set(h[0], h[1])
-			}
+			req, resp, release := acquire(addr, headers)
+			defer release()
 			work(req, resp)
 		})
 	}
 	wg.Wait()
+}
+
+// acquire returns a request to addr with headers set, and a response;
+// release gives both back.
+func acquire(addr string, headers [][2]string) (req *fasthttp.Request, resp *fasthttp.Response, release func()) {
+	req, resp = fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.Header.SetHost(addr)
+	for _, h := range headers {
+		req.Header.Set(h[0], h[1])
+	}
+	return req, resp, func() {
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
 }
 
 // VisibleSettle is how long op must keep answering as expected for
@@ -225,13 +234,8 @@ func WaitVisible(ctx context.Context, addr string, op Op, headers [][2]string, t
 	var since time.Time // the first right answer of the current streak
 	client := NewClient(addr, 1, 10*time.Second)
 	defer client.CloseIdleConnections()
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.Header.SetHost(addr)
-	for _, h := range headers {
-		req.Header.Set(h[0], h[1])
-	}
+	req, resp, release := acquire(addr, headers)
+	defer release()
 	req.Header.SetMethod(op.Method)
 	req.SetRequestURIBytes(op.Path)
 	for {
