@@ -76,43 +76,45 @@ func sameAsServer(t *testing.T, r *live.Replica, c *client.Client, seq uint64) {
 		l, le := r.HasRole(role)
 		s, se := c.HasRole(ctx, role, at)
 		boolSame("has_role "+role, l, le, s, se)
-		ll, le := r.RolePermissions(role)
-		sl, se := c.RolePermissions(ctx, role, at)
-		listSame("role_permissions "+role, ll, le, sl, se)
-		ll, le = r.RoleMembers(role)
-		sl, se = c.RoleMembers(ctx, role, at)
-		listSame("members "+role, ll, le, sl, se)
-		for _, p := range perms {
-			l, le := r.HasPermission(role, p)
-			s, se := c.HasPermission(ctx, role, p, at)
-			boolSame("permission "+role+" "+p, l, le, s, se)
-		}
-		for _, u := range users {
-			l, le := r.HasMembership(u, role)
-			s, se := c.HasMembership(ctx, u, role, at)
-			boolSame("membership "+u+" "+role, l, le, s, se)
+	}
+	// Every list of one name, for every name of its pool.
+	for _, q := range []struct {
+		what   string
+		pool   []string
+		local  func(string) ([]string, error)
+		server func(context.Context, string, ...client.ReadOption) (client.List, error)
+	}{
+		{"role_permissions", roles, r.RolePermissions, c.RolePermissions},
+		{"members", roles, r.RoleMembers, c.RoleMembers},
+		{"user_roles", users, r.UserRoles, c.UserRoles},
+		{"user_permissions", users, r.UserPermissions, c.UserPermissions},
+		{"which_roles_can", perms, r.WhichRolesCan, c.WhichRolesCan},
+		{"which_users_can", perms, r.WhichUsersCan, c.WhichUsersCan},
+	} {
+		for _, n := range q.pool {
+			local, lerr := q.local(n)
+			server, serr := q.server(ctx, n, at)
+			listSame(q.what+" "+n, local, lerr, server, serr)
 		}
 	}
-	for _, u := range users {
-		ll, le := r.UserRoles(u)
-		sl, se := c.UserRoles(ctx, u, at)
-		listSame("user_roles "+u, ll, le, sl, se)
-		ll, le = r.UserPermissions(u)
-		sl, se = c.UserPermissions(ctx, u, at)
-		listSame("user_permissions "+u, ll, le, sl, se)
-		for _, p := range perms {
-			l, le := r.Check(u, p)
-			s, se := c.UserHasPermission(ctx, u, p, at)
-			boolSame("has_permission "+u+" "+p, l, le, s, se)
+	// Every question of two names, for every pair of their pools.
+	for _, q := range []struct {
+		what   string
+		as, bs []string
+		local  func(a, b string) (bool, error)
+		server func(context.Context, string, string, ...client.ReadOption) (client.Answer, error)
+	}{
+		{"permission", roles, perms, r.HasPermission, c.HasPermission},
+		{"membership", users, roles, r.HasMembership, c.HasMembership},
+		{"has_permission", users, perms, r.Check, c.UserHasPermission},
+	} {
+		for _, a := range q.as {
+			for _, b := range q.bs {
+				local, lerr := q.local(a, b)
+				server, serr := q.server(ctx, a, b, at)
+				boolSame(q.what+" "+a+" "+b, local, lerr, server, serr)
+			}
 		}
-	}
-	for _, p := range perms {
-		ll, le := r.WhichRolesCan(p)
-		sl, se := c.WhichRolesCan(ctx, p, at)
-		listSame("which_roles_can "+p, ll, le, sl, se)
-		ll, le = r.WhichUsersCan(p)
-		sl, se = c.WhichUsersCan(ctx, p, at)
-		listSame("which_users_can "+p, ll, le, sl, se)
 	}
 }
 
