@@ -20,6 +20,7 @@ import (
 	"auth/client"
 	"auth/client/clienttest"
 	"auth/client/live"
+	"auth/internal/await"
 )
 
 const testKey = "live-replica-test-key"
@@ -253,18 +254,6 @@ func (p *switchProxy) point(target string) {
 	p.target.Store(u)
 }
 
-// eventually polls cond until it holds or d passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestStreamCutMidEvent: the stream breaks in the middle of an event,
 // several times: the replica applies nothing of the cut event, resumes
 // with Last-Event-ID and converges, without a rebuild.
@@ -336,7 +325,7 @@ func TestServerStoppedAndRestarted(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "fail closed past the bound", func() bool {
+	await.Cond(t, 10*time.Second, "fail closed past the bound", func() bool {
 		_, err := closed.Check("sara", "cook")
 		return errors.Is(err, live.ErrStale)
 	})
@@ -365,7 +354,7 @@ func TestServerStoppedAndRestarted(t *testing.T) {
 		if err := r.Wait(ctx, w2.Seq); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "fresh again", func() bool {
+		await.Cond(t, 10*time.Second, "fresh again", func() bool {
 			_, err := r.Check("sara", "cook")
 			return err == nil
 		})
@@ -425,7 +414,7 @@ func TestRestoredServerRebuilds(t *testing.T) {
 	p.point(b.URL)
 	aOpen = false
 	a.Close()
-	eventually(t, 20*time.Second, "rebuilt in the new epoch", func() bool { return r.Epoch() == b.Epoch() })
+	await.Cond(t, 20*time.Second, "rebuilt in the new epoch", func() bool { return r.Epoch() == b.Epoch() })
 	if ok, _ := r.Check("sara", "cook"); ok {
 		t.Error("sara can still cook: the original's seq 3 kept")
 	}

@@ -12,6 +12,7 @@ import (
 	"auth/client/live"
 	"auth/engine"
 	"auth/httpapi"
+	"auth/internal/await"
 	"auth/internal/logbuf"
 	"auth/persist/mongo"
 	"auth/persist/mongo/mongotest"
@@ -88,7 +89,7 @@ func TestRetentionGapRebuilds(t *testing.T) {
 		}
 	}
 	// Retention has deleted the events after the replica's seq.
-	eventually(t, 30*time.Second, "events after the replica's seq pruned", func() bool {
+	await.Cond(t, 30*time.Second, "events after the replica's seq pruned", func() bool {
 		_, err := c.Events(ctx, client.EventsQuery{After: w.Seq - 1, Limit: 1})
 		return err != nil
 	})
