@@ -14,12 +14,8 @@ var checkCommands = []command{
 	{words: "can", args: "<user> <permission>", nargs: 2, help: "exit 0 if allowed, 1 if not", run: func(x *cli, n []string) (int, error) {
 		return x.answer(x.c.UserHasPermission(x.ctx, n[0], n[1], x.read...))
 	}},
-	{words: "which-roles", args: "<permission>", nargs: 1, help: "the roles granted the permission", run: func(x *cli, n []string) (int, error) {
-		return x.list(x.c.WhichRolesCan(x.ctx, n[0], x.read...))
-	}},
-	{words: "which-users", args: "<permission>", nargs: 1, help: "the users who have the permission", run: func(x *cli, n []string) (int, error) {
-		return x.list(x.c.WhichUsersCan(x.ctx, n[0], x.read...))
-	}},
+	listCommand("which-roles", "<permission>", "the roles granted the permission", (*client.Client).WhichRolesCan),
+	listCommand("which-users", "<permission>", "the users who have the permission", (*client.Client).WhichUsersCan),
 	{words: "check", nargs: -1, help: `lines "user permission" on stdin (tab-separated if names hold spaces)`, run: (*cli).check},
 }
 
