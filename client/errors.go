@@ -27,6 +27,9 @@ var (
 	// Start over: read without MinSeq, export and follow the feed again.
 	// [Error.Epoch] is the store's epoch now, [Error.Seq] the tenant's seq.
 	ErrOtherEpoch = errors.New("auth: seq of another epoch of the store")
+	// ErrCycle: 422, a role inclusion (or an import with one) that would
+	// make a cycle of roles; nothing changed.
+	ErrCycle = errors.New("auth: inclusion would make a cycle of roles")
 	// ErrTooLarge: 413, the request body is over the server's limit.
 	ErrTooLarge = errors.New("auth: request too large")
 	// ErrUnavailable: 503 (the store could not take the request), 504
@@ -98,6 +101,7 @@ var statusOf = map[error][]int{
 	ErrNotFound:     {http.StatusNotFound},
 	ErrBehind:       {http.StatusConflict},
 	ErrOtherEpoch:   {http.StatusPreconditionFailed},
+	ErrCycle:        {http.StatusUnprocessableEntity},
 	ErrTooLarge:     {http.StatusRequestEntityTooLarge},
 	ErrUnavailable:  {http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout},
 }

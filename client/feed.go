@@ -21,6 +21,9 @@ const (
 	OpDelPermission = "del_permission"
 	OpAddMembership = "add_membership"
 	OpDelMembership = "del_membership"
+	OpAddInclusion  = "add_inclusion" // Role includes Includes
+	OpDelInclusion  = "del_inclusion"
+	OpDelUser       = "del_user" // User out of every role
 	// OpBatch is an import: its changes, applied all together, are in
 	// Event.Changes.
 	OpBatch = "batch"
@@ -35,13 +38,15 @@ type Change struct {
 	Role       string `json:"role,omitempty"`
 	Permission string `json:"permission,omitempty"`
 	User       string `json:"user,omitempty"`
+	Includes   string `json:"includes,omitempty"`
 }
 
 // String describes the change: its op, then its names as role=...,
-// permission=..., user=... (quoted if they hold a space or a quote).
+// permission=..., user=..., includes=... (quoted if they hold a space or a
+// quote).
 func (c Change) String() string {
 	b := []byte(c.Op)
-	for _, f := range [...]struct{ name, v string }{{"role", c.Role}, {"permission", c.Permission}, {"user", c.User}} {
+	for _, f := range [...]struct{ name, v string }{{"role", c.Role}, {"permission", c.Permission}, {"user", c.User}, {"includes", c.Includes}} {
 		if f.v == "" {
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -14,8 +15,13 @@ import (
 // fails with ErrCorrupt instead of allocating without bound.
 
 const (
-	eventFormat    = 1
-	snapshotFormat = 1
+	eventFormat = 1
+	// snapshotFormat is the snapshot form without inclusions, which every
+	// version reads; snapshotInclusions adds each role's inclusions, and
+	// is written only for a tenant that has some, so that a version from
+	// before inclusions still reads what it can hold.
+	snapshotFormat     = 1
+	snapshotInclusions = 2
 )
 
 // ErrCorrupt is returned by the decoders for input that is not a valid
@@ -113,7 +119,11 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 		size += len(r.Name) + 8 + 2*len(r.Members) + 2*len(r.Permissions)
 	}
 	dst := make([]byte, 0, size)
-	dst = appendHead(dst, snapshotFormat, s.Tenant, s.Seq)
+	format := byte(snapshotFormat)
+	if slices.ContainsFunc(s.Roles, func(r RoleSnapshot) bool { return len(r.Includes) > 0 }) {
+		format = snapshotInclusions
+	}
+	dst = appendHead(dst, format, s.Tenant, s.Seq)
 	dst = appendStrings(dst, s.Users)
 	dst = appendStrings(dst, s.Permissions)
 	dst = binary.AppendUvarint(dst, uint64(len(s.Roles)))
@@ -127,6 +137,11 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 		if dst, err = appendAscending(dst, r.Members); err != nil {
 			return nil, fmt.Errorf("role %q members: %w", r.Name, err)
 		}
+		if format == snapshotInclusions {
+			if dst, err = appendAscending(dst, r.Includes); err != nil {
+				return nil, fmt.Errorf("role %q inclusions: %w", r.Name, err)
+			}
+		}
 	}
 	return dst, nil
 }
@@ -136,8 +151,12 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 func (s *Snapshot) UnmarshalBinary(data []byte) error {
 	d := decoder{b: data}
 	var out Snapshot
-	if !d.head(snapshotFormat, &out.Tenant, &out.Seq) {
-		return fmt.Errorf("%w: unknown snapshot format", ErrCorrupt)
+	format := byte(snapshotFormat)
+	if len(data) > 0 && data[0] == snapshotInclusions {
+		format = snapshotInclusions
+	}
+	if !d.head(format, &out.Tenant, &out.Seq) {
+		return fmt.Errorf("%w: unknown snapshot format (this version reads %d and %d)", ErrCorrupt, snapshotFormat, snapshotInclusions)
 	}
 	out.Users = d.strings()
 	out.Permissions = d.strings()
@@ -145,6 +164,9 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 		out.Roles = make([]RoleSnapshot, n)
 		for i := range out.Roles {
 			out.Roles[i] = RoleSnapshot{Name: d.string(), Permissions: d.ascending(), Members: d.ascending()}
+			if format == snapshotInclusions {
+				out.Roles[i].Includes = d.ascending()
+			}
 		}
 	}
 	if err := d.finish(); err != nil {

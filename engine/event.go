@@ -16,14 +16,17 @@ type Op uint8
 // The operations. Their numeric values are part of the stored format: never
 // renumber them.
 const (
-	OpAddRole       Op = 1 // Role
-	OpDelRole       Op = 2 // Role
-	OpAddPermission Op = 3 // Role, Permission
-	OpDelPermission Op = 4 // Role, Permission
-	OpAddMembership Op = 5 // User, Role
-	OpDelMembership Op = 6 // User, Role
-	OpBatch         Op = 7 // Changes, applied all together
-	OpClear         Op = 8 // nothing; only as the first change of a batch, which then replaces the tenant's state
+	OpAddRole       Op = 1  // Role
+	OpDelRole       Op = 2  // Role
+	OpAddPermission Op = 3  // Role, Permission
+	OpDelPermission Op = 4  // Role, Permission
+	OpAddMembership Op = 5  // User, Role
+	OpDelMembership Op = 6  // User, Role
+	OpBatch         Op = 7  // Changes, applied all together
+	OpClear         Op = 8  // nothing; only as the first change of a batch, which then replaces the tenant's state
+	OpAddInclusion  Op = 9  // Role, Includes: Role's members get Includes' permissions
+	OpDelInclusion  Op = 10 // Role, Includes
+	OpDelUser       Op = 11 // User: out of every role
 )
 
 // opSpec is a row of the op table: all there is to know about one op.
@@ -56,6 +59,10 @@ type opSpec struct {
 	answer func(t *tables, c Change) (result, changes bool)
 	// absent is what answer gives on a tenant that does not exist yet.
 	absent struct{ result, changes bool }
+	// refuse, if set, reports whether the tenant's state refuses the
+	// change (an error matching ErrRefused), t.mu held: applied, a
+	// refused change changes nothing but the seq.
+	refuse func(t *tables, c Change) error
 }
 
 // ops is the op table, indexed by Op.
@@ -91,6 +98,25 @@ var ops = [...]opSpec{
 		name: "del_membership", needs: FieldSet(0).With(FieldRole).With(FieldUser),
 		change: func(t *tables, c Change) bool { t.delMembership(c.User, c.Role); return true },
 		answer: func(t *tables, c Change) (bool, bool) { return answerDel(t.member(c)) },
+		absent: answerOf(true, false),
+	},
+	OpAddInclusion: {
+		name: "add_inclusion", needs: FieldSet(0).With(FieldRole).With(FieldIncludes), fact: true,
+		change: func(t *tables, c Change) bool { return t.addInclusion(c.Role, c.Includes) },
+		answer: func(t *tables, c Change) (bool, bool) { return answerAdd(t.included(c)) },
+		refuse: func(t *tables, c Change) error { return t.cycle(c.Role, c.Includes) },
+		absent: answerOf(false, false), // neither role exists
+	},
+	OpDelInclusion: {
+		name: "del_inclusion", needs: FieldSet(0).With(FieldRole).With(FieldIncludes),
+		change: func(t *tables, c Change) bool { t.delInclusion(c.Role, c.Includes); return true },
+		answer: func(t *tables, c Change) (bool, bool) { return answerDel(t.included(c)) },
+		absent: answerOf(true, false),
+	},
+	OpDelUser: {
+		name: "del_user", needs: FieldSet(0).With(FieldUser),
+		change: func(t *tables, c Change) bool { t.delUser(c.User); return true },
+		answer: func(t *tables, c Change) (bool, bool) { return true, t.users.get(c.User) != nil },
 		absent: answerOf(true, false),
 	},
 	OpBatch: {
@@ -192,6 +218,7 @@ const (
 	FieldRole Field = iota
 	FieldPermission
 	FieldUser
+	FieldIncludes
 	numFields
 )
 
@@ -212,6 +239,7 @@ var fields = [numFields]fieldSpec{
 	FieldRole:       {name: "role", shared: true, always: true},
 	FieldPermission: {name: "permission", shared: true, always: true},
 	FieldUser:       {name: "user", always: true},
+	FieldIncludes:   {name: "includes", shared: true},
 }
 
 // Fields returns every field, in the order of the binary form.
@@ -257,6 +285,8 @@ func (f Field) In(c *Change) *string {
 		return &c.Permission
 	case FieldUser:
 		return &c.User
+	case FieldIncludes:
+		return &c.Includes
 	}
 	panic(fmt.Sprintf("engine: %v", f))
 }
@@ -287,6 +317,8 @@ type Change struct {
 	Role       string
 	Permission string
 	User       string
+	// Includes is the role an inclusion's Role includes.
+	Includes string
 }
 
 // Event is one durable change to one tenant. Events of a tenant are applied
@@ -308,7 +340,37 @@ type Event struct {
 var (
 	ErrBadOp      error = &inputError{"unknown op"}
 	ErrOutOfOrder       = errors.New("engine: event is not the tenant's next seq")
+	// ErrRefused matches the error of a change that is valid but that the
+	// tenant's state refuses: applied, it changes nothing but the seq.
+	ErrRefused = errors.New("refused by the tenant's state")
+	// ErrCycle is the refusal of an inclusion that would make a cycle of
+	// roles (a role that includes itself, directly or through others).
+	ErrCycle error = &refusedError{"the inclusion would make a cycle of roles"}
 )
+
+// CycleError is the refusal of an inclusion that would make a cycle of
+// roles; it matches ErrCycle and ErrRefused.
+type CycleError struct {
+	Change   int // the change's index in its batch, or -1 outside one
+	Role     string
+	Includes string
+}
+
+func (e *CycleError) Error() string {
+	msg := fmt.Sprintf("%q including %q would make a cycle of roles", e.Role, e.Includes)
+	if e.Change >= 0 {
+		msg = fmt.Sprintf("change %d: %s", e.Change, msg)
+	}
+	return msg
+}
+
+func (e *CycleError) Is(target error) bool { return target == ErrCycle || target == ErrRefused }
+
+// refusedError is a refusal by the tenant's state; it matches ErrRefused.
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string        { return e.msg }
+func (e *refusedError) Is(target error) bool { return target == ErrRefused }
 
 // Validate checks that c names what its op needs, with valid names, and
 // nothing else. A batch op is not a valid change: batches do not nest.

@@ -18,8 +18,10 @@ func (s *Server) registerChecks() {
 		s.boolReader(hasPermissionParams, func(t *engine.Tenant, p *params) bool {
 			return t.UserHasPermission(p.vals[1], p.vals[2])
 		})(v1))
-	s.registerList("/api/user_permissions/{key}/{user}", "user", "results", "name", (*engine.Tenant).UserPermissions, (*engine.Tenant).UserPermissionsPage)
-	s.registerList("/api/which_users_can/{key}/{name}", "name", "result", "user", (*engine.Tenant).WhichUsersCan, (*engine.Tenant).WhichUsersCanPage)
+	s.both(fasthttp.MethodGet, "/api/user_permissions/{key}/{user}",
+		s.listReader([]string{"key", "user"}, "results", "name", engine.ListUserPermissions, false))
+	s.both(fasthttp.MethodGet, "/api/which_users_can/{key}/{name}",
+		s.listReader([]string{"key", "name"}, "result", "user", engine.ListWhichUsersCan, false))
 }
 
 // hasPermission is the check route's handler as the router calls it.

@@ -162,7 +162,7 @@ func (s *Server) importLines(ctx *fasthttp.RequestCtx) {
 		s.writeWriteError(ctx, importPath, err, seq)
 		return
 	}
-	nRoles, nPerms, nMembers := countOps(changes)
+	nRoles, nPerms, nMembers, nIncl := countOps(changes)
 	s.setSeq(ctx, seq)
 	ctx.SetContentType(contentJSON)
 	setBody(ctx, func(b []byte) []byte {
@@ -174,11 +174,15 @@ func (s *Server) importLines(ctx *fasthttp.RequestCtx) {
 		b = strconv.AppendInt(b, int64(nPerms), 10)
 		b = append(b, `, "memberships": `...)
 		b = strconv.AppendInt(b, int64(nMembers), 10)
+		if nIncl > 0 {
+			b = append(b, `, "inclusions": `...)
+			b = strconv.AppendInt(b, int64(nIncl), 10)
+		}
 		return append(b, '}')
 	})
 }
 
-func countOps(changes []engine.Change) (roles, perms, members int) {
+func countOps(changes []engine.Change) (roles, perms, members, inclusions int) {
 	for i := range changes {
 		switch changes[i].Op {
 		case engine.OpAddRole:
@@ -187,9 +191,11 @@ func countOps(changes []engine.Change) (roles, perms, members int) {
 			perms++
 		case engine.OpAddMembership:
 			members++
+		case engine.OpAddInclusion:
+			inclusions++
 		}
 	}
-	return roles, perms, members
+	return roles, perms, members, inclusions
 }
 
 // importParse is an import's lines, parsed: roles apart (they are applied

@@ -1,6 +1,10 @@
 package httpapi
 
-import "auth/engine"
+import (
+	"github.com/valyala/fasthttp"
+
+	"auth/engine"
+)
 
 func (s *Server) registerMemberships() {
 	s.registerFact("/api/membership/{key}/{user}/{role}", []string{"key", "user", "role"}, engine.OpAddMembership, engine.OpDelMembership,
@@ -8,6 +12,8 @@ func (s *Server) registerMemberships() {
 			return engine.Change{Op: op, User: p.owned(1), Role: p.owned(2)}
 		},
 		func(t *engine.Tenant, p *params) bool { return t.HasMembership(p.vals[1], p.vals[2]) })
-	s.registerList("/api/user_roles/{key}/{user}", "user", "result", "role", (*engine.Tenant).UserRoles, (*engine.Tenant).UserRolesPage)
-	s.registerList("/api/members/{key}/{role}", "role", "result", "user", (*engine.Tenant).RoleMembers, (*engine.Tenant).RoleMembersPage)
+	s.both(fasthttp.MethodGet, "/api/user_roles/{key}/{user}",
+		s.listReader([]string{"key", "user"}, "result", "role", engine.ListUserRoles, true))
+	s.both(fasthttp.MethodGet, "/api/members/{key}/{role}",
+		s.listReader([]string{"key", "role"}, "result", "user", engine.ListRoleMembers, true))
 }

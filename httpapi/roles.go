@@ -10,8 +10,6 @@ func (s *Server) registerRoles() {
 	s.registerFact("/api/role/{key}/{role}", []string{"key", "role"}, engine.OpAddRole, engine.OpDelRole,
 		func(op engine.Op, p *params) engine.Change { return engine.Change{Op: op, Role: p.owned(1)} },
 		func(t *engine.Tenant, p *params) bool { return t.HasRole(p.vals[1]) })
-	s.both(fasthttp.MethodGet, "/api/roles/{key}", s.rolesReader(s.listReader([]string{"key"}, "result", "role",
-		func(t *engine.Tenant, _ *params) []string { return t.Roles() },
-		func(t *engine.Tenant, _ *params, q engine.Page) ([]string, bool) { return t.RolesPage(q) })))
+	s.both(fasthttp.MethodGet, "/api/roles/{key}", s.rolesReader(s.listReader([]string{"key"}, "result", "role", engine.ListRoles, false)))
 	s.registerConsoleReads()
 }

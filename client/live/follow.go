@@ -102,12 +102,9 @@ func (r *Replica) rebuild() error {
 
 // event is an event of the stream, as JSON.
 type event struct {
-	Seq     uint64          `json:"seq"`
-	Time    time.Time       `json:"time"`
-	Op      string          `json:"op"`
-	Role    string          `json:"role"`
-	Perm    string          `json:"permission"`
-	User    string          `json:"user"`
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"`
+	client.Change
 	Changes []client.Change `json:"changes"`
 }
 
@@ -176,7 +173,7 @@ func (r *Replica) follow() (progressed bool, err error) {
 			if err := toEngine(&ev, r.id, &e); err != nil {
 				return progressed, fmt.Errorf("%w: event %d: %w", errRebuild, e.Seq, err)
 			}
-			if _, err := st.eng.Apply(&ev); err != nil {
+			if _, err := st.eng.Apply(&ev); err != nil && !errors.Is(err, engine.ErrRefused) {
 				return progressed, fmt.Errorf("%w: event %d: %w", errRebuild, e.Seq, err)
 			}
 			progressed = true
@@ -205,20 +202,27 @@ func (r *Replica) follow() (progressed bool, err error) {
 
 // toEngine converts an event of the stream into dst.
 func toEngine(dst *engine.Event, id engine.TenantID, e *event) error {
-	op, err := engine.ParseOp(e.Op)
+	c, err := changeOf(&e.Change)
 	if err != nil {
 		return err
 	}
-	*dst = engine.Event{Tenant: id, Seq: e.Seq, Time: e.Time, Change: engine.Change{Op: op, Role: e.Role, Permission: e.Perm, User: e.User}}
-	if op == engine.OpBatch {
+	*dst = engine.Event{Tenant: id, Seq: e.Seq, Time: e.Time, Change: c}
+	if c.Op == engine.OpBatch {
 		dst.Changes = make([]engine.Change, len(e.Changes))
-		for i, c := range e.Changes {
-			cop, err := engine.ParseOp(c.Op)
-			if err != nil {
+		for i := range e.Changes {
+			if dst.Changes[i], err = changeOf(&e.Changes[i]); err != nil {
 				return err
 			}
-			dst.Changes[i] = engine.Change{Op: cop, Role: c.Role, Permission: c.Permission, User: c.User}
 		}
 	}
 	return nil
+}
+
+// changeOf is the engine's change of a change of the feed.
+func changeOf(c *client.Change) (engine.Change, error) {
+	op, err := engine.ParseOp(c.Op)
+	if err != nil {
+		return engine.Change{}, err
+	}
+	return engine.Change{Op: op, Role: c.Role, Permission: c.Permission, User: c.User, Includes: c.Includes}, nil
 }

@@ -66,13 +66,10 @@ type eventDoc struct {
 	ID     string `bson:"id"` // engine.Event.ID, 16 hex digits
 	// Time is the event's time to the millisecond (absent for a zero
 	// time); TimeNanos adds the nanoseconds within that millisecond.
-	Time       *bson.DateTime `bson:"time,omitempty"`
-	TimeNanos  int32          `bson:"time_ns,omitempty"`
-	Op         string         `bson:"op"` // engine.Op.String
-	Role       string         `bson:"role,omitempty"`
-	Permission string         `bson:"permission,omitempty"`
-	User       string         `bson:"user,omitempty"`
-	Changes    []changeDoc    `bson:"changes,omitempty"` // OpBatch only
+	Time      *bson.DateTime `bson:"time,omitempty"`
+	TimeNanos int32          `bson:"time_ns,omitempty"`
+	Change    changeDoc      `bson:",inline"`           // op and names
+	Changes   []changeDoc    `bson:"changes,omitempty"` // OpBatch only
 	// A batch whose document would be larger than Config.MaxInlineEvent
 	// has no changes array: Chunked names the event_chunks documents that
 	// hold it, and Counts gives the number of changes of each op (in op
@@ -193,24 +190,22 @@ type changeDoc struct {
 	Role       string `bson:"role,omitempty"`
 	Permission string `bson:"permission,omitempty"`
 	User       string `bson:"user,omitempty"`
+	Includes   string `bson:"includes,omitempty"`
 }
 
 func toChangeDoc(c *engine.Change) changeDoc {
-	return changeDoc{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User}
+	return changeDoc{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User, Includes: c.Includes}
 }
 
 // newEventDoc returns the document of ev at seq; big is nil for an event
 // stored inline, else it says where its chunks are.
 func newEventDoc(ev *engine.Event, tenant string, seq uint64, big *bigEvent) *eventDoc {
 	d := &eventDoc{
-		Key:        eventKey(tenant, seq),
-		Tenant:     tenant,
-		Seq:        int64(seq),
-		ID:         fmt.Sprintf("%016x", ev.ID),
-		Op:         ev.Op.String(),
-		Role:       ev.Role,
-		Permission: ev.Permission,
-		User:       ev.User,
+		Key:    eventKey(tenant, seq),
+		Tenant: tenant,
+		Seq:    int64(seq),
+		ID:     fmt.Sprintf("%016x", ev.ID),
+		Change: toChangeDoc(&ev.Change),
 	}
 	if !ev.Time.IsZero() {
 		ms := ev.Time.UnixMilli()
@@ -288,7 +283,7 @@ func decodeEvent(raw bson.Raw, tenant engine.TenantID, hexTenant string) (ev eng
 	} else if d.TimeNanos != 0 {
 		return bad("time_ns without time")
 	}
-	if ev.Change, err = fromChangeDoc(&changeDoc{Op: d.Op, Role: d.Role, Permission: d.Permission, User: d.User}); err != nil {
+	if ev.Change, err = fromChangeDoc(&d.Change); err != nil {
 		return bad("%v", err)
 	}
 	if len(d.Changes) > 0 {
@@ -364,7 +359,7 @@ func fromChangeDoc(d *changeDoc) (engine.Change, error) {
 	if err != nil {
 		return engine.Change{}, err
 	}
-	return engine.Change{Op: op, Role: d.Role, Permission: d.Permission, User: d.User}, nil
+	return engine.Change{Op: op, Role: d.Role, Permission: d.Permission, User: d.User, Includes: d.Includes}, nil
 }
 
 // tenantDoc lists a tenant in the tenants collection; it is inserted before
