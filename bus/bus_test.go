@@ -830,7 +830,7 @@ func TestConcurrentInclusionsCannotMakeACycle(t *testing.T) {
 		}
 	}
 	id := engine.KeyID(key)
-	waitFor(t, 10*time.Second, "both replicas at the same seq", func() bool {
+	await.Cond(t, 10*time.Second, "both replicas at the same seq", func() bool {
 		return n0.rep.Tenant(id).Seq() == n1.rep.Tenant(id).Seq()
 	})
 	for round := range 40 {
