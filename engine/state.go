@@ -311,6 +311,23 @@ func (t *Tenant) UserHasPermission(user, perm string) bool {
 	return ok
 }
 
+// UserHasPermissionAt is UserHasPermission, also returning the seq of the
+// state it answered from, read in the same look at the state (0 for a nil
+// tenant). Like UserHasPermission it does not allocate.
+func (t *Tenant) UserHasPermissionAt(user, perm string) (ok bool, seq uint64) {
+	if t == nil {
+		return false, 0
+	}
+	c, s := t.view()
+	if c != nil {
+		return c.has(user, perm), c.seq
+	}
+	m := s.ck.rlock()
+	ok, seq = s.userHasPermission(user, perm), s.seq
+	m.RUnlock()
+	return ok, seq
+}
+
 // CheckMany answers every check from one state of the tenant, appending
 // the answers to out in order. It allocates only if out has too little
 // room.
