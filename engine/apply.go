@@ -13,6 +13,7 @@ func (t *tables) apply(ev *Event) (bool, error) {
 		return false, fmt.Errorf("%w: tenant at %d, event %d", ErrOutOfOrder, t.seq, ev.Seq)
 	}
 	var result bool
+	t.now = ev.Time
 	if ev.Op == OpBatch {
 		for i := range ev.Changes {
 			t.change(&ev.Changes[i])

@@ -24,6 +24,9 @@ const (
 	OpDelMembership Op = 6 // User, Role
 	OpBatch         Op = 7 // Changes, applied all together
 	OpClear         Op = 8 // nothing; only as the first change of a batch, which then replaces the tenant's state
+	// 9 to 11 are taken (role inclusions).
+	OpAddKey Op = 12 // KeyID, KeyName, Scope, KeyHash: a key of the tenant (keys.go)
+	OpDelKey Op = 13 // KeyID: the key revoked
 )
 
 // opSpec is a row of the op table: all there is to know about one op.
@@ -45,7 +48,7 @@ type opSpec struct {
 	fact bool
 	// check, if set, validates what the field checks cannot (a field's
 	// relation to another, a value's range); it runs after them.
-	check func(*Change) error
+	check func(Change) error
 	// change applies a valid change to a tenant, t.mu held for writing,
 	// and returns the original API's answer. (Changes are passed by value
 	// here: a pointer passed through a func value escapes, and a check of a
@@ -104,6 +107,26 @@ var ops = [...]opSpec{
 		name: "clear", first: true,
 		change: func(*tables, Change) bool { return true },
 		answer: func(*tables, Change) (bool, bool) { return true, true },
+		absent: answerOf(true, true),
+	},
+	OpAddKey: {
+		name:  "add_key",
+		needs: FieldSet(0).With(FieldKeyID).With(FieldKeyName).With(FieldScope).With(FieldKeyHash),
+		check: checkAddKey,
+		// A key's creation time is its event's (tables.now).
+		change: func(t *tables, c Change) bool { return t.addKey(c) },
+		answer: func(t *tables, c Change) (bool, bool) {
+			fresh := c.KeyID != FirstKey && t.keys.find(c.KeyID) < 0
+			return fresh, fresh
+		},
+		absent: answerOf(true, true),
+	},
+	OpDelKey: {
+		name: "del_key", needs: FieldSet(0).With(FieldKeyID), check: checkDelKey,
+		change: func(t *tables, c Change) bool { return t.delKey(c) },
+		answer: func(t *tables, c Change) (bool, bool) { there := t.keys.has(c.KeyID); return there, there },
+		// A tenant with no events has its first key: revoking it is a
+		// change (and makes the tenant).
 		absent: answerOf(true, true),
 	},
 }
@@ -192,6 +215,13 @@ const (
 	FieldRole Field = iota
 	FieldPermission
 	FieldUser
+	// The key fields: only the key ops carry them. (Field numbers are not
+	// stored: a field past the first three is written only for the ops
+	// that need it, in the table's order.)
+	FieldKeyID
+	FieldKeyName
+	FieldScope
+	FieldKeyHash
 	numFields
 )
 
@@ -212,6 +242,10 @@ var fields = [numFields]fieldSpec{
 	FieldRole:       {name: "role", shared: true, always: true},
 	FieldPermission: {name: "permission", shared: true, always: true},
 	FieldUser:       {name: "user", always: true},
+	FieldKeyID:      {name: "key_id"},
+	FieldKeyName:    {name: "key_name"},
+	FieldScope:      {name: "scope"},
+	FieldKeyHash:    {name: "key_hash"},
 }
 
 // Fields returns every field, in the order of the binary form.
@@ -257,6 +291,14 @@ func (f Field) In(c *Change) *string {
 		return &c.Permission
 	case FieldUser:
 		return &c.User
+	case FieldKeyID:
+		return &c.KeyID
+	case FieldKeyName:
+		return &c.KeyName
+	case FieldScope:
+		return &c.Scope
+	case FieldKeyHash:
+		return &c.KeyHash
 	}
 	panic(fmt.Sprintf("engine: %v", f))
 }
@@ -287,6 +329,12 @@ type Change struct {
 	Role       string
 	Permission string
 	User       string
+	// The key ops' fields (keys.go): a key's id, name, scope (check, read
+	// or admin) and the hex of the hash of its secret.
+	KeyID   string
+	KeyName string
+	Scope   string
+	KeyHash string
 }
 
 // Event is one durable change to one tenant. Events of a tenant are applied
@@ -298,6 +346,9 @@ type Event struct {
 	// an event recognize it when it comes back from the store or the bus.
 	ID   uint64
 	Time time.Time
+	// Key is the id of the key that made the event (the audit trail;
+	// never the secret); "" for events made before keys had ids.
+	Key string
 	Change
 	// Changes holds the changes of an OpBatch event, applied in order and
 	// atomically; it is empty for every other op.
@@ -331,13 +382,16 @@ func (c *Change) Validate() error {
 		}
 	}
 	if len(errs) == 0 && s.check != nil {
-		return s.check(c)
+		return s.check(*c)
 	}
 	return errors.Join(errs...)
 }
 
 // Validate checks the event's changes (see [Change.Validate]).
 func (e *Event) Validate() error {
+	if e.Key != "" && !validKeyID(e.Key) {
+		return &inputError{fmt.Sprintf("event's key id %q is not a key id", e.Key)}
+	}
 	if s := e.Op.spec(); s != nil && s.first {
 		return &inputError{fmt.Sprintf("a %s change only begins a batch", e.Op)}
 	}

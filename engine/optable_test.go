@@ -55,10 +55,7 @@ func TestOpTable(t *testing.T) {
 		if op.Needs() == 0 {
 			t.Errorf("%v needs no field", op)
 		}
-		full := Change{Op: op}
-		for _, f := range op.Needs().Fields() {
-			*f.In(&full) = "x-" + f.String()
-		}
+		full := sampleChange(op)
 		if err := full.Validate(); err != nil {
 			t.Errorf("%v with its fields: %v", op, err)
 		}
@@ -99,6 +96,22 @@ func TestOpTable(t *testing.T) {
 			t.Errorf("op %d is in the table", bad)
 		}
 	}
+}
+
+// sampleChange returns a valid change of op (not the batch op): each field
+// "x-" and its name, but for the ops whose check asks more of them.
+func sampleChange(op Op) Change {
+	switch op {
+	case OpAddKey:
+		return AddKeyChange(KeyRecord{ID: "k_0123456789abcdef", Name: "x-key_name", Scope: ScopeCheck, Hash: KeyID("x")})
+	case OpDelKey:
+		return Change{Op: op, KeyID: "k_0123456789abcdef"}
+	}
+	c := Change{Op: op}
+	for _, f := range op.Needs().Fields() {
+		*f.In(&c) = "x-" + f.String()
+	}
+	return c
 }
 
 // TestFieldTable checks that every field has its own name and its own

@@ -32,10 +32,6 @@ type Tenant struct {
 	// view tries again then.
 	small atomic.Pointer[compact]
 	cur   atomic.Pointer[tables]
-
-	// For the key cache: the tenant's entry, made on its first lookup by
-	// key.
-	keyEntry atomic.Pointer[keyEntry]
 }
 
 // inPlaceMax is the largest change, in table updates (see cost), made in
@@ -113,8 +109,10 @@ func (t *Tenant) apply(ev *Event) (bool, error) {
 	c, s := t.view()
 	switch {
 	case ev.Op == OpBatch && len(ev.Changes) > 0 && ev.Changes[0].Op == OpClear:
+		// The state replaced is the facts; the keys stay.
 		n := newTables(t.id)
 		n.seq = t.seq()
+		n.keys = t.keySet()
 		return t.publish(n, ev)
 	case c != nil:
 		return t.publish(c.expand(t.id), ev)
@@ -202,6 +200,7 @@ func (t *tables) clone() *tables {
 		permRecs:    make([]permRec, len(t.permRecs)),
 		freePerms:   slices.Clone(t.freePerms),
 		memberships: t.memberships,
+		keys:        t.keys,
 	}
 	c.users = t.users.clone(func(e *userEntry) string { return c.userNames[e.idx] })
 	c.perms = t.perms.clone(func(e *permEntry) string { return c.permRecs[e.idx].name })

@@ -22,7 +22,7 @@ func (e *Engine) Write(key string, c Change) (bool, error) {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	ev.Seq = t.seq() + 1
-	return t.apply(&ev)
+	return e.apply(t, &ev)
 }
 
 // AddRole creates role; it answers false if the role already existed.
