@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -16,6 +17,12 @@ import (
 const (
 	eventFormat    = 1
 	snapshotFormat = 1
+	// eventFormatKey adds the id of the key that made the event after its
+	// time; events without one keep format 1.
+	eventFormatKey = 2
+	// snapshotFormatKeys adds the tenant's keys after the roles; a
+	// snapshot of a tenant with no keys but its first keeps format 1.
+	snapshotFormatKeys = 2
 )
 
 // ErrCorrupt is returned by the decoders for input that is not a valid
@@ -24,13 +31,20 @@ var ErrCorrupt = errors.New("engine: corrupt encoding")
 
 // AppendBinary appends the binary form of ev to dst.
 func (ev *Event) AppendBinary(dst []byte) ([]byte, error) {
-	dst = appendHead(dst, eventFormat, ev.Tenant, ev.Seq)
+	format := byte(eventFormat)
+	if ev.Key != "" {
+		format = eventFormatKey
+	}
+	dst = appendHead(dst, format, ev.Tenant, ev.Seq)
 	dst = binary.LittleEndian.AppendUint64(dst, ev.ID)
 	var nanos int64
 	if !ev.Time.IsZero() {
 		nanos = ev.Time.UnixNano()
 	}
 	dst = binary.AppendVarint(dst, nanos)
+	if format == eventFormatKey {
+		dst = appendString(dst, ev.Key)
+	}
 	dst = appendChange(dst, &ev.Change)
 	if ev.Op.IsBatch() {
 		dst = binary.AppendUvarint(dst, uint64(len(ev.Changes)))
@@ -48,12 +62,18 @@ func (ev *Event) MarshalBinary() ([]byte, error) { return ev.AppendBinary(nil) }
 func (ev *Event) UnmarshalBinary(data []byte) error {
 	d := decoder{b: data}
 	var out Event
-	if !d.head(eventFormat, &out.Tenant, &out.Seq) {
-		return fmt.Errorf("%w: unknown event format", ErrCorrupt)
+	format, ok := d.head(&out.Tenant, &out.Seq, eventFormat, eventFormatKey)
+	if !ok {
+		return fmt.Errorf("%w: unknown event format %d", ErrCorrupt, format)
 	}
 	out.ID = d.uint64()
 	if nanos := d.varint(); nanos != 0 {
 		out.Time = time.Unix(0, nanos).UTC()
+	}
+	if format == eventFormatKey {
+		if out.Key = d.string(); out.Key == "" && d.err == nil {
+			d.fail("empty key id")
+		}
 	}
 	out.Change = d.change()
 	if out.Op.IsBatch() {
@@ -112,8 +132,12 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 	for _, r := range s.Roles {
 		size += len(r.Name) + 8 + 2*len(r.Members) + 2*len(r.Permissions)
 	}
+	format := byte(snapshotFormat)
+	if len(s.Keys) > 0 || s.FirstKeyRevoked {
+		format = snapshotFormatKeys
+	}
 	dst := make([]byte, 0, size)
-	dst = appendHead(dst, snapshotFormat, s.Tenant, s.Seq)
+	dst = appendHead(dst, format, s.Tenant, s.Seq)
 	dst = appendStrings(dst, s.Users)
 	dst = appendStrings(dst, s.Permissions)
 	dst = binary.AppendUvarint(dst, uint64(len(s.Roles)))
@@ -128,6 +152,26 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 			return nil, fmt.Errorf("role %q members: %w", r.Name, err)
 		}
 	}
+	if format == snapshotFormatKeys {
+		revoked := byte(0)
+		if s.FirstKeyRevoked {
+			revoked = 1
+		}
+		dst = append(dst, revoked)
+		dst = binary.AppendUvarint(dst, uint64(len(s.Keys)))
+		for i := range s.Keys {
+			k := &s.Keys[i]
+			dst = appendString(dst, k.ID)
+			dst = appendString(dst, k.Name)
+			dst = append(dst, byte(k.Scope))
+			dst = append(dst, k.Hash[:]...)
+			var nanos int64
+			if !k.Created.IsZero() {
+				nanos = k.Created.UnixNano()
+			}
+			dst = binary.AppendVarint(dst, nanos)
+		}
+	}
 	return dst, nil
 }
 
@@ -136,8 +180,9 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 func (s *Snapshot) UnmarshalBinary(data []byte) error {
 	d := decoder{b: data}
 	var out Snapshot
-	if !d.head(snapshotFormat, &out.Tenant, &out.Seq) {
-		return fmt.Errorf("%w: unknown snapshot format", ErrCorrupt)
+	format, ok := d.head(&out.Tenant, &out.Seq, snapshotFormat, snapshotFormatKeys)
+	if !ok {
+		return fmt.Errorf("%w: unknown snapshot format %d", ErrCorrupt, format)
 	}
 	out.Users = d.strings()
 	out.Permissions = d.strings()
@@ -145,6 +190,27 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 		out.Roles = make([]RoleSnapshot, n)
 		for i := range out.Roles {
 			out.Roles[i] = RoleSnapshot{Name: d.string(), Permissions: d.ascending(), Members: d.ascending()}
+		}
+	}
+	if format == snapshotFormatKeys {
+		switch d.byte() {
+		case 0:
+		case 1:
+			out.FirstKeyRevoked = true
+		default:
+			d.fail("bad first key flag")
+		}
+		// A key takes at least 2+1+32+1 bytes.
+		if n := d.count(36); d.err == nil {
+			out.Keys = make([]KeyRecord, n)
+			for i := range out.Keys {
+				k := &out.Keys[i]
+				k.ID, k.Name, k.Scope = d.string(), d.string(), Scope(d.byte())
+				copy(k.Hash[:], d.bytes(len(k.Hash)))
+				if nanos := d.varint(); nanos != 0 {
+					k.Created = time.Unix(0, nanos).UTC()
+				}
+			}
 		}
 	}
 	if err := d.finish(); err != nil {
@@ -186,15 +252,16 @@ type decoder struct {
 	err error
 }
 
-// head reads what appendHead writes; it reports false, having read only
-// the format byte, if that is not format.
-func (d *decoder) head(format byte, tenant *TenantID, seq *uint64) bool {
-	if d.byte() != format {
-		return false
+// head reads what appendHead writes, and returns the format; it reports
+// false, having read only the format byte, if that is not one of formats.
+func (d *decoder) head(tenant *TenantID, seq *uint64, formats ...byte) (byte, bool) {
+	format := d.byte()
+	if !slices.Contains(formats, format) {
+		return format, false
 	}
 	copy(tenant[:], d.bytes(len(tenant)))
 	*seq = d.uvarint()
-	return true
+	return format, true
 }
 
 func (d *decoder) fail(what string) {

@@ -1,0 +1,185 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// applyNext applies c (or a batch of cs) to tenant id as its next event,
+// made by key id by.
+func applyNext(t *testing.T, e *Engine, id TenantID, by string, cs ...Change) bool {
+	t.Helper()
+	ev := Event{Tenant: id, Seq: e.Seq(id) + 1, Time: time.Unix(1700000000, 0).UTC(), Key: by}
+	if len(cs) == 1 {
+		ev.Change = cs[0]
+	} else {
+		ev.Change = Change{Op: OpBatch}
+		ev.Changes = cs
+	}
+	ok, err := e.Apply(&ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+func TestKeysScopesAndRevocation(t *testing.T) {
+	e := New()
+	const first = "the-first-key"
+	id := KeyID(first)
+	if a := e.Access(first); a.Status != KeyNew || a.Scope != ScopeAdmin || a.ID != id || a.Tenant != nil {
+		t.Fatalf("unknown key: %+v", a)
+	}
+	applyNext(t, e, id, FirstKey, Change{Op: OpAddRole, Role: "r"})
+	secret, rec, err := NewKey(id, "billing", ScopeCheck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(secret, KeyPrefix) || strings.Contains(rec.Hash.String(), secret) || rec.Hash != KeyID(secret) {
+		t.Fatalf("key %q, record %+v", secret, rec)
+	}
+	if got, ok := KeyTenant(secret); !ok || got != id {
+		t.Fatalf("KeyTenant = %v, %v", got, ok)
+	}
+	// Unheard of: the tenant it names, nothing allowed.
+	if a := e.Access(secret); a.Status != KeyUnknown || a.ID != id || a.Scope != ScopeNone || a.Tenant != nil {
+		t.Fatalf("key not yet added: %+v", a)
+	}
+	if !applyNext(t, e, id, FirstKey, AddKeyChange(rec)) {
+		t.Fatal("add_key answered false")
+	}
+	for range 2 { // the second from the cache
+		a := e.Access(secret)
+		if a.Status != KeyValid || a.Scope != ScopeCheck || a.Key != rec.ID || a.Tenant != e.Tenant(id) {
+			t.Fatalf("scoped key: %+v", a)
+		}
+		if f := e.Access(first); f.Status != KeyValid || f.Scope != ScopeAdmin || f.Key != FirstKey {
+			t.Fatalf("first key: %+v", f)
+		}
+	}
+	keys := e.Tenant(id).Keys()
+	if len(keys) != 2 || keys[0].ID != FirstKey || keys[1].ID != rec.ID || keys[1].Name != "billing" ||
+		keys[1].Scope != ScopeCheck || !keys[1].Created.Equal(time.Unix(1700000000, 0)) {
+		t.Fatalf("Keys() = %+v", keys)
+	}
+	// The tenant is compact, and stays so with its keys.
+	if c, _ := e.Tenant(id).view(); c == nil {
+		t.Fatal("a small tenant with keys is not compact")
+	}
+	// Rotation of the first key: a new admin key and the first revoked,
+	// in one event.
+	admin, arec, _ := NewKey(id, "rotated", ScopeAdmin)
+	applyNext(t, e, id, FirstKey, AddKeyChange(arec), Change{Op: OpDelKey, KeyID: FirstKey})
+	if a := e.Access(first); a.Status != KeyRevoked || a.Scope != ScopeNone || a.Tenant != nil {
+		t.Fatalf("revoked first key: %+v", a)
+	}
+	if a := e.Access(admin); a.Status != KeyValid || a.Scope != ScopeAdmin || !a.Tenant.HasRole("r") {
+		t.Fatalf("rotated key: %+v", a)
+	}
+	// Revoking a key takes it out of the cache.
+	if !applyNext(t, e, id, arec.ID, Change{Op: OpDelKey, KeyID: rec.ID}) {
+		t.Fatal("del_key answered false")
+	}
+	if a := e.Access(secret); a.Status != KeyUnknown || a.Scope != ScopeNone {
+		t.Fatalf("revoked scoped key: %+v", a)
+	}
+	if res, changes := e.Tenant(id).Answer(&Change{Op: OpDelKey, KeyID: rec.ID}); res || changes {
+		t.Fatal("revoking a revoked key changes something")
+	}
+	// A clearing batch (an import in replace mode) keeps the keys.
+	applyNext(t, e, id, arec.ID, Change{Op: OpClear}, Change{Op: OpAddRole, Role: "s"})
+	if a := e.Access(admin); a.Status != KeyValid || a.Tenant.HasRole("r") || !a.Tenant.HasRole("s") {
+		t.Fatalf("after a clearing batch: %+v", a)
+	}
+	if a := e.Access(first); a.Status != KeyRevoked {
+		t.Fatalf("a clearing batch brought the first key back: %+v", a)
+	}
+	// A snapshot keeps the keys, through its binary form, and a restore
+	// in another engine knows them.
+	snap := e.Snapshot(id)
+	b, err := snap.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), admin) || strings.Contains(string(b), secret) {
+		t.Fatal("a snapshot holds a secret")
+	}
+	var back Snapshot
+	if err := back.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	e2 := New()
+	if err := e2.Restore(&back); err != nil {
+		t.Fatal(err)
+	}
+	if a := e2.Access(admin); a.Status != KeyValid || a.Scope != ScopeAdmin || !a.Tenant.HasRole("s") {
+		t.Fatalf("restored: %+v", a)
+	}
+	if a := e2.Access(first); a.Status != KeyRevoked {
+		t.Fatalf("restored first key: %+v", a)
+	}
+	if got := e2.Tenant(id).Keys(); len(got) != 1 || got[0].ID != arec.ID || !got[0].Created.Equal(time.Unix(1700000000, 0)) {
+		t.Fatalf("restored keys: %+v", got)
+	}
+	// A restore to a state without the key revokes it, cache and all.
+	if err := e2.Restore(&Snapshot{Tenant: id, Seq: 99}); err != nil {
+		t.Fatal(err)
+	}
+	if a := e2.Access(admin); a.Status != KeyUnknown {
+		t.Fatalf("after a restore without it: %+v", a)
+	}
+}
+
+func TestEventKeyBinary(t *testing.T) {
+	ev := Event{Tenant: KeyID("k"), Seq: 3, Key: "k_0123456789abcdef", Change: Change{Op: OpAddRole, Role: "r"}}
+	b, err := ev.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[0] != eventFormatKey {
+		t.Fatalf("format %d", b[0])
+	}
+	var back Event
+	if err := back.UnmarshalBinary(b); err != nil || back.Key != ev.Key || back.Change != ev.Change {
+		t.Fatalf("round trip: %+v, %v", back, err)
+	}
+	// Without a key, the old form.
+	ev.Key = ""
+	if b, _ := ev.MarshalBinary(); b[0] != eventFormat {
+		t.Fatalf("format %d without a key", b[0])
+	}
+	// A key id that is not one is refused.
+	ev.Key = "secret-ish"
+	b, _ = ev.MarshalBinary()
+	if err := back.UnmarshalBinary(b); err == nil {
+		t.Fatal("a bad key id decoded")
+	}
+	// A format newer than known is refused, saying so.
+	b[0] = 9
+	if err := back.UnmarshalBinary(b); err == nil || !strings.Contains(err.Error(), "unknown event format 9") {
+		t.Fatalf("format 9: %v", err)
+	}
+}
+
+func TestAddKeyValidation(t *testing.T) {
+	_, rec, _ := NewKey(KeyID("k"), "n", ScopeRead)
+	good := AddKeyChange(rec)
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]Change{
+		"scope":     {Op: OpAddKey, KeyID: rec.ID, KeyName: "n", Scope: "write", KeyHash: rec.Hash.String()},
+		"first id":  {Op: OpAddKey, KeyID: FirstKey, KeyName: "n", Scope: "read", KeyHash: rec.Hash.String()},
+		"bad id":    {Op: OpAddKey, KeyID: "k_XYZ", KeyName: "n", Scope: "read", KeyHash: rec.Hash.String()},
+		"bad hash":  {Op: OpAddKey, KeyID: rec.ID, KeyName: "n", Scope: "read", KeyHash: "abc"},
+		"del bad":   {Op: OpDelKey, KeyID: "nope"},
+		"no name":   {Op: OpAddKey, KeyID: rec.ID, Scope: "read", KeyHash: rec.Hash.String()},
+		"role too":  {Op: OpDelKey, KeyID: FirstKey, Role: "r"},
+		"upper hex": {Op: OpAddKey, KeyID: rec.ID, KeyName: "n", Scope: "read", KeyHash: strings.ToUpper(rec.Hash.String())},
+	} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: valid", name)
+		}
+	}
+}
