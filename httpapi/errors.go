@@ -20,6 +20,10 @@ func status(err error) (int, string) {
 	switch {
 	case errors.Is(err, engine.ErrInvalid):
 		return fasthttp.StatusBadRequest, err.Error()
+	case errors.Is(err, engine.ErrUnauthorized):
+		return fasthttp.StatusUnauthorized, msgRevoked
+	case errors.Is(err, engine.ErrForbidden):
+		return fasthttp.StatusForbidden, msgForbidden
 	case errors.Is(err, persist.ErrPruned):
 		return fasthttp.StatusGone, msgPruned
 	case errors.Is(err, persist.ErrAmbiguous):
@@ -51,6 +55,10 @@ func writeStatus(err error) (int, string, string) {
 	switch {
 	case errors.Is(err, engine.ErrInvalid):
 		return fasthttp.StatusBadRequest, err.Error(), outcomeNotApplied
+	case errors.Is(err, engine.ErrUnauthorized):
+		return fasthttp.StatusUnauthorized, msgRevoked, outcomeNotApplied
+	case errors.Is(err, engine.ErrForbidden):
+		return fasthttp.StatusForbidden, msgForbidden, outcomeNotApplied
 	case errors.Is(err, persist.ErrAmbiguous):
 		return fasthttp.StatusGatewayTimeout, "the write may have been made, or was made and its answer is not known here; read with min_seq to find out", outcomeUnknown
 	case errors.Is(err, persist.ErrUnavailable), errors.Is(err, persist.ErrClosed):

@@ -89,11 +89,11 @@ func uintArg(ctx *fasthttp.RequestCtx, name string, def uint64) (uint64, bool) {
 }
 
 func (s *Server) events(ctx *fasthttp.RequestCtx) {
-	key, ok := bearerKey(ctx)
+	_, acc, ok := s.bearerAccess(ctx, engine.ScopeRead, false)
 	if !ok {
 		return
 	}
-	id := engine.KeyID(key)
+	id := acc.ID
 	after, ok := uintArg(ctx, "after", 0)
 	if !ok {
 		return
@@ -184,11 +184,11 @@ func (s *Server) longPoll(ctx *fasthttp.RequestCtx, id engine.TenantID, after ui
 }
 
 func (s *Server) eventStream(ctx *fasthttp.RequestCtx) {
-	key, ok := bearerKey(ctx)
+	_, acc, ok := s.bearerAccess(ctx, engine.ScopeRead, false)
 	if !ok {
 		return
 	}
-	id := engine.KeyID(key) // the key's bytes die with the handler; the id does not
+	id := acc.ID // the key's bytes die with the handler; the id does not
 	after, ok := uintArg(ctx, "after", 0)
 	if !ok {
 		return
@@ -368,6 +368,12 @@ func appendEvent(b []byte, ev *engine.Event) []byte {
 	b = append(b, `, "time": "`...)
 	b = ev.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `", `...)
+	if ev.Key != "" {
+		// The id of the key that made the event: the audit trail.
+		b = append(b, `"key": `...)
+		b = jsonstr.Append(b, ev.Key)
+		b = append(b, `, `...)
+	}
 	b = appendChange(b, &ev.Change)
 	if ev.Op == engine.OpBatch {
 		b = append(b, `, "changes": [`...)
@@ -388,7 +394,8 @@ func appendChange(b []byte, c *engine.Change) []byte {
 	b = append(b, `"op": "`...)
 	b = append(b, c.Op.String()...)
 	b = append(b, '"')
-	for _, f := range [...]struct{ name, v string }{{"role", c.Role}, {"permission", c.Permission}, {"user", c.User}} {
+	for _, f := range [...]struct{ name, v string }{{"role", c.Role}, {"permission", c.Permission}, {"user", c.User},
+		{"key_id", c.KeyID}, {"key_name", c.KeyName}, {"scope", c.Scope}, {"key_hash", c.KeyHash}} {
 		if f.v != "" {
 			b = append(b, `, "`...)
 			b = append(b, f.name...)

@@ -72,7 +72,14 @@ type eventDoc struct {
 	Role       string         `bson:"role,omitempty"`
 	Permission string         `bson:"permission,omitempty"`
 	User       string         `bson:"user,omitempty"`
-	Changes    []changeDoc    `bson:"changes,omitempty"` // OpBatch only
+	// The key ops' fields, and By, the id of the key that made the event
+	// (engine.Event.Key; never a secret).
+	KeyID   string      `bson:"key_id,omitempty"`
+	KeyName string      `bson:"key_name,omitempty"`
+	Scope   string      `bson:"scope,omitempty"`
+	KeyHash string      `bson:"key_hash,omitempty"`
+	By      string      `bson:"by,omitempty"`
+	Changes []changeDoc `bson:"changes,omitempty"` // OpBatch only
 	// A batch whose document would be larger than Config.MaxInlineEvent
 	// has no changes array: Chunked names the event_chunks documents that
 	// hold it, and Counts gives the number of changes of each op (in op
@@ -193,10 +200,15 @@ type changeDoc struct {
 	Role       string `bson:"role,omitempty"`
 	Permission string `bson:"permission,omitempty"`
 	User       string `bson:"user,omitempty"`
+	KeyID      string `bson:"key_id,omitempty"`
+	KeyName    string `bson:"key_name,omitempty"`
+	Scope      string `bson:"scope,omitempty"`
+	KeyHash    string `bson:"key_hash,omitempty"`
 }
 
 func toChangeDoc(c *engine.Change) changeDoc {
-	return changeDoc{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User}
+	return changeDoc{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User,
+		KeyID: c.KeyID, KeyName: c.KeyName, Scope: c.Scope, KeyHash: c.KeyHash}
 }
 
 // newEventDoc returns the document of ev at seq; big is nil for an event
@@ -211,6 +223,11 @@ func newEventDoc(ev *engine.Event, tenant string, seq uint64, big *bigEvent) *ev
 		Role:       ev.Role,
 		Permission: ev.Permission,
 		User:       ev.User,
+		KeyID:      ev.KeyID,
+		KeyName:    ev.KeyName,
+		Scope:      ev.Scope,
+		KeyHash:    ev.KeyHash,
+		By:         ev.Key,
 	}
 	if !ev.Time.IsZero() {
 		ms := ev.Time.UnixMilli()
@@ -279,7 +296,7 @@ func decodeEvent(raw bson.Raw, tenant engine.TenantID, hexTenant string) (ev eng
 	if err != nil {
 		return bad("id field %q", d.ID)
 	}
-	ev = engine.Event{Tenant: tenant, Seq: seq, ID: id}
+	ev = engine.Event{Tenant: tenant, Seq: seq, ID: id, Key: d.By}
 	if d.Time != nil {
 		if d.TimeNanos < 0 || d.TimeNanos >= 1e6 {
 			return bad("time_ns field %d", d.TimeNanos)
@@ -288,7 +305,8 @@ func decodeEvent(raw bson.Raw, tenant engine.TenantID, hexTenant string) (ev eng
 	} else if d.TimeNanos != 0 {
 		return bad("time_ns without time")
 	}
-	if ev.Change, err = fromChangeDoc(&changeDoc{Op: d.Op, Role: d.Role, Permission: d.Permission, User: d.User}); err != nil {
+	if ev.Change, err = fromChangeDoc(&changeDoc{Op: d.Op, Role: d.Role, Permission: d.Permission, User: d.User,
+		KeyID: d.KeyID, KeyName: d.KeyName, Scope: d.Scope, KeyHash: d.KeyHash}); err != nil {
 		return bad("%v", err)
 	}
 	if len(d.Changes) > 0 {
@@ -364,7 +382,8 @@ func fromChangeDoc(d *changeDoc) (engine.Change, error) {
 	if err != nil {
 		return engine.Change{}, err
 	}
-	return engine.Change{Op: op, Role: d.Role, Permission: d.Permission, User: d.User}, nil
+	return engine.Change{Op: op, Role: d.Role, Permission: d.Permission, User: d.User,
+		KeyID: d.KeyID, KeyName: d.KeyName, Scope: d.Scope, KeyHash: d.KeyHash}, nil
 }
 
 // tenantDoc lists a tenant in the tenants collection; it is inserted before
