@@ -33,7 +33,7 @@ type command struct {
 
 // commands is every command, in the order the usage text lists them: one
 // group of commands a file.
-var commands = slices.Concat(modelCommands, checkCommands, bulkCommands, feedCommands, serverCommands, migrateCommands, []command{
+var commands = slices.Concat(modelCommands, keyCommands, checkCommands, bulkCommands, feedCommands, serverCommands, migrateCommands, []command{
 	{words: "help", nargs: -1, help: "print this text", keyless: true, run: (*cli).help},
 })
 
