@@ -1,11 +1,13 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"context"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"auth/engine"
 	"auth/httpapi"
@@ -385,5 +387,69 @@ func TestServerKeyCatchUp(t *testing.T) {
 	}
 	if n := counting.heads.Load() - before; n != 1 {
 		t.Fatalf("20 tries of a made-up key read the store's head %d times, want 1", n)
+	}
+}
+
+// TestStreamEndsOnRevocation: an event stream open under a key ends, with
+// a revoked event, when the key is revoked; the revoking event is not sent
+// to it.
+func TestStreamEndsOnRevocation(t *testing.T) {
+	s := newTestServer(t)
+	const first = "stream-first-key"
+	s.expect(http.MethodPost, "/api/role/"+first+"/r", 200, `{"result": true}`)
+	id, reader := s.newKey(first, "follower", "read")
+	req, err := http.NewRequest(http.MethodGet, s.base+"/v1/events/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+reader)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("stream: %d", resp.StatusCode)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	// Read up to the first heartbeat (caught up), then revoke.
+	timeout := time.After(10 * time.Second)
+	for seen := false; !seen; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("the stream ended before its first heartbeat")
+			}
+			seen = l == "event: heartbeat"
+		case <-timeout:
+			t.Fatal("no heartbeat")
+		}
+	}
+	if code, body := s.doWith(http.MethodDelete, "/v1/keys/"+id, "", bearerHeader(first)); code != 200 {
+		t.Fatalf("revoke: %d %s", code, body)
+	}
+	var rest []string
+	for done := false; !done; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				done = true
+				break
+			}
+			rest = append(rest, l)
+		case <-timeout:
+			t.Fatalf("the stream did not end after the revocation: %q", rest)
+		}
+	}
+	all := strings.Join(rest, "\n")
+	if !strings.Contains(all, "event: revoked") || strings.Contains(all, "del_key") {
+		t.Fatalf("the stream's end: %q", rest)
 	}
 }
