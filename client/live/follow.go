@@ -106,10 +106,15 @@ func (r *Replica) rebuild() error {
 type event struct {
 	Seq     uint64          `json:"seq"`
 	Time    time.Time       `json:"time"`
+	Key     string          `json:"key"`
 	Op      string          `json:"op"`
 	Role    string          `json:"role"`
 	Perm    string          `json:"permission"`
 	User    string          `json:"user"`
+	KeyID   string          `json:"key_id"`
+	KeyName string          `json:"key_name"`
+	Scope   string          `json:"scope"`
+	KeyHash string          `json:"key_hash"`
 	Changes []client.Change `json:"changes"`
 }
 
@@ -243,7 +248,8 @@ func toEngine(dst *engine.Event, id engine.TenantID, e *event) error {
 	if err != nil {
 		return err
 	}
-	*dst = engine.Event{Tenant: id, Seq: e.Seq, Time: e.Time, Change: engine.Change{Op: op, Role: e.Role, Permission: e.Perm, User: e.User}}
+	*dst = engine.Event{Tenant: id, Seq: e.Seq, Time: e.Time, Key: e.Key, Change: engine.Change{Op: op, Role: e.Role, Permission: e.Perm, User: e.User,
+		KeyID: e.KeyID, KeyName: e.KeyName, Scope: e.Scope, KeyHash: e.KeyHash}}
 	if op == engine.OpBatch {
 		dst.Changes = make([]engine.Change, len(e.Changes))
 		for i, c := range e.Changes {
@@ -251,7 +257,8 @@ func toEngine(dst *engine.Event, id engine.TenantID, e *event) error {
 			if err != nil {
 				return err
 			}
-			dst.Changes[i] = engine.Change{Op: cop, Role: c.Role, Permission: c.Permission, User: c.User}
+			dst.Changes[i] = engine.Change{Op: cop, Role: c.Role, Permission: c.Permission, User: c.User,
+				KeyID: c.KeyID, KeyName: c.KeyName, Scope: c.Scope, KeyHash: c.KeyHash}
 		}
 	}
 	return nil
