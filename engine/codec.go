@@ -32,7 +32,7 @@ var ErrCorrupt = errors.New("engine: corrupt encoding")
 // AppendBinary appends the binary form of ev to dst.
 func (ev *Event) AppendBinary(dst []byte) ([]byte, error) {
 	format := byte(eventFormat)
-	if ev.Key != "" {
+	if ev.By != "" {
 		format = eventFormatKey
 	}
 	dst = appendHead(dst, format, ev.Tenant, ev.Seq)
@@ -43,7 +43,7 @@ func (ev *Event) AppendBinary(dst []byte) ([]byte, error) {
 	}
 	dst = binary.AppendVarint(dst, nanos)
 	if format == eventFormatKey {
-		dst = appendString(dst, ev.Key)
+		dst = appendString(dst, ev.By)
 	}
 	dst = appendChange(dst, &ev.Change)
 	if ev.Op.IsBatch() {
@@ -71,7 +71,7 @@ func (ev *Event) UnmarshalBinary(data []byte) error {
 		out.Time = time.Unix(0, nanos).UTC()
 	}
 	if format == eventFormatKey {
-		if out.Key = d.string(); out.Key == "" && d.err == nil {
+		if out.By = d.string(); out.By == "" && d.err == nil {
 			d.fail("empty key id")
 		}
 	}
@@ -103,7 +103,7 @@ func appendChange(dst []byte, c *Change) []byte {
 	needs := c.Op.Needs()
 	for f := Field(0); f < numFields; f++ {
 		if fields[f].always || needs.Has(f) {
-			dst = appendString(dst, *f.In(c))
+			dst = appendString(dst, f.Of(c))
 		}
 	}
 	return dst

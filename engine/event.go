@@ -25,8 +25,8 @@ const (
 	OpBatch         Op = 7 // Changes, applied all together
 	OpClear         Op = 8 // nothing; only as the first change of a batch, which then replaces the tenant's state
 	// 9 to 11 are taken (role inclusions).
-	OpAddKey Op = 12 // KeyID, KeyName, Scope, KeyHash: a key of the tenant (keys.go)
-	OpDelKey Op = 13 // KeyID: the key revoked
+	OpAddKey Op = 12 // Key: ID, Name, Scope, Hash: a key of the tenant (keys.go)
+	OpDelKey Op = 13 // Key: ID, the key revoked
 )
 
 // opSpec is a row of the op table: all there is to know about one op.
@@ -116,7 +116,8 @@ var ops = [...]opSpec{
 		// A key's creation time is its event's (tables.now).
 		change: func(t *tables, c Change) bool { return t.addKey(c) },
 		answer: func(t *tables, c Change) (bool, bool) {
-			fresh := c.KeyID != FirstKey && t.keys.find(c.KeyID) < 0
+			id := FieldKeyID.Of(&c)
+			fresh := id != FirstKey && t.keys.find(id) < 0
 			return fresh, fresh
 		},
 		absent: answerOf(true, true),
@@ -124,7 +125,7 @@ var ops = [...]opSpec{
 	OpDelKey: {
 		name: "del_key", needs: FieldSet(0).With(FieldKeyID), check: checkDelKey,
 		change: func(t *tables, c Change) bool { return t.delKey(c) },
-		answer: func(t *tables, c Change) (bool, bool) { there := t.keys.has(c.KeyID); return there, there },
+		answer: func(t *tables, c Change) (bool, bool) { there := t.keys.has(FieldKeyID.Of(&c)); return there, there },
 		// A tenant with no events has its first key: revoking it is a
 		// change (and makes the tenant).
 		absent: answerOf(true, true),
@@ -280,9 +281,9 @@ func FieldNamed(name []byte) (Field, bool) {
 // of many changes gains by sharing their strings.
 func (f Field) Shared() bool { return f < numFields && fields[f].shared }
 
-// In returns a pointer to c's value of f. (A switch, not a func value in
-// the table: c would escape through a func value, and validating a change
-// must not allocate.)
+// In returns a pointer to c's value of f, to set it; a key field gives c
+// its Key arguments first if it has none. (A switch, not a func value in
+// the table: c would escape through a func value.) Read with [Field.Of].
 func (f Field) In(c *Change) *string {
 	switch f {
 	case FieldRole:
@@ -291,14 +292,46 @@ func (f Field) In(c *Change) *string {
 		return &c.Permission
 	case FieldUser:
 		return &c.User
+	}
+	if c.Key == nil {
+		c.Key = new(KeyArgs)
+	}
+	switch f {
 	case FieldKeyID:
-		return &c.KeyID
+		return &c.Key.ID
 	case FieldKeyName:
-		return &c.KeyName
+		return &c.Key.Name
 	case FieldScope:
-		return &c.Scope
+		return &c.Key.Scope
 	case FieldKeyHash:
-		return &c.KeyHash
+		return &c.Key.Hash
+	}
+	panic(fmt.Sprintf("engine: %v", f))
+}
+
+// Of returns c's value of f ("" for a key field of a change without Key
+// arguments). It does not allocate: validating a change must not.
+func (f Field) Of(c *Change) string {
+	switch f {
+	case FieldRole:
+		return c.Role
+	case FieldPermission:
+		return c.Permission
+	case FieldUser:
+		return c.User
+	}
+	if c.Key == nil {
+		return ""
+	}
+	switch f {
+	case FieldKeyID:
+		return c.Key.ID
+	case FieldKeyName:
+		return c.Key.Name
+	case FieldScope:
+		return c.Key.Scope
+	case FieldKeyHash:
+		return c.Key.Hash
 	}
 	panic(fmt.Sprintf("engine: %v", f))
 }
@@ -329,12 +362,17 @@ type Change struct {
 	Role       string
 	Permission string
 	User       string
-	// The key ops' fields (keys.go): a key's id, name, scope (check, read
-	// or admin) and the hex of the hash of its secret.
-	KeyID   string
-	KeyName string
-	Scope   string
-	KeyHash string
+	// Key holds the key ops' fields (keys.go), nil for every other op: a
+	// pointer, so that the changes of a large import stay as small as
+	// they were.
+	Key *KeyArgs
+}
+
+// KeyArgs are the fields of a key op: a key's id, name, scope (check,
+// read or admin) and the hex of the hash of its secret. Changes share
+// them: never change them in place.
+type KeyArgs struct {
+	ID, Name, Scope, Hash string
 }
 
 // Event is one durable change to one tenant. Events of a tenant are applied
@@ -346,9 +384,9 @@ type Event struct {
 	// an event recognize it when it comes back from the store or the bus.
 	ID   uint64
 	Time time.Time
-	// Key is the id of the key that made the event (the audit trail;
+	// By is the id of the key that made the event (the audit trail;
 	// never the secret); "" for events made before keys had ids.
-	Key string
+	By string
 	Change
 	// Changes holds the changes of an OpBatch event, applied in order and
 	// atomically; it is empty for every other op.
@@ -371,13 +409,13 @@ func (c *Change) Validate() error {
 	var errs []error
 	for f := Field(0); f < numFields; f++ {
 		if s.needs.Has(f) {
-			if err := ValidName(*f.In(c)); err != nil {
+			if err := ValidName(f.Of(c)); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", f, err))
 			}
 		}
 	}
 	for f := Field(0); f < numFields; f++ {
-		if !s.needs.Has(f) && *f.In(c) != "" {
+		if !s.needs.Has(f) && f.Of(c) != "" {
 			errs = append(errs, &inputError{fmt.Sprintf("%s op carries a %s", c.Op, f)})
 		}
 	}
@@ -389,8 +427,8 @@ func (c *Change) Validate() error {
 
 // Validate checks the event's changes (see [Change.Validate]).
 func (e *Event) Validate() error {
-	if e.Key != "" && !validKeyID(e.Key) {
-		return &inputError{fmt.Sprintf("event's key id %q is not a key id", e.Key)}
+	if e.By != "" && !validKeyID(e.By) {
+		return &inputError{fmt.Sprintf("event's key id %q is not a key id", e.By)}
 	}
 	if s := e.Op.spec(); s != nil && s.first {
 		return &inputError{fmt.Sprintf("a %s change only begins a batch", e.Op)}
@@ -402,7 +440,7 @@ func (e *Event) Validate() error {
 		return e.Change.Validate()
 	}
 	for f := Field(0); f < numFields; f++ {
-		if *f.In(&e.Change) != "" {
+		if f.Of(&e.Change) != "" {
 			return &inputError{"batch event carries names of its own"}
 		}
 	}

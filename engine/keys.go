@@ -168,27 +168,30 @@ func (k *keySet) copy() *keySet {
 
 // addKey adds a key's record; t.mu must be held for writing.
 func (t *tables) addKey(c Change) bool {
-	if t.keys.find(c.KeyID) >= 0 || c.KeyID == FirstKey {
+	k := c.keyArgs()
+	if t.keys.find(k.ID) >= 0 || k.ID == FirstKey {
 		return false
 	}
-	scope, _ := ParseScope(c.Scope)
-	hash, _ := ParseTenantID(c.KeyHash)
+	scope, _ := ParseScope(k.Scope)
+	hash, _ := ParseTenantID(k.Hash)
 	n := t.keys.copy()
-	n.recs = append(n.recs, KeyRecord{ID: c.KeyID, Name: c.KeyName, Scope: scope, Hash: hash, Created: t.now})
+	n.recs = append(n.recs, KeyRecord{ID: k.ID, Name: k.Name, Scope: scope, Hash: hash, Created: t.now})
 	t.keys = n
 	return true
 }
 
 // delKey revokes a key; t.mu must be held for writing.
 func (t *tables) delKey(c Change) bool {
-	if !t.keys.has(c.KeyID) {
+	id := c.keyArgs().ID
+	if !t.keys.has(id) {
 		return false
 	}
 	n := t.keys.copy()
-	if c.KeyID == FirstKey {
+	if id == FirstKey {
 		n.firstRevoked = true
 	} else {
-		n.recs = slices.Delete(n.recs, n.find(c.KeyID), n.find(c.KeyID)+1)
+		i := n.find(id)
+		n.recs = slices.Delete(n.recs, i, i+1)
 	}
 	t.keys = n
 	return true
@@ -196,28 +199,40 @@ func (t *tables) delKey(c Change) bool {
 
 // checkAddKey validates what the field checks cannot of an add_key change.
 func checkAddKey(c Change) error {
-	if !validKeyID(c.KeyID) || c.KeyID == FirstKey {
-		return &inputError{fmt.Sprintf("key id %q is not k_ and 16 hex digits", c.KeyID)}
+	k := c.keyArgs()
+	if !validKeyID(k.ID) || k.ID == FirstKey {
+		return &inputError{fmt.Sprintf("key id %q is not k_ and 16 hex digits", k.ID)}
 	}
-	if _, err := ParseScope(c.Scope); err != nil {
+	if _, err := ParseScope(k.Scope); err != nil {
 		return err
 	}
-	if len(c.KeyHash) != 2*len(TenantID{}) || !lowerHex(c.KeyHash) {
+	if len(k.Hash) != 2*len(TenantID{}) || !lowerHex(k.Hash) {
 		return &inputError{"key hash must be 64 lower-case hex digits"}
 	}
 	return nil
 }
 
 func checkDelKey(c Change) error {
-	if !validKeyID(c.KeyID) {
-		return &inputError{fmt.Sprintf("key id %q is not %q nor k_ and 16 hex digits", c.KeyID, FirstKey)}
+	if id := c.keyArgs().ID; !validKeyID(id) {
+		return &inputError{fmt.Sprintf("key id %q is not %q nor k_ and 16 hex digits", id, FirstKey)}
 	}
 	return nil
 }
 
+// keyArgs returns c's key fields, empty for a change without them.
+func (c *Change) keyArgs() KeyArgs {
+	if c.Key == nil {
+		return KeyArgs{}
+	}
+	return *c.Key
+}
+
+// DelKeyChange returns the change that revokes key id.
+func DelKeyChange(id string) Change { return Change{Op: OpDelKey, Key: &KeyArgs{ID: id}} }
+
 // AddKeyChange returns the change that adds rec to a tenant.
 func AddKeyChange(rec KeyRecord) Change {
-	return Change{Op: OpAddKey, KeyID: rec.ID, KeyName: rec.Name, Scope: rec.Scope.String(), KeyHash: rec.Hash.String()}
+	return Change{Op: OpAddKey, Key: &KeyArgs{ID: rec.ID, Name: rec.Name, Scope: rec.Scope.String(), Hash: rec.Hash.String()}}
 }
 
 // KeyInfo is a key as a tenant lists it.
@@ -287,4 +302,16 @@ func (a Access) Writer() (TenantID, string, error) {
 		return TenantID{}, "", ErrForbidden
 	}
 	return a.ID, a.Key, nil
+}
+
+// KeyFields returns c's key fields, empty for a change without them.
+func (c *Change) KeyFields() KeyArgs { return c.keyArgs() }
+
+// NewKeyArgs returns key fields for a change, nil if all are empty (the
+// change of an op that is not a key op).
+func NewKeyArgs(id, name, scope, hash string) *KeyArgs {
+	if id == "" && name == "" && scope == "" && hash == "" {
+		return nil
+	}
+	return &KeyArgs{ID: id, Name: name, Scope: scope, Hash: hash}
 }

@@ -10,7 +10,7 @@ import (
 // made by key id by.
 func applyNext(t *testing.T, e *Engine, id TenantID, by string, cs ...Change) bool {
 	t.Helper()
-	ev := Event{Tenant: id, Seq: e.Seq(id) + 1, Time: time.Unix(1700000000, 0).UTC(), Key: by}
+	ev := Event{Tenant: id, Seq: e.Seq(id) + 1, Time: time.Unix(1700000000, 0).UTC(), By: by}
 	if len(cs) == 1 {
 		ev.Change = cs[0]
 	} else {
@@ -70,7 +70,7 @@ func TestKeysScopesAndRevocation(t *testing.T) {
 	// Rotation of the first key: a new admin key and the first revoked,
 	// in one event.
 	admin, arec, _ := NewKey(id, "rotated", ScopeAdmin)
-	applyNext(t, e, id, FirstKey, AddKeyChange(arec), Change{Op: OpDelKey, KeyID: FirstKey})
+	applyNext(t, e, id, FirstKey, AddKeyChange(arec), DelKeyChange(FirstKey))
 	if a := e.Access(first); a.Status != KeyRevoked || a.Scope != ScopeNone || a.Tenant != nil {
 		t.Fatalf("revoked first key: %+v", a)
 	}
@@ -78,13 +78,13 @@ func TestKeysScopesAndRevocation(t *testing.T) {
 		t.Fatalf("rotated key: %+v", a)
 	}
 	// Revoking a key takes it out of the cache.
-	if !applyNext(t, e, id, arec.ID, Change{Op: OpDelKey, KeyID: rec.ID}) {
+	if !applyNext(t, e, id, arec.ID, DelKeyChange(rec.ID)) {
 		t.Fatal("del_key answered false")
 	}
 	if a := e.Access(secret); a.Status != KeyUnknown || a.Scope != ScopeNone {
 		t.Fatalf("revoked scoped key: %+v", a)
 	}
-	if res, changes := e.Tenant(id).Answer(&Change{Op: OpDelKey, KeyID: rec.ID}); res || changes {
+	if del := DelKeyChange(rec.ID); func() bool { res, changes := e.Tenant(id).Answer(&del); return res || changes }() {
 		t.Fatal("revoking a revoked key changes something")
 	}
 	// A clearing batch (an import in replace mode) keeps the keys.
@@ -132,7 +132,7 @@ func TestKeysScopesAndRevocation(t *testing.T) {
 }
 
 func TestEventKeyBinary(t *testing.T) {
-	ev := Event{Tenant: KeyID("k"), Seq: 3, Key: "k_0123456789abcdef", Change: Change{Op: OpAddRole, Role: "r"}}
+	ev := Event{Tenant: KeyID("k"), Seq: 3, By: "k_0123456789abcdef", Change: Change{Op: OpAddRole, Role: "r"}}
 	b, err := ev.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -141,16 +141,16 @@ func TestEventKeyBinary(t *testing.T) {
 		t.Fatalf("format %d", b[0])
 	}
 	var back Event
-	if err := back.UnmarshalBinary(b); err != nil || back.Key != ev.Key || back.Change != ev.Change {
+	if err := back.UnmarshalBinary(b); err != nil || back.By != ev.By || back.Change != ev.Change {
 		t.Fatalf("round trip: %+v, %v", back, err)
 	}
 	// Without a key, the old form.
-	ev.Key = ""
+	ev.By = ""
 	if b, _ := ev.MarshalBinary(); b[0] != eventFormat {
 		t.Fatalf("format %d without a key", b[0])
 	}
 	// A key id that is not one is refused.
-	ev.Key = "secret-ish"
+	ev.By = "secret-ish"
 	b, _ = ev.MarshalBinary()
 	if err := back.UnmarshalBinary(b); err == nil {
 		t.Fatal("a bad key id decoded")
@@ -169,14 +169,16 @@ func TestAddKeyValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, c := range map[string]Change{
-		"scope":     {Op: OpAddKey, KeyID: rec.ID, KeyName: "n", Scope: "write", KeyHash: rec.Hash.String()},
-		"first id":  {Op: OpAddKey, KeyID: FirstKey, KeyName: "n", Scope: "read", KeyHash: rec.Hash.String()},
-		"bad id":    {Op: OpAddKey, KeyID: "k_XYZ", KeyName: "n", Scope: "read", KeyHash: rec.Hash.String()},
-		"bad hash":  {Op: OpAddKey, KeyID: rec.ID, KeyName: "n", Scope: "read", KeyHash: "abc"},
-		"del bad":   {Op: OpDelKey, KeyID: "nope"},
-		"no name":   {Op: OpAddKey, KeyID: rec.ID, Scope: "read", KeyHash: rec.Hash.String()},
-		"role too":  {Op: OpDelKey, KeyID: FirstKey, Role: "r"},
-		"upper hex": {Op: OpAddKey, KeyID: rec.ID, KeyName: "n", Scope: "read", KeyHash: strings.ToUpper(rec.Hash.String())},
+		"scope":     {Op: OpAddKey, Key: &KeyArgs{ID: rec.ID, Name: "n", Scope: "write", Hash: rec.Hash.String()}},
+		"first id":  {Op: OpAddKey, Key: &KeyArgs{ID: FirstKey, Name: "n", Scope: "read", Hash: rec.Hash.String()}},
+		"bad id":    {Op: OpAddKey, Key: &KeyArgs{ID: "k_XYZ", Name: "n", Scope: "read", Hash: rec.Hash.String()}},
+		"bad hash":  {Op: OpAddKey, Key: &KeyArgs{ID: rec.ID, Name: "n", Scope: "read", Hash: "abc"}},
+		"del bad":   {Op: OpDelKey, Key: &KeyArgs{ID: "nope"}},
+		"no name":   {Op: OpAddKey, Key: &KeyArgs{ID: rec.ID, Scope: "read", Hash: rec.Hash.String()}},
+		"no args":   {Op: OpAddKey},
+		"role too":  {Op: OpDelKey, Key: &KeyArgs{ID: FirstKey}, Role: "r"},
+		"name too":  {Op: OpDelKey, Key: &KeyArgs{ID: FirstKey, Name: "n"}},
+		"upper hex": {Op: OpAddKey, Key: &KeyArgs{ID: rec.ID, Name: "n", Scope: "read", Hash: strings.ToUpper(rec.Hash.String())}},
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: valid", name)

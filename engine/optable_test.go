@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -42,7 +43,7 @@ func TestOpTable(t *testing.T) {
 			if err == nil {
 				err = back.UnmarshalBinary(b)
 			}
-			if err != nil || len(back.Changes) != 2 || back.Changes[0] != ev.Changes[0] {
+			if err != nil || len(back.Changes) != 2 || !reflect.DeepEqual(back.Changes[0], ev.Changes[0]) {
 				t.Errorf("%v: binary round trip of a batch it begins gives %+v, %v", op, back.Changes, err)
 			}
 			alone := Event{Seq: 1, Change: Change{Op: op}}
@@ -65,7 +66,7 @@ func TestOpTable(t *testing.T) {
 		if err == nil {
 			err = back.UnmarshalBinary(b)
 		}
-		if err != nil || back.Change != full {
+		if err != nil || !reflect.DeepEqual(back.Change, full) {
 			t.Errorf("%v: binary round trip gives %+v, %v; want %+v", op, back.Change, err, full)
 		}
 		if op.IsFact() {
@@ -75,6 +76,10 @@ func TestOpTable(t *testing.T) {
 		}
 		for _, f := range Fields() {
 			c := full
+			if c.Key != nil { // the key fields are shared: c gets its own
+				k := *c.Key
+				c.Key = &k
+			}
 			if op.Needs().Has(f) {
 				*f.In(&c) = ""
 				if err := c.Validate(); !errors.Is(err, ErrInvalid) {
@@ -105,7 +110,7 @@ func sampleChange(op Op) Change {
 	case OpAddKey:
 		return AddKeyChange(KeyRecord{ID: "k_0123456789abcdef", Name: "x-key_name", Scope: ScopeCheck, Hash: KeyID("x")})
 	case OpDelKey:
-		return Change{Op: op, KeyID: "k_0123456789abcdef"}
+		return DelKeyChange("k_0123456789abcdef")
 	}
 	c := Change{Op: op}
 	for _, f := range op.Needs().Fields() {

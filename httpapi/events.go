@@ -382,10 +382,10 @@ func appendEvent(b []byte, ev *engine.Event) []byte {
 	b = append(b, `, "time": "`...)
 	b = ev.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `", `...)
-	if ev.Key != "" {
+	if ev.By != "" {
 		// The id of the key that made the event: the audit trail.
 		b = append(b, `"key": `...)
-		b = jsonstr.Append(b, ev.Key)
+		b = jsonstr.Append(b, ev.By)
 		b = append(b, `, `...)
 	}
 	b = appendChange(b, &ev.Change)
@@ -408,8 +408,9 @@ func appendChange(b []byte, c *engine.Change) []byte {
 	b = append(b, `"op": "`...)
 	b = append(b, c.Op.String()...)
 	b = append(b, '"')
+	k := c.KeyFields()
 	for _, f := range [...]struct{ name, v string }{{"role", c.Role}, {"permission", c.Permission}, {"user", c.User},
-		{"key_id", c.KeyID}, {"key_name", c.KeyName}, {"scope", c.Scope}, {"key_hash", c.KeyHash}} {
+		{"key_id", k.ID}, {"key_name", k.Name}, {"scope", k.Scope}, {"key_hash", k.Hash}} {
 		if f.v != "" {
 			b = append(b, `, "`...)
 			b = append(b, f.name...)

@@ -199,7 +199,7 @@ func (s *Server) rotateKey(ctx *fasthttp.RequestCtx) {
 	defer cancel()
 	seq, err := s.svc.WriteBatch(wctx, key, []engine.Change{
 		engine.AddKeyChange(rec),
-		{Op: engine.OpDelKey, KeyID: a.Key},
+		engine.DelKeyChange(a.Key),
 	})
 	if err != nil {
 		s.writeWriteError(ctx, "/v1/keys/rotate", err, seq)
@@ -239,7 +239,7 @@ func (s *Server) delKey(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	id, _ := ctx.UserValue("id").(string)
-	c := engine.Change{Op: engine.OpDelKey, KeyID: id}
+	c := engine.DelKeyChange(id)
 	if err := c.Validate(); err != nil {
 		writeError(ctx, fasthttp.StatusBadRequest, "id: "+err.Error())
 		return

@@ -43,7 +43,7 @@ func (r *Replica) WriteBatch(ctx context.Context, key string, changes []engine.C
 	if err != nil {
 		return 0, err
 	}
-	ev := engine.Event{Tenant: id, Key: by, Change: engine.Change{Op: engine.OpBatch}, Changes: changes}
+	ev := engine.Event{Tenant: id, By: by, Change: engine.Change{Op: engine.OpBatch}, Changes: changes}
 	if err := ev.Validate(); err != nil {
 		return 0, err
 	}

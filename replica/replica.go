@@ -260,7 +260,7 @@ func (r *Replica) Write(ctx context.Context, key string, c engine.Change) (bool,
 	if err != nil {
 		return false, 0, err
 	}
-	ev := engine.Event{Tenant: id, Key: by, Change: c}
+	ev := engine.Event{Tenant: id, By: by, Change: c}
 	if err := ev.Validate(); err != nil {
 		return false, 0, err
 	}

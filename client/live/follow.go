@@ -248,8 +248,8 @@ func toEngine(dst *engine.Event, id engine.TenantID, e *event) error {
 	if err != nil {
 		return err
 	}
-	*dst = engine.Event{Tenant: id, Seq: e.Seq, Time: e.Time, Key: e.Key, Change: engine.Change{Op: op, Role: e.Role, Permission: e.Perm, User: e.User,
-		KeyID: e.KeyID, KeyName: e.KeyName, Scope: e.Scope, KeyHash: e.KeyHash}}
+	*dst = engine.Event{Tenant: id, Seq: e.Seq, Time: e.Time, By: e.Key, Change: engine.Change{Op: op, Role: e.Role, Permission: e.Perm, User: e.User,
+		Key: engine.NewKeyArgs(e.KeyID, e.KeyName, e.Scope, e.KeyHash)}}
 	if op == engine.OpBatch {
 		dst.Changes = make([]engine.Change, len(e.Changes))
 		for i, c := range e.Changes {
@@ -258,7 +258,7 @@ func toEngine(dst *engine.Event, id engine.TenantID, e *event) error {
 				return err
 			}
 			dst.Changes[i] = engine.Change{Op: cop, Role: c.Role, Permission: c.Permission, User: c.User,
-				KeyID: c.KeyID, KeyName: c.KeyName, Scope: c.Scope, KeyHash: c.KeyHash}
+				Key: engine.NewKeyArgs(c.KeyID, c.KeyName, c.Scope, c.KeyHash)}
 		}
 	}
 	return nil

@@ -186,7 +186,7 @@ func inlineSize(ev *engine.Event, limit int) int {
 		// length, fields, terminator.
 		n += 1 + digits + 1 + 4 + field("op", c.Op.String()) + 1
 		for _, f := range engine.Fields() {
-			n += field(f.String(), *f.In(c))
+			n += field(f.String(), f.Of(c))
 		}
 		if n > limit {
 			break
@@ -207,8 +207,9 @@ type changeDoc struct {
 }
 
 func toChangeDoc(c *engine.Change) changeDoc {
+	k := c.KeyFields()
 	return changeDoc{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User,
-		KeyID: c.KeyID, KeyName: c.KeyName, Scope: c.Scope, KeyHash: c.KeyHash}
+		KeyID: k.ID, KeyName: k.Name, Scope: k.Scope, KeyHash: k.Hash}
 }
 
 // newEventDoc returns the document of ev at seq; big is nil for an event
@@ -223,11 +224,11 @@ func newEventDoc(ev *engine.Event, tenant string, seq uint64, big *bigEvent) *ev
 		Role:       ev.Role,
 		Permission: ev.Permission,
 		User:       ev.User,
-		KeyID:      ev.KeyID,
-		KeyName:    ev.KeyName,
-		Scope:      ev.Scope,
-		KeyHash:    ev.KeyHash,
-		By:         ev.Key,
+		KeyID:      ev.KeyFields().ID,
+		KeyName:    ev.KeyFields().Name,
+		Scope:      ev.KeyFields().Scope,
+		KeyHash:    ev.KeyFields().Hash,
+		By:         ev.By,
 	}
 	if !ev.Time.IsZero() {
 		ms := ev.Time.UnixMilli()
@@ -296,7 +297,7 @@ func decodeEvent(raw bson.Raw, tenant engine.TenantID, hexTenant string) (ev eng
 	if err != nil {
 		return bad("id field %q", d.ID)
 	}
-	ev = engine.Event{Tenant: tenant, Seq: seq, ID: id, Key: d.By}
+	ev = engine.Event{Tenant: tenant, Seq: seq, ID: id, By: d.By}
 	if d.Time != nil {
 		if d.TimeNanos < 0 || d.TimeNanos >= 1e6 {
 			return bad("time_ns field %d", d.TimeNanos)
@@ -383,7 +384,7 @@ func fromChangeDoc(d *changeDoc) (engine.Change, error) {
 		return engine.Change{}, err
 	}
 	return engine.Change{Op: op, Role: d.Role, Permission: d.Permission, User: d.User,
-		KeyID: d.KeyID, KeyName: d.KeyName, Scope: d.Scope, KeyHash: d.KeyHash}, nil
+		Key: engine.NewKeyArgs(d.KeyID, d.KeyName, d.Scope, d.KeyHash)}, nil
 }
 
 // tenantDoc lists a tenant in the tenants collection; it is inserted before
