@@ -57,8 +57,11 @@ type opSpec struct {
 	// answer returns what change would answer now and whether it would
 	// change anything, t.mu held, without changing t.
 	answer func(t *tables, c Change) (result, changes bool)
-	// absent is what answer gives on a tenant that does not exist yet.
-	absent struct{ result, changes bool }
+	// absent is what answer gives on a tenant that does not exist yet;
+	// absentOf, if set, is that for an op whose answer there depends on
+	// its fields.
+	absent   struct{ result, changes bool }
+	absentOf func(c Change) (result, changes bool)
 }
 
 // ops is the op table, indexed by Op.
@@ -126,9 +129,9 @@ var ops = [...]opSpec{
 		name: "del_key", needs: FieldSet(0).With(FieldKeyID), check: checkDelKey,
 		change: func(t *tables, c Change) bool { return t.delKey(c) },
 		answer: func(t *tables, c Change) (bool, bool) { there := t.keys.has(FieldKeyID.Of(&c)); return there, there },
-		// A tenant with no events has its first key: revoking it is a
-		// change (and makes the tenant).
-		absent: answerOf(true, true),
+		// A tenant with no events has its first key only: revoking it is
+		// a change (and makes the tenant).
+		absentOf: func(c Change) (bool, bool) { first := FieldKeyID.Of(&c) == FirstKey; return first, first },
 	},
 }
 

@@ -406,6 +406,10 @@ func (t *Tenant) Answer(c *Change) (result, changes bool) {
 func (t *Tenant) AnswerAt(c *Change) (result, changes bool, seq uint64) {
 	if t == nil {
 		if s := c.Op.spec(); s != nil {
+			if s.absentOf != nil {
+				result, changes = s.absentOf(*c)
+				return result, changes, 0
+			}
 			return s.absent.result, s.absent.changes, 0
 		}
 		return false, false, 0

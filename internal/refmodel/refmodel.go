@@ -17,16 +17,30 @@ import (
 
 type set = map[string]bool
 
-// Change is one change: an op by name and the names it carries.
+// Change is one change: an op by name and the names it carries (the key
+// ops': KeyID, KeyName, Scope).
 type Change struct {
 	Op, Role, Permission, User string
+	KeyID, KeyName, Scope      string
 }
+
+// Key is one of a tenant's keys: its id, name and scope.
+type Key struct {
+	ID, Name, Scope string
+}
+
+// firstKey is the id of a tenant's first key.
+const firstKey = "first"
 
 // Tenant is one tenant's state. The zero value is not usable: see New.
 type Tenant struct {
 	roles   set            // every role
 	perms   map[string]set // role → permissions granted to it
 	members map[string]set // role → users in it
+	// keys are the keys made (add_key) and not revoked, in the order
+	// made; the first key has no record, only firstRevoked.
+	keys         []Key
+	firstRevoked bool
 }
 
 // New returns an empty tenant.
@@ -44,6 +58,7 @@ func (t *Tenant) Clone() *Tenant {
 	for r, s := range t.members {
 		c.members[r] = maps.Clone(s)
 	}
+	c.keys, c.firstRevoked = slices.Clone(t.keys), t.firstRevoked
 	return c
 }
 
@@ -51,7 +66,7 @@ func (t *Tenant) Clone() *Tenant {
 // state changed. It panics on an op it does not know.
 func (t *Tenant) Change(c Change) (result, changed bool) {
 	switch c.Op {
-	case "clear": // the first change of a batch that replaces the state
+	case "clear": // the first change of a batch that replaces the state; keys stay
 		changed = len(t.roles) > 0
 		t.roles, t.perms, t.members = set{}, map[string]set{}, map[string]set{}
 		return true, changed
@@ -79,6 +94,26 @@ func (t *Tenant) Change(c Change) (result, changed bool) {
 		return t.add(t.members, c.Role, c.User)
 	case "del_membership":
 		return t.del(t.members, c.Role, c.User)
+	case "add_key":
+		if c.KeyID == firstKey || slices.ContainsFunc(t.keys, func(k Key) bool { return k.ID == c.KeyID }) {
+			return false, false
+		}
+		t.keys = append(t.keys, Key{ID: c.KeyID, Name: c.KeyName, Scope: c.Scope})
+		return true, true
+	case "del_key":
+		if c.KeyID == firstKey {
+			if t.firstRevoked {
+				return false, false
+			}
+			t.firstRevoked = true
+			return true, true
+		}
+		i := slices.IndexFunc(t.keys, func(k Key) bool { return k.ID == c.KeyID })
+		if i < 0 {
+			return false, false
+		}
+		t.keys = slices.Delete(t.keys, i, i+1)
+		return true, true
 	}
 	panic(fmt.Sprintf("refmodel: op %q", c.Op))
 }
@@ -185,6 +220,16 @@ func (t *Tenant) WhichRolesCan(perm string) []string { return sorted(t.rolesWith
 // WhichUsersCan lists the members of the roles granted perm, sorted.
 func (t *Tenant) WhichUsersCan(perm string) []string {
 	return sorted(union(t.members, t.rolesWith(t.perms, perm)))
+}
+
+// Keys lists the keys not revoked: the first key (named "first", scope
+// admin) unless revoked, then the others in the order they were made.
+func (t *Tenant) Keys() []Key {
+	var out []Key
+	if !t.firstRevoked {
+		out = append(out, Key{ID: firstKey, Name: firstKey, Scope: "admin"})
+	}
+	return append(out, t.keys...)
 }
 
 // Counts is how many users (members of a role), roles, permissions
