@@ -12,6 +12,13 @@
 // of the user's roles is granted it. Deleting a role removes its grants and its
 // memberships with it, so nothing dangles.
 //
+// A tenant may have more keys than the one it is named by (keys.go): each
+// a record of its state, made and revoked by events (add_key, del_key),
+// with a scope (check, read, admin) and the hash of its secret, never the
+// secret. [Engine.Access] tells a key's tenant and scope from the same
+// lock-free cache the check always used; a revocation invalidates it.
+// Every event records the id of the key that made it ([Event.By]).
+//
 // # Representation
 //
 // Names are interned to dense indices per tenant. Users and permissions are
