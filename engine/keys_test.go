@@ -2,6 +2,7 @@ package engine
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -184,4 +185,57 @@ func TestAddKeyValidation(t *testing.T) {
 			t.Errorf("%s: valid", name)
 		}
 	}
+}
+
+// TestRevocationIsNeverCachedAway: readers look keys up while keys are
+// made and revoked; once a revocation has returned, no lookup finds the
+// key, whatever the readers cached meanwhile.
+func TestRevocationIsNeverCachedAway(t *testing.T) {
+	e := New()
+	const first = "concurrent-first"
+	id := KeyID(first)
+	applyNext(t, e, id, FirstKey, Change{Op: OpAddRole, Role: "r"})
+	stop := make(chan struct{})
+	secrets := make(chan string, 1)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var s string
+			for {
+				select {
+				case <-stop:
+					return
+				case s = <-secrets:
+					secrets <- s
+				default:
+				}
+				if s != "" {
+					e.Access(s)
+				}
+				e.Access(first)
+			}
+		}()
+	}
+	for range 200 {
+		secret, rec, _ := NewKey(id, "k", ScopeRead)
+		applyNext(t, e, id, FirstKey, AddKeyChange(rec))
+		select {
+		case <-secrets:
+		default:
+		}
+		secrets <- secret
+		for range 10 {
+			if a := e.Access(secret); a.Status != KeyValid {
+				t.Fatalf("a key just made: %+v", a)
+			}
+		}
+		applyNext(t, e, id, FirstKey, DelKeyChange(rec.ID))
+		if a := e.Access(secret); a.Status == KeyValid {
+			t.Fatalf("a revoked key is still valid: %+v", a)
+		}
+	}
+	close(stop)
+	wg.Wait()
 }
