@@ -28,7 +28,7 @@ import (
 func runWriters(t *testing.T, c *cluster, keys []string, log *ackLog, goroutines int, d time.Duration) {
 	t.Helper()
 	var wg sync.WaitGroup
-	var writes, skipped atomic.Int64
+	var writes, skipped, refused atomic.Int64
 	stop := time.Now().Add(d)
 	for g := range goroutines {
 		wg.Add(1)
@@ -60,7 +60,10 @@ func runWriters(t *testing.T, c *cluster, keys []string, log *ackLog, goroutines
 					} else {
 						a.result, a.seq, err = n.rep.Write(ctx, key, a.change)
 					}
-					if err != nil {
+					if errors.Is(err, engine.ErrRefused) {
+						a.refused = true
+						refused.Add(1)
+					} else if err != nil {
 						t.Errorf("%s: write %v: %v", n.name, a.change, err)
 						return
 					}
@@ -75,7 +78,11 @@ func runWriters(t *testing.T, c *cluster, keys []string, log *ackLog, goroutines
 		}()
 	}
 	wg.Wait()
-	t.Logf("%d acknowledged writes (%.0f/s), %d skipped on a closed replica", writes.Load(), float64(writes.Load())/d.Seconds(), skipped.Load())
+	t.Logf("%d acknowledged writes (%.0f/s, %d refused inclusions), %d skipped on a closed replica",
+		writes.Load(), float64(writes.Load())/d.Seconds(), refused.Load(), skipped.Load())
+	if writes.Load() > 500 && refused.Load() == 0 {
+		t.Error("no write was refused: the writers drew no cycle")
+	}
 }
 
 var testKeys = []string{"key-alpha", "key-beta", "key-gamma"}
@@ -767,5 +774,74 @@ func TestForgedMessagesChangeNothing(t *testing.T) {
 	}
 	if a.rep.Tenant(id).HasMembership("eve", "admin") {
 		t.Fatal("the far-future event was applied")
+	}
+}
+
+// Two replicas take A includes B and B includes A at the same moment: the
+// store orders the two events, and whichever comes second is refused when
+// it is applied, at every replica. Never both succeed; both replicas end
+// with the one inclusion that did.
+func TestConcurrentInclusionsCannotMakeACycle(t *testing.T) {
+	ns := startNATS(t)
+	cfg := testBusConfig(ns.URL())
+	c := newCluster(t, openStore(t), cfg, cfg)
+	n0, n1 := c.slots[0].n, c.slots[1].n
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const key = "cycle-race"
+	for round := range 40 {
+		a, b := fmt.Sprintf("a%d", round), fmt.Sprintf("b%d", round)
+		for _, r := range []string{a, b} {
+			if _, _, err := n0.rep.Write(ctx, key, engine.Change{Op: engine.OpAddRole, Role: r}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Both replicas know both roles before the race.
+		if err := n1.rep.Sync(ctx, engine.KeyID(key)); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var errs [2]error
+		var results [2]bool
+		for i, w := range []struct {
+			n        *node
+			from, to string
+		}{{n0, a, b}, {n1, b, a}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i], _, errs[i] = w.n.rep.Write(ctx, key, engine.Change{Op: engine.OpAddInclusion, Role: w.from, Includes: w.to})
+			}()
+		}
+		wg.Wait()
+		won := 0
+		for i := range errs {
+			switch {
+			case errs[i] == nil && results[i]:
+				won++
+			case errors.Is(errs[i], engine.ErrCycle):
+			default:
+				t.Fatalf("round %d, replica %d: (%v, %v), want true or ErrCycle", round, i, results[i], errs[i])
+			}
+		}
+		if won != 1 {
+			t.Fatalf("round %d: %d of the two inclusions succeeded, want exactly 1 (errors %v)", round, won, errs)
+		}
+	}
+	id := engine.KeyID(key)
+	waitFor(t, 10*time.Second, "both replicas at the same seq", func() bool {
+		return n0.rep.Tenant(id).Seq() == n1.rep.Tenant(id).Seq()
+	})
+	for round := range 40 {
+		a, b := fmt.Sprintf("a%d", round), fmt.Sprintf("b%d", round)
+		for i, n := range []*node{n0, n1} {
+			tn := n.rep.Tenant(id)
+			if ab, ba := tn.HasInclusion(a, b), tn.HasInclusion(b, a); ab == ba {
+				t.Errorf("replica %d, round %d: %s includes %s: %v; %s includes %s: %v; want exactly one", i, round, a, b, ab, b, a, ba)
+			}
+		}
+		if n0.rep.Tenant(id).HasInclusion(a, b) != n1.rep.Tenant(id).HasInclusion(a, b) {
+			t.Errorf("round %d: the replicas kept different inclusions", round)
+		}
 	}
 }

@@ -28,21 +28,38 @@ func newModel() *model { return refmodel.New() }
 
 // refChange is c as the reference model takes it.
 func refChange(c engine.Change) refmodel.Change {
-	return refmodel.Change{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User}
+	return refmodel.Change{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User, Includes: c.Includes}
 }
 
-// applyEvent applies ev to m and returns its answer.
-func applyEvent(m *model, ev *engine.Event) bool {
-	if ev.Op == engine.OpBatch {
-		changes := make([]refmodel.Change, len(ev.Changes))
-		for i, c := range ev.Changes {
-			changes[i] = refChange(c)
-		}
-		result, _ := m.Batch(changes)
-		return result
+func refChanges(cs []engine.Change) []refmodel.Change {
+	out := make([]refmodel.Change, len(cs))
+	for i, c := range cs {
+		out[i] = refChange(c)
 	}
-	result, _ := m.Change(refChange(ev.Change))
-	return result
+	return out
+}
+
+// refuses reports whether m refuses ev (an inclusion that would make a
+// cycle, or a batch with one): applied, it changes nothing.
+func refuses(m *model, ev *engine.Event) bool {
+	if ev.Op == engine.OpBatch {
+		return m.BatchRefused(refChanges(ev.Changes))
+	}
+	return m.Refuses(refChange(ev.Change))
+}
+
+// applyEvent applies ev to m and returns its answer, and whether it was
+// refused.
+func applyEvent(m *model, ev *engine.Event) (result, refused bool) {
+	if refuses(m, ev) {
+		return false, true
+	}
+	if ev.Op == engine.OpBatch {
+		result, _ := m.Batch(refChanges(ev.Changes))
+		return result, false
+	}
+	result, _ = m.Change(refChange(ev.Change))
+	return result, false
 }
 
 // noop answers c on m without an event, as a writer does for a change that
@@ -64,6 +81,12 @@ func compareTenant(t *engine.Tenant, m *model, wantSeq uint64) string {
 	q("seq", t.Seq(), wantSeq)
 	q("roles", t.Roles(), m.Roles())
 	for _, r := range uRoles {
+		q("inclusions "+r, t.Inclusions(r), m.Inclusions(r))
+		q("role_permissions effective "+r, t.List(engine.ListRolePermissions, r, true), m.RolePermissionsEffective(r))
+		q("role_members effective "+r, t.List(engine.ListRoleMembers, r, true), m.RoleMembersEffective(r))
+		for _, i := range uRoles {
+			q("has_inclusion "+r+" "+i, t.HasInclusion(r, i), m.HasInclusion(r, i))
+		}
 		q("has_role "+r, t.HasRole(r), m.HasRole(r))
 		q("role_permissions "+r, t.RolePermissions(r), m.RolePermissions(r))
 		q("role_members "+r, t.RoleMembers(r), m.RoleMembers(r))
@@ -77,8 +100,10 @@ func compareTenant(t *engine.Tenant, m *model, wantSeq uint64) string {
 	for _, u := range uUsers {
 		q("user_roles "+u, t.UserRoles(u), m.UserRoles(u))
 		q("user_permissions "+u, t.UserPermissions(u), m.UserPermissions(u))
+		q("user_roles effective "+u, t.List(engine.ListUserRoles, u, true), m.UserRolesEffective(u))
 		for _, p := range uPerms {
 			q("user_has_permission "+u+" "+p, t.UserHasPermission(u, p), m.UserHasPermission(u, p))
+			q("why "+u+" "+p, t.Why(u, p), m.Why(u, p))
 		}
 	}
 	for _, p := range uPerms {
@@ -93,7 +118,8 @@ func randomChange(rng *rand.Rand) engine.Change {
 	r := uRoles[rng.IntN(len(uRoles))]
 	p := uPerms[rng.IntN(len(uPerms))]
 	u := uUsers[rng.IntN(len(uUsers))]
-	switch n := rng.IntN(20); {
+	i := uRoles[rng.IntN(len(uRoles))]
+	switch n := rng.IntN(25); {
 	case n < 4:
 		return engine.Change{Op: engine.OpAddRole, Role: r}
 	case n < 6:
@@ -104,8 +130,14 @@ func randomChange(rng *rand.Rand) engine.Change {
 		return engine.Change{Op: engine.OpDelPermission, Role: r, Permission: p}
 	case n < 17:
 		return engine.Change{Op: engine.OpAddMembership, User: u, Role: r}
-	default:
+	case n < 19:
 		return engine.Change{Op: engine.OpDelMembership, User: u, Role: r}
+	case n < 22:
+		return engine.Change{Op: engine.OpAddInclusion, Role: r, Includes: i}
+	case n < 24:
+		return engine.Change{Op: engine.OpDelInclusion, Role: r, Includes: i}
+	default:
+		return engine.Change{Op: engine.OpDelUser, User: u}
 	}
 }
 
@@ -117,6 +149,9 @@ type ack struct {
 	change engine.Change
 	result bool
 	seq    uint64
+	// refused: the write was refused (engine.ErrRefused) at seq: its
+	// event there changed nothing, or none was written.
+	refused bool
 }
 
 // ackLog collects acknowledged writes from many goroutines.
@@ -163,13 +198,15 @@ func buildModels(t *testing.T, store persist.Store, keys []string, acks []ack) (
 			t.Fatal(err)
 		}
 		states := []*model{newModel()}
-		answers := []bool{false}
+		answers, refusedAt := []bool{false}, []bool{false}
 		for i := range evs {
 			if evs[i].Seq != uint64(i+1) {
 				t.Fatalf("tenant %s: event %d has seq %d", id, i+1, evs[i].Seq)
 			}
 			m := states[i].Clone()
-			answers = append(answers, applyEvent(m, &evs[i]))
+			result, refused := applyEvent(m, &evs[i])
+			answers = append(answers, result)
+			refusedAt = append(refusedAt, refused)
 			states = append(states, m)
 		}
 		head := uint64(len(evs))
@@ -179,19 +216,43 @@ func buildModels(t *testing.T, store persist.Store, keys []string, acks []ack) (
 				t.Errorf("tenant %s: acknowledged write at seq %d, store head is %d", id, a.seq, head)
 				continue
 			}
+			var own bool // the event at the write's seq is the write's
+			if a.seq > 0 {
+				if ev := &evs[a.seq-1]; a.batch != nil {
+					own = ev.Op == engine.OpBatch && slices.Equal(ev.Changes, a.batch)
+				} else {
+					own = ev.Op != engine.OpBatch && ev.Change == a.change
+				}
+			}
+			if a.refused {
+				// Refused where its event is, or by a state at (or just
+				// below) its seq, where none was written.
+				ev := engine.Event{Change: a.change, Changes: a.batch}
+				if a.batch != nil {
+					ev.Op = engine.OpBatch
+				}
+				ok := own && refusedAt[a.seq]
+				for s := int(a.seq); s >= 0 && s >= int(a.seq)-noopWindow && !ok; s-- {
+					ok = refuses(states[s], &ev)
+				}
+				if !ok {
+					t.Errorf("tenant %s: %v %v refused at seq %d, which does not refuse it", id, a.change, a.batch, a.seq)
+				}
+				continue
+			}
 			if a.batch != nil {
-				if a.seq == 0 || evs[a.seq-1].Op != engine.OpBatch || !slices.Equal(evs[a.seq-1].Changes, a.batch) || !a.result {
+				if !own || !a.result || refusedAt[a.seq] {
 					t.Errorf("tenant %s: acknowledged batch at seq %d is not in the log", id, a.seq)
 				}
 				continue
 			}
-			if a.seq > 0 && evs[a.seq-1].Op != engine.OpBatch && evs[a.seq-1].Change == a.change && answers[a.seq] == a.result {
+			if own && answers[a.seq] == a.result && !refusedAt[a.seq] {
 				continue // the write's own event
 			}
 			ok := false
 			for s := int(a.seq); s >= 0 && s >= int(a.seq)-noopWindow && !ok; s-- {
 				r, isNoop := noop(states[s], a.change)
-				ok = isNoop && r == a.result
+				ok = isNoop && r == a.result && !states[s].Refuses(refChange(a.change))
 			}
 			if !ok {
 				bad++

@@ -18,6 +18,7 @@ type Fact struct {
 	Role       string `json:"role"`
 	Permission string `json:"permission,omitempty"`
 	User       string `json:"user,omitempty"`
+	Includes   string `json:"includes,omitempty"` // an inclusion: Role includes this role
 }
 
 // Export writes the tenant's whole state to w as JSON lines, one [Fact] a
@@ -49,6 +50,7 @@ type Imported struct {
 	Roles       int `json:"roles"`
 	Permissions int `json:"permissions"`
 	Memberships int `json:"memberships"`
+	Inclusions  int `json:"inclusions,omitempty"`
 }
 
 // Import adds the facts of r, JSON lines as [Client.Export] writes them
@@ -95,9 +97,9 @@ func ReadFacts(r io.Reader) iter.Seq2[Fact, error] {
 				continue
 			}
 			var f Fact
-			if err := json.Unmarshal(raw, &f); err != nil || f.Role == "" || (f.Permission != "" && f.User != "") {
+			if err := json.Unmarshal(raw, &f); err != nil || f.Role == "" || b2i(f.Permission != "")+b2i(f.User != "")+b2i(f.Includes != "") > 1 {
 				if err == nil {
-					err = fmt.Errorf("want a role, alone or with a permission or a user")
+					err = fmt.Errorf("want a role, alone or with a permission, a user or a role it includes")
 				}
 				yield(Fact{}, fmt.Errorf("auth: line %d: %w", line, err))
 				return
@@ -120,4 +122,11 @@ func trimSpace(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -123,6 +123,17 @@ type readOptions struct {
 	minSeq    uint64
 	hasMinSeq bool
 	epoch     string
+	effective bool
+}
+
+// Effective asks a list that says what was written (RolePermissions,
+// RoleMembers, UserRoles) for its closure under role inclusion: a role's
+// permissions and those of the roles it includes, directly or not; a
+// role's members and those of the roles that include it; a user's roles
+// and the roles they include. The lists of what a user can do follow
+// inclusions always.
+func Effective() ReadOption {
+	return func(o *readOptions) { o.effective = true }
 }
 
 // InEpoch names the epoch of the store a [MinSeq] was given in (the
@@ -156,6 +167,12 @@ func readQuery(opts []ReadOption) url.Values {
 			q = url.Values{}
 		}
 		q.Set("epoch", o.epoch)
+	}
+	if o.effective {
+		if q == nil {
+			q = url.Values{}
+		}
+		q.Set("effective", "true")
 	}
 	return q
 }

@@ -31,6 +31,9 @@ var (
 	// Start over: read without MinSeq, export and follow the feed again.
 	// [Error.Epoch] is the store's epoch now, [Error.Seq] the tenant's seq.
 	ErrOtherEpoch = errors.New("auth: seq of another epoch of the store")
+	// ErrCycle: 422, a role inclusion (or an import with one) that would
+	// make a cycle of roles; nothing changed.
+	ErrCycle = errors.New("auth: inclusion would make a cycle of roles")
 	// ErrTooLarge: 413, the request body is over the server's limit.
 	ErrTooLarge = errors.New("auth: request too large")
 	// ErrUnavailable: 503 (the store could not take the request), 504
@@ -98,6 +101,8 @@ func (e *Error) Is(target error) bool {
 		return e.StatusCode == http.StatusConflict
 	case ErrOtherEpoch:
 		return e.StatusCode == http.StatusPreconditionFailed
+	case ErrCycle:
+		return e.StatusCode == http.StatusUnprocessableEntity
 	case ErrTooLarge:
 		return e.StatusCode == http.StatusRequestEntityTooLarge
 	case ErrUnavailable:

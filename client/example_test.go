@@ -158,7 +158,7 @@ func ExampleClient_Export() {
 	// {"role": "dancers"}
 	// {"role": "dancers", "permission": "dance"}
 	// {"role": "dancers", "user": "jack"}
-	// imported {Seq:1 Roles:1 Permissions:1 Memberships:1}
+	// imported {Seq:1 Roles:1 Permissions:1 Memberships:1 Inclusions:0}
 	// jack can dance: true
 }
 
@@ -175,9 +175,9 @@ func ExampleReadFacts() {
 		fmt.Printf("%+v\n", f)
 	}
 	// Output:
-	// {Role:dancers Permission: User:}
-	// {Role:dancers Permission:dance User:}
-	// {Role:dancers Permission: User:jack}
+	// {Role:dancers Permission: User: Includes:}
+	// {Role:dancers Permission:dance User: Includes:}
+	// {Role:dancers Permission: User:jack Includes:}
 }
 
 // Errors match sentinels by status.

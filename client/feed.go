@@ -23,6 +23,9 @@ const (
 	OpDelPermission = "del_permission"
 	OpAddMembership = "add_membership"
 	OpDelMembership = "del_membership"
+	OpAddInclusion  = "add_inclusion" // Role includes Includes
+	OpDelInclusion  = "del_inclusion"
+	OpDelUser       = "del_user" // User out of every role
 	// OpBatch is an import: its changes, applied all together, are in
 	// Event.Changes.
 	OpBatch = "batch"
@@ -41,6 +44,7 @@ type Change struct {
 	Role       string `json:"role,omitempty"`
 	Permission string `json:"permission,omitempty"`
 	User       string `json:"user,omitempty"`
+	Includes   string `json:"includes,omitempty"`
 	KeyID      string `json:"key_id,omitempty"`
 	KeyName    string `json:"key_name,omitempty"`
 	Scope      string `json:"scope,omitempty"`
@@ -48,10 +52,11 @@ type Change struct {
 }
 
 // String describes the change: its op, then its names as role=...,
-// permission=..., user=... (quoted if they hold a space or a quote).
+// permission=..., user=..., includes=... (quoted if they hold a space or a
+// quote).
 func (c Change) String() string {
 	b := []byte(c.Op)
-	for _, f := range [...]struct{ name, v string }{{"role", c.Role}, {"permission", c.Permission}, {"user", c.User},
+	for _, f := range [...]struct{ name, v string }{{"role", c.Role}, {"permission", c.Permission}, {"user", c.User}, {"includes", c.Includes},
 		{"key_id", c.KeyID}, {"key_name", c.KeyName}, {"scope", c.Scope}} {
 		if f.v == "" {
 			continue

@@ -16,7 +16,8 @@ import (
 // import the engine: a program using it needs none of the server's code.)
 func TestOpsAreTheEngines(t *testing.T) {
 	got := []string{client.OpAddRole, client.OpDelRole, client.OpAddPermission, client.OpDelPermission,
-		client.OpAddMembership, client.OpDelMembership, client.OpBatch, client.OpClear, client.OpAddKey, client.OpDelKey}
+		client.OpAddMembership, client.OpDelMembership, client.OpBatch, client.OpClear,
+		client.OpAddInclusion, client.OpDelInclusion, client.OpDelUser, client.OpAddKey, client.OpDelKey}
 	var want []string
 	for _, op := range engine.Ops() {
 		want = append(want, op.String())

@@ -155,3 +155,79 @@ func nonEmpty(what1, name1, what2, name2 string) error {
 	}
 	return nil
 }
+
+// AddInclusion makes role include included: role's members get every
+// permission of included and of the roles it includes. Result: false if
+// either role does not exist, else true (also when already there). An
+// inclusion that would make a cycle of roles is refused: an error matching
+// [ErrCycle] and [ErrNotApplied].
+func (c *Client) AddInclusion(ctx context.Context, role, included string) (Write, error) {
+	if err := nonEmpty("role", role, "included", included); err != nil {
+		return Write{}, err
+	}
+	return c.write(ctx, http.MethodPost, "/v1/inclusion", role, included)
+}
+
+// DelInclusion removes role's inclusion of included. Result: true.
+func (c *Client) DelInclusion(ctx context.Context, role, included string) (Write, error) {
+	if err := nonEmpty("role", role, "included", included); err != nil {
+		return Write{}, err
+	}
+	return c.write(ctx, http.MethodDelete, "/v1/inclusion", role, included)
+}
+
+// HasInclusion reports whether role includes included directly.
+func (c *Client) HasInclusion(ctx context.Context, role, included string, opts ...ReadOption) (Answer, error) {
+	if err := nonEmpty("role", role, "included", included); err != nil {
+		return Answer{}, err
+	}
+	return c.readBool(ctx, "/v1/inclusion", opts, role, included)
+}
+
+// Inclusions lists the roles role includes directly.
+func (c *Client) Inclusions(ctx context.Context, role string, opts ...ReadOption) (List, error) {
+	if role == "" {
+		return List{}, emptyName("role")
+	}
+	return c.readList(ctx, "/v1/inclusions", "result", "role", opts, role)
+}
+
+// DelUser takes user out of every role, in one event. Result: true.
+func (c *Client) DelUser(ctx context.Context, user string) (Write, error) {
+	if user == "" {
+		return Write{}, emptyName("user")
+	}
+	return c.write(ctx, http.MethodDelete, "/v1/user", user)
+}
+
+// Via is one way a user has a permission: Role is granted it, and Path
+// (when the way goes through role inclusions) the roles from one of the
+// user's own roles to Role, each including the next.
+type Via struct {
+	Role string   `json:"role"`
+	Path []string `json:"path,omitempty"`
+}
+
+// Why answers a check with the ways the user has the permission: each
+// role granted it that one of the user's roles is or includes, with the
+// shortest path of inclusions to it.
+func (c *Client) Why(ctx context.Context, user, permission string, opts ...ReadOption) (Why, error) {
+	if err := nonEmpty("user", user, "permission", permission); err != nil {
+		return Why{}, err
+	}
+	u, err := c.endpoint("/v1/why", readQuery(opts), user, permission)
+	if err != nil {
+		return Why{}, err
+	}
+	var out Why
+	out.Seq, err = c.call(ctx, request{method: http.MethodGet, url: u}, &out)
+	return out, err
+}
+
+// Why is the answer of [Client.Why].
+type Why struct {
+	Result bool  `json:"result"`
+	Via    []Via `json:"via"`
+	// Seq is the seq of the state the answer was read from.
+	Seq uint64 `json:"-"`
+}

@@ -12,6 +12,10 @@ func (t *tables) apply(ev *Event) (bool, error) {
 	if ev.Seq != t.seq+1 {
 		return false, fmt.Errorf("%w: tenant at %d, event %d", ErrOutOfOrder, t.seq, ev.Seq)
 	}
+	if err := t.refusal(ev); err != nil {
+		t.seq = ev.Seq
+		return false, err
+	}
 	var result bool
 	t.now = ev.Time
 	if ev.Op == OpBatch {
@@ -61,7 +65,7 @@ func (t *tables) roleThere(c Change) bool {
 func (t *tables) granted(c Change) (roleOK, granted bool) {
 	r, roleOK := t.roles[c.Role]
 	if p := t.perms.get(c.Permission); p != nil && roleOK {
-		granted = t.permRecs[p.idx].roles.has(r)
+		granted = t.directRoles(p.idx).has(r)
 	}
 	return roleOK, granted
 }
@@ -98,9 +102,14 @@ func (t *tables) delRole(name string) bool {
 	if !ok {
 		return false
 	}
+	t.unlinkAll(r)
+	// r now has a permission's check set only if it is granted it.
 	rec := &t.roleRecs[r]
 	rec.perms.Iterate(func(p uint32) bool {
 		t.permRecs[p].roles.remove(r)
+		if d := t.permRecs[p].direct; d != nil {
+			d.remove(r)
+		}
 		t.releasePerm(p)
 		return true
 	})
@@ -135,7 +144,16 @@ func (t *tables) addPermission(role, perm string) bool {
 		}
 	}
 	if t.roleRecs[r].perms.CheckedAdd(p) {
-		t.permRecs[p].roles.add(r)
+		if t.inclusions == 0 {
+			t.permRecs[p].roles.add(r)
+		} else {
+			if t.permRecs[p].direct == nil {
+				t.permRecs[p].direct = &roleSet{}
+			}
+			t.permRecs[p].direct.add(r)
+			// Whatever reaches r has p now.
+			t.walk([]uint32{r}, up, func(x uint32) bool { t.permRecs[p].roles.add(x); return true })
+		}
 	}
 	t.syncPerm(p)
 	return true
@@ -151,7 +169,12 @@ func (t *tables) delPermission(role, perm string) {
 		return
 	}
 	if p := e.idx; t.roleRecs[r].perms.CheckedRemove(p) {
-		t.permRecs[p].roles.remove(r)
+		if d := t.permRecs[p].direct; d != nil {
+			d.remove(r)
+			t.refreshPerm(p)
+		} else {
+			t.permRecs[p].roles.remove(r)
+		}
 		t.releasePerm(p)
 	}
 }
@@ -226,11 +249,7 @@ func (t *tables) delMembership(user, role string) {
 func (t *tables) removeUserRole(user string, e *userEntry, r uint32) {
 	t.memberships--
 	if e.n == 1 {
-		u := e.idx
-		t.users.del(user) // e is gone; the name goes after, as del may read it
-		delete(t.userExt, u)
-		t.userNames[u] = ""
-		t.freeUsers = append(t.freeUsers, u)
+		t.freeUser(user, e.idx)
 		return
 	}
 	rs := t.userRoles(e)
@@ -241,4 +260,14 @@ func (t *tables) removeUserRole(user string, e *userEntry, r uint32) {
 		}
 	}
 	t.setUserRoles(e, next)
+}
+
+// freeUser drops user, whose index is u, from the user table and frees u;
+// the user must be in no role's members any more. t.mu must be held for
+// writing.
+func (t *tables) freeUser(user string, u uint32) {
+	t.users.del(user) // the entry is gone; the name goes after, as del may read it
+	delete(t.userExt, u)
+	t.userNames[u] = ""
+	t.freeUsers = append(t.freeUsers, u)
 }

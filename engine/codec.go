@@ -15,14 +15,19 @@ import (
 // fails with ErrCorrupt instead of allocating without bound.
 
 const (
-	eventFormat    = 1
-	snapshotFormat = 1
+	eventFormat = 1
 	// eventFormatKey adds the id of the key that made the event after its
 	// time; events without one keep format 1.
 	eventFormatKey = 2
-	// snapshotFormatKeys adds the tenant's keys after the roles; a
-	// snapshot of a tenant with no keys but its first keeps format 1.
-	snapshotFormatKeys = 2
+	// snapshotFormat is the snapshot form without inclusions, which every
+	// version reads; snapshotInclusions adds each role's inclusions, and
+	// is written only for a tenant that has some, so that a version from
+	// before inclusions still reads what it can hold. snapshotFormatKeys
+	// is snapshotInclusions and the tenant's keys after the roles, written
+	// only for a tenant with keys but its first.
+	snapshotFormat     = 1
+	snapshotInclusions = 2
+	snapshotFormatKeys = 3
 )
 
 // ErrCorrupt is returned by the decoders for input that is not a valid
@@ -133,6 +138,9 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 		size += len(r.Name) + 8 + 2*len(r.Members) + 2*len(r.Permissions)
 	}
 	format := byte(snapshotFormat)
+	if slices.ContainsFunc(s.Roles, func(r RoleSnapshot) bool { return len(r.Includes) > 0 }) {
+		format = snapshotInclusions
+	}
 	if len(s.Keys) > 0 || s.FirstKeyRevoked {
 		format = snapshotFormatKeys
 	}
@@ -150,6 +158,11 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 		}
 		if dst, err = appendAscending(dst, r.Members); err != nil {
 			return nil, fmt.Errorf("role %q members: %w", r.Name, err)
+		}
+		if format >= snapshotInclusions {
+			if dst, err = appendAscending(dst, r.Includes); err != nil {
+				return nil, fmt.Errorf("role %q inclusions: %w", r.Name, err)
+			}
 		}
 	}
 	if format == snapshotFormatKeys {
@@ -180,9 +193,9 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 func (s *Snapshot) UnmarshalBinary(data []byte) error {
 	d := decoder{b: data}
 	var out Snapshot
-	format, ok := d.head(&out.Tenant, &out.Seq, snapshotFormat, snapshotFormatKeys)
+	format, ok := d.head(&out.Tenant, &out.Seq, snapshotFormat, snapshotInclusions, snapshotFormatKeys)
 	if !ok {
-		return fmt.Errorf("%w: unknown snapshot format %d", ErrCorrupt, format)
+		return fmt.Errorf("%w: unknown snapshot format %d (this version reads %d to %d)", ErrCorrupt, format, snapshotFormat, snapshotFormatKeys)
 	}
 	out.Users = d.strings()
 	out.Permissions = d.strings()
@@ -190,6 +203,9 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 		out.Roles = make([]RoleSnapshot, n)
 		for i := range out.Roles {
 			out.Roles[i] = RoleSnapshot{Name: d.string(), Permissions: d.ascending(), Members: d.ascending()}
+			if format >= snapshotInclusions {
+				out.Roles[i].Includes = d.ascending()
+			}
 		}
 	}
 	if format == snapshotFormatKeys {

@@ -96,7 +96,7 @@ func compactLookup(b []byte, off int, log uint8, entries int, name string) uint3
 
 // compactOf returns t as a compact block, or nil if t is past the limits.
 func compactOf(t *tables) *compact {
-	if len(t.roles) > compactMaxRoles || t.users.len() > compactMaxNames || t.perms.len() > compactMaxNames {
+	if t.inclusions > 0 || len(t.roles) > compactMaxRoles || t.users.len() > compactMaxNames || t.perms.len() > compactMaxNames {
 		return nil
 	}
 	facts := t.memberships

@@ -8,9 +8,11 @@
 // the raw key is never stored, logged or returned.
 //
 // Within a tenant, roles exist once created; a permission is a name granted to
-// a role; a membership puts a user in a role. A user has a permission when any
-// of the user's roles is granted it. Deleting a role removes its grants and its
-// memberships with it, so nothing dangles.
+// a role; a membership puts a user in a role; a role may include other roles,
+// whose permissions its members then have too, transitively, without a cycle
+// (inclusion.go). A user has a permission when any of the user's roles is
+// granted it, or includes a role that is. Deleting a role removes its grants,
+// its memberships and its inclusions with it, so nothing dangles.
 //
 // A tenant may have more keys than the one it is named by (keys.go): each
 // a record of its state, made and revoked by events (add_key, del_key),
@@ -32,9 +34,12 @@
 // dense bitset once large. A check is therefore two table lookups and, for
 // each of the user's roles, a comparison with three words of the
 // permission's slot: the same work whatever the number of roles, with no
-// allocation and no branch on the answer. Reverse indices (role → members, role →
-// permissions) are roaring bitmaps; they serve the list queries and role
-// deletion and are never touched by a check.
+// allocation and no branch on the answer. With role inclusion, a permission's
+// set of roles is its check set: every role whose members have it, directly or
+// through inclusions, kept in step by the writes (inclusion.go), so that a
+// check does the same work with or without a hierarchy. Reverse indices (role →
+// members, role → permissions) are roaring bitmaps; they serve the list
+// queries and role deletion and are never touched by a check.
 //
 // # Events
 //

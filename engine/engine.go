@@ -101,6 +101,11 @@ func (e *Engine) put(t *Tenant) {
 // and returns the answer the original API gives for the change. ev.Seq must
 // be exactly one past the tenant's seq, else Apply returns ErrOutOfOrder and
 // changes nothing; an invalid event is refused the same way.
+//
+// A valid event whose change the tenant's state refuses (an inclusion that
+// would make a cycle) is applied all the same, changing nothing but the
+// tenant's seq: Apply then returns false and an error matching ErrRefused,
+// which is the event's answer, not a failure to apply it.
 func (e *Engine) Apply(ev *Event) (bool, error) {
 	if err := ev.Validate(); err != nil {
 		return false, err

@@ -16,17 +16,19 @@ type Op uint8
 // The operations. Their numeric values are part of the stored format: never
 // renumber them.
 const (
-	OpAddRole       Op = 1 // Role
-	OpDelRole       Op = 2 // Role
-	OpAddPermission Op = 3 // Role, Permission
-	OpDelPermission Op = 4 // Role, Permission
-	OpAddMembership Op = 5 // User, Role
-	OpDelMembership Op = 6 // User, Role
-	OpBatch         Op = 7 // Changes, applied all together
-	OpClear         Op = 8 // nothing; only as the first change of a batch, which then replaces the tenant's state
-	// 9 to 11 are taken (role inclusions).
-	OpAddKey Op = 12 // Key: ID, Name, Scope, Hash: a key of the tenant (keys.go)
-	OpDelKey Op = 13 // Key: ID, the key revoked
+	OpAddRole       Op = 1  // Role
+	OpDelRole       Op = 2  // Role
+	OpAddPermission Op = 3  // Role, Permission
+	OpDelPermission Op = 4  // Role, Permission
+	OpAddMembership Op = 5  // User, Role
+	OpDelMembership Op = 6  // User, Role
+	OpBatch         Op = 7  // Changes, applied all together
+	OpClear         Op = 8  // nothing; only as the first change of a batch, which then replaces the tenant's state
+	OpAddInclusion  Op = 9  // Role, Includes: Role's members get Includes' permissions
+	OpDelInclusion  Op = 10 // Role, Includes
+	OpDelUser       Op = 11 // User: out of every role
+	OpAddKey        Op = 12 // Key: ID, Name, Scope, Hash: a key of the tenant (keys.go)
+	OpDelKey        Op = 13 // Key: ID, the key revoked
 )
 
 // opSpec is a row of the op table: all there is to know about one op.
@@ -62,6 +64,10 @@ type opSpec struct {
 	// its fields.
 	absent   struct{ result, changes bool }
 	absentOf func(c Change) (result, changes bool)
+	// refuse, if set, reports whether the tenant's state refuses the
+	// change (an error matching ErrRefused), t.mu held: applied, a
+	// refused change changes nothing but the seq.
+	refuse func(t *tables, c Change) error
 }
 
 // ops is the op table, indexed by Op.
@@ -97,6 +103,25 @@ var ops = [...]opSpec{
 		name: "del_membership", needs: FieldSet(0).With(FieldRole).With(FieldUser),
 		change: func(t *tables, c Change) bool { t.delMembership(c.User, c.Role); return true },
 		answer: func(t *tables, c Change) (bool, bool) { return answerDel(t.member(c)) },
+		absent: answerOf(true, false),
+	},
+	OpAddInclusion: {
+		name: "add_inclusion", needs: FieldSet(0).With(FieldRole).With(FieldIncludes), fact: true,
+		change: func(t *tables, c Change) bool { return t.addInclusion(c.Role, c.Includes) },
+		answer: func(t *tables, c Change) (bool, bool) { return answerAdd(t.included(c)) },
+		refuse: func(t *tables, c Change) error { return t.cycle(c.Role, c.Includes) },
+		absent: answerOf(false, false), // neither role exists
+	},
+	OpDelInclusion: {
+		name: "del_inclusion", needs: FieldSet(0).With(FieldRole).With(FieldIncludes),
+		change: func(t *tables, c Change) bool { t.delInclusion(c.Role, c.Includes); return true },
+		answer: func(t *tables, c Change) (bool, bool) { return answerDel(t.included(c)) },
+		absent: answerOf(true, false),
+	},
+	OpDelUser: {
+		name: "del_user", needs: FieldSet(0).With(FieldUser),
+		change: func(t *tables, c Change) bool { t.delUser(c.User); return true },
+		answer: func(t *tables, c Change) (bool, bool) { return true, t.users.get(c.User) != nil },
 		absent: answerOf(true, false),
 	},
 	OpBatch: {
@@ -219,6 +244,7 @@ const (
 	FieldRole Field = iota
 	FieldPermission
 	FieldUser
+	FieldIncludes
 	// The key fields: only the key ops carry them. (Field numbers are not
 	// stored: a field past the first three is written only for the ops
 	// that need it, in the table's order.)
@@ -246,6 +272,7 @@ var fields = [numFields]fieldSpec{
 	FieldRole:       {name: "role", shared: true, always: true},
 	FieldPermission: {name: "permission", shared: true, always: true},
 	FieldUser:       {name: "user", always: true},
+	FieldIncludes:   {name: "includes", shared: true},
 	FieldKeyID:      {name: "key_id"},
 	FieldKeyName:    {name: "key_name"},
 	FieldScope:      {name: "scope"},
@@ -295,6 +322,8 @@ func (f Field) In(c *Change) *string {
 		return &c.Permission
 	case FieldUser:
 		return &c.User
+	case FieldIncludes:
+		return &c.Includes
 	}
 	if c.Key == nil {
 		c.Key = new(KeyArgs)
@@ -322,6 +351,8 @@ func (f Field) Of(c *Change) string {
 		return c.Permission
 	case FieldUser:
 		return c.User
+	case FieldIncludes:
+		return c.Includes
 	}
 	if c.Key == nil {
 		return ""
@@ -365,6 +396,8 @@ type Change struct {
 	Role       string
 	Permission string
 	User       string
+	// Includes is the role an inclusion's Role includes.
+	Includes string
 	// Key holds the key ops' fields (keys.go), nil for every other op: a
 	// pointer, so that the changes of a large import stay as small as
 	// they were.
@@ -400,7 +433,37 @@ type Event struct {
 var (
 	ErrBadOp      error = &inputError{"unknown op"}
 	ErrOutOfOrder       = errors.New("engine: event is not the tenant's next seq")
+	// ErrRefused matches the error of a change that is valid but that the
+	// tenant's state refuses: applied, it changes nothing but the seq.
+	ErrRefused = errors.New("refused by the tenant's state")
+	// ErrCycle is the refusal of an inclusion that would make a cycle of
+	// roles (a role that includes itself, directly or through others).
+	ErrCycle error = &refusedError{"the inclusion would make a cycle of roles"}
 )
+
+// CycleError is the refusal of an inclusion that would make a cycle of
+// roles; it matches ErrCycle and ErrRefused.
+type CycleError struct {
+	Change   int // the change's index in its batch, or -1 outside one
+	Role     string
+	Includes string
+}
+
+func (e *CycleError) Error() string {
+	msg := fmt.Sprintf("%q including %q would make a cycle of roles", e.Role, e.Includes)
+	if e.Change >= 0 {
+		msg = fmt.Sprintf("change %d: %s", e.Change, msg)
+	}
+	return msg
+}
+
+func (e *CycleError) Is(target error) bool { return target == ErrCycle || target == ErrRefused }
+
+// refusedError is a refusal by the tenant's state; it matches ErrRefused.
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string        { return e.msg }
+func (e *refusedError) Is(target error) bool { return target == ErrRefused }
 
 // Validate checks that c names what its op needs, with valid names, and
 // nothing else. A batch op is not a valid change: batches do not nest.

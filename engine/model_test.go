@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strconv"
@@ -55,7 +56,7 @@ func (m *model) read(id TenantID) *modelTenant {
 // refChange is c as the reference model takes it.
 func refChange(c Change) refmodel.Change {
 	k := c.KeyFields()
-	return refmodel.Change{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User,
+	return refmodel.Change{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User, Includes: c.Includes,
 		KeyID: k.ID, KeyName: k.Name, Scope: k.Scope}
 }
 
@@ -92,17 +93,72 @@ func (t *modelTenant) change(c Change) (result, changed bool) {
 	return t.Change(refChange(c))
 }
 
-// apply applies a valid event in order and returns its answer.
+// refuses reports whether the model refuses a valid event's change(s).
+func (t *modelTenant) refuses(ev *Event) bool {
+	if ev.Op.IsBatch() {
+		return t.BatchRefused(refChanges(ev.Changes))
+	}
+	return t.Refuses(refChange(ev.Change))
+}
+
+// apply applies a valid event in order and returns its answer; a refused
+// event changes nothing but the seq.
 func (t *modelTenant) apply(ev *Event) (result, changed bool) {
 	t.seq = ev.Seq
+	if t.refuses(ev) {
+		return false, false
+	}
 	if !ev.Op.IsBatch() {
 		return t.change(ev.Change)
 	}
-	changes := make([]refmodel.Change, len(ev.Changes))
-	for i, c := range ev.Changes {
-		changes[i] = refChange(c)
+	return t.Batch(refChanges(ev.Changes))
+}
+
+// refChanges is changes as the reference model takes them.
+func refChanges(changes []Change) []refmodel.Change {
+	out := make([]refmodel.Change, len(changes))
+	for i, c := range changes {
+		out[i] = refChange(c)
 	}
-	return t.Batch(changes)
+	return out
+}
+
+// List is [Tenant.List] of the model.
+func (t *modelTenant) List(l List, arg string, effective bool) []string {
+	switch {
+	case l == ListRoles:
+		return t.Roles()
+	case l == ListInclusions:
+		return t.Inclusions(arg)
+	case l == ListUserPermissions:
+		return t.UserPermissions(arg)
+	case l == ListWhichRolesCan:
+		return t.WhichRolesCan(arg)
+	case l == ListWhichUsersCan:
+		return t.WhichUsersCan(arg)
+	case l == ListRolePermissions && effective:
+		return t.RolePermissionsEffective(arg)
+	case l == ListRolePermissions:
+		return t.RolePermissions(arg)
+	case l == ListRoleMembers && effective:
+		return t.RoleMembersEffective(arg)
+	case l == ListRoleMembers:
+		return t.RoleMembers(arg)
+	case l == ListUserRoles && effective:
+		return t.UserRolesEffective(arg)
+	case l == ListUserRoles:
+		return t.UserRoles(arg)
+	}
+	panic("model: list")
+}
+
+// Why is [Tenant.Why] of the model.
+func (t *modelTenant) Why(user, perm string) []Via {
+	out := []Via{}
+	for _, v := range t.Tenant.Why(user, perm) {
+		out = append(out, Via{Role: v.Role, Path: v.Path})
+	}
+	return out
 }
 
 func (t *modelTenant) Stats() Stats {
@@ -124,6 +180,9 @@ type reader interface {
 	UserPermissions(user string) []string
 	WhichRolesCan(perm string) []string
 	WhichUsersCan(perm string) []string
+	HasInclusion(role, included string) bool
+	List(l List, arg string, effective bool) []string
+	Why(user, perm string) []Via
 	Stats() Stats
 }
 
@@ -160,6 +219,13 @@ func (k keyReader) UserPermissions(user string) []string {
 }
 func (k keyReader) WhichRolesCan(perm string) []string { return k.e.WhichRolesCan(k.key, perm) }
 func (k keyReader) WhichUsersCan(perm string) []string { return k.e.WhichUsersCan(k.key, perm) }
+func (k keyReader) HasInclusion(role, included string) bool {
+	return k.e.HasInclusion(k.key, role, included)
+}
+func (k keyReader) List(l List, arg string, effective bool) []string {
+	return k.e.TenantByKey(k.key).List(l, arg, effective)
+}
+func (k keyReader) Why(user, perm string) []Via { return k.e.TenantByKey(k.key).Why(user, perm) }
 func (k keyReader) Stats() Stats {
 	st := k.e.Tenant(KeyID(k.key)).Stats()
 	if st.Seq != k.e.Seq(KeyID(k.key)) {
@@ -196,6 +262,9 @@ type state struct {
 	UserPermissions   map[string][]string
 	WhichRolesCan     map[string][]string
 	WhichUsersCan     map[string][]string
+	HasInclusion      map[[2]string]bool
+	Effective         map[string][]string // by list and arg
+	Why               map[[2]string][]Via
 }
 
 func readState(r reader, p pools) state {
@@ -212,8 +281,25 @@ func readState(r reader, p pools) state {
 		UserPermissions:   map[string][]string{},
 		WhichRolesCan:     map[string][]string{},
 		WhichUsersCan:     map[string][]string{},
+		HasInclusion:      map[[2]string]bool{},
+		Effective:         map[string][]string{},
+		Why:               map[[2]string][]Via{},
 	}
 	roles, perms, users := queried(p.roles), queried(p.perms), queried(p.users)
+	for _, role := range roles {
+		for _, l := range []List{ListRolePermissions, ListRoleMembers, ListInclusions} {
+			s.Effective[fmt.Sprint(l, " ", role)] = r.List(l, role, true)
+		}
+		for _, inc := range roles {
+			s.HasInclusion[[2]string{role, inc}] = r.HasInclusion(role, inc)
+		}
+	}
+	for _, user := range users {
+		s.Effective[fmt.Sprint(ListUserRoles, " ", user)] = r.List(ListUserRoles, user, true)
+		for _, perm := range perms {
+			s.Why[[2]string{user, perm}] = r.Why(user, perm)
+		}
+	}
 	for _, role := range roles {
 		s.HasRole[role] = r.HasRole(role)
 		s.RolePermissions[role] = r.RolePermissions(role)
@@ -300,17 +386,23 @@ func drawChange(t *rapid.T, p pools) Change {
 		OpAddRole, OpAddRole, OpDelRole,
 		OpAddPermission, OpAddPermission, OpAddPermission, OpDelPermission,
 		OpAddMembership, OpAddMembership, OpAddMembership, OpDelMembership,
+		OpAddInclusion, OpAddInclusion, OpDelInclusion, OpDelUser,
 	}
 	if p.grow && rapid.IntRange(0, 29).Draw(t, "delete?") != 0 {
-		ops = []Op{OpAddRole, OpAddPermission, OpAddPermission, OpAddMembership, OpAddMembership}
+		ops = []Op{OpAddRole, OpAddPermission, OpAddPermission, OpAddMembership, OpAddMembership, OpAddInclusion}
 	}
 	op := rapid.SampledFrom(ops).Draw(t, "op")
-	c := Change{Op: op, Role: drawName(t, p.roles, "role")}
+	c := Change{Op: op}
+	if op != OpDelUser {
+		c.Role = drawName(t, p.roles, "role")
+	}
 	switch op {
 	case OpAddPermission, OpDelPermission:
 		c.Permission = drawName(t, p.perms, "perm")
-	case OpAddMembership, OpDelMembership:
+	case OpAddMembership, OpDelMembership, OpDelUser:
 		c.User = drawName(t, p.users, "user")
+	case OpAddInclusion, OpDelInclusion:
+		c.Includes = drawName(t, p.roles, "includes")
 	}
 	return c
 }
@@ -332,6 +424,12 @@ func write(e *Engine, key string, c Change) (bool, error) {
 		return e.DelMembership(key, c.User, c.Role)
 	case OpAddKey, OpDelKey:
 		return e.Write(key, c)
+	case OpAddInclusion:
+		return e.AddInclusion(key, c.Role, c.Includes)
+	case OpDelInclusion:
+		return e.DelInclusion(key, c.Role, c.Includes)
+	case OpDelUser:
+		return e.DelUser(key, c.User)
 	}
 	panic("write: op")
 }
@@ -362,7 +460,7 @@ func engineMatchesModel(t *rapid.T) {
 		r, mt := keyReader{e, key}, m.read(KeyID(key))
 		role, perm, user := drawName(t, p.roles, "role"), drawName(t, p.perms, "perm"), drawName(t, p.users, "user")
 		var got, want any
-		kind := rapid.IntRange(0, 12).Draw(t, "read")
+		kind := rapid.IntRange(0, 15).Draw(t, "read")
 		switch kind {
 		case 0:
 			got, want = r.HasRole(role), mt.HasRole(role)
@@ -389,6 +487,13 @@ func engineMatchesModel(t *rapid.T) {
 		case 11:
 			got, want = r.Stats(), mt.Stats()
 		case 12:
+			got, want = r.HasInclusion(role, perm), mt.HasInclusion(role, perm)
+		case 13:
+			l := rapid.SampledFrom([]List{ListRolePermissions, ListRoleMembers, ListInclusions}).Draw(t, "list")
+			got, want = r.List(l, role, true), mt.List(l, role, true)
+		case 14:
+			got, want = r.Why(user, perm), mt.Why(user, perm)
+		case 15:
 			got, want = keysOf(e.Tenant(KeyID(key))), mt.Keys()
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
@@ -403,7 +508,20 @@ func engineMatchesModel(t *rapid.T) {
 		if valid {
 			predicted, changes = e.Tenant(id).Answer(&c)
 		}
+		refused := valid && m.read(id).Refuses(refChange(c))
+		if refusal := e.Tenant(id).Refusal(&Event{Change: c}); valid && (refusal != nil) != refused {
+			t.Fatalf("%+v on %q: Refusal says %v, the model refuses: %v", c, key, refusal, refused)
+		}
 		got, err := write(e, key, c)
+		if refused {
+			if !errors.Is(err, ErrRefused) || !errors.Is(err, ErrCycle) || got {
+				t.Fatalf("%+v on %q: got (%v, %v), want ErrCycle", c, key, got, err)
+			}
+			if after := e.Tenant(id).Seq(); after != before {
+				t.Fatalf("refused %+v moved seq %d -> %d", c, before, after)
+			}
+			return
+		}
 		if !valid {
 			if !errors.Is(err, ErrInvalid) || got {
 				t.Fatalf("%+v on %q: got (%v, %v), want an ErrInvalid error", c, key, got, err)
@@ -439,8 +557,9 @@ func engineMatchesModel(t *rapid.T) {
 			// permission gets granted to many roles (past smallRoleSet),
 			// a user joins many roles (past inlineRoles), or many roles
 			// come or go at once.
-			op := rapid.SampledFrom([]Op{OpAddRole, OpDelRole, OpAddPermission, OpDelPermission, OpAddMembership, OpDelMembership}).Draw(t, "bulk op")
+			op := rapid.SampledFrom([]Op{OpAddRole, OpDelRole, OpAddPermission, OpDelPermission, OpAddMembership, OpDelMembership, OpAddInclusion, OpDelInclusion}).Draw(t, "bulk op")
 			perm, user := rapid.SampledFrom(p.perms).Draw(t, "perm"), rapid.SampledFrom(p.users).Draw(t, "user")
+			inc := rapid.SampledFrom(p.roles).Draw(t, "includes")
 			for _, role := range p.roles {
 				c := Change{Op: op, Role: role}
 				switch op {
@@ -448,6 +567,17 @@ func engineMatchesModel(t *rapid.T) {
 					c.Permission = perm
 				case OpAddMembership, OpDelMembership:
 					c.User = user
+				case OpAddInclusion, OpDelInclusion:
+					// Every role includes one (a role many include), or one
+					// includes every role, or a chain.
+					switch rapid.IntRange(0, 2).Draw(t, "shape") {
+					case 0:
+						c.Includes = inc
+					case 1:
+						c.Role, c.Includes = inc, role
+					default:
+						c.Includes = p.roles[(slices.Index(p.roles, role)+1)%len(p.roles)]
+					}
 				}
 				writeOp(t, key, c)
 			}

@@ -3,8 +3,6 @@ package engine
 import (
 	"slices"
 	"strings"
-
-	"github.com/RoaringBitmap/roaring/v2"
 )
 
 // Page asks for part of a sorted list: the names after After (exclusive,
@@ -97,20 +95,6 @@ func (p *pager) result() ([]string, bool) {
 	return out, false
 }
 
-// RolesPage returns a page of the tenant's roles, sorted, and whether more
-// follow it.
-func (t *Tenant) RolesPage(q Page) ([]string, bool) {
-	p := newPager(q)
-	if t != nil {
-		s, locked := t.rlock()
-		for name := range s.roles {
-			p.add(name)
-		}
-		runlock(s, locked)
-	}
-	return p.result()
-}
-
 // RoleInfo is a role with the counts of its members and permissions.
 type RoleInfo struct {
 	Name        string
@@ -155,132 +139,57 @@ func (t *Tenant) RoleCounts(role string) (members, permissions int, ok bool) {
 	return int(rec.members.GetCardinality()), int(rec.perms.GetCardinality()), true
 }
 
-// RoleMembersPage returns a page of role's members, sorted, and whether
-// more follow it.
-func (t *Tenant) RoleMembersPage(role string, q Page) ([]string, bool) {
-	p := newPager(q)
-	if t != nil {
-		s, locked := t.rlock()
-		if r, ok := s.roles[role]; ok {
-			s.roleRecs[r].members.Iterate(func(u uint32) bool {
-				p.add(s.userNames[u])
-				return true
-			})
-		}
-		runlock(s, locked)
-	}
-	return p.result()
+// Via is one way a user has a permission: Role is granted it, and Path is
+// the roles from one of the user's own roles to Role, each including the
+// next (just [Role] when the user is in Role itself).
+type Via struct {
+	Role string
+	Path []string
 }
 
-// RolePermissionsPage returns a page of the permissions granted to role,
-// sorted, and whether more follow it.
-func (t *Tenant) RolePermissionsPage(role string, q Page) ([]string, bool) {
-	p := newPager(q)
-	if t != nil {
-		s, locked := t.rlock()
-		if r, ok := s.roles[role]; ok {
-			s.roleRecs[r].perms.Iterate(func(x uint32) bool {
-				p.add(s.permRecs[x].name)
-				return true
-			})
-		}
-		runlock(s, locked)
-	}
-	return p.result()
-}
-
-// UserRolesPage returns a page of the roles user is a member of, sorted,
-// and whether more follow it.
-func (t *Tenant) UserRolesPage(user string, q Page) ([]string, bool) {
-	p := newPager(q)
-	if t != nil {
-		s, locked := t.rlock()
-		if u := s.users.get(user); u != nil {
-			for _, r := range s.userRoles(u) {
-				p.add(s.roleRecs[r].name)
-			}
-		}
-		runlock(s, locked)
-	}
-	return p.result()
-}
-
-// UserPermissionsPage returns a page of the permissions user has through
-// any role, sorted, each once, and whether more follow it.
-func (t *Tenant) UserPermissionsPage(user string, q Page) ([]string, bool) {
-	p := newPager(q)
-	if t != nil {
-		s, locked := t.rlock()
-		if u := s.users.get(user); u != nil {
-			acc := roaring.New()
-			for _, r := range s.userRoles(u) {
-				acc.Or(s.roleRecs[r].perms)
-			}
-			acc.Iterate(func(x uint32) bool {
-				p.add(s.permRecs[x].name)
-				return true
-			})
-		}
-		runlock(s, locked)
-	}
-	return p.result()
-}
-
-// WhichRolesCanPage returns a page of the roles granted perm, sorted, and
-// whether more follow it.
-func (t *Tenant) WhichRolesCanPage(perm string, q Page) ([]string, bool) {
-	p := newPager(q)
-	if t != nil {
-		s, locked := t.rlock()
-		if e := s.perms.get(perm); e != nil {
-			s.permRecs[e.idx].roles.each(func(r uint32) {
-				p.add(s.roleRecs[r].name)
-			})
-		}
-		runlock(s, locked)
-	}
-	return p.result()
-}
-
-// WhichUsersCanPage returns a page of the users that have perm through any
-// role, sorted, each once, and whether more follow it.
-func (t *Tenant) WhichUsersCanPage(perm string, q Page) ([]string, bool) {
-	p := newPager(q)
-	if t != nil {
-		s, locked := t.rlock()
-		if e := s.perms.get(perm); e != nil {
-			acc := roaring.New()
-			s.permRecs[e.idx].roles.each(func(r uint32) {
-				acc.Or(s.roleRecs[r].members)
-			})
-			acc.Iterate(func(u uint32) bool {
-				p.add(s.userNames[u])
-				return true
-			})
-		}
-		runlock(s, locked)
-	}
-	return p.result()
-}
-
-// RolesGranting returns the roles of user that are granted perm, sorted:
-// the roles through which user has perm (none: user does not have it).
-func (t *Tenant) RolesGranting(user, perm string) []string {
+// Why returns the ways user has perm: each role granted perm that one of
+// user's roles is or reaches through inclusions, with the shortest path to
+// it (of those, the first by name), sorted by role. None: user does not
+// have perm.
+func (t *Tenant) Why(user, perm string) []Via {
+	out := []Via{}
 	if t == nil {
-		return []string{}
+		return out
 	}
 	s, locked := t.rlock()
-	var out []string
-	if u := s.users.get(user); u != nil {
-		if e := s.perms.get(perm); e != nil {
-			rs := &s.permRecs[e.idx].roles
-			for _, r := range s.userRoles(u) {
-				if rs.has(r) {
-					out = append(out, s.roleRecs[r].name)
+	defer runlock(s, locked)
+	u, p := s.users.get(user), s.perms.get(perm)
+	if u == nil || p == nil {
+		return out
+	}
+	direct := s.directRoles(p.idx)
+	// Breadth first from the user's roles, a level at a time, so that each
+	// role's path is a shortest one, and the least by name among those.
+	paths := map[uint32][]string{}
+	level := slices.Clone(s.userRoles(u))
+	for _, r := range level {
+		paths[r] = []string{s.roleRecs[r].name}
+	}
+	for len(level) > 0 {
+		var next []uint32
+		for _, r := range level {
+			if direct.has(r) {
+				out = append(out, Via{Role: s.roleRecs[r].name, Path: paths[r]})
+			}
+			for _, b := range s.roleRecs[r].includes {
+				cand := append(slices.Clip(paths[r]), s.roleRecs[b].name)
+				old, seen := paths[b]
+				switch {
+				case !seen:
+					next = append(next, b)
+					paths[b] = cand
+				case len(old) == len(cand) && slices.Compare(cand, old) < 0:
+					paths[b] = cand
 				}
 			}
 		}
+		level = next
 	}
-	runlock(s, locked)
-	return sortedOrEmpty(out)
+	slices.SortFunc(out, func(a, b Via) int { return strings.Compare(a.Role, b.Role) })
+	return out
 }

@@ -32,6 +32,15 @@ func pageTenant(t testing.TB) (*Engine, string) {
 		must(e.AddMembership(key, word("u"), role))
 		must(e.AddPermission(key, role, word("p")))
 	}
+	// Inclusions from each role to some after it (no cycle), so that the
+	// effective lists differ from the direct ones.
+	for i, r := range roles {
+		for range rng.IntN(3) {
+			if j := i + 1 + rng.IntN(len(roles)); j < len(roles) {
+				must(e.AddInclusion(key, r, roles[j]))
+			}
+		}
+	}
 	return e, key
 }
 
@@ -66,14 +75,17 @@ func TestPagesMatchLists(t *testing.T) {
 	users = append(users, "nobody")
 	perms = append(perms, "nothing")
 	roles = append(roles, "no-role")
-	lists := []list{
-		{"roles", func(string) []string { return tn.Roles() }, func(_ string, q Page) ([]string, bool) { return tn.RolesPage(q) }, []string{""}},
-		{"members", tn.RoleMembers, tn.RoleMembersPage, roles},
-		{"role permissions", tn.RolePermissions, tn.RolePermissionsPage, roles},
-		{"user roles", tn.UserRoles, tn.UserRolesPage, users},
-		{"user permissions", tn.UserPermissions, tn.UserPermissionsPage, users},
-		{"which roles can", tn.WhichRolesCan, tn.WhichRolesCanPage, perms},
-		{"which users can", tn.WhichUsersCan, tn.WhichUsersCanPage, perms},
+	argsOf := map[List][]string{
+		ListRoles: {""}, ListRolePermissions: roles, ListRoleMembers: roles, ListUserRoles: users,
+		ListUserPermissions: users, ListWhichRolesCan: perms, ListWhichUsersCan: perms, ListInclusions: roles,
+	}
+	var lists []list
+	for l := ListRoles; l <= ListInclusions; l++ {
+		for _, eff := range []bool{false, true} {
+			lists = append(lists, list{fmt.Sprintf("list %d (effective %v)", l, eff),
+				func(arg string) []string { return tn.List(l, arg, eff) },
+				func(arg string, q Page) ([]string, bool) { return tn.Page(l, arg, eff, q) }, argsOf[l]})
+		}
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	prefixes := []string{"", "u", "ua", "ué", "r", "rb", "p", "pc1", "zzz"}
@@ -118,7 +130,7 @@ func TestPagesMatchLists(t *testing.T) {
 	}
 }
 
-func TestRoleCountsAndRolesGranting(t *testing.T) {
+func TestRoleCountsAndWhy(t *testing.T) {
 	e := New()
 	const key = "k"
 	for _, c := range []Change{
@@ -143,8 +155,15 @@ func TestRoleCountsAndRolesGranting(t *testing.T) {
 		{"jack", "nothing", []string{}},
 		{"nobody", "read", []string{}},
 	} {
-		if got := tn.RolesGranting(c.user, c.perm); !slices.Equal(got, c.want) || got == nil {
-			t.Errorf("RolesGranting(%s, %s) = %q, want %q", c.user, c.perm, got, c.want)
+		got := []string{}
+		for _, v := range tn.Why(c.user, c.perm) {
+			if !slices.Equal(v.Path, []string{v.Role}) {
+				t.Errorf("Why(%s, %s): %+v, a path through no inclusion", c.user, c.perm, v)
+			}
+			got = append(got, v.Role)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("Why(%s, %s) = %q, want %q", c.user, c.perm, got, c.want)
 		}
 	}
 	if m, p, ok := tn.RoleCounts("b"); m != 2 || p != 2 || !ok {

@@ -119,6 +119,7 @@ type harness struct {
 	p         pools
 	log       [][]byte // the encoded events the live engine accepted
 	answers   []bool   // and its answers to them
+	refused   []bool   // and whether each was refused (ErrRefused)
 	followers []follower
 }
 
@@ -132,9 +133,10 @@ func (h *harness) step(t *rapid.T) {
 	seqBefore := h.live.Seq(ev.Tenant)
 	valid := ev.Validate() == nil
 	inOrder := ev.Seq == seqBefore+1
-	var predicted, changes bool
+	var predicted, changes, refused bool
 	if valid && inOrder {
 		predicted, changes = h.live.Tenant(ev.Tenant).Answer(&ev.Change)
+		refused = h.m.read(ev.Tenant).refuses(ev)
 	}
 	got, err := h.live.Apply(ev)
 	switch {
@@ -153,7 +155,15 @@ func (h *harness) step(t *rapid.T) {
 		}
 		return
 	}
-	if err != nil {
+	if refused {
+		if !errors.Is(err, ErrRefused) || got {
+			t.Fatalf("Apply %+v: (%v, %v), want a refusal", ev, got, err)
+		}
+		if seq := h.live.Seq(ev.Tenant); seq != ev.Seq {
+			t.Fatalf("a refused event left the tenant at %d, want %d", seq, ev.Seq)
+		}
+		predicted, changes = false, false
+	} else if err != nil {
 		t.Fatalf("Apply %+v: %v", ev, err)
 	}
 	want, changed := h.m.tenant(ev.Tenant).apply(ev)
@@ -168,12 +178,13 @@ func (h *harness) step(t *rapid.T) {
 	}
 	h.log = append(h.log, data)
 	h.answers = append(h.answers, got)
+	h.refused = append(h.refused, refused)
 	for _, f := range h.followers {
 		if f.id != ev.Tenant {
 			continue
 		}
 		fgot, err := f.e.Apply(dec)
-		if err != nil || fgot != got {
+		if (err != nil) != refused || (refused && !errors.Is(err, ErrRefused)) || fgot != got {
 			t.Fatalf("follower at seq %d: (%v, %v), live answered %v", f.e.Seq(f.id), fgot, err, got)
 		}
 	}
@@ -255,7 +266,7 @@ func TestEventLogReplay(t *testing.T) {
 				t.Fatalf("log entry %d: %v", i, err)
 			}
 			got, err := replay.Apply(&ev)
-			if err != nil || got != h.answers[i] {
+			if (err != nil) != h.refused[i] || (err != nil && !errors.Is(err, ErrRefused)) || got != h.answers[i] {
 				t.Fatalf("replaying entry %d (%+v): (%v, %v), live answered %v", i, ev, got, err, h.answers[i])
 			}
 			// Replaying an event twice is refused and changes nothing.
@@ -285,6 +296,12 @@ func modelFromSnapshot(s *Snapshot) *modelTenant {
 		}
 		for _, u := range r.Members {
 			m.change(Change{Op: OpAddMembership, Role: r.Name, User: s.Users[u]})
+		}
+	}
+	// Inclusions once every role is there (the snapshot has no cycle).
+	for _, r := range s.Roles {
+		for _, b := range r.Includes {
+			m.change(Change{Op: OpAddInclusion, Role: r.Name, Includes: s.Roles[b].Name})
 		}
 	}
 	return m
@@ -338,6 +355,14 @@ func drawSnapshot(t *rapid.T, p pools) *Snapshot {
 	for _, name := range rapid.SliceOfDistinct(rapid.SampledFrom(p.roles), rapid.ID).Draw(t, "roles") {
 		s.Roles = append(s.Roles, RoleSnapshot{Name: name, Permissions: indices(s.Permissions, "grants"), Members: indices(s.Users, "members")})
 	}
+	// Inclusions of later roles only, so that there is no cycle.
+	for r := range s.Roles {
+		for b := r + 1; b < len(s.Roles); b++ {
+			if rapid.IntRange(0, 3).Draw(t, "includes?") == 0 {
+				s.Roles[r].Includes = append(s.Roles[r].Includes, uint32(b))
+			}
+		}
+	}
 	return s
 }
 
@@ -370,9 +395,10 @@ func TestRestoreDrawnSnapshot(t *testing.T) {
 				continue
 			}
 			ev := &Event{Tenant: id, Seq: e.Seq(id) + 1, Change: c}
+			refused := m.refuses(ev)
 			got, err := e.Apply(ev)
-			if err != nil {
-				t.Fatalf("Apply: %v", err)
+			if (err != nil) != refused || (refused && !errors.Is(err, ErrRefused)) {
+				t.Fatalf("Apply: %v, model refuses: %v", err, refused)
 			}
 			if want, _ := m.apply(ev); got != want {
 				t.Fatalf("%+v: engine %v, model %v", c, got, want)
@@ -414,6 +440,16 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 		{"invalid permission name", func(s *Snapshot) { s.Permissions[0] = "\xff" }},
 		{"invalid used user name", func(s *Snapshot) { s.Users[0] = "u\x00" }},
 		{"invalid unused user name", func(s *Snapshot) { s.Users[1] = "u\x00" }},
+		{"role includes itself", func(s *Snapshot) { s.Roles[0].Includes = []uint32{0} }},
+		{"inclusion index past the roles", func(s *Snapshot) { s.Roles[0].Includes = []uint32{1} }},
+		{"inclusions not ascending", func(s *Snapshot) {
+			s.Roles = append(s.Roles, RoleSnapshot{Name: "x"}, RoleSnapshot{Name: "y"})
+			s.Roles[0].Includes = []uint32{2, 1}
+		}},
+		{"inclusions make a cycle", func(s *Snapshot) {
+			s.Roles = append(s.Roles, RoleSnapshot{Name: "x", Includes: []uint32{2}}, RoleSnapshot{Name: "y", Includes: []uint32{0}})
+			s.Roles[0].Includes = []uint32{1}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -28,6 +28,7 @@ type RoleSnapshot struct {
 	Name        string
 	Permissions []uint32 // indices into Snapshot.Permissions, ascending
 	Members     []uint32 // indices into Snapshot.Users, ascending
+	Includes    []uint32 // indices into Snapshot.Roles, ascending: the roles it includes directly
 }
 
 // ErrBadSnapshot is returned for a snapshot that does not describe a valid
@@ -37,6 +38,7 @@ var ErrBadSnapshot = errors.New("engine: bad snapshot")
 type snapRole struct {
 	name           string
 	perms, members *roaring.Bitmap
+	includes       []uint32 // positions in the snapshot's roles
 }
 
 // snapshot begins a snapshot of t, under t.mu held for reading: it copies
@@ -57,9 +59,24 @@ func (t *tables) snapshot() (*Snapshot, []snapRole) {
 		s.FirstKeyRevoked = t.keys.firstRevoked
 	}
 	roles := make([]snapRole, 0, len(t.roles))
+	var pos []uint32 // a role's position in roles, by index, once there are inclusions
+	if t.inclusions > 0 {
+		pos = make([]uint32, len(t.roleRecs))
+	}
 	for i := range t.roleRecs {
 		if rec := &t.roleRecs[i]; rec.name != "" {
-			roles = append(roles, snapRole{rec.name, rec.perms.Clone(), rec.members.Clone()})
+			if pos != nil {
+				pos[i] = uint32(len(roles))
+			}
+			roles = append(roles, snapRole{name: rec.name, perms: rec.perms.Clone(), members: rec.members.Clone()})
+		}
+	}
+	if pos != nil {
+		for i, r := range roles {
+			for _, b := range t.roleRecs[t.roles[r.name]].includes {
+				roles[i].includes = append(roles[i].includes, pos[b])
+			}
+			slices.Sort(roles[i].includes)
 		}
 	}
 	return s, roles
@@ -70,7 +87,7 @@ func (t *tables) snapshot() (*Snapshot, []snapRole) {
 func finishSnapshot(s *Snapshot, roles []snapRole) *Snapshot {
 	s.Roles = make([]RoleSnapshot, len(roles))
 	for i, r := range roles {
-		s.Roles[i] = RoleSnapshot{Name: r.name, Permissions: r.perms.ToArray(), Members: r.members.ToArray()}
+		s.Roles[i] = RoleSnapshot{Name: r.name, Permissions: r.perms.ToArray(), Members: r.members.ToArray(), Includes: r.includes}
 	}
 	return s
 }
@@ -166,6 +183,23 @@ func restoreTables(s *Snapshot) (*tables, error) {
 			t.memberships++
 		}
 		t.roleRecs[r] = rec
+	}
+	for r, rs := range s.Roles {
+		for i, b := range rs.Includes {
+			if int(b) >= len(s.Roles) || uint32(r) == b || (i > 0 && b <= rs.Includes[i-1]) {
+				return nil, bad("role %q: inclusion index %d", rs.Name, b)
+			}
+			t.roleRecs[r].includes = append(t.roleRecs[r].includes, b)
+			t.roleRecs[b].includedBy = append(t.roleRecs[b].includedBy, uint32(r))
+			t.inclusions++
+		}
+	}
+	if t.inclusions > 0 {
+		// Roles are visited in ascending order: each includedBy is sorted.
+		if r, ok := t.aCycle(); ok {
+			return nil, bad("role %q: its inclusions make a cycle", t.roleRecs[r].name)
+		}
+		t.rebuildChecks()
 	}
 	for p := range t.permRecs {
 		if t.permRecs[p].name == "" {

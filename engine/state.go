@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -116,7 +117,7 @@ func (t *Tenant) apply(ev *Event) (bool, error) {
 		return t.publish(n, ev)
 	case c != nil:
 		return t.publish(c.expand(t.id), ev)
-	case s.cost(ev) > inPlaceMax:
+	case s.refusal(ev) == nil && s.cost(ev) > inPlaceMax:
 		return t.publish(s.clone(), ev)
 	}
 	s.mu.Lock()
@@ -130,11 +131,11 @@ func (t *Tenant) apply(ev *Event) (bool, error) {
 // publish applies ev to n, a version no reader has seen, and publishes it.
 func (t *Tenant) publish(n *tables, ev *Event) (bool, error) {
 	result, err := n.apply(ev)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrRefused) {
 		return false, err
 	}
 	t.replace(n)
-	return result, nil
+	return result, err
 }
 
 // replace publishes n, built aside, as the tenant's state, compact if it is
@@ -174,10 +175,23 @@ func (t *tables) cost(ev *Event) int {
 }
 
 func (t *tables) changeCost(c *Change) int {
-	if c.Op == OpDelRole {
+	switch c.Op {
+	case OpDelRole:
 		if r, ok := t.roles[c.Role]; ok {
 			rec := &t.roleRecs[r]
-			return 1 + int(rec.members.GetCardinality()+rec.perms.GetCardinality())
+			n := 1 + int(rec.members.GetCardinality()+rec.perms.GetCardinality())
+			if rec.includes != nil || rec.includedBy != nil {
+				n += t.inclusionCost(r)
+			}
+			return n
+		}
+	case OpAddInclusion, OpDelInclusion:
+		if r, ok := t.roles[c.Includes]; ok {
+			return 1 + t.inclusionCost(r)
+		}
+	case OpAddPermission, OpDelPermission:
+		if r, ok := t.roles[c.Role]; ok && t.roleRecs[r].includedBy != nil {
+			return len(t.reach([]uint32{r}, up))
 		}
 	}
 	return 1
@@ -201,16 +215,22 @@ func (t *tables) clone() *tables {
 		freePerms:   slices.Clone(t.freePerms),
 		memberships: t.memberships,
 		keys:        t.keys,
+		inclusions:  t.inclusions,
 	}
 	c.users = t.users.clone(func(e *userEntry) string { return c.userNames[e.idx] })
 	c.perms = t.perms.clone(func(e *permEntry) string { return c.permRecs[e.idx].name })
 	for i := range t.roleRecs {
 		if rec := &t.roleRecs[i]; rec.name != "" {
-			c.roleRecs[i] = roleRec{name: rec.name, perms: rec.perms.Clone(), members: rec.members.Clone()}
+			c.roleRecs[i] = roleRec{name: rec.name, perms: rec.perms.Clone(), members: rec.members.Clone(),
+				includes: slices.Clone(rec.includes), includedBy: slices.Clone(rec.includedBy)}
 		}
 	}
 	for i := range t.permRecs {
 		c.permRecs[i] = permRec{name: t.permRecs[i].name, roles: t.permRecs[i].roles.clone()}
+		if d := t.permRecs[i].direct; d != nil {
+			dc := d.clone()
+			c.permRecs[i].direct = &dc
+		}
 	}
 	return c
 }
@@ -335,6 +355,35 @@ func (t *Tenant) HasPermission(role, perm string) bool {
 	return ok
 }
 
+// HasInclusion reports whether role includes included directly.
+func (t *Tenant) HasInclusion(role, included string) bool {
+	if t == nil {
+		return false
+	}
+	c, s := t.view()
+	if c != nil {
+		return false // a compact tenant has no inclusions
+	}
+	s.mu.RLock()
+	_, there := s.included(Change{Role: role, Includes: included})
+	s.mu.RUnlock()
+	return there
+}
+
+// Refusal returns the error (matching ErrRefused) with which the tenant's
+// state as it is now would refuse ev's change, or nil: an inclusion that
+// would make a cycle, or a batch with one. A writer uses it to refuse such
+// a change without writing an event; the event's application decides.
+func (t *Tenant) Refusal(ev *Event) error {
+	if t == nil {
+		return newTables(TenantID{}).refusal(ev)
+	}
+	s, locked := t.rlock()
+	err := s.refusal(ev)
+	runlock(s, locked)
+	return err
+}
+
 // HasMembership reports whether user is a member of role.
 func (t *Tenant) HasMembership(user, role string) bool {
 	if t == nil {
@@ -344,53 +393,6 @@ func (t *Tenant) HasMembership(user, role string) bool {
 	ok := s.hasMembership(user, role)
 	runlock(s, locked)
 	return ok
-}
-
-// list runs read under the published version's read lock and sorts what
-// it returns after the lock is released.
-func (t *Tenant) list(read func(s *tables) []string) []string {
-	if t == nil {
-		return []string{}
-	}
-	s, locked := t.rlock()
-	out := read(s)
-	runlock(s, locked)
-	return sortedOrEmpty(out)
-}
-
-// Roles returns every role, sorted.
-func (t *Tenant) Roles() []string { return t.list((*tables).roleNames) }
-
-// RolePermissions returns the permissions granted to role, sorted.
-func (t *Tenant) RolePermissions(role string) []string {
-	return t.list(func(s *tables) []string { return s.rolePermissions(role) })
-}
-
-// RoleMembers returns the members of role, sorted.
-func (t *Tenant) RoleMembers(role string) []string {
-	return t.list(func(s *tables) []string { return s.roleMembers(role) })
-}
-
-// UserRoles returns the roles user is a member of, sorted.
-func (t *Tenant) UserRoles(user string) []string {
-	return t.list(func(s *tables) []string { return s.userRoleNames(user) })
-}
-
-// UserPermissions returns every permission user has through any role,
-// sorted, each once.
-func (t *Tenant) UserPermissions(user string) []string {
-	return t.list(func(s *tables) []string { return s.userPermissions(user) })
-}
-
-// WhichRolesCan returns the roles granted perm, sorted.
-func (t *Tenant) WhichRolesCan(perm string) []string {
-	return t.list(func(s *tables) []string { return s.whichRolesCan(perm) })
-}
-
-// WhichUsersCan returns the users that have perm through any role, sorted,
-// each once.
-func (t *Tenant) WhichUsersCan(perm string) []string {
-	return t.list(func(s *tables) []string { return s.whichUsersCan(perm) })
 }
 
 // Answer returns what c would answer if it were applied now, and whether

@@ -60,11 +60,20 @@ type roleRec struct {
 	name    string // "" while the index is free
 	perms   *roaring.Bitmap
 	members *roaring.Bitmap
+	// The roles this one includes directly, and those that include it
+	// directly, sorted (inclusion.go); nil for most roles.
+	includes, includedBy []uint32
 }
 
 type permRec struct {
-	name  string // "" while the index is free
+	name string // "" while the index is free
+	// roles is the permission's check set: the roles whose members have
+	// it. Without inclusions, those granted it; with them, also every
+	// role that reaches one of those (inclusion.go).
 	roles roleSet
+	// direct holds the roles granted the permission while the tenant has
+	// inclusions; nil without them, when roles is that set.
+	direct *roleSet
 }
 
 // tables is one version of a full tenant's state (see state.go for how
@@ -93,6 +102,7 @@ type tables struct {
 	freePerms []uint32
 
 	memberships int
+	inclusions  int // direct inclusions of one role in another
 
 	// keys are the tenant's keys (keys.go), nil for none but the first.
 	keys *keySet
@@ -161,7 +171,7 @@ func (t *tables) hasPermission(role, perm string) bool {
 		return false
 	}
 	p := t.perms.get(perm)
-	return p != nil && t.permRecs[p.idx].roles.has(r)
+	return p != nil && t.directRoles(p.idx).has(r)
 }
 
 func (t *tables) hasMembership(user, role string) bool {
@@ -175,92 +185,6 @@ func (t *tables) hasMembership(user, role string) bool {
 	}
 	_, found := slices.BinarySearch(t.userRoles(u), r)
 	return found
-}
-
-func (t *tables) roleNames() []string {
-	out := make([]string, 0, len(t.roles))
-	for name := range t.roles {
-		out = append(out, name)
-	}
-	return out
-}
-
-func (t *tables) rolePermissions(role string) []string {
-	var out []string
-	if r, ok := t.roles[role]; ok {
-		perms := t.roleRecs[r].perms
-		out = make([]string, 0, perms.GetCardinality())
-		perms.Iterate(func(p uint32) bool {
-			out = append(out, t.permRecs[p].name)
-			return true
-		})
-	}
-	return out
-}
-
-func (t *tables) roleMembers(role string) []string {
-	var out []string
-	if r, ok := t.roles[role]; ok {
-		members := t.roleRecs[r].members
-		out = make([]string, 0, members.GetCardinality())
-		members.Iterate(func(u uint32) bool {
-			out = append(out, t.userNames[u])
-			return true
-		})
-	}
-	return out
-}
-
-func (t *tables) userRoleNames(user string) []string {
-	var out []string
-	if u := t.users.get(user); u != nil {
-		for _, r := range t.userRoles(u) {
-			out = append(out, t.roleRecs[r].name)
-		}
-	}
-	return out
-}
-
-func (t *tables) userPermissions(user string) []string {
-	var out []string
-	if u := t.users.get(user); u != nil {
-		acc := roaring.New()
-		for _, r := range t.userRoles(u) {
-			acc.Or(t.roleRecs[r].perms)
-		}
-		out = make([]string, 0, acc.GetCardinality())
-		acc.Iterate(func(p uint32) bool {
-			out = append(out, t.permRecs[p].name)
-			return true
-		})
-	}
-	return out
-}
-
-func (t *tables) whichRolesCan(perm string) []string {
-	var out []string
-	if p := t.perms.get(perm); p != nil {
-		t.permRecs[p.idx].roles.each(func(r uint32) {
-			out = append(out, t.roleRecs[r].name)
-		})
-	}
-	return out
-}
-
-func (t *tables) whichUsersCan(perm string) []string {
-	var out []string
-	if p := t.perms.get(perm); p != nil {
-		acc := roaring.New()
-		t.permRecs[p.idx].roles.each(func(r uint32) {
-			acc.Or(t.roleRecs[r].members)
-		})
-		out = make([]string, 0, acc.GetCardinality())
-		acc.Iterate(func(u uint32) bool {
-			out = append(out, t.userNames[u])
-			return true
-		})
-	}
-	return out
 }
 
 func sortedOrEmpty(s []string) []string {

@@ -21,6 +21,9 @@ func (e *Engine) Write(key string, c Change) (bool, error) {
 	t := e.tenantOrCreate(ev.Tenant)
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
+	if err := t.Refusal(&ev); err != nil {
+		return false, err
+	}
 	ev.Seq = t.seq() + 1
 	return e.apply(t, &ev)
 }
@@ -56,6 +59,28 @@ func (e *Engine) AddMembership(key, user, role string) (bool, error) {
 // DelMembership takes user out of role; it answers true.
 func (e *Engine) DelMembership(key, user, role string) (bool, error) {
 	return e.Write(key, Change{Op: OpDelMembership, User: user, Role: role})
+}
+
+// AddInclusion makes role include included: role's members get every
+// permission of included. It answers false if either role does not exist,
+// and refuses an inclusion that would make a cycle with ErrCycle.
+func (e *Engine) AddInclusion(key, role, included string) (bool, error) {
+	return e.Write(key, Change{Op: OpAddInclusion, Role: role, Includes: included})
+}
+
+// DelInclusion removes role's inclusion of included; it answers true.
+func (e *Engine) DelInclusion(key, role, included string) (bool, error) {
+	return e.Write(key, Change{Op: OpDelInclusion, Role: role, Includes: included})
+}
+
+// DelUser takes user out of every role; it answers true.
+func (e *Engine) DelUser(key, user string) (bool, error) {
+	return e.Write(key, Change{Op: OpDelUser, User: user})
+}
+
+// HasInclusion reports whether role includes included directly.
+func (e *Engine) HasInclusion(key, role, included string) bool {
+	return e.TenantByKey(key).HasInclusion(role, included)
 }
 
 // UserHasPermission reports whether user has perm through any role. It does

@@ -16,16 +16,19 @@ import (
 //	{"role": "cookers"}                           a role
 //	{"role": "cookers", "permission": "cook"}     a grant
 //	{"role": "cookers", "user": "sara"}           a membership
+//	{"role": "chefs", "includes": "cookers"}      an inclusion: chefs' members have cookers' permissions
 //
 // GET /v1/export streams a tenant's whole state, from one consistent
 // snapshot whose seq is in the X-Auth-Seq header: roles first, then each
-// role's grants and members, sorted.
+// role's grants, members and inclusions, sorted.
 //
 // POST /v1/import takes the same lines (up to Config.MaxImportBodySize) and
 // applies them as one event: all of them or, on any error, none. Roles are
 // created first, so lines may come in any order. It answers
 // {"result": true, "seq": N, "roles": R, "permissions": P, "memberships": M}
-// with the counts of lines read. Its bounds are in import.go.
+// with the counts of lines read, and "inclusions": I when there are any.
+// An import whose inclusions would make a cycle of roles is refused whole
+// (422). Its bounds are in import.go.
 
 const importPath = "/v1/import"
 
@@ -62,6 +65,10 @@ func (s *Server) export(ctx *fasthttp.RequestCtx) {
 			roles[i] = i
 		}
 		slices.SortFunc(roles, func(a, b int) int { return strings.Compare(snap.Roles[a].Name, snap.Roles[b].Name) })
+		roleNames := make([]string, len(snap.Roles))
+		for i := range snap.Roles {
+			roleNames[i] = snap.Roles[i].Name
+		}
 		for _, i := range roles {
 			b = append(b[:0], `{"role": `...)
 			b = jsonstr.Append(b, snap.Roles[i].Name)
@@ -76,7 +83,7 @@ func (s *Server) export(ctx *fasthttp.RequestCtx) {
 				field string
 				names []string
 				idx   []uint32
-			}{{"permission", snap.Permissions, r.Permissions}, {"user", snap.Users, r.Members}} {
+			}{{"permission", snap.Permissions, r.Permissions}, {"user", snap.Users, r.Members}, {"includes", roleNames, r.Includes}} {
 				names := make([]string, len(line.idx))
 				for j, x := range line.idx {
 					names[j] = line.names[x]

@@ -19,17 +19,9 @@ func (s *Server) registerChecks() {
 			writeBool(ctx, t.UserHasPermission(p.vals[1], p.vals[2]))
 		})(v1))
 	s.both(fasthttp.MethodGet, "/api/user_permissions/{key}/{user}",
-		s.listReader([]string{"key", "user"}, "results", "name",
-			func(t *engine.Tenant, p *params) []string { return t.UserPermissions(p.vals[1]) },
-			func(t *engine.Tenant, p *params, q engine.Page) ([]string, bool) {
-				return t.UserPermissionsPage(p.vals[1], q)
-			}))
+		s.listReader([]string{"key", "user"}, "results", "name", engine.ListUserPermissions, false))
 	s.both(fasthttp.MethodGet, "/api/which_users_can/{key}/{name}",
-		s.listReader([]string{"key", "name"}, "result", "user",
-			func(t *engine.Tenant, p *params) []string { return t.WhichUsersCan(p.vals[1]) },
-			func(t *engine.Tenant, p *params, q engine.Page) ([]string, bool) {
-				return t.WhichUsersCanPage(p.vals[1], q)
-			}))
+		s.listReader([]string{"key", "name"}, "result", "user", engine.ListWhichUsersCan, false))
 }
 
 // hasPermission is the check route's handler as the router calls it.

@@ -24,6 +24,8 @@ func status(err error) (int, string) {
 		return fasthttp.StatusUnauthorized, msgRevoked
 	case errors.Is(err, engine.ErrForbidden):
 		return fasthttp.StatusForbidden, msgForbidden
+	case errors.Is(err, engine.ErrRefused):
+		return fasthttp.StatusUnprocessableEntity, refusal(err)
 	case errors.Is(err, persist.ErrPruned):
 		return fasthttp.StatusGone, msgPruned
 	case errors.Is(err, persist.ErrAmbiguous):
@@ -59,6 +61,8 @@ func writeStatus(err error) (int, string, string) {
 		return fasthttp.StatusUnauthorized, msgRevoked, outcomeNotApplied
 	case errors.Is(err, engine.ErrForbidden):
 		return fasthttp.StatusForbidden, msgForbidden, outcomeNotApplied
+	case errors.Is(err, engine.ErrRefused):
+		return fasthttp.StatusUnprocessableEntity, refusal(err), outcomeNotApplied
 	case errors.Is(err, persist.ErrAmbiguous):
 		return fasthttp.StatusGatewayTimeout, "the write may have been made, or was made and its answer is not known here; read with min_seq to find out", outcomeUnknown
 	case errors.Is(err, persist.ErrUnavailable), errors.Is(err, persist.ErrClosed):
@@ -102,4 +106,13 @@ func (s *Server) writeServiceError(ctx *fasthttp.RequestCtx, route string, err e
 		s.cfg.Logger.Warn("write failed", "route", route, "status", code, "err", err)
 	}
 	writeError(ctx, code, msg)
+}
+
+// refusal is the message of a change the tenant's state refused (422):
+// the engine's words, without the layers that wrapped them on the way.
+func refusal(err error) string {
+	if ce := (*engine.CycleError)(nil); errors.As(err, &ce) {
+		return ce.Error()
+	}
+	return "the tenant's state refuses the change"
 }

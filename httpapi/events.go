@@ -408,14 +408,12 @@ func appendChange(b []byte, c *engine.Change) []byte {
 	b = append(b, `"op": "`...)
 	b = append(b, c.Op.String()...)
 	b = append(b, '"')
-	k := c.KeyFields()
-	for _, f := range [...]struct{ name, v string }{{"role", c.Role}, {"permission", c.Permission}, {"user", c.User},
-		{"key_id", k.ID}, {"key_name", k.Name}, {"scope", k.Scope}, {"key_hash", k.Hash}} {
-		if f.v != "" {
+	for _, f := range engine.Fields() {
+		if v := f.Of(c); v != "" {
 			b = append(b, `, "`...)
-			b = append(b, f.name...)
+			b = append(b, f.String()...)
 			b = append(b, `": `...)
-			b = jsonstr.Append(b, f.v)
+			b = jsonstr.Append(b, v)
 		}
 	}
 	return b

@@ -58,6 +58,8 @@ func FuzzImportLine(f *testing.F) {
 	for _, s := range []string{
 		`{"role": "r"}`, `{"role": "r", "permission": "p"}`, `{"role": "r", "user": "u"}`,
 		`{"role": ""}`, `{"user": "u"}`, `{"role": "r", "user": "u", "permission": "p"}`, `{"role": 1}`, `nope`,
+		`{"role": "admin", "includes": "editor"}`, `{"role": "a", "includes": "a"}`, `{"includes": "e"}`,
+		`{"role": "a", "includes": "e", "user": "u"}`, `{"role": "a", "includes": ""}`,
 	} {
 		f.Add(s)
 	}

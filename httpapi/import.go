@@ -43,7 +43,7 @@ import (
 //     answered (refused or not), so that the process's size after it is
 //     its state's, not its peak's.
 
-// importBlock is how many changes a block holds (56 bytes each: ~900 KiB).
+// importBlock is how many facts a block holds (40 bytes each: ~640 KiB).
 const importBlock = 16 << 10
 
 // maxInterned bounds the role and permission names an import shares
@@ -162,7 +162,7 @@ func (s *Server) importLines(ctx *fasthttp.RequestCtx) {
 		s.writeWriteError(ctx, importPath, err, seq)
 		return
 	}
-	nRoles, nPerms, nMembers := countOps(changes)
+	nRoles, nPerms, nMembers, nIncl := countOps(changes)
 	s.setSeq(ctx, seq)
 	ctx.SetContentType(contentJSON)
 	setBody(ctx, func(b []byte) []byte {
@@ -174,11 +174,15 @@ func (s *Server) importLines(ctx *fasthttp.RequestCtx) {
 		b = strconv.AppendInt(b, int64(nPerms), 10)
 		b = append(b, `, "memberships": `...)
 		b = strconv.AppendInt(b, int64(nMembers), 10)
+		if nIncl > 0 {
+			b = append(b, `, "inclusions": `...)
+			b = strconv.AppendInt(b, int64(nIncl), 10)
+		}
 		return append(b, '}')
 	})
 }
 
-func countOps(changes []engine.Change) (roles, perms, members int) {
+func countOps(changes []engine.Change) (roles, perms, members, inclusions int) {
 	for i := range changes {
 		switch changes[i].Op {
 		case engine.OpAddRole:
@@ -187,31 +191,50 @@ func countOps(changes []engine.Change) (roles, perms, members int) {
 			perms++
 		case engine.OpAddMembership:
 			members++
+		case engine.OpAddInclusion:
+			inclusions++
 		}
 	}
-	return roles, perms, members
+	return roles, perms, members, inclusions
 }
 
 // importParse is an import's lines, parsed: roles apart (they are applied
 // first) and the other changes in fixed blocks, in the order read.
 type importParse struct {
 	roles  []engine.Change
-	blocks [][]engine.Change
-	n      int // changes in blocks
+	blocks [][]importFact
+	n      int // facts in blocks
 	names  map[string]string
 }
 
-// add keeps change c.
+var allFields = engine.Fields()
+
+// importFact is a fact other than a role, as a block keeps it: its role
+// and its one other name, smaller than an engine.Change, which has room
+// for every field.
+type importFact struct {
+	op          engine.Op
+	field       engine.Field // the other name's
+	role, other string
+}
+
+// add keeps change c, a fact.
 func (p *importParse) add(c engine.Change) {
 	if c.Op == engine.OpAddRole {
 		p.roles = append(p.roles, c)
 		return
 	}
+	f := importFact{op: c.Op, role: c.Role}
+	for _, fl := range allFields {
+		if fl != engine.FieldRole && c.Op.Needs().Has(fl) {
+			f.field, f.other = fl, *fl.In(&c)
+		}
+	}
 	if len(p.blocks) == 0 || len(p.blocks[len(p.blocks)-1]) == importBlock {
-		p.blocks = append(p.blocks, make([]engine.Change, 0, importBlock))
+		p.blocks = append(p.blocks, make([]importFact, 0, importBlock))
 	}
 	last := &p.blocks[len(p.blocks)-1]
-	*last = append(*last, c)
+	*last = append(*last, f)
 	p.n++
 }
 
@@ -223,7 +246,11 @@ func (p *importParse) changes(first ...engine.Change) []engine.Change {
 	out = append(out, p.roles...)
 	p.roles = nil
 	for i, b := range p.blocks {
-		out = append(out, b...)
+		for _, f := range b {
+			c := engine.Change{Op: f.op, Role: f.role}
+			*f.field.In(&c) = f.other
+			out = append(out, c)
+		}
 		p.blocks[i] = nil
 	}
 	return out

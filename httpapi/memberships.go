@@ -19,15 +19,7 @@ func (s *Server) registerMemberships() {
 		return t.HasMembership(p.vals[1], p.vals[2])
 	}))
 	s.both(fasthttp.MethodGet, "/api/user_roles/{key}/{user}",
-		s.listReader([]string{"key", "user"}, "result", "role",
-			func(t *engine.Tenant, p *params) []string { return t.UserRoles(p.vals[1]) },
-			func(t *engine.Tenant, p *params, q engine.Page) ([]string, bool) {
-				return t.UserRolesPage(p.vals[1], q)
-			}))
+		s.listReader([]string{"key", "user"}, "result", "role", engine.ListUserRoles, true))
 	s.both(fasthttp.MethodGet, "/api/members/{key}/{role}",
-		s.listReader([]string{"key", "role"}, "result", "user",
-			func(t *engine.Tenant, p *params) []string { return t.RoleMembers(p.vals[1]) },
-			func(t *engine.Tenant, p *params, q engine.Page) ([]string, bool) {
-				return t.RoleMembersPage(p.vals[1], q)
-			}))
+		s.listReader([]string{"key", "role"}, "result", "user", engine.ListRoleMembers, true))
 }

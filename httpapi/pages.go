@@ -31,15 +31,10 @@ import (
 // costs a scan of them, not a sort.
 //
 // /v1/roles with counts=true gives each role the counts of its members and
-// permissions; GET /v1/role_counts/{role} gives one role's; and
-// GET /v1/why/{user}/{name} answers a check with the roles through which
-// the user has the permission.
+// permissions; GET /v1/role_counts/{role} gives one role's.
 
 // maxListLimit bounds the limit of a page.
 const maxListLimit = 10000
-
-// pageReader reads a page of a list route's list.
-type pageReader func(t *engine.Tenant, p *params, q engine.Page) ([]string, bool)
 
 // pageArgs reads limit, after and prefix; paged reports that any was
 // given. On a bad argument it answers 400 and returns ok false.
@@ -191,30 +186,6 @@ func (s *Server) registerConsoleReads() {
 				b = append(b, `, "permissions": `...)
 				b = strconv.AppendInt(b, int64(perms), 10)
 				return append(b, '}')
-			})
-		})(v1))
-	// GET /v1/why/{user}/{name} → {"result": bool, "via": [{"role": "r"}, ...]}:
-	// the check, and the user's roles that are granted the permission (the
-	// user has it through each of them), sorted; none when "result" is
-	// false. Each element of "via" is an object, so that it can later say
-	// more than the role (such as the path of role inclusions to it).
-	s.handle(fasthttp.MethodGet, "/v1/why/{user}/{name}", s.reader([]string{"key", "user", "name"},
-		func(ctx *fasthttp.RequestCtx, t *engine.Tenant, p *params) {
-			via := t.RolesGranting(p.vals[1], p.vals[2])
-			ctx.SetContentType(contentJSON)
-			setBody(ctx, func(b []byte) []byte {
-				b = append(b, `{"result": `...)
-				b = strconv.AppendBool(b, len(via) > 0)
-				b = append(b, `, "via": [`...)
-				for i, r := range via {
-					if i > 0 {
-						b = append(b, ", "...)
-					}
-					b = append(b, `{"role": `...)
-					b = jsonstr.Append(b, r)
-					b = append(b, '}')
-				}
-				return append(b, "]}"...)
 			})
 		})(v1))
 }

@@ -19,15 +19,7 @@ func (s *Server) registerPermissions() {
 		return t.HasPermission(p.vals[1], p.vals[2])
 	}))
 	s.both(fasthttp.MethodGet, "/api/role_permissions/{key}/{role}",
-		s.listReader([]string{"key", "role"}, "results", "name",
-			func(t *engine.Tenant, p *params) []string { return t.RolePermissions(p.vals[1]) },
-			func(t *engine.Tenant, p *params, q engine.Page) ([]string, bool) {
-				return t.RolePermissionsPage(p.vals[1], q)
-			}))
+		s.listReader([]string{"key", "role"}, "results", "name", engine.ListRolePermissions, true))
 	s.both(fasthttp.MethodGet, "/api/which_roles_can/{key}/{name}",
-		s.listReader([]string{"key", "name"}, "result", "role",
-			func(t *engine.Tenant, p *params) []string { return t.WhichRolesCan(p.vals[1]) },
-			func(t *engine.Tenant, p *params, q engine.Page) ([]string, bool) {
-				return t.WhichRolesCanPage(p.vals[1], q)
-			}))
+		s.listReader([]string{"key", "name"}, "result", "role", engine.ListWhichRolesCan, false))
 }

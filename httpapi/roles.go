@@ -18,8 +18,6 @@ func (s *Server) registerRoles() {
 	s.both(fasthttp.MethodGet, role, s.boolReader(names, func(t *engine.Tenant, p *params) bool {
 		return t.HasRole(p.vals[1])
 	}))
-	s.both(fasthttp.MethodGet, "/api/roles/{key}", s.rolesReader(s.listReader([]string{"key"}, "result", "role",
-		func(t *engine.Tenant, _ *params) []string { return t.Roles() },
-		func(t *engine.Tenant, _ *params, q engine.Page) ([]string, bool) { return t.RolesPage(q) })))
+	s.both(fasthttp.MethodGet, "/api/roles/{key}", s.rolesReader(s.listReader([]string{"key"}, "result", "role", engine.ListRoles, false)))
 	s.registerConsoleReads()
 }

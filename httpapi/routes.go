@@ -22,6 +22,7 @@ func (s *Server) register() {
 	s.registerRoles()
 	s.registerPermissions()
 	s.registerMemberships()
+	s.registerInclusions()
 	s.registerChecks()
 	s.registerStatus()
 	s.registerBatchCheck()
@@ -133,26 +134,53 @@ func (s *Server) boolReader(names []string, read func(t *engine.Tenant, p *param
 	return s.reader(names, func(ctx *fasthttp.RequestCtx, t *engine.Tenant, p *params) { writeBool(ctx, read(t, p)) })
 }
 
-// listReader returns a handler answering {"<top>": [{"<field>": ...}]}.
-// On /v1, limit, after and prefix ask for a page of the list (pages.go),
-// which page reads.
-func (s *Server) listReader(names []string, top, field string, read func(t *engine.Tenant, p *params) []string, page pageReader) func(api) fasthttp.RequestHandler {
+// listReader returns a handler answering {"<top>": [{"<field>": ...}]}
+// with list l of the route's second parameter (of the tenant, for a route
+// with the key alone). On /v1, limit, after and prefix ask for a page of
+// the list (pages.go). A list that describes what was written
+// (effective) also takes effective=true, for the list with role
+// inclusions followed.
+func (s *Server) listReader(names []string, top, field string, l engine.List, effective bool) func(api) fasthttp.RequestHandler {
 	return func(a api) fasthttp.RequestHandler {
 		return s.reader(names, func(ctx *fasthttp.RequestCtx, t *engine.Tenant, p *params) {
+			arg := ""
+			if len(names) > 1 {
+				arg = p.vals[1]
+			}
+			follow := false
+			if effective {
+				var ok bool
+				if follow, ok = effectiveArg(ctx); !ok {
+					return
+				}
+			}
 			if a == v1 {
 				q, paged, ok := pageArgs(ctx)
 				if !ok {
 					return
 				}
 				if paged {
-					names, more := page(t, p, q)
+					names, more := t.Page(l, arg, follow, q)
 					writePage(ctx, top, field, names, q, more)
 					return
 				}
 			}
-			writeList(ctx, top, field, read(t, p))
+			writeList(ctx, top, field, t.List(l, arg, follow))
 		})(a)
 	}
+}
+
+// effectiveArg reads effective=true|false (absent: false); on another
+// value it answers 400 and returns ok false.
+func effectiveArg(ctx *fasthttp.RequestCtx) (effective, ok bool) {
+	switch raw := ctx.QueryArgs().Peek("effective"); string(raw) {
+	case "", "false":
+		return false, true
+	case "true":
+		return true, true
+	}
+	writeError(ctx, fasthttp.StatusBadRequest, "effective must be true or false")
+	return false, false
 }
 
 // readTenantScoped returns the tenant a read answers from, once the key

@@ -167,7 +167,7 @@ func (r *Replica) Load(ctx context.Context) (LoadStats, error) {
 			ts.snapSeq = t.Snapshot.Seq
 		}
 		for i := range t.Events {
-			if _, err := r.eng.Apply(&t.Events[i]); err != nil {
+			if _, err := r.eng.Apply(&t.Events[i]); err != nil && !errors.Is(err, engine.ErrRefused) {
 				return fmt.Errorf("tenant %s: event %d: %w", t.Tenant, t.Events[i].Seq, err)
 			}
 		}
@@ -232,6 +232,7 @@ var (
 // when the event was covered by a snapshot instead of applied one by one.
 type answer struct {
 	result, known bool
+	refused       error // the state refused the change (engine.ErrRefused): it changed nothing
 }
 
 // Write makes change c to the tenant of key and returns the original API's
@@ -271,7 +272,8 @@ func (r *Replica) Write(ctx context.Context, key string, c engine.Change) (bool,
 // caller: its Tenant and change (or batch) are used, its Seq, ID and Time
 // are assigned here.
 func (r *Replica) WriteEvent(ctx context.Context, ev engine.Event) (bool, uint64, error) {
-	if _, changes, _ := r.eng.Tenant(ev.Tenant).AnswerAt(&ev.Change); !changes {
+	t := r.eng.Tenant(ev.Tenant)
+	if _, changes, _ := t.AnswerAt(&ev.Change); !changes || t.Refusal(&ev) != nil {
 		result, changes, seq, err := r.answerAtHead(ctx, &ev)
 		if err != nil || !changes {
 			return result, seq, err
@@ -317,6 +319,9 @@ func (r *Replica) WriteEvent(ctx context.Context, ev engine.Event) (bool, uint64
 		if !a.known {
 			return false, ev.Seq, fmt.Errorf("%w: event %d was covered by a snapshot", ErrAnswerUnknown, ev.Seq)
 		}
+		if a.refused != nil {
+			return false, ev.Seq, fmt.Errorf("replica: event %d: %w", ev.Seq, a.refused)
+		}
 		return a.result, ev.Seq, nil
 	default:
 		// deliver returns once the tenant is applied past ev.Seq; applying
@@ -347,7 +352,13 @@ func (r *Replica) answerAtHead(ctx context.Context, ev *engine.Event) (result, c
 			return false, false, 0, fmt.Errorf("replica: catching up before a write: %w", notWritten(err))
 		}
 	}
-	result, changes, seq = r.eng.Tenant(ev.Tenant).AnswerAt(&ev.Change)
+	t := r.eng.Tenant(ev.Tenant)
+	result, changes, seq = t.AnswerAt(&ev.Change)
+	if err := t.Refusal(ev); err != nil {
+		// Refused at the head: nothing is written. (A write between the
+		// head and an append is decided when its event is applied.)
+		return false, false, seq, fmt.Errorf("replica: %w", err)
+	}
 	return result, changes, seq, nil
 }
 
@@ -565,6 +576,12 @@ func (r *Replica) install(ctx context.Context, id engine.TenantID, ts *tenantSta
 // apply applies the tenant's next event; ts.mu must be held.
 func (r *Replica) apply(id engine.TenantID, ts *tenantState, ev *engine.Event, local bool) {
 	result, err := r.eng.Apply(ev)
+	refused := err
+	if errors.Is(err, engine.ErrRefused) {
+		err = nil
+	} else {
+		refused = nil
+	}
 	if err != nil {
 		// Events come validated and in order; only a bug gets here.
 		r.cfg.Logger.Error("applying event", "tenant", id.String(), "seq", ev.Seq, "err", err)
@@ -572,7 +589,7 @@ func (r *Replica) apply(id engine.TenantID, ts *tenantState, ev *engine.Event, l
 	}
 	r.waitMu.Lock()
 	if w, ok := r.waiters[ev.ID]; ok {
-		w <- answer{result: result, known: true}
+		w <- answer{result: result, known: true, refused: refused}
 		delete(r.waiters, ev.ID)
 		// A catch-up may apply a write of this replica's before its
 		// writer does; it is still local (the bus publishes local events).

@@ -238,14 +238,24 @@ func TestSnapshotsAreWrittenAndLoaded(t *testing.T) {
 	cfg := replica.DefaultConfig()
 	cfg.SnapshotEvery = 10
 	r := newReplica(t, store, cfg)
-	if _, _, err := r.Write(context.Background(), "k", engine.Change{Op: engine.OpAddRole, Role: "r"}); err != nil {
-		t.Fatal(err)
+	// Roles that include roles, so that the snapshot holds inclusions
+	// (its format 2), and one in the tail after it.
+	for _, c := range []engine.Change{
+		{Op: engine.OpAddRole, Role: "r"}, {Op: engine.OpAddRole, Role: "s"}, {Op: engine.OpAddRole, Role: "t"},
+		{Op: engine.OpAddInclusion, Role: "r", Includes: "s"}, {Op: engine.OpAddPermission, Role: "s", Permission: "p"},
+	} {
+		if _, _, err := r.Write(context.Background(), "k", c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for i := range 25 {
 		c := engine.Change{Op: engine.OpAddMembership, Role: "r", User: fmt.Sprintf("u%d", i)}
 		if _, _, err := r.Write(context.Background(), "k", c); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, _, err := r.Write(context.Background(), "k", engine.Change{Op: engine.OpAddInclusion, Role: "s", Includes: "t"}); err != nil {
+		t.Fatal(err)
 	}
 	r.Close() // waits for snapshots in flight
 	want := r.Engine().Snapshot(engine.KeyID("k"))
@@ -273,6 +283,10 @@ func TestSnapshotsAreWrittenAndLoaded(t *testing.T) {
 	r2 := newReplica(t, store, cfg)
 	if diff := cmp.Diff(want, r2.Engine().Snapshot(engine.KeyID("k"))); diff != "" {
 		t.Fatalf("state after restart differs (-before +after):\n%s", diff)
+	}
+	tn := r2.Engine().TenantByKey("k")
+	if !tn.UserHasPermission("u7", "p") || !tn.HasInclusion("r", "s") || !tn.HasInclusion("s", "t") {
+		t.Fatal("the inclusions did not survive the restart")
 	}
 }
 

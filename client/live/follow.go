@@ -104,17 +104,10 @@ func (r *Replica) rebuild() error {
 
 // event is an event of the stream, as JSON.
 type event struct {
-	Seq     uint64          `json:"seq"`
-	Time    time.Time       `json:"time"`
-	Key     string          `json:"key"`
-	Op      string          `json:"op"`
-	Role    string          `json:"role"`
-	Perm    string          `json:"permission"`
-	User    string          `json:"user"`
-	KeyID   string          `json:"key_id"`
-	KeyName string          `json:"key_name"`
-	Scope   string          `json:"scope"`
-	KeyHash string          `json:"key_hash"`
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"`
+	Key  string    `json:"key"` // the id of the key that made it
+	client.Change
 	Changes []client.Change `json:"changes"`
 }
 
@@ -215,7 +208,7 @@ func (r *Replica) follow() (progressed bool, err error) {
 			if err := toEngine(&ev, r.id, &e); err != nil {
 				return progressed, fmt.Errorf("%w: event %d: %w", errRebuild, e.Seq, err)
 			}
-			if _, err := st.eng.Apply(&ev); err != nil {
+			if _, err := st.eng.Apply(&ev); err != nil && !errors.Is(err, engine.ErrRefused) {
 				return progressed, fmt.Errorf("%w: event %d: %w", errRebuild, e.Seq, err)
 			}
 			progressed = true
@@ -244,22 +237,28 @@ func (r *Replica) follow() (progressed bool, err error) {
 
 // toEngine converts an event of the stream into dst.
 func toEngine(dst *engine.Event, id engine.TenantID, e *event) error {
-	op, err := engine.ParseOp(e.Op)
+	c, err := changeOf(&e.Change)
 	if err != nil {
 		return err
 	}
-	*dst = engine.Event{Tenant: id, Seq: e.Seq, Time: e.Time, By: e.Key, Change: engine.Change{Op: op, Role: e.Role, Permission: e.Perm, User: e.User,
-		Key: engine.NewKeyArgs(e.KeyID, e.KeyName, e.Scope, e.KeyHash)}}
-	if op == engine.OpBatch {
+	*dst = engine.Event{Tenant: id, Seq: e.Seq, Time: e.Time, By: e.Key, Change: c}
+	if c.Op == engine.OpBatch {
 		dst.Changes = make([]engine.Change, len(e.Changes))
-		for i, c := range e.Changes {
-			cop, err := engine.ParseOp(c.Op)
-			if err != nil {
+		for i := range e.Changes {
+			if dst.Changes[i], err = changeOf(&e.Changes[i]); err != nil {
 				return err
 			}
-			dst.Changes[i] = engine.Change{Op: cop, Role: c.Role, Permission: c.Permission, User: c.User,
-				Key: engine.NewKeyArgs(c.KeyID, c.KeyName, c.Scope, c.KeyHash)}
 		}
 	}
 	return nil
+}
+
+// changeOf is the engine's change of a change of the feed.
+func changeOf(c *client.Change) (engine.Change, error) {
+	op, err := engine.ParseOp(c.Op)
+	if err != nil {
+		return engine.Change{}, err
+	}
+	return engine.Change{Op: op, Role: c.Role, Permission: c.Permission, User: c.User, Includes: c.Includes,
+		Key: engine.NewKeyArgs(c.KeyID, c.KeyName, c.Scope, c.KeyHash)}, nil
 }

@@ -296,6 +296,30 @@ func (r *Replica) WhichUsersCan(perm string) ([]string, error) {
 	return list(t, err, func(t *engine.Tenant) []string { return t.WhichUsersCan(perm) })
 }
 
+// HasInclusion reports whether role includes included directly.
+func (r *Replica) HasInclusion(role, included string) (bool, error) {
+	t, err := r.tenant()
+	return err == nil && t.HasInclusion(role, included), err
+}
+
+// List reads any of the tenant's lists (see engine.List), with role
+// inclusions followed where the server's effective=true follows them.
+func (r *Replica) List(l engine.List, arg string, effective bool) ([]string, error) {
+	t, err := r.tenant()
+	return list(t, err, func(t *engine.Tenant) []string { return t.List(l, arg, effective) })
+}
+
+// Why returns the ways user has perm, as GET /v1/why/{user}/{perm}: each
+// role granted perm that one of user's roles is or includes, with the
+// shortest path of inclusions to it.
+func (r *Replica) Why(user, perm string) ([]engine.Via, error) {
+	t, err := r.tenant()
+	if err != nil {
+		return nil, err
+	}
+	return t.Why(user, perm), nil
+}
+
 // load reads the tenant's export into a new state: GET /v1/export, whose
 // X-Auth-Seq and X-Auth-Epoch say its seq and epoch.
 func (r *Replica) load(ctx context.Context) (*state, error) {
@@ -340,15 +364,24 @@ func (r *Replica) load(ctx context.Context) (*state, error) {
 		if err != nil {
 			return nil, fmt.Errorf("live: export: %w", err)
 		}
+		included := -1
+		if f.Includes != "" {
+			role(f.Includes)
+			included = roles[f.Includes]
+		}
 		rs := role(f.Role)
 		switch {
 		case f.Permission != "":
 			rs.Permissions = append(rs.Permissions, index(perms, &snap.Permissions, f.Permission))
 		case f.User != "":
 			rs.Members = append(rs.Members, index(users, &snap.Users, f.User))
+		case included >= 0:
+			rs.Includes = append(rs.Includes, uint32(included))
 		}
 	}
 	for i := range snap.Roles {
+		slices.Sort(snap.Roles[i].Includes)
+		snap.Roles[i].Includes = slices.Compact(snap.Roles[i].Includes)
 		slices.Sort(snap.Roles[i].Permissions)
 		snap.Roles[i].Permissions = slices.Compact(snap.Roles[i].Permissions)
 		slices.Sort(snap.Roles[i].Members)

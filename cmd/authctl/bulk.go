@@ -34,7 +34,11 @@ func (x *cli) importFacts(args []string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return x.print(im, fmt.Sprintf("imported %d roles, %d grants, %d memberships (seq %d)", im.Roles, im.Permissions, im.Memberships, im.Seq))
+	incl := ""
+	if im.Inclusions > 0 {
+		incl = fmt.Sprintf(", %d inclusions", im.Inclusions)
+	}
+	return x.print(im, fmt.Sprintf("imported %d roles, %d grants, %d memberships%s (seq %d)", im.Roles, im.Permissions, im.Memberships, incl, im.Seq))
 }
 
 func (x *cli) export(args []string) (int, error) {

@@ -14,7 +14,32 @@ var checkCommands = []command{
 	{words: "can", args: "<user> <permission>", nargs: 2, help: "exit 0 if allowed, 1 if not", run: func(x *cli, n []string) (int, error) {
 		return x.answer(x.c.UserHasPermission(x.ctx, n[0], n[1], x.read...))
 	}},
-	{words: "which-roles", args: "<permission>", nargs: 1, help: "the roles granted the permission", run: func(x *cli, n []string) (int, error) {
+	{words: "why", args: "<user> <permission>", nargs: 2, help: "the roles through which the user has it, with their paths of inclusions; exit 1 if not allowed", run: func(x *cli, n []string) (int, error) {
+		w, err := x.c.Why(x.ctx, n[0], n[1], x.read...)
+		if err != nil {
+			return 0, err
+		}
+		human := "no"
+		if w.Result {
+			var lines []string
+			for _, v := range w.Via {
+				path := v.Role
+				if len(v.Path) > 1 {
+					path = strings.Join(v.Path, " > ")
+				}
+				lines = append(lines, path)
+			}
+			human = strings.Join(lines, "\n")
+		}
+		if _, err := x.print(w, human); err != nil {
+			return 0, err
+		}
+		if !w.Result {
+			return exitNo, nil
+		}
+		return exitOK, nil
+	}},
+	{words: "which-roles", args: "<permission>", nargs: 1, help: "the roles whose members have the permission", run: func(x *cli, n []string) (int, error) {
 		return x.list(x.c.WhichRolesCan(x.ctx, n[0], x.read...))
 	}},
 	{words: "which-users", args: "<permission>", nargs: 1, help: "the users who have the permission", run: func(x *cli, n []string) (int, error) {

@@ -1,6 +1,6 @@
 // Command authctl administers an auth-server tenant from the shell.
 //
-//	authctl [-url URL] [-ca FILE] [-client-cert FILE -client-key FILE] [-json] [-timeout D] [-min-seq N] <command> [args]
+//	authctl [-url URL] [-ca FILE] [-client-cert FILE -client-key FILE] [-json] [-timeout D] [-min-seq N] [-effective] <command> [args]
 //
 // The tenant's key is read from the environment variable AUTH_KEY, never
 // from a flag or an argument, so that it stays out of shell history and
@@ -98,6 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	asJSON := fs.Bool("json", false, "print JSON")
 	timeout := fs.Duration("timeout", client.DefaultTimeout, "bound of each request (not of watch, import, export)")
 	minSeq := fs.Uint64("min-seq", 0, "read from a state at least this recent (the seq of an earlier write)")
+	effective := fs.Bool("effective", false, "perm list, member list, user roles: follow role inclusions")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -138,7 +139,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	defer x.c.CloseIdleConnections()
 	if *minSeq > 0 {
-		x.read = []client.ReadOption{client.MinSeq(*minSeq)}
+		x.read = append(x.read, client.MinSeq(*minSeq))
+	}
+	if *effective {
+		x.read = append(x.read, client.Effective())
 	}
 	code := exitOK
 	if err == nil {

@@ -110,6 +110,36 @@ func TestStory(t *testing.T) {
 	e.expect(0, "ü ser\n", "member", "list", "night owls")
 }
 
+// TestInclusionCommands: admin includes editor includes viewer.
+func TestInclusionCommands(t *testing.T) {
+	e := newEnv(t)
+	for _, r := range []string{"admin", "editor", "viewer"} {
+		e.expect(0, "role "+r+": created (seq "+map[string]string{"admin": "1", "editor": "2", "viewer": "3"}[r]+")\n", "role", "add", r)
+	}
+	e.expect(0, "role viewer: granted read (seq 4)\n", "perm", "add", "viewer", "read")
+	e.expect(0, "role admin: ann added (seq 5)\n", "member", "add", "admin", "ann")
+	e.expect(0, "role admin: includes editor (seq 6)\n", "incl", "add", "admin", "editor")
+	e.expect(0, "role editor: includes viewer (seq 7)\n", "incl", "add", "editor", "viewer")
+	e.expect(1, "role admin or nobody does not exist: no inclusion made (seq 7)\n", "incl", "add", "admin", "nobody")
+	if r := e.runCtx(context.Background(), "", "incl", "add", "viewer", "admin"); r.code != 2 || !strings.Contains(r.stderr, "cycle") {
+		t.Errorf("a cycle: exit %d, stderr %q; want 2 and a cycle", r.code, r.stderr)
+	}
+	e.expect(0, "yes\n", "incl", "has", "admin", "editor")
+	e.expect(1, "no\n", "incl", "has", "admin", "viewer")
+	e.expect(0, "editor\n", "incl", "list", "admin")
+	e.expect(0, "yes\n", "can", "ann", "read")
+	e.expect(0, "admin > editor > viewer\n", "why", "ann", "read")
+	e.expect(1, "no\n", "why", "ann", "write")
+	e.expect(0, "", "perm", "list", "admin")
+	e.expect(0, "read\n", "-effective", "perm", "list", "admin")
+	e.expect(0, "admin\neditor\nviewer\n", "-effective", "user", "roles", "ann")
+	e.expect(0, "admin\neditor\nviewer\n", "which-roles", "read")
+	e.expect(0, "role editor: no longer includes viewer (seq 8)\n", "incl", "del", "editor", "viewer")
+	e.expect(1, "no\n", "can", "ann", "read")
+	e.expect(0, "user ann: out of every role (seq 9)\n", "user", "del", "ann")
+	e.expect(0, "", "user", "roles", "ann")
+}
+
 func TestJSON(t *testing.T) {
 	e := newEnv(t)
 	e.expect(0, `{"names":[],"seq":0}`+"\n", "-json", "role", "list")

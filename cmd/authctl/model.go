@@ -53,8 +53,29 @@ var modelCommands = []command{
 		return x.list(x.c.RoleMembers(x.ctx, n[0], x.read...))
 	}},
 
+	// Inclusions: the including role's members have the included role's
+	// permissions. One that would make a cycle of roles is refused (exit 2).
+	{words: "incl add", args: "<role> <included>", nargs: 2, help: "make role include another (exit 1 if either does not exist)", run: func(x *cli, n []string) (int, error) {
+		w, err := x.c.AddInclusion(x.ctx, n[0], n[1])
+		return x.write(w, err, exitNo, "role %s: includes %s", "role %s or %s does not exist: no inclusion made", n[0], n[1])
+	}},
+	{words: "incl del", args: "<role> <included>", nargs: 2, help: "remove an inclusion", run: func(x *cli, n []string) (int, error) {
+		w, err := x.c.DelInclusion(x.ctx, n[0], n[1])
+		return x.write(w, err, exitOK, "role %s: no longer includes %s", "role %s: no longer includes %s", n[0], n[1])
+	}},
+	{words: "incl has", args: "<role> <included>", nargs: 2, help: "exit 0 if role includes the other directly, 1 if not", run: func(x *cli, n []string) (int, error) {
+		return x.answer(x.c.HasInclusion(x.ctx, n[0], n[1], x.read...))
+	}},
+	{words: "incl list", args: "<role>", nargs: 1, help: "the roles it includes directly", run: func(x *cli, n []string) (int, error) {
+		return x.list(x.c.Inclusions(x.ctx, n[0], x.read...))
+	}},
+
 	{words: "user roles", args: "<user>", nargs: 1, help: "the user's roles", run: func(x *cli, n []string) (int, error) {
 		return x.list(x.c.UserRoles(x.ctx, n[0], x.read...))
+	}},
+	{words: "user del", args: "<user>", nargs: 1, help: "take the user out of every role", run: func(x *cli, n []string) (int, error) {
+		w, err := x.c.DelUser(x.ctx, n[0])
+		return x.write(w, err, exitOK, "user %s: out of every role", "user %s: out of every role", n[0])
 	}},
 	{words: "user perms", args: "<user>", nargs: 1, help: "the user's permissions, through its roles", run: func(x *cli, n []string) (int, error) {
 		return x.list(x.c.UserPermissions(x.ctx, n[0], x.read...))

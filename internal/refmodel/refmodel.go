@@ -20,8 +20,8 @@ type set = map[string]bool
 // Change is one change: an op by name and the names it carries (the key
 // ops': KeyID, KeyName, Scope).
 type Change struct {
-	Op, Role, Permission, User string
-	KeyID, KeyName, Scope      string
+	Op, Role, Permission, User, Includes string
+	KeyID, KeyName, Scope                string
 }
 
 // Key is one of a tenant's keys: its id, name and scope.
@@ -34,9 +34,13 @@ const firstKey = "first"
 
 // Tenant is one tenant's state. The zero value is not usable: see New.
 type Tenant struct {
-	roles   set            // every role
-	perms   map[string]set // role → permissions granted to it
-	members map[string]set // role → users in it
+	roles    set            // every role
+	perms    map[string]set // role → permissions granted to it
+	members  map[string]set // role → users in it
+	includes map[string]set // role → roles it includes directly
+
+	reached map[string]set // a cache of reaches, emptied by every change
+
 	// keys are the keys made (add_key) and not revoked, in the order
 	// made; the first key has no record, only firstRevoked.
 	keys         []Key
@@ -45,7 +49,7 @@ type Tenant struct {
 
 // New returns an empty tenant.
 func New() *Tenant {
-	return &Tenant{roles: set{}, perms: map[string]set{}, members: map[string]set{}}
+	return &Tenant{roles: set{}, perms: map[string]set{}, members: map[string]set{}, includes: map[string]set{}}
 }
 
 // Clone returns a copy of t that shares nothing with it.
@@ -59,16 +63,23 @@ func (t *Tenant) Clone() *Tenant {
 		c.members[r] = maps.Clone(s)
 	}
 	c.keys, c.firstRevoked = slices.Clone(t.keys), t.firstRevoked
+	for r, s := range t.includes {
+		c.includes[r] = maps.Clone(s)
+	}
 	return c
 }
 
 // Change applies c and returns the original API's answer and whether the
 // state changed. It panics on an op it does not know.
 func (t *Tenant) Change(c Change) (result, changed bool) {
+	t.reached = nil
+	defer func() { t.reached = nil }()
 	switch c.Op {
 	case "clear": // the first change of a batch that replaces the state; keys stay
 		changed = len(t.roles) > 0
-		t.roles, t.perms, t.members = set{}, map[string]set{}, map[string]set{}
+		keys, revoked := t.keys, t.firstRevoked
+		*t = *New()
+		t.keys, t.firstRevoked = keys, revoked
 		return true, changed
 	case "add_role":
 		if t.roles[c.Role] {
@@ -77,6 +88,7 @@ func (t *Tenant) Change(c Change) (result, changed bool) {
 		t.roles[c.Role] = true
 		t.perms[c.Role] = set{}
 		t.members[c.Role] = set{}
+		t.includes[c.Role] = set{}
 		return true, true
 	case "del_role":
 		if !t.roles[c.Role] {
@@ -85,6 +97,10 @@ func (t *Tenant) Change(c Change) (result, changed bool) {
 		delete(t.roles, c.Role)
 		delete(t.perms, c.Role)
 		delete(t.members, c.Role)
+		delete(t.includes, c.Role)
+		for _, inc := range t.includes {
+			delete(inc, c.Role)
+		}
 		return true, true
 	case "add_permission":
 		return t.add(t.perms, c.Role, c.Permission)
@@ -94,6 +110,24 @@ func (t *Tenant) Change(c Change) (result, changed bool) {
 		return t.add(t.members, c.Role, c.User)
 	case "del_membership":
 		return t.del(t.members, c.Role, c.User)
+	case "add_inclusion":
+		if !t.roles[c.Includes] || t.Refuses(c) {
+			return false, false
+		}
+		return t.add(t.includes, c.Role, c.Includes)
+	case "del_inclusion":
+		if !t.roles[c.Includes] {
+			return true, false
+		}
+		return t.del(t.includes, c.Role, c.Includes)
+	case "del_user":
+		for role := range t.roles {
+			if t.members[role][c.User] {
+				delete(t.members[role], c.User)
+				changed = true
+			}
+		}
+		return true, changed
 	case "add_key":
 		if c.KeyID == firstKey || slices.ContainsFunc(t.keys, func(k Key) bool { return k.ID == c.KeyID }) {
 			return false, false
@@ -138,8 +172,57 @@ func (t *Tenant) del(sets map[string]set, role, name string) (result, changed bo
 	return true, changed
 }
 
+// Refuses reports whether the state refuses c: an inclusion of two
+// existing roles, not there yet, that would make a cycle (a role that
+// reaches itself through inclusions). A refused change changes nothing.
+func (t *Tenant) Refuses(c Change) bool {
+	if c.Op != "add_inclusion" || !t.roles[c.Role] || !t.roles[c.Includes] || t.includes[c.Role][c.Includes] {
+		return false
+	}
+	return t.reaches(c.Includes)[c.Role]
+}
+
+// BatchRefused reports whether a batch of changes is refused: one of
+// them is, where it stands in the batch. A refused batch changes nothing.
+func (t *Tenant) BatchRefused(changes []Change) bool {
+	c := t.Clone()
+	for _, ch := range changes {
+		if c.Refuses(ch) {
+			return true
+		}
+		c.Change(ch)
+	}
+	return false
+}
+
+// reaches is role and every role it includes, directly or not. The
+// caller must not change it.
+func (t *Tenant) reaches(role string) set {
+	if out, ok := t.reached[role]; ok {
+		return out
+	}
+	if t.reached == nil {
+		t.reached = map[string]set{}
+	}
+	out := set{}
+	t.reached[role] = out
+	var visit func(r string)
+	visit = func(r string) {
+		if out[r] {
+			return
+		}
+		out[r] = true
+		for inc := range t.includes[r] {
+			visit(inc)
+		}
+	}
+	visit(role)
+	return out
+}
+
 // Batch applies changes in order, as one batch event: it answers true,
-// and whether any of them changed the state.
+// and whether any of them changed the state. The caller has checked that
+// the batch is not refused (BatchRefused).
 func (t *Tenant) Batch(changes []Change) (result, changed bool) {
 	for _, c := range changes {
 		_, ch := t.Change(c)
@@ -167,14 +250,15 @@ func (t *Tenant) HasMembership(user, role string) bool {
 	return t.roles[role] && t.members[role][user]
 }
 
-// UserHasPermission reports whether one of user's roles is granted perm.
+// HasInclusion reports whether role includes included directly.
+func (t *Tenant) HasInclusion(role, included string) bool {
+	return t.roles[role] && t.includes[role][included]
+}
+
+// UserHasPermission reports whether one of user's roles is, or includes
+// (directly or not), a role granted perm.
 func (t *Tenant) UserHasPermission(user, perm string) bool {
-	for role := range t.roles {
-		if t.members[role][user] && t.perms[role][perm] {
-			return true
-		}
-	}
-	return false
+	return union(t.perms, t.below(t.rolesWith(t.members, user)))[perm]
 }
 
 // Roles lists every role, sorted.
@@ -209,17 +293,108 @@ func union(sets map[string]set, roles set) set {
 // UserRoles lists user's roles, sorted.
 func (t *Tenant) UserRoles(user string) []string { return sorted(t.rolesWith(t.members, user)) }
 
-// UserPermissions lists the permissions of user's roles, sorted.
-func (t *Tenant) UserPermissions(user string) []string {
-	return sorted(union(t.perms, t.rolesWith(t.members, user)))
+// below is every role reached from roles, them included.
+func (t *Tenant) below(roles set) set {
+	out := set{}
+	for r := range roles {
+		maps.Copy(out, t.reaches(r))
+	}
+	return out
 }
 
-// WhichRolesCan lists the roles granted perm, sorted.
-func (t *Tenant) WhichRolesCan(perm string) []string { return sorted(t.rolesWith(t.perms, perm)) }
+// UserRolesEffective lists user's roles and the roles they include,
+// directly or not, sorted.
+func (t *Tenant) UserRolesEffective(user string) []string {
+	return sorted(t.below(t.rolesWith(t.members, user)))
+}
 
-// WhichUsersCan lists the members of the roles granted perm, sorted.
+// RolePermissionsEffective lists the permissions of role and of the roles
+// it includes, directly or not, sorted.
+func (t *Tenant) RolePermissionsEffective(role string) []string {
+	if !t.roles[role] {
+		return []string{}
+	}
+	return sorted(union(t.perms, t.reaches(role)))
+}
+
+// RoleMembersEffective lists the members of role and of the roles that
+// include it, directly or not, sorted.
+func (t *Tenant) RoleMembersEffective(role string) []string {
+	out := set{}
+	for r := range t.roles {
+		if t.reaches(r)[role] {
+			maps.Copy(out, t.members[r])
+		}
+	}
+	return sorted(out)
+}
+
+// Inclusions lists the roles role includes directly, sorted.
+func (t *Tenant) Inclusions(role string) []string { return sorted(t.includes[role]) }
+
+// UserPermissions lists the permissions of user's roles and of the roles
+// they include, sorted.
+func (t *Tenant) UserPermissions(user string) []string {
+	return sorted(union(t.perms, t.below(t.rolesWith(t.members, user))))
+}
+
+// WhichRolesCan lists the roles whose members have perm, sorted.
+func (t *Tenant) WhichRolesCan(perm string) []string {
+	out := set{}
+	for r := range t.roles {
+		if union(t.perms, t.reaches(r))[perm] {
+			out[r] = true
+		}
+	}
+	return sorted(out)
+}
+
+// WhichUsersCan lists the members of the roles whose members have perm,
+// sorted.
 func (t *Tenant) WhichUsersCan(perm string) []string {
-	return sorted(union(t.members, t.rolesWith(t.perms, perm)))
+	out := set{}
+	for _, r := range t.WhichRolesCan(perm) {
+		maps.Copy(out, t.members[r])
+	}
+	return sorted(out)
+}
+
+// Via is one way a user has a permission (see Why).
+type Via struct {
+	Role string
+	Path []string
+}
+
+// Why lists, for each role granted perm that one of user's roles is or
+// includes, the shortest path of inclusions from one of user's roles to
+// it (the least by name of the shortest), sorted by role.
+func (t *Tenant) Why(user, perm string) []Via {
+	// dist is each role's distance from the nearest of user's roles, by
+	// rounds of relaxation; best[r] the least path of that length.
+	best := map[string][]string{}
+	for r := range t.rolesWith(t.members, user) {
+		best[r] = []string{r}
+	}
+	for changed := true; changed; {
+		changed = false
+		for q, path := range maps.Clone(best) {
+			for r := range t.includes[q] {
+				cand := append(slices.Clone(path), r)
+				old, ok := best[r]
+				if !ok || len(cand) < len(old) || (len(cand) == len(old) && slices.Compare(cand, old) < 0) {
+					best[r] = cand
+					changed = true
+				}
+			}
+		}
+	}
+	out := []Via{}
+	for _, r := range sorted(t.rolesWith(t.perms, perm)) {
+		if path, ok := best[r]; ok {
+			out = append(out, Via{Role: r, Path: path})
+		}
+	}
+	return out
 }
 
 // Keys lists the keys not revoked: the first key (named "first", scope

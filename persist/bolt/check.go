@@ -217,7 +217,7 @@ func (r *Report) records(ctx context.Context, tx *bbolt.Tx) error {
 		if broken || ev.Seq <= snapAt {
 			continue
 		}
-		if _, err := eng.Apply(&ev); err != nil {
+		if _, err := eng.Apply(&ev); err != nil && !errors.Is(err, engine.ErrRefused) {
 			r.problem(corruptf(eventWhere(cur, ev.Seq), "it does not apply: %v", err))
 			broken = true
 		}

@@ -66,20 +66,13 @@ type eventDoc struct {
 	ID     string `bson:"id"` // engine.Event.ID, 16 hex digits
 	// Time is the event's time to the millisecond (absent for a zero
 	// time); TimeNanos adds the nanoseconds within that millisecond.
-	Time       *bson.DateTime `bson:"time,omitempty"`
-	TimeNanos  int32          `bson:"time_ns,omitempty"`
-	Op         string         `bson:"op"` // engine.Op.String
-	Role       string         `bson:"role,omitempty"`
-	Permission string         `bson:"permission,omitempty"`
-	User       string         `bson:"user,omitempty"`
-	// The key ops' fields, and By, the id of the key that made the event
-	// (engine.Event.Key; never a secret).
-	KeyID   string      `bson:"key_id,omitempty"`
-	KeyName string      `bson:"key_name,omitempty"`
-	Scope   string      `bson:"scope,omitempty"`
-	KeyHash string      `bson:"key_hash,omitempty"`
-	By      string      `bson:"by,omitempty"`
-	Changes []changeDoc `bson:"changes,omitempty"` // OpBatch only
+	Time      *bson.DateTime `bson:"time,omitempty"`
+	TimeNanos int32          `bson:"time_ns,omitempty"`
+	Change    changeDoc      `bson:",inline"`           // op and names
+	Changes   []changeDoc    `bson:"changes,omitempty"` // OpBatch only
+	// By is the id of the key that made the event (engine.Event.By; never
+	// a secret).
+	By string `bson:"by,omitempty"`
 	// A batch whose document would be larger than Config.MaxInlineEvent
 	// has no changes array: Chunked names the event_chunks documents that
 	// hold it, and Counts gives the number of changes of each op (in op
@@ -200,15 +193,17 @@ type changeDoc struct {
 	Role       string `bson:"role,omitempty"`
 	Permission string `bson:"permission,omitempty"`
 	User       string `bson:"user,omitempty"`
-	KeyID      string `bson:"key_id,omitempty"`
-	KeyName    string `bson:"key_name,omitempty"`
-	Scope      string `bson:"scope,omitempty"`
-	KeyHash    string `bson:"key_hash,omitempty"`
+	Includes   string `bson:"includes,omitempty"`
+	// The key ops' fields (never a secret: KeyHash is its hash).
+	KeyID   string `bson:"key_id,omitempty"`
+	KeyName string `bson:"key_name,omitempty"`
+	Scope   string `bson:"scope,omitempty"`
+	KeyHash string `bson:"key_hash,omitempty"`
 }
 
 func toChangeDoc(c *engine.Change) changeDoc {
 	k := c.KeyFields()
-	return changeDoc{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User,
+	return changeDoc{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User, Includes: c.Includes,
 		KeyID: k.ID, KeyName: k.Name, Scope: k.Scope, KeyHash: k.Hash}
 }
 
@@ -216,19 +211,12 @@ func toChangeDoc(c *engine.Change) changeDoc {
 // stored inline, else it says where its chunks are.
 func newEventDoc(ev *engine.Event, tenant string, seq uint64, big *bigEvent) *eventDoc {
 	d := &eventDoc{
-		Key:        eventKey(tenant, seq),
-		Tenant:     tenant,
-		Seq:        int64(seq),
-		ID:         fmt.Sprintf("%016x", ev.ID),
-		Op:         ev.Op.String(),
-		Role:       ev.Role,
-		Permission: ev.Permission,
-		User:       ev.User,
-		KeyID:      ev.KeyFields().ID,
-		KeyName:    ev.KeyFields().Name,
-		Scope:      ev.KeyFields().Scope,
-		KeyHash:    ev.KeyFields().Hash,
-		By:         ev.By,
+		Key:    eventKey(tenant, seq),
+		Tenant: tenant,
+		Seq:    int64(seq),
+		ID:     fmt.Sprintf("%016x", ev.ID),
+		Change: toChangeDoc(&ev.Change),
+		By:     ev.By,
 	}
 	if !ev.Time.IsZero() {
 		ms := ev.Time.UnixMilli()
@@ -306,8 +294,7 @@ func decodeEvent(raw bson.Raw, tenant engine.TenantID, hexTenant string) (ev eng
 	} else if d.TimeNanos != 0 {
 		return bad("time_ns without time")
 	}
-	if ev.Change, err = fromChangeDoc(&changeDoc{Op: d.Op, Role: d.Role, Permission: d.Permission, User: d.User,
-		KeyID: d.KeyID, KeyName: d.KeyName, Scope: d.Scope, KeyHash: d.KeyHash}); err != nil {
+	if ev.Change, err = fromChangeDoc(&d.Change); err != nil {
 		return bad("%v", err)
 	}
 	if len(d.Changes) > 0 {
@@ -383,7 +370,7 @@ func fromChangeDoc(d *changeDoc) (engine.Change, error) {
 	if err != nil {
 		return engine.Change{}, err
 	}
-	return engine.Change{Op: op, Role: d.Role, Permission: d.Permission, User: d.User,
+	return engine.Change{Op: op, Role: d.Role, Permission: d.Permission, User: d.User, Includes: d.Includes,
 		Key: engine.NewKeyArgs(d.KeyID, d.KeyName, d.Scope, d.KeyHash)}, nil
 }
 
