@@ -233,3 +233,36 @@ func TestRevocationIsNeverCachedAway(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestSnapshotWithInclusionsAndKeys: a snapshot of a tenant with
+// inclusions and keys keeps both through its binary form (format 3).
+func TestSnapshotWithInclusionsAndKeys(t *testing.T) {
+	e := New()
+	const first = "incl-and-keys"
+	id := KeyID(first)
+	for _, c := range []Change{{Op: OpAddRole, Role: "a"}, {Op: OpAddRole, Role: "b"}, {Op: OpAddPermission, Role: "b", Permission: "p"},
+		{Op: OpAddMembership, Role: "a", User: "u"}, {Op: OpAddInclusion, Role: "a", Includes: "b"}} {
+		applyNext(t, e, id, FirstKey, c)
+	}
+	secret, rec, _ := NewKey(id, "k", ScopeCheck)
+	applyNext(t, e, id, FirstKey, AddKeyChange(rec))
+	b, err := e.Snapshot(id).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[0] != snapshotFormatKeys {
+		t.Fatalf("format %d, want %d", b[0], snapshotFormatKeys)
+	}
+	var back Snapshot
+	if err := back.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	e2 := New()
+	if err := e2.Restore(&back); err != nil {
+		t.Fatal(err)
+	}
+	a := e2.Access(secret)
+	if a.Status != KeyValid || a.Scope != ScopeCheck || !a.Tenant.UserHasPermission("u", "p") {
+		t.Fatalf("restored: %+v, u may p: %v", a, a.Tenant != nil && a.Tenant.UserHasPermission("u", "p"))
+	}
+}
