@@ -2,8 +2,10 @@ package bench_test
 
 import (
 	"flag"
+	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"auth/bench/dataset"
 	"auth/bench/inproc"
@@ -49,6 +51,71 @@ func BenchmarkCheck(b *testing.B) {
 	b.Run("engine-tenant", s.BenchEngineTenant)
 	b.Run("casbin", s.BenchCasbin)
 	b.Run("casbin-cached", s.BenchCasbinCached)
+}
+
+var (
+	hierOnce     sync.Once
+	hierSubjects *inproc.Subjects
+	hierErr      error
+)
+
+// BenchmarkCheckHierarchy compares the check with a role hierarchy (issue
+// 17): the comparison's dataset with its roles in chains of 5, each
+// including up to 3 roles after it in its chain (inproc.HierIncludes), in
+// the engine and in Casbin's RBAC enforcer with role links (`g, r0, r1`),
+// beside the same dataset without the hierarchy (BenchmarkCheck's
+// subjects), all in one run. Each side's queries are drawn alike, half
+// true; with the hierarchy, most true ones hold through inclusion only.
+func BenchmarkCheckHierarchy(b *testing.B) {
+	flat := compareSubjects(b)
+	hierOnce.Do(func() {
+		cfg := dataset.Config{Tenants: 1, Users: *users, Roles: *roles, Perms: *perms,
+			RolesPerUser: *rpu, GrantsPerRole: *gpr, Seed: 1}
+		hierSubjects, hierErr = inproc.HierSubjects(cfg, *trueShare)
+	})
+	if hierErr != nil {
+		b.Fatal(hierErr)
+	}
+	hier := hierSubjects
+	b.Logf("setup: flat %v, hierarchy %v (engine and both enforcers, answers verified)", flat.Setup.Round(time.Millisecond), hier.Setup.Round(time.Millisecond))
+	for _, side := range []struct {
+		name string
+		s    *inproc.Subjects
+	}{{"flat", flat}, {"hierarchy", hier}} {
+		b.Run("engine/"+side.name, side.s.BenchEngine)
+		b.Run("engine-tenant/"+side.name, side.s.BenchEngineTenant)
+		b.Run("casbin/"+side.name, side.s.BenchCasbin)
+		b.Run("casbin-cached/"+side.name, side.s.BenchCasbinCached)
+	}
+}
+
+// TestHierarchySmall builds the hierarchy comparison on a tiny dataset:
+// the setup verifies every pooled query in the engine and the cached
+// enforcer, and a sample in the plain one, against the ground truth, and
+// most true answers must hold through inclusion only.
+func TestHierarchySmall(t *testing.T) {
+	cfg := dataset.Config{Tenants: 1, Users: 500, Roles: 30, Perms: 200, RolesPerUser: 3, GrantsPerRole: 5, Seed: 3}
+	s, err := inproc.HierSubjects(cfg, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trues, viaInclusion := 0, 0
+	for _, q := range s.Queries {
+		if !q.Want {
+			continue
+		}
+		trues++
+		var u, p int
+		if _, err := fmt.Sscanf(q.User+" "+q.Perm, "u%d p%d", &u, &p); err != nil {
+			t.Fatal(err)
+		}
+		if !cfg.HasPermission(0, u, p) {
+			viaInclusion++
+		}
+	}
+	if trues < len(s.Queries)/3 || viaInclusion*2 < trues {
+		t.Fatalf("%d queries, %d true, %d of them through inclusion only", len(s.Queries), trues, viaInclusion)
+	}
 }
 
 // BenchmarkScale measures the engine's check as users, roles and tenants

@@ -18,6 +18,7 @@ import (
 
 	"auth/bus"
 	"auth/engine"
+	"auth/internal/await"
 	"auth/persist"
 	"auth/replica"
 )
@@ -209,7 +210,7 @@ func TestReadYourWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "roles on every replica", func() bool {
+	await.Cond(t, 10*time.Second, "roles on every replica", func() bool {
 		for _, n := range c.nodes() {
 			if n.eng.Seq(id) < seq {
 				return false
@@ -425,11 +426,11 @@ func TestLinkDownAndBack(t *testing.T) {
 	}
 
 	ns.Start()
-	waitFor(t, 10*time.Second, "both links up", func() bool { return a.bus.Connected() && b.bus.Connected() })
+	await.Cond(t, 10*time.Second, "both links up", func() bool { return a.bus.Connected() && b.bus.Connected() })
 	if a.bus.Status() != "connected" {
 		t.Errorf("status with NATS up = %q", a.bus.Status())
 	}
-	waitFor(t, 10*time.Second, "B to catch up on a tenant it never heard of", func() bool {
+	await.Cond(t, 10*time.Second, "B to catch up on a tenant it never heard of", func() bool {
 		return b.rep.Tenant(engine.KeyID("down-key")).HasPermission("admin", "read")
 	})
 
@@ -437,7 +438,7 @@ func TestLinkDownAndBack(t *testing.T) {
 	if _, seq, err = a.rep.Write(ctx, "down-key", engine.Change{Op: engine.OpAddMembership, User: "ann", Role: "admin"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "B to see a write over the bus", func() bool {
+	await.Cond(t, 10*time.Second, "B to see a write over the bus", func() bool {
 		return b.eng.Seq(engine.KeyID("down-key")) >= seq && b.rep.Tenant(engine.KeyID("down-key")).UserHasPermission("ann", "read")
 	})
 }
@@ -558,14 +559,14 @@ func TestSlowTenantDoesNotStallOthers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "the fast tenant at B while the slow one hangs", func() bool {
+	await.Cond(t, 10*time.Second, "the fast tenant at B while the slow one hangs", func() bool {
 		return b.eng.Seq(engine.KeyID(fastKey)) == seq
 	})
 	if got := b.eng.Seq(slow.slow); got != 0 {
 		t.Fatalf("slow tenant at %d before its store read returned", got)
 	}
 	close(slow.release)
-	waitFor(t, 10*time.Second, "the slow tenant at B", func() bool {
+	await.Cond(t, 10*time.Second, "the slow tenant at B", func() bool {
 		return b.eng.Seq(slow.slow) == 2
 	})
 }
@@ -606,12 +607,12 @@ func TestWriteAppliedByCatchUpIsAnnounced(t *testing.T) {
 	if err != nil || !res || seq != 1 {
 		t.Fatalf("write: %v %d %v", res, seq, err)
 	}
-	waitFor(t, 10*time.Second, "B to learn of the write", func() bool {
+	await.Cond(t, 10*time.Second, "B to learn of the write", func() bool {
 		return b.rep.Tenant(engine.KeyID(key)).HasRole("admin")
 	})
 	// B shares A's store, so its own scan may teach it the write before
 	// A's message goes out: publishing is asynchronous, so wait for it.
-	waitFor(t, 10*time.Second, "A to publish the write", func() bool { return a.bus.Stats().Published >= 1 })
+	await.Cond(t, 10*time.Second, "A to publish the write", func() bool { return a.bus.Stats().Published >= 1 })
 	if st := a.bus.Stats(); st.Published != 1 {
 		t.Errorf("a write applied by a catch-up was published %d times: %+v", st.Published, st)
 	}
@@ -829,7 +830,7 @@ func TestConcurrentInclusionsCannotMakeACycle(t *testing.T) {
 		}
 	}
 	id := engine.KeyID(key)
-	waitFor(t, 10*time.Second, "both replicas at the same seq", func() bool {
+	await.Cond(t, 10*time.Second, "both replicas at the same seq", func() bool {
 		return n0.rep.Tenant(id).Seq() == n1.rep.Tenant(id).Seq()
 	})
 	for round := range 40 {

@@ -195,16 +195,4 @@ func waitConverged(t testing.TB, c *cluster, models map[string]*model, heads map
 	}
 }
 
-// waitFor polls cond until it holds or fails the test at the deadline.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func verbose() bool { return os.Getenv("BUS_TEST_VERBOSE") != "" }

@@ -11,6 +11,7 @@ import (
 
 	"auth/bus"
 	"auth/engine"
+	"auth/internal/await"
 	"auth/replica"
 )
 
@@ -88,7 +89,7 @@ func BenchmarkReplicationLag(b *testing.B) {
 	for i, key := range keys {
 		base[i] = a.eng.Seq(engine.KeyID(key))
 	}
-	waitFor(b, 10*time.Second, "B to catch up on the set-up", func() bool {
+	await.Cond(b, 10*time.Second, "B to catch up on the set-up", func() bool {
 		for i, key := range keys {
 			if beng.Seq(engine.KeyID(key)) < base[i] {
 				return false
@@ -166,7 +167,7 @@ func BenchmarkReplicationLag(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 
-	waitFor(b, 30*time.Second, "B to apply every write", func() bool {
+	await.Cond(b, 30*time.Second, "B to apply every write", func() bool {
 		for _, id := range ids {
 			if beng.Seq(id) != a.eng.Seq(id) {
 				return false

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"auth/client"
+	"auth/client/clienttest"
 )
 
 // BenchmarkCheck compares, in one run, one check per request with a batch
@@ -21,18 +22,7 @@ func BenchmarkCheck(b *testing.B) {
 	ctx := context.Background()
 	c := client.New(serverURL, "bench-check-key")
 	defer c.CloseIdleConnections()
-	// 1,000 users in 10 roles, each role granted 10 permissions.
-	var lines strings.Builder
-	for r := range 10 {
-		fmt.Fprintf(&lines, "{\"role\": \"role-%d\"}\n", r)
-		for p := range 10 {
-			fmt.Fprintf(&lines, "{\"role\": \"role-%d\", \"permission\": \"perm-%d\"}\n", r, 10*r+p)
-		}
-	}
-	for u := range 1000 {
-		fmt.Fprintf(&lines, "{\"role\": \"role-%d\", \"user\": \"user-%d\"}\n", u%10, u)
-	}
-	if _, err := c.Import(ctx, strings.NewReader(lines.String())); err != nil {
+	if _, err := c.Import(ctx, strings.NewReader(clienttest.SampleTenant())); err != nil {
 		b.Fatal(err)
 	}
 	checks := make([]client.Check, client.MaxChecks)

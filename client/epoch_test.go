@@ -8,15 +8,12 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"auth/client"
 	"auth/client/clienttest"
-	"auth/persist/bolt"
 )
 
 // TestEpochRestore: a server restored from a backup takes another epoch;
@@ -80,11 +77,7 @@ func TestEpochRestore(t *testing.T) {
 
 	// The restore: the backup as another server's data; the proxy now
 	// sends to it.
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, bolt.FileName), backup.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b, err := clienttest.Start(dir)
+	b, err := clienttest.Restore(backup.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 )
 
 // Sentinel errors; an [*Error] matches the one of its status with
@@ -86,33 +87,29 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("auth: %s %s: %d %s: %s", e.Method, e.Path, e.StatusCode, http.StatusText(e.StatusCode), e.Message)
 }
 
-// Is reports whether target is the sentinel of e's status.
+// Is reports whether target is the sentinel of e's status (statusOf) or
+// of its outcome.
 func (e *Error) Is(target error) bool {
 	switch target {
-	case ErrBadRequest:
-		return e.StatusCode == http.StatusBadRequest
-	case ErrUnauthorized:
-		return e.StatusCode == http.StatusUnauthorized
-	case ErrForbidden:
-		return e.StatusCode == http.StatusForbidden
-	case ErrNotFound:
-		return e.StatusCode == http.StatusNotFound
-	case ErrBehind:
-		return e.StatusCode == http.StatusConflict
-	case ErrOtherEpoch:
-		return e.StatusCode == http.StatusPreconditionFailed
-	case ErrCycle:
-		return e.StatusCode == http.StatusUnprocessableEntity
-	case ErrTooLarge:
-		return e.StatusCode == http.StatusRequestEntityTooLarge
-	case ErrUnavailable:
-		return e.StatusCode == http.StatusServiceUnavailable || e.StatusCode == http.StatusBadGateway || e.StatusCode == http.StatusGatewayTimeout
 	case ErrNotApplied:
 		return e.Outcome == NotApplied
 	case ErrOutcomeUnknown:
 		return e.Outcome == Unknown
 	}
-	return false
+	return slices.Contains(statusOf[target], e.StatusCode)
+}
+
+// statusOf is the statuses each sentinel of a status stands for.
+var statusOf = map[error][]int{
+	ErrBadRequest:   {http.StatusBadRequest},
+	ErrUnauthorized: {http.StatusUnauthorized},
+	ErrForbidden:    {http.StatusForbidden},
+	ErrNotFound:     {http.StatusNotFound},
+	ErrBehind:       {http.StatusConflict},
+	ErrOtherEpoch:   {http.StatusPreconditionFailed},
+	ErrCycle:        {http.StatusUnprocessableEntity},
+	ErrTooLarge:     {http.StatusRequestEntityTooLarge},
+	ErrUnavailable:  {http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout},
 }
 
 // writeOutcome is the outcome of a write answered with status, given the

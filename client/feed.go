@@ -1,13 +1,11 @@
 package client
 
 import (
-	"bufio"
-	"bytes"
+	"auth/internal/sse"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -251,68 +249,33 @@ func (c *Client) watchOnce(ctx context.Context, cur *cursor, fn func(Event) erro
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" && !strings.HasPrefix(ct, "text/event-stream;") {
 		return false, fmt.Errorf("auth: GET /v1/events/stream: Content-Type %q, want text/event-stream", ct)
 	}
-	r := bufio.NewReaderSize(resp.Body, 64<<10)
-	var (
-		event string
-		data  []byte
-		id    string
-	)
+	r := sse.NewReader(resp.Body, 64<<10)
+	r.Line = func() { watchdog.Reset(watchIdle) }
 	for {
-		line, err := r.ReadBytes('\n')
+		sev, err := r.Next()
 		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF // a stream never ends on its own
-			}
-			return progressed, err
+			return progressed, err // io.ErrUnexpectedEOF at its end: a stream never ends on its own
 		}
-		watchdog.Reset(watchIdle)
-		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
-		if len(line) == 0 { // dispatch
-			if data == nil {
-				event = ""
-				continue
+		switch sev.Type {
+		case "", "message":
+			var ev Event
+			if err := json.Unmarshal(sev.Data, &ev); err != nil {
+				return progressed, fmt.Errorf("auth: event stream: malformed event: %w", err)
 			}
-			switch event {
-			case "", "message":
-				var ev Event
-				if err := json.Unmarshal(data, &ev); err != nil {
-					return progressed, fmt.Errorf("auth: event stream: malformed event: %w", err)
-				}
-				if ev.Seq <= *after {
-					break // never give an event twice
-				}
-				if err := fn(ev); err != nil {
-					return progressed, fnError{err}
-				}
-				*after, progressed = ev.Seq, true
-				if e, _, ok := strings.Cut(id, ":"); ok {
-					cur.epoch = e
-				}
-			case "error":
-				return progressed, errStreamError
-			case "reset":
-				return progressed, fmt.Errorf("%w: %s", ErrReset, data)
+			if ev.Seq <= *after {
+				continue // never give an event twice
 			}
-			event, data = "", nil
-			continue
-		}
-		if line[0] == ':' { // a comment: the keep-alive
-			continue
-		}
-		field, value, _ := bytes.Cut(line, []byte(":"))
-		value = bytes.TrimPrefix(value, []byte(" "))
-		switch string(field) {
-		case "event":
-			event = string(value)
-		case "id":
-			id = string(value)
-		case "data":
-			if data != nil {
-				data = append(data, '\n')
-			} else {
-				data = []byte{}
+			if err := fn(ev); err != nil {
+				return progressed, fnError{err}
 			}
-			data = append(data, value...)
+			*after, progressed = ev.Seq, true
+			if e, _, ok := strings.Cut(sev.ID, ":"); ok {
+				cur.epoch = e
+			}
+		case "error":
+			return progressed, errStreamError
+		case "reset":
+			return progressed, fmt.Errorf("%w: %s", ErrReset, sev.Data)
 		}
 	}
 }

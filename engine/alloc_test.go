@@ -58,6 +58,10 @@ func TestChecksDoNotAllocate(t *testing.T) {
 			"nil Tenant.UserHasPermission": testing.AllocsPerRun(1000, func() {
 				allocSink = nilTenant.UserHasPermission(q.user, q.perm)
 			}),
+			"Tenant.UserHasPermissionAt": testing.AllocsPerRun(1000, func() {
+				ok, seq := tn.UserHasPermissionAt(q.user, q.perm)
+				allocSink = ok && seq > 0
+			}),
 			"Engine.UserHasPermission": testing.AllocsPerRun(1000, func() {
 				allocSink = e.UserHasPermission("k", q.user, q.perm)
 			}),

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"auth/internal/threadcpu"
 )
 
 // The shape of the benchmark tenants: every user is in benchRolesPerUser
@@ -223,7 +225,7 @@ func BenchmarkUserHasPermission(b *testing.B) {
 					// On one OS thread, so that its CPU time is the loop's.
 					runtime.LockOSThread()
 					defer runtime.UnlockOSThread()
-					start := threadCPUTime()
+					start := threadcpu.Time()
 					hits, i := 0, 0
 					for b.Loop() {
 						if check(&s.queries[i&(benchQueries-1)]) {
@@ -232,7 +234,7 @@ func BenchmarkUserHasPermission(b *testing.B) {
 						i++
 					}
 					b.ReportMetric(100*s.hitRate, "%true")
-					if cpu := threadCPUTime() - start; cpu > 0 {
+					if cpu := threadcpu.Time() - start; cpu > 0 {
 						b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 					}
 					benchSink.Add(int64(hits))

@@ -347,11 +347,17 @@ func (t *tables) rebuildChecks() {
 	}
 }
 
-// inclusionCost estimates the table updates of changing the inclusions
-// under role r (adding or removing one of r's, or deleting r): the
-// permissions r reaches, times the roles that reach r.
-func (t *tables) inclusionCost(r uint32) int {
-	return int(t.permsBelow(r).GetCardinality()) * len(t.reach([]uint32{r}, up))
+// inclusionCost estimates the table updates of linking or unlinking a
+// including b (or of deleting a role, a and b both that role): the
+// permissions b reaches, times the roles that reach a, whose check sets
+// change; and, for a tenant's first inclusion, a copy of every
+// permission's roles (keepDirect).
+func (t *tables) inclusionCost(a, b uint32) int {
+	n := int(t.permsBelow(b).GetCardinality()) * len(t.reach([]uint32{a}, up))
+	if t.inclusions == 0 {
+		n += t.perms.len()
+	}
+	return n
 }
 
 // delUser takes user out of every role.
@@ -366,19 +372,6 @@ func (t *tables) delUser(user string) {
 	}
 	t.memberships -= len(rs)
 	t.freeUser(user, e.idx)
-}
-
-// inclusionsOf returns role's direct inclusions, by name, sorted.
-func (t *tables) inclusionsOf(role string) []string {
-	r, ok := t.roles[role]
-	if !ok {
-		return nil
-	}
-	out := make([]string, 0, len(t.roleRecs[r].includes))
-	for _, b := range t.roleRecs[r].includes {
-		out = append(out, t.roleRecs[b].name)
-	}
-	return out
 }
 
 // aCycle returns a role on a cycle of inclusions, if there is one (only a

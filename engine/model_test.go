@@ -286,18 +286,27 @@ func readState(r reader, p pools) state {
 		Why:               map[[2]string][]Via{},
 	}
 	roles, perms, users := queried(p.roles), queried(p.perms), queried(p.users)
+	inclusions := false
 	for _, role := range roles {
-		for _, l := range []List{ListRolePermissions, ListRoleMembers, ListInclusions} {
-			s.Effective[fmt.Sprint(l, " ", role)] = r.List(l, role, true)
-		}
 		for _, inc := range roles {
 			s.HasInclusion[[2]string{role, inc}] = r.HasInclusion(role, inc)
+			inclusions = inclusions || s.HasInclusion[[2]string{role, inc}]
 		}
 	}
-	for _, user := range users {
-		s.Effective[fmt.Sprint(ListUserRoles, " ", user)] = r.List(ListUserRoles, user, true)
-		for _, perm := range perms {
-			s.Why[[2]string{user, perm}] = r.Why(user, perm)
+	// The reads that follow inclusions, where there are some to follow
+	// (without, they are the direct reads above and below, which readOp
+	// compares one at a time).
+	if inclusions {
+		for _, role := range roles {
+			for _, l := range []List{ListRolePermissions, ListRoleMembers, ListInclusions} {
+				s.Effective[fmt.Sprint(l, " ", role)] = r.List(l, role, true)
+			}
+		}
+		for _, user := range users {
+			s.Effective[fmt.Sprint(ListUserRoles, " ", user)] = r.List(ListUserRoles, user, true)
+			for _, perm := range perms {
+				s.Why[[2]string{user, perm}] = r.Why(user, perm)
+			}
 		}
 	}
 	for _, role := range roles {

@@ -242,3 +242,69 @@ func TestChecksSeeBeforeOrAfter(t *testing.T) {
 	checkSame(t, "after the plan", tn, m, pools{roles: []string{"big", "small", "a", "b"}, perms: []string{"use", "see", "move"}, users: []string{"u0", last, "m0", lastM, "s1", "s2"}})
 	t.Logf("%d reads during %d events", reads.Load(), len(plan)-1)
 }
+
+// TestLargeInclusionChangesAreBuiltAside: an inclusion that changes the
+// check sets of many permissions for many roles (here 40 permissions for
+// 31 roles) is built aside, as a large batch is: readers see the state
+// before it until it is published, and never wait for it. So is its
+// removal. (Its cost is the permissions below the included role times
+// the roles that reach the including one.)
+func TestLargeInclusionChangesAreBuiltAside(t *testing.T) {
+	e := New()
+	const key = "k"
+	must := func(_ bool, err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(e.AddRole(key, "top"))
+	must(e.AddRole(key, "hub"))
+	for i := range 40 {
+		must(e.AddPermission(key, "hub", fmt.Sprintf("p%d", i)))
+	}
+	for i := range 30 {
+		a := fmt.Sprintf("a%d", i)
+		must(e.AddRole(key, a))
+		must(e.AddInclusion(key, a, "top"))
+	}
+	must(e.AddMembership(key, "u7", "a3"))
+
+	held, release := make(chan struct{}), make(chan struct{})
+	var asides atomic.Int32
+	builtAside = func() { asides.Add(1); held <- struct{}{}; <-release }
+	defer func() { builtAside = nil }()
+	for _, tc := range []struct {
+		name          string
+		change        func()
+		before, after bool // u7's p17
+	}{
+		{"inclusion", func() { must(e.AddInclusion(key, "top", "hub")) }, false, true},
+		{"its removal", func() { must(e.DelInclusion(key, "top", "hub")) }, true, false},
+	} {
+		done := make(chan struct{})
+		go func() { defer close(done); tc.change() }()
+		select {
+		case <-held:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: the change was never built aside", tc.name)
+		}
+		read := make(chan bool)
+		go func() { read <- e.UserHasPermission(key, "u7", "p17") }()
+		select {
+		case got := <-read:
+			if got != tc.before {
+				t.Errorf("%s: while it is built, u7 has p17: %v, want %v", tc.name, got, tc.before)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: a check waits for the change being built", tc.name)
+		}
+		release <- struct{}{}
+		<-done
+		if got := e.UserHasPermission(key, "u7", "p17"); got != tc.after {
+			t.Errorf("%s: once published, u7 has p17: %v, want %v", tc.name, got, tc.after)
+		}
+	}
+	if n := asides.Load(); n != 2 {
+		t.Errorf("%d changes built aside, want 2", n)
+	}
+}

@@ -181,13 +181,15 @@ func (t *tables) changeCost(c *Change) int {
 			rec := &t.roleRecs[r]
 			n := 1 + int(rec.members.GetCardinality()+rec.perms.GetCardinality())
 			if rec.includes != nil || rec.includedBy != nil {
-				n += t.inclusionCost(r)
+				n += t.inclusionCost(r, r)
 			}
 			return n
 		}
 	case OpAddInclusion, OpDelInclusion:
-		if r, ok := t.roles[c.Includes]; ok {
-			return 1 + t.inclusionCost(r)
+		a, okA := t.roles[c.Role]
+		b, okB := t.roles[c.Includes]
+		if okA && okB {
+			return 1 + t.inclusionCost(a, b)
 		}
 	case OpAddPermission, OpDelPermission:
 		if r, ok := t.roles[c.Role]; ok && t.roleRecs[r].includedBy != nil {
@@ -306,6 +308,23 @@ func (t *Tenant) UserHasPermission(user, perm string) bool {
 	ok := s.userHasPermission(user, perm)
 	m.RUnlock()
 	return ok
+}
+
+// UserHasPermissionAt is UserHasPermission, also returning the seq of the
+// state it answered from, read in the same look at the state (0 for a nil
+// tenant). Like UserHasPermission it does not allocate.
+func (t *Tenant) UserHasPermissionAt(user, perm string) (ok bool, seq uint64) {
+	if t == nil {
+		return false, 0
+	}
+	c, s := t.view()
+	if c != nil {
+		return c.has(user, perm), c.seq
+	}
+	m := s.ck.rlock()
+	ok, seq = s.userHasPermission(user, perm), s.seq
+	m.RUnlock()
+	return ok, seq
 }
 
 // CheckMany answers every check from one state of the tenant, appending

@@ -58,7 +58,8 @@ func (s *Server) checker(ctx *fasthttp.RequestCtx, key string) (*engine.Tenant, 
 // checkV1 answers GET /v1/has_permission/{user}/{name} without min_seq,
 // as its router route would (the key from the Authorization header, the
 // tenant's seq in X-Auth-Seq), for the fast path: the tenant comes from the
-// key cache, and nothing is allocated.
+// key cache, the answer and the seq of the state it is from are read in
+// one look at the tenant, and nothing is allocated.
 func (s *Server) checkV1(ctx *fasthttp.RequestCtx, raws []string) {
 	key, ok := bearerKey(ctx)
 	if !ok {
@@ -67,8 +68,9 @@ func (s *Server) checkV1(ctx *fasthttp.RequestCtx, raws []string) {
 	p := getParams()
 	if p.parseRaw(ctx, v1CheckParams, raws) {
 		if t, ok := s.checker(ctx, key); ok {
-			s.setSeq(ctx, t.Seq())
-			writeBool(ctx, t.UserHasPermission(p.vals[0], p.vals[1]))
+			ok, seq := t.UserHasPermissionAt(p.vals[0], p.vals[1])
+			s.setSeq(ctx, seq)
+			writeBool(ctx, ok)
 		}
 	}
 	putParams(p)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,7 +11,7 @@ import (
 
 	"auth/engine"
 	"auth/httpapi"
-	"auth/persist/bolt"
+	"auth/internal/testhttp"
 	"auth/replica"
 )
 
@@ -28,21 +27,7 @@ func (s epochService) StoreEpoch() string { return s.epoch }
 // that store's epoch.
 func newEpochServer(t *testing.T) (*testServer, string) {
 	t.Helper()
-	store, err := bolt.Open(bolt.DefaultConfig(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := replica.New(engine.New(), store, replica.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rep.Load(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		rep.Close()
-		store.Close()
-	})
+	store, rep := newTestReplica(t)
 	if store.Epoch() == "" {
 		t.Fatal("the embedded store has no epoch")
 	}
@@ -54,26 +39,11 @@ func newEpochServer(t *testing.T) (*testServer, string) {
 // answer with its body read.
 func get(t *testing.T, base, path, key string, headers ...[2]string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest("GET", base+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
+		headers = append([][2]string{{"Authorization", "Bearer " + key}}, headers...)
 	}
-	for _, h := range headers {
-		req.Header.Set(h[0], h[1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
+	resp, body := testhttp.Get(t, base+path, headers...)
+	return resp, string(body)
 }
 
 // TestEpochShown: /status names the store's epoch, and every answer that

@@ -12,6 +12,7 @@ import (
 
 	"auth/engine"
 	"auth/httpapi"
+	"auth/internal/testhttp"
 	"auth/persist/bolt"
 	"auth/replica"
 )
@@ -66,23 +67,7 @@ func serve(t testing.TB, svc httpapi.Service, opts ...func(*httpapi.Config)) (st
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String(), srv
+	return testhttp.Serve(t, srv), srv
 }
 
 // do sends method path and returns the status and body. path is sent as
@@ -107,15 +92,7 @@ func (s *testServer) doWith(method, path, body string, headers ...[2]string) (in
 		req.Body = io.NopCloser(strings.NewReader(body))
 		req.ContentLength = int64(len(body))
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(resp.Body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
+	resp, answer := testhttp.Do(s.t, req)
 	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusNoContent && method != http.MethodOptions && path != "/metrics" && !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/x-ndjson") {
 		s.t.Errorf("%s %s: Content-Type %q, want application/json", method, path, ct)
 	}

@@ -20,17 +20,11 @@ import (
 //	GET    /api/why/{key}/{user}/{name}            {"result": bool, "via": [{"role": "viewer", "path": ["admin", "editor", "viewer"]}]}
 //	DELETE /api/user/{key}/{user}                  {"result": true}: the user is out of every role
 func (s *Server) registerInclusions() {
-	const inclusion = "/api/inclusion/{key}/{role}/{included}"
-	names := []string{"key", "role", "included"}
-	s.both(fasthttp.MethodPost, inclusion, s.writer(inclusion, names, func(p *params) engine.Change {
-		return engine.Change{Op: engine.OpAddInclusion, Role: p.owned(1), Includes: p.owned(2)}
-	}))
-	s.both(fasthttp.MethodDelete, inclusion, s.writer(inclusion, names, func(p *params) engine.Change {
-		return engine.Change{Op: engine.OpDelInclusion, Role: p.owned(1), Includes: p.owned(2)}
-	}))
-	s.both(fasthttp.MethodGet, inclusion, s.boolReader(names, func(t *engine.Tenant, p *params) bool {
-		return t.HasInclusion(p.vals[1], p.vals[2])
-	}))
+	s.registerFact("/api/inclusion/{key}/{role}/{included}", []string{"key", "role", "included"}, engine.OpAddInclusion, engine.OpDelInclusion,
+		func(op engine.Op, p *params) engine.Change {
+			return engine.Change{Op: op, Role: p.owned(1), Includes: p.owned(2)}
+		},
+		func(t *engine.Tenant, p *params) bool { return t.HasInclusion(p.vals[1], p.vals[2]) })
 	s.both(fasthttp.MethodGet, "/api/inclusions/{key}/{role}",
 		s.listReader([]string{"key", "role"}, "result", "role", engine.ListInclusions, false))
 

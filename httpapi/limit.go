@@ -17,14 +17,59 @@ import (
 // way to change it; the server sets them above these, so that they never
 // act first.)
 type connLimits struct {
-	max, perIP int // perIP 0: no cap
-	v6Bits     int // IPv6 clients are grouped by prefixes this long
-
-	mu   sync.Mutex
-	open int
-	byIP map[netip.Prefix]int // by client (clientGroup)
-
+	clientCounts
 	rejected atomic.Uint64
+}
+
+// clientCounts counts what a server holds (connections, watches), in all
+// and per client (a clientGroup), under a cap on each.
+type clientCounts struct {
+	max, perClient int // perClient 0: no cap
+	v6Bits         int // IPv6 clients are grouped by prefixes this long
+
+	mu       sync.Mutex
+	n        int
+	byClient map[netip.Prefix]int
+}
+
+// take counts one more of client g in. Past a cap it counts nothing and
+// returns ok false, with all true if the cap is the server's, false if it
+// is the client's.
+func (c *clientCounts) take(g netip.Prefix) (ok, all bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n >= c.max {
+		return false, true
+	}
+	if c.perClient > 0 && g.IsValid() {
+		if c.byClient[g] >= c.perClient {
+			return false, false
+		}
+		c.byClient[g]++
+	}
+	c.n++
+	return true, false
+}
+
+// release gives back a place take gave client g.
+func (c *clientCounts) release(g netip.Prefix) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n--
+	if c.perClient > 0 && g.IsValid() {
+		if n := c.byClient[g] - 1; n > 0 {
+			c.byClient[g] = n
+		} else {
+			delete(c.byClient, g)
+		}
+	}
+}
+
+// count is the number held.
+func (c *clientCounts) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
 }
 
 // Messages of the two refusals.
@@ -38,7 +83,7 @@ const (
 const rejectWriteTimeout = 100 * time.Millisecond
 
 func newConnLimits(max, perIP, v6Bits int) *connLimits {
-	return &connLimits{max: max, perIP: perIP, v6Bits: v6Bits, byIP: map[netip.Prefix]int{}}
+	return &connLimits{clientCounts: clientCounts{max: max, perClient: perIP, v6Bits: v6Bits, byClient: map[netip.Prefix]int{}}}
 }
 
 // limitListener is a listener under a server's connLimits.
@@ -68,32 +113,13 @@ func (l *limitListener) Accept() (net.Conn, error) {
 // admit counts a new connection from client ip (a clientGroup), or
 // returns why it is refused.
 func (l *connLimits) admit(ip netip.Prefix) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.open >= l.max {
+	switch ok, all := l.take(ip); {
+	case ok:
+		return ""
+	case all:
 		return msgTooManyConns
 	}
-	if l.perIP > 0 && ip.IsValid() {
-		if l.byIP[ip] >= l.perIP {
-			return msgTooManyConnsPerIP
-		}
-		l.byIP[ip]++
-	}
-	l.open++
-	return ""
-}
-
-func (l *connLimits) release(ip netip.Prefix) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.open--
-	if l.perIP > 0 && ip.IsValid() {
-		if n := l.byIP[ip] - 1; n > 0 {
-			l.byIP[ip] = n
-		} else {
-			delete(l.byIP, ip)
-		}
-	}
+	return msgTooManyConnsPerIP
 }
 
 // addrOf is the IP address of a connection's peer, or the zero Addr for

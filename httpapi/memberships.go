@@ -7,17 +7,11 @@ import (
 )
 
 func (s *Server) registerMemberships() {
-	const member = "/api/membership/{key}/{user}/{role}"
-	names := []string{"key", "user", "role"}
-	s.both(fasthttp.MethodPost, member, s.writer(member, names, func(p *params) engine.Change {
-		return engine.Change{Op: engine.OpAddMembership, User: p.owned(1), Role: p.owned(2)}
-	}))
-	s.both(fasthttp.MethodDelete, member, s.writer(member, names, func(p *params) engine.Change {
-		return engine.Change{Op: engine.OpDelMembership, User: p.owned(1), Role: p.owned(2)}
-	}))
-	s.both(fasthttp.MethodGet, member, s.boolReader(names, func(t *engine.Tenant, p *params) bool {
-		return t.HasMembership(p.vals[1], p.vals[2])
-	}))
+	s.registerFact("/api/membership/{key}/{user}/{role}", []string{"key", "user", "role"}, engine.OpAddMembership, engine.OpDelMembership,
+		func(op engine.Op, p *params) engine.Change {
+			return engine.Change{Op: op, User: p.owned(1), Role: p.owned(2)}
+		},
+		func(t *engine.Tenant, p *params) bool { return t.HasMembership(p.vals[1], p.vals[2]) })
 	s.both(fasthttp.MethodGet, "/api/user_roles/{key}/{user}",
 		s.listReader([]string{"key", "user"}, "result", "role", engine.ListUserRoles, true))
 	s.both(fasthttp.MethodGet, "/api/members/{key}/{role}",

@@ -148,3 +148,30 @@ func (s *Server) registerMetrics() {
 type promLogger struct{ s *Server }
 
 func (l promLogger) Println(v ...any) { l.s.cfg.Logger.Warn("metrics", "err", v) }
+
+// registerStateMetrics registers the metrics read from the server's state
+// when scraped: its refusals (counters) and what it holds (gauges).
+func (s *Server) registerStateMetrics(reg prometheus.Registerer) {
+	for _, m := range []struct {
+		name, help string
+		gauge      bool
+		value      func() float64
+	}{
+		{"auth_http_refused_connections_total", "Connections refused with 503 because the server, or their client address, was at its connection cap.",
+			false, func() float64 { return float64(s.limits.rejected.Load()) }},
+		{"auth_http_refused_watches_total", "Event streams and long-polls refused with 429 because the server, or their client, was at its cap.",
+			false, func() float64 { return float64(s.refusedWatches.Load()) }},
+		{"auth_http_refused_imports_total", "Imports refused with 429 because the server was at its cap or the tenant had one in progress.",
+			false, func() float64 { return float64(s.refusedImports.Load()) }},
+		{"auth_http_watches", "Event streams and waiting long-polls in progress.",
+			true, func() float64 { return float64(s.watches.count()) }},
+		{"auth_http_feeds", "Tenants whose watchers share a reader of the store now.",
+			true, func() float64 { return float64(s.feeds.count()) }},
+	} {
+		if m.gauge {
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: m.name, Help: m.help}, m.value))
+		} else {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help}, m.value))
+		}
+	}
+}

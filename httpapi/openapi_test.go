@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"regexp"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"auth/httpapi"
+	"auth/internal/testhttp"
 )
 
 // The OpenAPI document is kept in the JSON-compatible subset of YAML, so
@@ -49,15 +49,7 @@ var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "p
 // fetchOpenAPI gets the document from the server, as a client would.
 func fetchOpenAPI(t *testing.T, s *testServer) []byte {
 	t.Helper()
-	resp, err := http.Get(s.base + "/openapi.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := testhttp.Get(t, s.base+"/openapi.yaml")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /openapi.yaml = %d %s", resp.StatusCode, body)
 	}

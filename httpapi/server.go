@@ -250,26 +250,7 @@ func New(cfg Config, svc Service) (*Server, error) {
 	}
 	if cfg.Registerer != nil {
 		s.metrics = newHTTPMetrics(cfg.Registerer)
-		cfg.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "auth_http_refused_connections_total",
-			Help: "Connections refused with 503 because the server, or their client address, was at its connection cap.",
-		}, func() float64 { return float64(s.limits.rejected.Load()) }))
-		cfg.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "auth_http_refused_watches_total",
-			Help: "Event streams and long-polls refused with 429 because the server, or their client, was at its cap.",
-		}, func() float64 { return float64(s.refusedWatches.Load()) }))
-		cfg.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "auth_http_refused_imports_total",
-			Help: "Imports refused with 429 because the server was at its cap or the tenant had one in progress.",
-		}, func() float64 { return float64(s.refusedImports.Load()) }))
-		cfg.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "auth_http_watches",
-			Help: "Event streams and waiting long-polls in progress.",
-		}, func() float64 { return float64(s.watches.count()) }))
-		cfg.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "auth_http_feeds",
-			Help: "Tenants whose watchers share a reader of the store now.",
-		}, func() float64 { return float64(s.feeds.count()) }))
+		s.registerStateMetrics(cfg.Registerer)
 	}
 	// Metrics and the access log name a request by its route's template.
 	r.SaveMatchedRoutePath = cfg.Registerer != nil || cfg.AccessLog

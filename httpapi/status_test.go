@@ -2,13 +2,12 @@ package httpapi_test
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
 	"auth/engine"
 	"auth/httpapi"
+	"auth/internal/testhttp"
 	"auth/persist/bolt"
 	"auth/replica"
 )
@@ -32,22 +31,11 @@ func serveStatus(t *testing.T, svc httpapi.Service) string {
 
 func getStatus(t *testing.T, url, auth string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url+"/status", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var headers [][2]string
 	if auth != "" {
-		req.Header.Set("Authorization", auth)
+		headers = append(headers, [2]string{"Authorization", auth})
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := testhttp.Get(t, url+"/status", headers...)
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q", ct)
 	}

@@ -48,55 +48,22 @@ func clientGroup(ip netip.Addr, v6Bits int) netip.Prefix {
 }
 
 // watchLimits counts the watches in progress.
-type watchLimits struct {
-	max, perClient int
-	v6Bits         int
-
-	mu       sync.Mutex
-	n        int
-	byClient map[netip.Prefix]int
-}
+type watchLimits struct{ clientCounts }
 
 func newWatchLimits(max, perClient, v6Bits int) *watchLimits {
-	return &watchLimits{max: max, perClient: perClient, v6Bits: v6Bits, byClient: map[netip.Prefix]int{}}
+	return &watchLimits{clientCounts{max: max, perClient: perClient, v6Bits: v6Bits, byClient: map[netip.Prefix]int{}}}
 }
 
 // acquire counts a watch from ip in, or returns why it is refused.
 func (l *watchLimits) acquire(ip netip.Addr) (netip.Prefix, string) {
 	g := clientGroup(ip, l.v6Bits)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.n >= l.max {
+	switch ok, all := l.take(g); {
+	case ok:
+		return g, ""
+	case all:
 		return g, msgTooManyWatches
 	}
-	if l.perClient > 0 && g.IsValid() {
-		if l.byClient[g] >= l.perClient {
-			return g, msgTooManyWatchesPerClient
-		}
-		l.byClient[g]++
-	}
-	l.n++
-	return g, ""
-}
-
-func (l *watchLimits) release(g netip.Prefix) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.n--
-	if l.perClient > 0 && g.IsValid() {
-		if n := l.byClient[g] - 1; n > 0 {
-			l.byClient[g] = n
-		} else {
-			delete(l.byClient, g)
-		}
-	}
-}
-
-// count is the number of watches in progress.
-func (l *watchLimits) count() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.n
+	return g, msgTooManyWatchesPerClient
 }
 
 // startWatch counts a watch of the request's client in; past a cap it

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 
 	"auth/engine"
 	"auth/httpapi"
+	"auth/internal/liveheap"
 	"auth/replica"
 )
 
@@ -257,7 +257,7 @@ func TestMadeUpKeysLeaveNothing(t *testing.T) {
 	// tenants to their steady size; the second must not grow the heap
 	// (state kept per key, ~400 bytes each, would grow it by 1 MiB).
 	round(2000)
-	heapBefore := liveHeap()
+	heapBefore := liveheap.Bytes()
 	round(4000)
 	// Streams end when their writer sees the client gone; give them time.
 	deadline := time.Now().Add(5 * time.Second)
@@ -271,7 +271,7 @@ func TestMadeUpKeysLeaveNothing(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if grew := int64(liveHeap()) - int64(heapBefore); grew > 512<<10 {
+	if grew := int64(liveheap.Bytes()) - int64(heapBefore); grew > 512<<10 {
 		t.Fatalf("4,000 requests with made-up keys grew the live heap by %d KiB", grew>>10)
 	}
 	waits := svc.waits.Load()
@@ -283,14 +283,4 @@ func TestMadeUpKeysLeaveNothing(t *testing.T) {
 	if n := svc.waits.Load() - waits; n > 2 {
 		t.Fatalf("50 min_seq reads of one unknown key asked the store %d times", n)
 	}
-}
-
-// liveHeap is the heap in use after two collections (the second empties
-// what the first left in sync.Pools' victim caches).
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
 }

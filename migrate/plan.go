@@ -158,24 +158,13 @@ func Plan(src *Source, opts Options) []*Tenant {
 			b.t.DuplicateDocs++
 			continue
 		}
-		b.t.DanglingRefs += m.BadRefs
-		seen := make(map[bson.ObjectID]bool, len(m.Groups))
-		for _, ref := range m.Groups {
-			if seen[ref] {
-				b.t.DuplicateRefs++
-				continue
-			}
-			seen[ref] = true
-			g := groups[ref]
-			switch {
-			case g == nil:
-				b.t.DanglingRefs++
-			case g.Creator != m.Creator:
+		b.refs(groups, m.Groups, m.BadRefs, func(g *Group) {
+			if g.Creator != m.Creator {
 				b.t.ForeignRefs++
-			default:
+			} else {
 				b.members[[2]string{g.Role, m.User}] = true
 			}
-		}
+		})
 	}
 
 	// Permissions: a grant counts where the original answered it: the
@@ -189,18 +178,8 @@ func Plan(src *Source, opts Options) []*Tenant {
 	for i := range src.Permissions {
 		p := &src.Permissions[i]
 		b := bs[p.Creator]
-		b.t.DanglingRefs += p.BadRefs
-		seen := make(map[bson.ObjectID]bool, len(p.Groups))
-		for _, ref := range p.Groups {
-			if seen[ref] {
-				b.t.DuplicateRefs++
-				continue
-			}
-			seen[ref] = true
-			g := groups[ref]
+		b.refs(groups, p.Groups, p.BadRefs, func(g *Group) {
 			switch {
-			case g == nil:
-				b.t.DanglingRefs++
 			case first[roleOf{g.Creator, g.Role}] != g:
 				// A grant to a second document of a role: the original
 				// checked the first only. Counted with the document.
@@ -209,7 +188,7 @@ func Plan(src *Source, opts Options) []*Tenant {
 			default:
 				hidden = append(hidden, hiddenGrant{g.Creator, Grant{g.Role, p.Name}})
 			}
-		}
+		})
 	}
 	// A grant hidden in one document but answered through another is not
 	// hidden.
@@ -238,6 +217,26 @@ type roleOf struct {
 func idLess(a, b bson.ObjectID) bool { return bytes.Compare(a[:], b[:]) < 0 }
 
 // finish validates the names and writes the facts.
+// refs calls fn with each group a document's refs name, once each;
+// bad (refs that did not decode), repeated refs and refs to no group are
+// counted in b's tenant instead.
+func (b *builder) refs(groups map[bson.ObjectID]*Group, refs []bson.ObjectID, bad int, fn func(g *Group)) {
+	b.t.DanglingRefs += bad
+	seen := make(map[bson.ObjectID]bool, len(refs))
+	for _, ref := range refs {
+		if seen[ref] {
+			b.t.DuplicateRefs++
+			continue
+		}
+		seen[ref] = true
+		if g := groups[ref]; g != nil {
+			fn(g)
+		} else {
+			b.t.DanglingRefs++
+		}
+	}
+}
+
 func (b *builder) finish(opts Options) {
 	t := b.t
 	for g := range b.hidden {

@@ -17,6 +17,7 @@ import (
 
 	"auth/bench/dataset"
 	"auth/engine"
+	"auth/internal/liveheap"
 )
 
 // Pool sizes: how many distinct checks a benchmark cycles through (powers
@@ -247,25 +248,17 @@ type ScaleSubject struct {
 	Build     time.Duration
 }
 
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
-
 // BuildScale builds c's engine (through snapshots) and measures its heap.
 // Queries answer true half the time.
 func BuildScale(c ScaleCase) (*ScaleSubject, error) {
-	before := liveHeap()
+	before := liveheap.Bytes()
 	start := time.Now()
 	e, err := c.Cfg.Engine()
 	if err != nil {
 		return nil, err
 	}
 	build := time.Since(start)
-	after := liveHeap()
+	after := liveheap.Bytes()
 	s := &ScaleSubject{Case: c, Engine: e, Queries: Queries(c.Cfg, ScalePool, 0.5, 2), Build: build}
 	if after > before {
 		s.HeapBytes = after - before

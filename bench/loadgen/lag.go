@@ -72,12 +72,9 @@ func startLagProber(ctx context.Context, opts Options) *lagProber {
 func (p *lagProber) run(ctx context.Context, i int, c *fasthttp.HostClient, key string) {
 	defer p.wg.Done()
 	defer c.CloseIdleConnections()
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.Header.SetHost(c.Addr)
+	req, resp, release := acquire(c.Addr, [][2]string{{"Authorization", "Bearer " + key}})
+	defer release()
 	req.SetRequestURI("/status")
-	req.Header.Set("Authorization", "Bearer "+key)
 	t := time.NewTicker(p.poll)
 	defer t.Stop()
 	var last uint64

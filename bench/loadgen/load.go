@@ -56,39 +56,31 @@ func Load(ctx context.Context, addr string, cfg dataset.Config, conc int, progre
 	type job struct{ method, path string }
 	run := func(feed func(emit func(job) bool)) {
 		jobs := make(chan job, 4*conc)
-		var wg sync.WaitGroup
-		for range conc {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-				defer fasthttp.ReleaseRequest(req)
-				defer fasthttp.ReleaseResponse(resp)
-				req.Header.SetHost(addr)
-				for j := range jobs {
-					req.Header.SetMethod(j.method)
-					req.SetRequestURI(j.path)
-					err := client.Do(req, resp)
-					if err == nil && (resp.StatusCode() != 200 || !bytes.Equal(resp.Body(), answerTrue)) {
-						err = fmt.Errorf("status %d: %s", resp.StatusCode(), resp.Body())
-					}
-					if err != nil {
-						cancel(fmt.Errorf("loading %s %s: %w", j.method, j.path, err))
-					}
-					done.Add(1)
+		go func() {
+			defer close(jobs)
+			feed(func(j job) bool {
+				select {
+				case jobs <- j:
+					return true
+				case <-ctx.Done():
+					return false
 				}
-			}()
-		}
-		feed(func(j job) bool {
-			select {
-			case jobs <- j:
-				return true
-			case <-ctx.Done():
-				return false
+			})
+		}()
+		withRequests(conc, addr, nil, func(req *fasthttp.Request, resp *fasthttp.Response) {
+			for j := range jobs {
+				req.Header.SetMethod(j.method)
+				req.SetRequestURI(j.path)
+				err := client.Do(req, resp)
+				if err == nil && (resp.StatusCode() != 200 || !bytes.Equal(resp.Body(), answerTrue)) {
+					err = fmt.Errorf("status %d: %s", resp.StatusCode(), resp.Body())
+				}
+				if err != nil {
+					cancel(fmt.Errorf("loading %s %s: %w", j.method, j.path, err))
+				}
+				done.Add(1)
 			}
 		})
-		close(jobs)
-		wg.Wait()
 	}
 	errStop := fmt.Errorf("stop")
 	feedTenants := func(roles bool) func(emit func(job) bool) {
@@ -165,51 +157,66 @@ func VerifyOps(ctx context.Context, addr string, ops []Op, headers [][2]string) 
 	var (
 		mu    sync.Mutex
 		first error
-		wg    sync.WaitGroup
 	)
 	next := atomic.Int64{}
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseRequest(req)
-			defer fasthttp.ReleaseResponse(resp)
-			req.Header.SetHost(addr)
-			for _, h := range headers {
-				req.Header.Set(h[0], h[1])
+	withRequests(8, addr, headers, func(req *fasthttp.Request, resp *fasthttp.Response) {
+		for ctx.Err() == nil {
+			i := int(next.Add(1)) - 1
+			if i >= len(ops) {
+				return
 			}
-			for ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= len(ops) {
-					return
-				}
-				op := &ops[i]
-				req.Header.SetMethod(op.Method)
-				req.SetRequestURIBytes(op.Path)
-				if op.Body != nil {
-					req.SetBodyRaw(op.Body)
-				}
-				err := client.Do(req, resp)
-				if err == nil && (resp.StatusCode() != 200 || !op.Matches(resp.Body())) {
-					err = fmt.Errorf("%s %s %s: status %d, got %s, want %s", op.Method, op.Path, op.Body, resp.StatusCode(), resp.Body(), op.Want)
-				}
-				if err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					return
-				}
+			op := &ops[i]
+			req.Header.SetMethod(op.Method)
+			req.SetRequestURIBytes(op.Path)
+			if op.Body != nil {
+				req.SetBodyRaw(op.Body)
 			}
-		}()
-	}
-	wg.Wait()
+			err := client.Do(req, resp)
+			if err == nil && (resp.StatusCode() != 200 || !op.Matches(resp.Body())) {
+				err = fmt.Errorf("%s %s %s: status %d, got %s, want %s", op.Method, op.Path, op.Body, resp.StatusCode(), resp.Body(), op.Want)
+			}
+			if err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+				return
+			}
+		}
+	})
 	if first != nil {
 		return fmt.Errorf("verify: %w", first)
 	}
 	return ctx.Err()
+}
+
+// withRequests runs n workers, each with a request and a response of its
+// own (see acquire), and waits for them to return.
+func withRequests(n int, addr string, headers [][2]string, work func(req *fasthttp.Request, resp *fasthttp.Response)) {
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			req, resp, release := acquire(addr, headers)
+			defer release()
+			work(req, resp)
+		})
+	}
+	wg.Wait()
+}
+
+// acquire returns a request to addr with headers set, and a response;
+// release gives both back.
+func acquire(addr string, headers [][2]string) (req *fasthttp.Request, resp *fasthttp.Response, release func()) {
+	req, resp = fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.Header.SetHost(addr)
+	for _, h := range headers {
+		req.Header.Set(h[0], h[1])
+	}
+	return req, resp, func() {
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
 }
 
 // VisibleSettle is how long op must keep answering as expected for
@@ -227,13 +234,8 @@ func WaitVisible(ctx context.Context, addr string, op Op, headers [][2]string, t
 	var since time.Time // the first right answer of the current streak
 	client := NewClient(addr, 1, 10*time.Second)
 	defer client.CloseIdleConnections()
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.Header.SetHost(addr)
-	for _, h := range headers {
-		req.Header.Set(h[0], h[1])
-	}
+	req, resp, release := acquire(addr, headers)
+	defer release()
 	req.Header.SetMethod(op.Method)
 	req.SetRequestURIBytes(op.Path)
 	for {

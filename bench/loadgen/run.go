@@ -276,13 +276,8 @@ func latencyOf(h *hdr.Histogram) Latency {
 }
 
 func worker(ctx context.Context, client *fasthttp.HostClient, addr int, st *stream, s *workerStats, live *atomic.Uint64, opts Options, i int, start, end time.Time) {
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.Header.SetHost(client.Addr)
-	for _, h := range st.w.Proto.Headers {
-		req.Header.Set(h[0], h[1])
-	}
+	req, resp, release := acquire(client.Addr, st.w.Proto.Headers)
+	defer release()
 	var scratch Op
 	var interval time.Duration
 	due := start

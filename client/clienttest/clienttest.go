@@ -8,9 +8,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,6 +95,25 @@ func (s *Server) Backup(ctx context.Context, w io.Writer) error {
 	return err
 }
 
+// Restore starts a server whose store is backup (as Backup writes it), in
+// a new temporary directory that Close removes: the restore, which takes
+// a new epoch.
+func Restore(backup []byte, configure ...func(*httpapi.Config)) (*Server, error) {
+	dir, err := os.MkdirTemp("", "clienttest")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, bolt.FileName), backup, 0o600); err != nil {
+		return nil, errors.Join(err, os.RemoveAll(dir))
+	}
+	s, err := Start(dir, configure...)
+	if err != nil {
+		return nil, errors.Join(err, os.RemoveAll(dir))
+	}
+	s.ownsDir = true
+	return s, nil
+}
+
 // ServeTLS serves the same server on another loopback port, over TLS
 // with cfg (its certificate, client certificates), and returns that
 // port's https:// URL. Close stops it with the rest. Call it before the
@@ -159,4 +181,23 @@ func New(tb testing.TB, configure ...func(*httpapi.Config)) *Server {
 		}
 	})
 	return s
+}
+
+// SampleTenant is an import (JSON lines, as POST /v1/import takes them)
+// of the tenant benchmarks check against: 1,000 users in 10 roles, each
+// role granted 10 permissions. User user-U is a member of role role-(U%10);
+// role role-R is granted perm-(10R) to perm-(10R+9); so user-U has
+// perm-P exactly when P/10 == U%10.
+func SampleTenant() string {
+	var lines strings.Builder
+	for r := range 10 {
+		fmt.Fprintf(&lines, "{\"role\": \"role-%d\"}\n", r)
+		for p := range 10 {
+			fmt.Fprintf(&lines, "{\"role\": \"role-%d\", \"permission\": \"perm-%d\"}\n", r, 10*r+p)
+		}
+	}
+	for u := range 1000 {
+		fmt.Fprintf(&lines, "{\"role\": \"role-%d\", \"user\": \"user-%d\"}\n", u%10, u)
+	}
+	return lines.String()
 }

@@ -12,6 +12,7 @@ import (
 
 	"auth/client"
 	"auth/client/clienttest"
+	"auth/internal/threadcpu"
 )
 
 const benchKey = "live-bench-key"
@@ -105,19 +106,19 @@ func BenchmarkCheck(b *testing.B) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		runLocal := func() time.Duration {
-			begin := threadCPUTime()
+			begin := threadcpu.Time()
 			for j := range block {
 				ok, _ := r.Check(q[(i+j)&mask][0], q[(i+j)&mask][1])
 				sink = ok
 			}
-			return threadCPUTime() - begin
+			return threadcpu.Time() - begin
 		}
 		runEngine := func() time.Duration {
-			begin := threadCPUTime()
+			begin := threadcpu.Time()
 			for j := range block {
 				sink = t.UserHasPermission(q[(i+j)&mask][0], q[(i+j)&mask][1])
 			}
-			return threadCPUTime() - begin
+			return threadcpu.Time() - begin
 		}
 		for k := 0; b.Loop(); k++ {
 			// The same queries for both, each first in turn: the second

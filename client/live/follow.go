@@ -1,13 +1,10 @@
 package live
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -15,6 +12,7 @@ import (
 
 	"auth/client"
 	"auth/engine"
+	"auth/internal/sse"
 )
 
 // run follows the server until Close: it reads the stream, resuming it
@@ -148,51 +146,19 @@ func (r *Replica) follow() (progressed bool, err error) {
 	if resp.StatusCode != http.StatusOK {
 		return false, fmt.Errorf("live: event stream: %s", resp.Status)
 	}
-	br := bufio.NewReaderSize(resp.Body, 64<<10)
-	var (
-		kind string
-		data []byte
-		ev   engine.Event
-	)
+	// A cut mid-event applies nothing of it: an event is applied only
+	// whole, at its blank line, and the next connection resumes after the
+	// last one applied.
+	sr := sse.NewReader(resp.Body, 64<<10)
+	sr.Line = func() { watchdog.Reset(idle) }
+	var ev engine.Event
 	for {
-		line, err := br.ReadBytes('\n')
+		sev, err := sr.Next()
 		if err != nil {
-			if err == io.EOF {
-				// A cut mid-event applies nothing of it: an event is
-				// applied only whole, at its blank line, and the next
-				// connection resumes after the last one applied.
-				err = io.ErrUnexpectedEOF
-			}
 			return progressed, err
 		}
-		watchdog.Reset(idle)
-		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
-		if len(line) > 0 {
-			if line[0] == ':' {
-				continue
-			}
-			field, value, _ := bytes.Cut(line, []byte(":"))
-			value = bytes.TrimPrefix(value, []byte(" "))
-			switch string(field) {
-			case "event":
-				kind = string(value)
-			case "data":
-				if data != nil {
-					data = append(data, '\n')
-				} else {
-					data = []byte{}
-				}
-				data = append(data, value...)
-			}
-			continue
-		}
-		// A blank line: the event is whole.
-		k, d := kind, data
-		kind, data = "", nil
-		if d == nil {
-			continue
-		}
-		switch k {
+		d := sev.Data
+		switch sev.Type {
 		case "", "message":
 			var e event
 			if err := json.Unmarshal(d, &e); err != nil {

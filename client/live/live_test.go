@@ -11,8 +11,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -22,7 +20,7 @@ import (
 	"auth/client"
 	"auth/client/clienttest"
 	"auth/client/live"
-	"auth/persist/bolt"
+	"auth/internal/await"
 )
 
 const testKey = "live-replica-test-key"
@@ -79,43 +77,45 @@ func sameAsServer(t *testing.T, r *live.Replica, c *client.Client, seq uint64) {
 		l, le := r.HasRole(role)
 		s, se := c.HasRole(ctx, role, at)
 		boolSame("has_role "+role, l, le, s, se)
-		ll, le := r.RolePermissions(role)
-		sl, se := c.RolePermissions(ctx, role, at)
-		listSame("role_permissions "+role, ll, le, sl, se)
-		ll, le = r.RoleMembers(role)
-		sl, se = c.RoleMembers(ctx, role, at)
-		listSame("members "+role, ll, le, sl, se)
-		for _, p := range perms {
-			l, le := r.HasPermission(role, p)
-			s, se := c.HasPermission(ctx, role, p, at)
-			boolSame("permission "+role+" "+p, l, le, s, se)
-		}
-		for _, u := range users {
-			l, le := r.HasMembership(u, role)
-			s, se := c.HasMembership(ctx, u, role, at)
-			boolSame("membership "+u+" "+role, l, le, s, se)
+	}
+	// Every list of one name, for every name of its pool.
+	for _, q := range []struct {
+		what   string
+		pool   []string
+		local  func(string) ([]string, error)
+		server func(context.Context, string, ...client.ReadOption) (client.List, error)
+	}{
+		{"role_permissions", roles, r.RolePermissions, c.RolePermissions},
+		{"members", roles, r.RoleMembers, c.RoleMembers},
+		{"user_roles", users, r.UserRoles, c.UserRoles},
+		{"user_permissions", users, r.UserPermissions, c.UserPermissions},
+		{"which_roles_can", perms, r.WhichRolesCan, c.WhichRolesCan},
+		{"which_users_can", perms, r.WhichUsersCan, c.WhichUsersCan},
+	} {
+		for _, n := range q.pool {
+			local, lerr := q.local(n)
+			server, serr := q.server(ctx, n, at)
+			listSame(q.what+" "+n, local, lerr, server, serr)
 		}
 	}
-	for _, u := range users {
-		ll, le := r.UserRoles(u)
-		sl, se := c.UserRoles(ctx, u, at)
-		listSame("user_roles "+u, ll, le, sl, se)
-		ll, le = r.UserPermissions(u)
-		sl, se = c.UserPermissions(ctx, u, at)
-		listSame("user_permissions "+u, ll, le, sl, se)
-		for _, p := range perms {
-			l, le := r.Check(u, p)
-			s, se := c.UserHasPermission(ctx, u, p, at)
-			boolSame("has_permission "+u+" "+p, l, le, s, se)
+	// Every question of two names, for every pair of their pools.
+	for _, q := range []struct {
+		what   string
+		as, bs []string
+		local  func(a, b string) (bool, error)
+		server func(context.Context, string, string, ...client.ReadOption) (client.Answer, error)
+	}{
+		{"permission", roles, perms, r.HasPermission, c.HasPermission},
+		{"membership", users, roles, r.HasMembership, c.HasMembership},
+		{"has_permission", users, perms, r.Check, c.UserHasPermission},
+	} {
+		for _, a := range q.as {
+			for _, b := range q.bs {
+				local, lerr := q.local(a, b)
+				server, serr := q.server(ctx, a, b, at)
+				boolSame(q.what+" "+a+" "+b, local, lerr, server, serr)
+			}
 		}
-	}
-	for _, p := range perms {
-		ll, le := r.WhichRolesCan(p)
-		sl, se := c.WhichRolesCan(ctx, p, at)
-		listSame("which_roles_can "+p, ll, le, sl, se)
-		ll, le = r.WhichUsersCan(p)
-		sl, se = c.WhichUsersCan(ctx, p, at)
-		listSame("which_users_can "+p, ll, le, sl, se)
 	}
 }
 
@@ -254,18 +254,6 @@ func (p *switchProxy) point(target string) {
 	p.target.Store(u)
 }
 
-// eventually polls cond until it holds or d passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestStreamCutMidEvent: the stream breaks in the middle of an event,
 // several times: the replica applies nothing of the cut event, resumes
 // with Last-Event-ID and converges, without a rebuild.
@@ -337,7 +325,7 @@ func TestServerStoppedAndRestarted(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "fail closed past the bound", func() bool {
+	await.Cond(t, 10*time.Second, "fail closed past the bound", func() bool {
 		_, err := closed.Check("sara", "cook")
 		return errors.Is(err, live.ErrStale)
 	})
@@ -366,7 +354,7 @@ func TestServerStoppedAndRestarted(t *testing.T) {
 		if err := r.Wait(ctx, w2.Seq); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "fresh again", func() bool {
+		await.Cond(t, 10*time.Second, "fresh again", func() bool {
 			_, err := r.Check("sara", "cook")
 			return err == nil
 		})
@@ -412,11 +400,7 @@ func TestRestoredServerRebuilds(t *testing.T) {
 	if err := r.Wait(ctx, w.Seq); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, bolt.FileName), backup.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b, err := clienttest.Start(dir)
+	b, err := clienttest.Restore(backup.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,7 +414,7 @@ func TestRestoredServerRebuilds(t *testing.T) {
 	p.point(b.URL)
 	aOpen = false
 	a.Close()
-	eventually(t, 20*time.Second, "rebuilt in the new epoch", func() bool { return r.Epoch() == b.Epoch() })
+	await.Cond(t, 20*time.Second, "rebuilt in the new epoch", func() bool { return r.Epoch() == b.Epoch() })
 	if ok, _ := r.Check("sara", "cook"); ok {
 		t.Error("sara can still cook: the original's seq 3 kept")
 	}

@@ -12,6 +12,7 @@ import (
 
 	"auth/client"
 	"auth/client/live"
+	"auth/internal/await"
 )
 
 // startProcess starts the auth-server binary on addr with its data in
@@ -24,7 +25,7 @@ func startProcess(t *testing.T, bin, addr, dir string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	eventually(t, 30*time.Second, "the server answers", func() bool {
+	await.Cond(t, 30*time.Second, "the server answers", func() bool {
 		resp, err := http.Get("http://" + addr + "/ping")
 		if err == nil {
 			resp.Body.Close()
@@ -72,7 +73,7 @@ func TestChildProcessServer(t *testing.T) {
 
 	cmd.Process.Kill()
 	cmd.Wait()
-	eventually(t, 10*time.Second, "fail closed past the bound", func() bool {
+	await.Cond(t, 10*time.Second, "fail closed past the bound", func() bool {
 		_, err := r.Check("sara", "cook")
 		return errors.Is(err, live.ErrStale)
 	})
@@ -85,7 +86,7 @@ func TestChildProcessServer(t *testing.T) {
 	if err := r.Wait(ctx, w2.Seq); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "fresh again", func() bool {
+	await.Cond(t, 10*time.Second, "fresh again", func() bool {
 		ok, err := r.Check("jack", "cook")
 		return ok && err == nil
 	})

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,8 @@ import (
 	"auth/client/live"
 	"auth/engine"
 	"auth/httpapi"
+	"auth/internal/await"
+	"auth/internal/logbuf"
 	"auth/persist/mongo"
 	"auth/persist/mongo/mongotest"
 	"auth/replica"
@@ -72,7 +73,7 @@ func TestRetentionGapRebuilds(t *testing.T) {
 	if _, err := c.AddRole(ctx, "cookers"); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuf
+	var logs logbuf.Buffer
 	r := open(t, p.URL, live.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	// Cut off: the proxy points nowhere.
 	p.point("http://127.0.0.1:1")
@@ -88,7 +89,7 @@ func TestRetentionGapRebuilds(t *testing.T) {
 		}
 	}
 	// Retention has deleted the events after the replica's seq.
-	eventually(t, 30*time.Second, "events after the replica's seq pruned", func() bool {
+	await.Cond(t, 30*time.Second, "events after the replica's seq pruned", func() bool {
 		_, err := c.Events(ctx, client.EventsQuery{After: w.Seq - 1, Limit: 1})
 		return err != nil
 	})
@@ -114,22 +115,4 @@ func TestRetentionGapRebuilds(t *testing.T) {
 	if ok, _ := r.Check("usera", "cook"); ok {
 		t.Error("usera can still cook")
 	}
-}
-
-// syncBuf is a buffer safe for concurrent writes (a log).
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

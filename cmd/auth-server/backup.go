@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -24,14 +23,10 @@ import (
 // folder (-data), written to -to only once it is whole and passes the
 // check.
 func runBackup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("auth-server backup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: auth-server backup -from http://127.0.0.1:4001 -to FILE")
-		fmt.Fprintln(stderr, "       auth-server backup -data DIR -to FILE   (the server stopped)")
-		fmt.Fprintln(stderr, "Copies the embedded store; the copy is checked before it is named FILE.")
-		fs.PrintDefaults()
-	}
+	fs := subcommandFlags("backup", stderr,
+		"usage: auth-server backup -from http://127.0.0.1:4001 -to FILE",
+		"       auth-server backup -data DIR -to FILE   (the server stopped)",
+		"Copies the embedded store; the copy is checked before it is named FILE.")
 	from := fs.String("from", "", "a running server's admin listener (its -admin-addr), e.g. http://127.0.0.1:4001")
 	data := fs.String("data", "", "instead, the data folder of a stopped server")
 	to := fs.String("to", "", "the backup file to write")

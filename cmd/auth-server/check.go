@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -24,21 +23,13 @@ const (
 // runCheck is "auth-server check": it verifies an embedded store's file
 // offline and prints a summary; exit status 0 only if everything holds.
 func runCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("auth-server check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: auth-server check [-data DIR | -file FILE]")
-		fmt.Fprintln(stderr, "Verifies the embedded store offline: the file's structure, every record's checksum, every tenant replayed.")
-		fmt.Fprintln(stderr, "Exit status: 0 if everything holds, 1 if something does not, 2 if the check could not run.")
-		fs.PrintDefaults()
-	}
+	fs := subcommandFlags("check", stderr,
+		"usage: auth-server check [-data DIR | -file FILE]",
+		"Verifies the embedded store offline: the file's structure, every record's checksum, every tenant replayed.",
+		"Exit status: 0 if everything holds, 1 if something does not, 2 if the check could not run.")
 	data := fs.String("data", envOr(getenv, "AUTH_DATA", "./auth-data"), "data folder of the embedded store (env AUTH_DATA)")
 	file := fs.String("file", "", "a store file to check instead of the data folder's, e.g. a backup")
-	if err := fs.Parse(args); err != nil {
-		return exitCannotRun
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "auth-server check: unexpected arguments %q\n", fs.Args())
+	if !parseFlags(fs, args, stderr) {
 		return exitCannotRun
 	}
 	path := *file

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"auth/bus/natstest"
+	"auth/internal/await"
 	"auth/persist/mongo/mongotest"
 )
 
@@ -227,7 +228,7 @@ func TestRevokeDuringABusOutage(t *testing.T) {
 	c := start(t, t.TempDir(), args(other.URL())...)
 	a.expect("POST", "/api/role/"+key+"/admin", `{"result": true}`)
 	a.expect("POST", "/api/permission/"+key+"/admin/root", `{"result": true}`)
-	waitUntil(t, 10*time.Second, "B to hear of the role", func() bool {
+	await.Cond(t, 10*time.Second, "B to hear of the role", func() bool {
 		_, body, _ := b.call("GET", "/api/role/"+key+"/admin")
 		return body == `{"result": true}`
 	})
@@ -238,7 +239,7 @@ func TestRevokeDuringABusOutage(t *testing.T) {
 	bus.Start()
 
 	for name, p := range map[string]*proc{"A": a, "B": b, "C": c} {
-		waitUntil(t, 15*time.Second, "replica "+name+" to hold the revoke", func() bool {
+		await.Cond(t, 15*time.Second, "replica "+name+" to hold the revoke", func() bool {
 			_, body, _ := p.call("GET", "/api/has_permission/"+key+"/mallory/root")
 			_, role, _ := p.call("GET", "/api/role/"+key+"/admin")
 			return body == `{"result": false}` && role == `{"result": true}`
@@ -252,16 +253,5 @@ func TestRevokeDuringABusOutage(t *testing.T) {
 	}
 	for _, p := range []*proc{a, b, c} {
 		p.stop()
-	}
-}
-
-func waitUntil(t testing.TB, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -17,10 +17,9 @@ import (
 	"testing"
 	"time"
 
-	bbolt "go.etcd.io/bbolt"
-
 	"auth/engine"
 	"auth/persist/bolt"
+	"auth/persist/bolt/bolttest"
 )
 
 // runOnce runs the auth-server binary with args to its end (at most
@@ -84,28 +83,12 @@ func dataWith300Roles(t *testing.T) []byte {
 // ("meta", "branch", "leaf"), by bbolt's own account.
 func livePages(t *testing.T, path, typ string) []int {
 	t.Helper()
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{NoFreelistSync: true, Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	pages, _, _ := bolttest.Pages(t, path)
 	var ids []int
-	err = db.View(func(tx *bbolt.Tx) error {
-		for id := 0; ; id++ {
-			p, err := tx.Page(id)
-			if err != nil || p == nil {
-				return err
-			}
-			if p.Type == typ {
-				ids = append(ids, id)
-			}
-			if p.Type != "free" {
-				id += p.OverflowCount
-			}
+	for _, p := range pages {
+		if p.Type == typ {
+			ids = append(ids, p.ID)
 		}
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	if len(ids) == 0 {
 		t.Fatalf("no %s page in use", typ)
@@ -131,18 +114,6 @@ func eventRecord(t *testing.T, path string, seq uint64) int {
 	}
 	t.Fatalf("event %d is in no leaf page in use", seq)
 	return 0
-}
-
-func overwrite(t *testing.T, path string, off int, b []byte) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(b, int64(off)); err != nil {
-		t.Fatal(err)
-	}
 }
 
 const pageSize = 4096 // bbolt's page size on the machines the tests run on
@@ -172,11 +143,11 @@ func TestDamagedDataFile(t *testing.T) {
 			if byteorder.LittleEndian.Uint64(raw[pageSize+16+48:]) > byteorder.LittleEndian.Uint64(raw[16+48:]) {
 				newest = 1
 			}
-			overwrite(t, path, newest*pageSize+16+24, []byte("\xde\xad\xbe\xef"))
+			bolttest.Damage(t, path, newest*pageSize+16+24, []byte("\xde\xad\xbe\xef"))
 		}, "meta page"},
 		{"branch page", func(t *testing.T, path string) {
 			// Element 1's child page id.
-			overwrite(t, path, livePages(t, path, "branch")[0]*pageSize+16+16+8, []byte("\xef\xbe\xad\xde"))
+			bolttest.Damage(t, path, livePages(t, path, "branch")[0]*pageSize+16+16+8, []byte("\xef\xbe\xad\xde"))
 		}, "branch page"},
 		{"leaf page", func(t *testing.T, path string) {
 			// Element 3's position and sizes, in the events' leaf that
@@ -187,7 +158,7 @@ func TestDamagedDataFile(t *testing.T) {
 			}
 			for _, id := range livePages(t, path, "leaf") {
 				if bytes.Contains(raw[id*pageSize:(id+1)*pageSize], []byte("role-150")) {
-					overwrite(t, path, id*pageSize+16+3*16+4, []byte("XXXXXXXXXXXX"))
+					bolttest.Damage(t, path, id*pageSize+16+3*16+4, []byte("XXXXXXXXXXXX"))
 					return
 				}
 			}
@@ -195,7 +166,7 @@ func TestDamagedDataFile(t *testing.T) {
 		}, `bucket "events": leaf page`},
 		{"stored value", func(t *testing.T, path string) {
 			// A byte of event 150's record (its role's name).
-			overwrite(t, path, eventRecord(t, path, 150)+60, []byte("X"))
+			bolttest.Damage(t, path, eventRecord(t, path, 150)+60, []byte("X"))
 		}, "event 150: checksum mismatch"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -250,7 +221,7 @@ func TestCorruptionFoundWhileServing(t *testing.T) {
 	at := eventRecord(t, path, 4)
 	p = start(t, dir)
 	// The server maps the file: it sees this.
-	overwrite(t, path, at+60, []byte("X"))
+	bolttest.Damage(t, path, at+60, []byte("X"))
 	req, _ := http.NewRequest("GET", p.base+"/v1/events?after=0&limit=10", nil)
 	req.Header.Set("Authorization", "Bearer "+key)
 	var code int

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -21,21 +20,13 @@ import (
 // -tls-cert set (AUTH_TLS_CERT), it speaks HTTPS and does not verify the
 // certificate: it asks whether this server answers, not whom to trust.
 func runHealth(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("auth-server health", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: auth-server health [-addr ADDR] [-timeout D]")
-		fmt.Fprintln(stderr, "Asks the server at ADDR for /healthz. Exit status: 0 if it answers 200 in time, 1 if not, 2 on bad arguments.")
-		fs.PrintDefaults()
-	}
+	fs := subcommandFlags("health", stderr,
+		"usage: auth-server health [-addr ADDR] [-timeout D]",
+		"Asks the server at ADDR for /healthz. Exit status: 0 if it answers 200 in time, 1 if not, 2 on bad arguments.")
 	addr := fs.String("addr", envOr(getenv, "AUTH_ADDR", ":4000"), "the server's listen address (env AUTH_ADDR)")
 	useTLS := fs.Bool("tls", getenv("AUTH_TLS_CERT") != "", "speak HTTPS, without verifying the certificate (default: whether AUTH_TLS_CERT is set)")
 	timeout := fs.Duration("timeout", 2*time.Second, "how long the server has to answer")
-	if err := fs.Parse(args); err != nil {
-		return exitCannotRun
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "auth-server health: unexpected arguments %q\n", fs.Args())
+	if !parseFlags(fs, args, stderr) {
 		return exitCannotRun
 	}
 	target, err := healthURL(*addr, *useTLS)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"auth/bus/natstest"
+	"auth/internal/logbuf"
 	"auth/persist/mongo/mongotest"
 )
 
@@ -72,25 +73,8 @@ type proc struct {
 	// hc sends the test's requests: the plain client, or one that trusts
 	// the server's TLS certificate.
 	hc   *http.Client
-	logs *syncBuffer
+	logs *logbuf.Buffer
 	exit chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // servingRE finds the listening address in the log, in either format.
@@ -116,7 +100,7 @@ func startBinary(t *testing.T, bin, dir string, extra ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{t: t, cmd: cmd, hc: client, logs: &syncBuffer{}, exit: make(chan error, 1)}
+	p := &proc{t: t, cmd: cmd, hc: client, logs: &logbuf.Buffer{}, exit: make(chan error, 1)}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)

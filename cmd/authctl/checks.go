@@ -39,12 +39,8 @@ var checkCommands = []command{
 		}
 		return exitOK, nil
 	}},
-	{words: "which-roles", args: "<permission>", nargs: 1, help: "the roles whose members have the permission", run: func(x *cli, n []string) (int, error) {
-		return x.list(x.c.WhichRolesCan(x.ctx, n[0], x.read...))
-	}},
-	{words: "which-users", args: "<permission>", nargs: 1, help: "the users who have the permission", run: func(x *cli, n []string) (int, error) {
-		return x.list(x.c.WhichUsersCan(x.ctx, n[0], x.read...))
-	}},
+	listCommand("which-roles", "<permission>", "the roles whose members have the permission", (*client.Client).WhichRolesCan),
+	listCommand("which-users", "<permission>", "the users who have the permission", (*client.Client).WhichUsersCan),
 	{words: "check", nargs: -1, help: `lines "user permission" on stdin (tab-separated if names hold spaces)`, run: (*cli).check},
 }
 

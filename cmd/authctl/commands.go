@@ -1,6 +1,8 @@
 package main
 
 import (
+	"auth/client"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -29,6 +31,14 @@ type command struct {
 	// run does it and returns the exit status. It may return errArgs for
 	// arguments it cannot take.
 	run func(x *cli, args []string) (int, error)
+}
+
+// listCommand is a command that prints the list read answers for its one
+// argument (argument names it in the usage text).
+func listCommand(words, argument, help string, read func(c *client.Client, ctx context.Context, name string, opts ...client.ReadOption) (client.List, error)) command {
+	return command{words: words, args: argument, nargs: 1, help: help, run: func(x *cli, n []string) (int, error) {
+		return x.list(read(x.c, x.ctx, n[0], x.read...))
+	}}
 }
 
 // commands is every command, in the order the usage text lists them: one

@@ -1,5 +1,7 @@
 package main
 
+import "auth/client"
+
 // modelCommands change and read the model: roles, the permissions granted
 // to them, their members, and a user's roles and permissions.
 //
@@ -32,9 +34,7 @@ var modelCommands = []command{
 	{words: "perm has", args: "<role> <permission>", nargs: 2, help: "exit 0 if granted, 1 if not", run: func(x *cli, n []string) (int, error) {
 		return x.answer(x.c.HasPermission(x.ctx, n[0], n[1], x.read...))
 	}},
-	{words: "perm list", args: "<role>", nargs: 1, help: "the role's permissions", run: func(x *cli, n []string) (int, error) {
-		return x.list(x.c.RolePermissions(x.ctx, n[0], x.read...))
-	}},
+	listCommand("perm list", "<role>", "the role's permissions", (*client.Client).RolePermissions),
 
 	// The client names the user first, as the original's routes do; the
 	// CLI names the role first, as perm does.
@@ -49,9 +49,7 @@ var modelCommands = []command{
 	{words: "member has", args: "<role> <user>", nargs: 2, help: "exit 0 if a member, 1 if not", run: func(x *cli, n []string) (int, error) {
 		return x.answer(x.c.HasMembership(x.ctx, n[1], n[0], x.read...))
 	}},
-	{words: "member list", args: "<role>", nargs: 1, help: "the role's members", run: func(x *cli, n []string) (int, error) {
-		return x.list(x.c.RoleMembers(x.ctx, n[0], x.read...))
-	}},
+	listCommand("member list", "<role>", "the role's members", (*client.Client).RoleMembers),
 
 	// Inclusions: the including role's members have the included role's
 	// permissions. One that would make a cycle of roles is refused (exit 2).
@@ -66,18 +64,12 @@ var modelCommands = []command{
 	{words: "incl has", args: "<role> <included>", nargs: 2, help: "exit 0 if role includes the other directly, 1 if not", run: func(x *cli, n []string) (int, error) {
 		return x.answer(x.c.HasInclusion(x.ctx, n[0], n[1], x.read...))
 	}},
-	{words: "incl list", args: "<role>", nargs: 1, help: "the roles it includes directly", run: func(x *cli, n []string) (int, error) {
-		return x.list(x.c.Inclusions(x.ctx, n[0], x.read...))
-	}},
+	listCommand("incl list", "<role>", "the roles it includes directly", (*client.Client).Inclusions),
 
-	{words: "user roles", args: "<user>", nargs: 1, help: "the user's roles", run: func(x *cli, n []string) (int, error) {
-		return x.list(x.c.UserRoles(x.ctx, n[0], x.read...))
-	}},
+	listCommand("user roles", "<user>", "the user's roles", (*client.Client).UserRoles),
 	{words: "user del", args: "<user>", nargs: 1, help: "take the user out of every role", run: func(x *cli, n []string) (int, error) {
 		w, err := x.c.DelUser(x.ctx, n[0])
 		return x.write(w, err, exitOK, "user %s: out of every role", "user %s: out of every role", n[0])
 	}},
-	{words: "user perms", args: "<user>", nargs: 1, help: "the user's permissions, through its roles", run: func(x *cli, n []string) (int, error) {
-		return x.list(x.c.UserPermissions(x.ctx, n[0], x.read...))
-	}},
+	listCommand("user perms", "<user>", "the user's permissions, through its roles", (*client.Client).UserPermissions),
 }

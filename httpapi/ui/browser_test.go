@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,11 +20,10 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"auth/engine"
+	"auth/client/clienttest"
 	"auth/httpapi"
 	"auth/httpapi/ui"
-	"auth/persist/bolt"
-	"auth/replica"
+	"auth/internal/testhttp"
 )
 
 // consoleKey holds characters that URL encodings change ('+', '/', '='),
@@ -56,38 +53,16 @@ func chromium(t *testing.T) string {
 // startServer serves the API and the console over a real embedded store.
 func startServer(t *testing.T) string {
 	t.Helper()
-	store, err := bolt.Open(bolt.DefaultConfig(t.TempDir()))
+	s, err := clienttest.Start("", func(c *httpapi.Config) { c.UI = ui.Handler() })
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := replica.New(engine.New(), store, replica.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rep.Load(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	cfg := httpapi.DefaultConfig()
-	cfg.UI = ui.Handler()
-	srv, err := httpapi.New(cfg, rep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-done
-		rep.Close()
-		store.Close()
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
 	})
-	return "http://" + ln.Addr().String()
+	return s.URL
 }
 
 // api calls the /v1 API from Go, as any client would.
@@ -98,12 +73,7 @@ func api(t *testing.T, base, method, path, body string) string {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+consoleKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := testhttp.Do(t, req)
 	if resp.StatusCode != 200 {
 		t.Fatalf("%s %s = %d %s", method, path, resp.StatusCode, b)
 	}

@@ -170,14 +170,9 @@ func (r *runner) write(ctx context.Context, client, tenant, replica int, api str
 	if op.API == "v1" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	op.Call = r.now()
-	resp, err := r.http.Do(req)
+	var resp *http.Response
 	var raw []byte
-	if err == nil {
-		raw, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-	}
-	op.Return = r.now()
+	op.Call, op.Return, resp, raw, err = r.send(req)
 	switch {
 	case err != nil && notSent(err):
 		op.Refused, op.Err, op.Failure = true, err.Error(), "not sent (no connection)"
@@ -189,6 +184,18 @@ func (r *runner) write(ctx context.Context, client, tenant, replica int, api str
 	}
 	r.record(op)
 	return op
+}
+
+// send sends req and reads its answer's body (up to 1 MiB), and returns
+// the harness's times of the call and of its return beside them.
+func (r *runner) send(req *http.Request) (call, ret int64, resp *http.Response, body []byte, err error) {
+	call = r.now()
+	resp, err = r.http.Do(req)
+	if err == nil {
+		body, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+	}
+	return call, r.now(), resp, body, err
 }
 
 // classify reads a write's answer: 200 is applied (with its answer and
@@ -269,14 +276,9 @@ func (r *runner) readElem(ctx context.Context, w *Op, replica int, e elem) {
 		panic(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+r.keys[w.Tenant])
-	rd.Call = r.now()
-	resp, err := r.http.Do(req)
+	var resp *http.Response
 	var raw []byte
-	if err == nil {
-		raw, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-	}
-	rd.Return = r.now()
+	rd.Call, rd.Return, resp, raw, err = r.send(req)
 	if err != nil {
 		rd.Err = err.Error()
 	} else {

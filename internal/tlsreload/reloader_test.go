@@ -1,7 +1,6 @@
 package tlsreload
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -19,26 +18,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"auth/internal/logbuf"
 	"auth/internal/tlstest"
 )
-
-// logBuffer collects a logger's output.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // fixture is a CA, a folder of certificate files and a Reloader serving
 // them on a loopback listener whose connections echo one byte.
@@ -48,7 +30,7 @@ type fixture struct {
 	dir      string
 	cfg      Config
 	r        *Reloader
-	logs     *logBuffer
+	logs     *logbuf.Buffer
 	addr     string
 	certFile string
 	keyFile  string
@@ -56,7 +38,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, configure ...func(*Config)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, ca: tlstest.NewCA(t, "test CA"), dir: t.TempDir(), logs: &logBuffer{}}
+	f := &fixture{t: t, ca: tlstest.NewCA(t, "test CA"), dir: t.TempDir(), logs: &logbuf.Buffer{}}
 	f.certFile, f.keyFile = f.ca.Issue(t, "server-1", tlstest.Options{}).Write(t, f.dir, "server")
 	f.cfg = DefaultConfig(f.certFile, f.keyFile)
 	f.cfg.Logger = slog.New(slog.NewTextHandler(f.logs, nil))

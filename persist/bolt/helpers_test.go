@@ -15,6 +15,7 @@ import (
 
 	"auth/engine"
 	"auth/persist"
+	"auth/persist/bolt/bolttest"
 )
 
 func ctxT(t testing.TB) context.Context {
@@ -154,53 +155,18 @@ type pageInfo struct {
 }
 
 // filePages lists the pages in use of the file at path that bbolt
-// reaches, with their types, through bbolt itself.
+// reaches, with their types, through bbolt itself (bolttest.Pages).
 func filePages(t testing.TB, path string) (pages []pageInfo, pageSize int, txid uint64) {
 	t.Helper()
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{NoFreelistSync: true, Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pageSize = db.Info().PageSize
-	err = db.View(func(tx *bbolt.Tx) error {
-		txid = uint64(tx.ID())
-		for id := 0; ; id++ {
-			p, err := tx.Page(id)
-			if err != nil {
-				return err
-			}
-			if p == nil {
-				return nil
-			}
-			pages = append(pages, pageInfo{id: id, typ: p.Type, data: raw[id*pageSize : (id+1)*pageSize]})
-			if p.Type != "free" { // a free page's header is stale
-				id += p.OverflowCount
-			}
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
+	ps, pageSize, txid := bolttest.Pages(t, path)
+	for _, p := range ps {
+		pages = append(pages, pageInfo{id: p.ID, typ: p.Type, data: p.Data})
 	}
 	return pages, pageSize, txid
 }
 
 // damage overwrites the file's bytes at off with b.
-func damage(t testing.TB, path string, off int, b []byte) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(b, int64(off)); err != nil {
-		t.Fatal(err)
-	}
-}
+func damage(t testing.TB, path string, off int, b []byte) { bolttest.Damage(t, path, off, b) }
 
 // liveOffset returns the offset in the file of the only occurrence of b
 // in the leaf pages in use (free pages keep stale copies of records).

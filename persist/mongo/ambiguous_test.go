@@ -104,19 +104,39 @@ func (p *cutProxy) forward(c, s net.Conn) {
 
 func (p *cutProxy) uri() string { return "mongodb://" + p.l.Addr().String() + "/" }
 
+// cutFixture is a store that reaches a test server through a cutProxy,
+// and a tenant whose first event it has appended.
+type cutFixture struct {
+	srv   *mongotest.Server
+	p     *cutProxy
+	cfg   mongo.Config
+	s     *mongo.Store
+	tn    engine.TenantID
+	first engine.Event
+}
+
+// newCutFixture opens the store, with configure's changes to its
+// configuration, and appends tenant's first event.
+func newCutFixture(t *testing.T, tenant string, configure func(*mongo.Config)) *cutFixture {
+	t.Helper()
+	f := &cutFixture{srv: mongotest.Start(t), tn: engine.KeyID(tenant)}
+	f.p = newCutProxy(t, f.srv.Addr())
+	f.cfg = mongo.DefaultConfig(f.p.uri())
+	f.cfg.Database = mongotest.Database(t)
+	configure(&f.cfg)
+	f.s = open(t, f.cfg)
+	f.first = addRole(f.tn, 1, "a")
+	if err := f.s.Append(ctxT(t), &f.first); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // An insert that happened but whose answer was lost is found again: the
 // append succeeds at the seq it took, and the event is stored once.
 func TestAmbiguousInsertResolved(t *testing.T) {
-	srv := mongotest.Start(t)
-	p := newCutProxy(t, srv.Addr())
-	cfg := mongo.DefaultConfig(p.uri())
-	cfg.Database = mongotest.Database(t)
-	s := open(t, cfg)
-	tn := engine.KeyID("ambiguous")
-	first := addRole(tn, 1, "a")
-	if err := s.Append(ctxT(t), &first); err != nil {
-		t.Fatal(err)
-	}
+	f := newCutFixture(t, "ambiguous", func(*mongo.Config) {})
+	s, p, tn := f.s, f.p, f.tn
 	p.armed.Store(true)
 	ev := addRole(tn, 2, "b")
 	if err := s.Append(ctxT(t), &ev); err != nil {
@@ -140,17 +160,8 @@ func TestAmbiguousInsertResolved(t *testing.T) {
 // If the server stays away after such an insert, Append says the outcome is
 // unknown, and the event is there once the server is back.
 func TestAmbiguousInsertUnresolved(t *testing.T) {
-	srv := mongotest.Start(t)
-	p := newCutProxy(t, srv.Addr())
-	cfg := mongo.DefaultConfig(p.uri())
-	cfg.Database = mongotest.Database(t)
-	cfg.Timeout = time.Second
-	s := open(t, cfg)
-	tn := engine.KeyID("ambiguous")
-	first := addRole(tn, 1, "a")
-	if err := s.Append(ctxT(t), &first); err != nil {
-		t.Fatal(err)
-	}
+	f := newCutFixture(t, "ambiguous", func(c *mongo.Config) { c.Timeout = time.Second })
+	s, p, tn := f.s, f.p, f.tn
 	p.armed.Store(true)
 	p.refuse.Store(true)
 	ev := addRole(tn, 2, "b")
@@ -161,8 +172,8 @@ func TestAmbiguousInsertUnresolved(t *testing.T) {
 	if ev.Seq != 0 {
 		t.Fatalf("failed Append left seq %d", ev.Seq)
 	}
-	direct := mongo.DefaultConfig(srv.URI())
-	direct.Database = cfg.Database
+	direct := mongo.DefaultConfig(f.srv.URI())
+	direct.Database = f.cfg.Database
 	evs, err := open(t, direct).Events(ctxT(t), tn, 0, -1)
 	if err != nil {
 		t.Fatal(err)

@@ -347,17 +347,8 @@ func TestChunkedAppendUnreachable(t *testing.T) {
 // the append settles that it happened, keeps the chunks, and the event is
 // stored once, whole.
 func TestChunkedAmbiguousInsertResolved(t *testing.T) {
-	srv := mongotest.Start(t)
-	p := newCutProxy(t, srv.Addr())
-	cfg := mongo.DefaultConfig(p.uri())
-	cfg.Database = mongotest.Database(t)
-	cfg.ChunkSize, cfg.MaxInlineEvent = 1024, 1024
-	s := open(t, cfg)
-	tn := engine.KeyID("chunked-ambiguous")
-	first := addRole(tn, 1, "a")
-	if err := s.Append(ctxT(t), &first); err != nil {
-		t.Fatal(err)
-	}
+	f := newCutFixture(t, "chunked-ambiguous", func(c *mongo.Config) { c.ChunkSize, c.MaxInlineEvent = 1024, 1024 })
+	s, p, tn := f.s, f.p, f.tn
 	p.armed.Store(true)
 	ev := batch(tn, 2, "b", 200)
 	if err := s.Append(ctxT(t), &ev); err != nil {
@@ -370,7 +361,7 @@ func TestChunkedAmbiguousInsertResolved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]engine.Event{first, ev}, evs); diff != "" {
+	if diff := cmp.Diff([]engine.Event{f.first, ev}, evs); diff != "" {
 		t.Fatalf("events (-want +got):\n%s", diff)
 	}
 }

@@ -255,25 +255,36 @@ func (t *target) startChecks() *checks {
 				return
 			case <-tick.C:
 			}
-			user, want := "jack", `{"result": true}`
-			if i%2 == 1 {
-				user, want = "sara", `{"result": false}`
-			}
-			start := time.Now()
-			resp, err := cl.Get(t.base + "/api/has_permission/" + checkKey + "/" + user + "/dance")
+			_, took, right, err := t.probeCheck(cl, i)
 			if err != nil {
 				c.errs++
 				continue
 			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			c.lat = append(c.lat, time.Since(start))
-			if resp.StatusCode != http.StatusOK || string(body) != want {
+			c.lat = append(c.lat, took)
+			if !right {
 				c.errs++
 			}
 		}
 	}()
 	return c
+}
+
+// probeCheck sends the i-th check of a probe (in turn, one that answers
+// true and one that answers false), and returns when it began, how long
+// it took and whether its answer was right; err if none came.
+func (t *target) probeCheck(cl *http.Client, i int) (start time.Time, took time.Duration, right bool, err error) {
+	user, want := "jack", `{"result": true}`
+	if i%2 == 1 {
+		user, want = "sara", `{"result": false}`
+	}
+	start = time.Now()
+	resp, err := cl.Get(t.base + "/api/has_permission/" + checkKey + "/" + user + "/dance")
+	if err != nil {
+		return start, 0, false, err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return start, time.Since(start), resp.StatusCode == http.StatusOK && string(body) == want, nil
 }
 
 // end stops the checks and returns their p99 in ms, count and failures.

@@ -97,32 +97,20 @@ func drawChart(rep *CompareReport, path string) error {
 			return median(rs), median(p99), true
 		}})
 	}
+	legends := make([]string, len(ss))
+	for i, s := range ss {
+		legends[i] = s.name
+	}
 	mk := func(title, ylabel string, val func(rps, p99 float64) float64, log bool) (*plot.Plot, error) {
-		p := plot.New()
-		p.Title.Text = title
-		p.Y.Label.Text = ylabel
-		p.Legend.Top = true
-		w := vg.Points(48 / float64(len(ss)))
-		for i, s := range ss {
-			vals := make(plotter.Values, len(avail))
-			for j, t := range avail {
-				if rps, p99, ok := s.pick(t); ok {
-					vals[j] = val(rps, p99)
-				}
+		p, err := groupedBars(title, ylabel, names, legends, func(i, j int) float64 {
+			if rps, p99, ok := ss[i].pick(avail[j]); ok {
+				return val(rps, p99)
 			}
-			bars, err := plotter.NewBarChart(vals, w)
-			if err != nil {
-				return nil, err
-			}
-			bars.Color = palette[i%len(palette)]
-			bars.LineStyle.Width = 0
-			bars.Offset = w * vg.Length(2*i-len(ss)+1) / 2
-			p.Add(bars)
-			p.Legend.Add(s.name, bars)
+			return 0
+		})
+		if err != nil {
+			return nil, err
 		}
-		p.NominalX(names...)
-		p.X.Min, p.X.Max = -0.7, float64(len(avail))-0.3
-		p.Y.Min = 0
 		if log {
 			p.Y.Max = math.Ceil(p.Y.Max + 0.7) // room for the legend
 			p.Y.Tick.Marker = log10Ticks{}
@@ -215,40 +203,27 @@ func drawPeersChart(rep *CompareReport, path string) error {
 		}
 	}
 	slices.Sort(concs)
-	mk := func(title, ylabel string, val func(*loadgen.Result) float64) (*plot.Plot, error) {
-		p := plot.New()
-		p.Title.Text = title
-		p.Y.Label.Text = ylabel
-		p.Legend.Top = true
-		w := vg.Points(48 / float64(len(concs)))
-		for i, c := range concs {
-			vals := make(plotter.Values, len(avail))
-			for j, t := range avail {
-				var xs []float64
-				for _, r := range t.runsOf("check", "closed", c) {
-					xs = append(xs, val(r))
-				}
-				if m := median(xs); m > 0 {
-					vals[j] = math.Log10(max(m, 1))
-				}
-			}
-			bars, err := plotter.NewBarChart(vals, w)
-			if err != nil {
-				return nil, err
-			}
-			bars.Color = palette[i%len(palette)]
-			bars.LineStyle.Width = 0
-			bars.Offset = w * vg.Length(2*i-len(concs)+1) / 2
-			p.Add(bars)
-			name := fmt.Sprintf("closed loop, c=%d", c)
-			if rep.Rounds > 1 {
-				name += fmt.Sprintf(" (median of %d)", rep.Rounds)
-			}
-			p.Legend.Add(name, bars)
+	legends := make([]string, len(concs))
+	for i, c := range concs {
+		legends[i] = fmt.Sprintf("closed loop, c=%d", c)
+		if rep.Rounds > 1 {
+			legends[i] += fmt.Sprintf(" (median of %d)", rep.Rounds)
 		}
-		p.NominalX(names...)
-		p.X.Min, p.X.Max = -0.7, float64(len(avail))-0.3
-		p.Y.Min = 0
+	}
+	mk := func(title, ylabel string, val func(*loadgen.Result) float64) (*plot.Plot, error) {
+		p, err := groupedBars(title, ylabel, names, legends, func(i, j int) float64 {
+			var xs []float64
+			for _, r := range avail[j].runsOf("check", "closed", concs[i]) {
+				xs = append(xs, val(r))
+			}
+			if m := median(xs); m > 0 {
+				return math.Log10(max(m, 1))
+			}
+			return 0
+		})
+		if err != nil {
+			return nil, err
+		}
 		p.Y.Max = math.Ceil(p.Y.Max + 0.7)
 		p.Y.Tick.Marker = log10Ticks{}
 		return p, nil
@@ -266,6 +241,36 @@ func drawPeersChart(rep *CompareReport, path string) error {
 		return err
 	}
 	return writePlots(path, 15*vg.Inch, 5*vg.Inch, []*plot.Plot{tp, lp, cp})
+}
+
+// groupedBars is a bar chart of groups, one per name along X, each with a
+// bar per legend (a series) in turn: val(i, j) is series i's bar in group
+// j. Y starts at 0; its top and ticks are the caller's.
+func groupedBars(title, ylabel string, names, legends []string, val func(i, j int) float64) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.Y.Label.Text = ylabel
+	p.Legend.Top = true
+	w := vg.Points(48 / float64(len(legends)))
+	for i, legend := range legends {
+		vals := make(plotter.Values, len(names))
+		for j := range names {
+			vals[j] = val(i, j)
+		}
+		bars, err := plotter.NewBarChart(vals, w)
+		if err != nil {
+			return nil, err
+		}
+		bars.Color = palette[i%len(palette)]
+		bars.LineStyle.Width = 0
+		bars.Offset = w * vg.Length(2*i-len(legends)+1) / 2
+		p.Add(bars)
+		p.Legend.Add(legend, bars)
+	}
+	p.NominalX(names...)
+	p.X.Min, p.X.Max = -0.7, float64(len(names))-0.3
+	p.Y.Min = 0
+	return p, nil
 }
 
 // writePlots draws plots side by side into a PNG or SVG file.

@@ -49,13 +49,8 @@ func compareMarkdown(rep *CompareReport) string {
 		if !t.Available {
 			continue
 		}
-		seen := map[int]bool{}
-		for _, r := range t.Runs {
-			if r.Label != "check" || r.Mode != "closed" || seen[r.Concurrency] {
-				continue
-			}
-			seen[r.Concurrency] = true
-			runs := t.runsOf("check", "closed", r.Concurrency)
+		for _, c := range t.checkConcurrencies() {
+			runs := t.runsOf("check", "closed", c)
 			var rs, p99, cpu []float64
 			for _, x := range runs {
 				rs, p99, cpu = append(rs, x.RPS), append(p99, x.Latency.P99), append(cpu, x.ServerCPUPerReq)
@@ -63,14 +58,14 @@ func compareMarkdown(rep *CompareReport) string {
 			rr, cr := "1", "1"
 			if t.ID != "ceiling" {
 				rr, cr = "–", "–"
-				if x := rep.pairRatios(t.ID, r.Concurrency, rps); len(x) > 0 {
+				if x := rep.pairRatios(t.ID, c, rps); len(x) > 0 {
 					rr = fmt.Sprintf("%.2f×", median(x))
 				}
-				if x := rep.pairRatios(t.ID, r.Concurrency, cpuReq); len(x) > 0 {
+				if x := rep.pairRatios(t.ID, c, cpuReq); len(x) > 0 {
 					cr = fmt.Sprintf("%.2f×", median(x))
 				}
 			}
-			fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s |\n", t.Name, r.Concurrency, median(rs), rr, fnum(median(p99)), fnum(median(cpu)), cr)
+			fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s |\n", t.Name, c, median(rs), rr, fnum(median(p99)), fnum(median(cpu)), cr)
 		}
 	}
 	b.WriteString(peersMarkdown(rep))

@@ -178,25 +178,17 @@ func runSpiceDBMemory(ctx context.Context, o *compareOpts, rep *CompareReport, t
 func (o *compareOpts) runSpiceDB(ctx context.Context, rep *CompareReport, tr *TargetResult, engine string) error {
 	st := o.peer(tr.ID)
 	if o.round == 1 {
-		tr.Name = "SpiceDB " + spiceDBPeer.Version + ", " + map[string]string{"postgres": "PostgreSQL", "memory": "memory"}[engine] + " datastore"
-		tr.Replicas = 1
-		var err error
-		if st.bin, err = spiceDBPeer.install(ctx, o.peersCache); err != nil {
+		if err := o.installPeer(ctx, tr, st, spiceDBPeer, "SpiceDB", map[string]string{"postgres": "PostgreSQL", "memory": "memory"}[engine]); err != nil {
 			return err
 		}
-		tr.Available = true
 		st.key = rand.Text()
 		tr.Note = "checks over the HTTP gateway, consistency minimize_latency (the default); loaded with ImportBulkRelationships through the gateway"
 		if engine == "memory" {
 			tr.Note += "; the memory datastore is reloaded every round"
 		}
 	}
-	var procs []*proc
-	defer func() {
-		for i := len(procs) - 1; i >= 0; i-- {
-			procs[i].stop()
-		}
-	}()
+	var procs peerProcs
+	defer procs.stop()
 	args := []string{"serve", "--grpc-preshared-key", st.key, "--http-enabled", "--log-level", "warn",
 		"--telemetry-endpoint", "", "--metrics-enabled=false", "--datastore-engine", engine}
 	if engine == "postgres" {
@@ -213,20 +205,12 @@ func (o *compareOpts) runSpiceDB(ctx context.Context, rep *CompareReport, tr *Ta
 		}
 		args = append(args, "--datastore-conn-uri", uri)
 	}
-	grpcAddr, err := freeAddr()
+	p, err := o.startPeer(&procs, tr, st, spiceDBPeer, func(grpcAddr, httpAddr string) []string {
+		return append(args, "--grpc-addr", grpcAddr, "--http-addr", httpAddr)
+	})
 	if err != nil {
 		return err
 	}
-	httpAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	args = append(args, "--grpc-addr", grpcAddr, "--http-addr", httpAddr)
-	p, err := startProc("spicedb", st.bin, args, httpAddr, o.cpusServer, filepath.Join(o.work, fmt.Sprintf("%s-%d.log", tr.ID, o.round)))
-	if err != nil {
-		return err
-	}
-	procs = append(procs, p)
 	proto := o.spiceDBProto(st.key)
 	// Ready when the gateway answers a schema read (404 before a schema).
 	up, err := waitHTTP(ctx, p, "POST", "/v1/schema/read", []byte("{}"), proto.Headers, 2*time.Minute, func(code int) bool { return code == 200 || code == 404 })
@@ -243,7 +227,7 @@ func (o *compareOpts) runSpiceDB(ctx context.Context, rep *CompareReport, tr *Ta
 		}
 		st.loaded = true
 	}
-	return o.measurePeer(ctx, rep, tr, p, procs[:len(procs)-1], proto)
+	return o.measurePeer(ctx, rep, tr, p, procs.db(), proto)
 }
 
 // spiceDBLoad writes the schema and the dataset: ImportBulkRelationships,
@@ -391,21 +375,13 @@ func runOpenFGAPostgres(ctx context.Context, o *compareOpts, rep *CompareReport,
 func (o *compareOpts) runOpenFGA(ctx context.Context, rep *CompareReport, tr *TargetResult, engine string) error {
 	st := o.peer(tr.ID)
 	if o.round == 1 {
-		tr.Name = "OpenFGA " + openFGAPeer.Version + ", " + map[string]string{"postgres": "PostgreSQL", "sqlite": "SQLite"}[engine] + " datastore"
-		tr.Replicas = 1
-		var err error
-		if st.bin, err = openFGAPeer.install(ctx, o.peersCache); err != nil {
+		if err := o.installPeer(ctx, tr, st, openFGAPeer, "OpenFGA", map[string]string{"postgres": "PostgreSQL", "sqlite": "SQLite"}[engine]); err != nil {
 			return err
 		}
-		tr.Available = true
 		tr.Note = fmt.Sprintf("checks over the HTTP API, default consistency; loaded with Write calls of %d tuples (its default maximum per write), %d at a time", o.fgaBatch, fgaLoadConc(o, engine))
 	}
-	var procs []*proc
-	defer func() {
-		for i := len(procs) - 1; i >= 0; i-- {
-			procs[i].stop()
-		}
-	}()
+	var procs peerProcs
+	defer procs.stop()
 	var uri string
 	if engine == "postgres" {
 		pg, u, err := o.startPeerPG(ctx, st, "openfga")
@@ -426,21 +402,13 @@ func (o *compareOpts) runOpenFGA(ctx context.Context, rep *CompareReport, tr *Ta
 			return fmt.Errorf("openfga migrate: %v: %s", err, tail(out))
 		}
 	}
-	grpcAddr, err := freeAddr()
+	p, err := o.startPeer(&procs, tr, st, openFGAPeer, func(grpcAddr, httpAddr string) []string {
+		return []string{"run", "--datastore-engine", engine, "--datastore-uri", uri, "--grpc-addr", grpcAddr, "--http-addr", httpAddr,
+			"--playground-enabled=false", "--metrics-enabled=false", "--log-level", "warn", "--max-tuples-per-write", strconv.Itoa(o.fgaBatch)}
+	})
 	if err != nil {
 		return err
 	}
-	httpAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	args := []string{"run", "--datastore-engine", engine, "--datastore-uri", uri, "--grpc-addr", grpcAddr, "--http-addr", httpAddr,
-		"--playground-enabled=false", "--metrics-enabled=false", "--log-level", "warn", "--max-tuples-per-write", strconv.Itoa(o.fgaBatch)}
-	p, err := startProc("openfga", st.bin, args, httpAddr, o.cpusServer, filepath.Join(o.work, fmt.Sprintf("%s-%d.log", tr.ID, o.round)))
-	if err != nil {
-		return err
-	}
-	procs = append(procs, p)
 	up, err := waitHTTP(ctx, p, "GET", "/healthz", nil, nil, 2*time.Minute, func(code int) bool { return code == 200 })
 	if err != nil {
 		return err
@@ -452,7 +420,7 @@ func (o *compareOpts) runOpenFGA(ctx context.Context, rep *CompareReport, tr *Ta
 		}
 		st.loaded = true
 	}
-	return o.measurePeer(ctx, rep, tr, p, procs[:len(procs)-1], o.openFGAProto(st))
+	return o.measurePeer(ctx, rep, tr, p, procs.db(), o.openFGAProto(st))
 }
 
 // openFGALoad creates a store, writes the model and the dataset: Write
@@ -568,6 +536,52 @@ func (o *compareOpts) peer(id string) *peerState {
 		o.peers[id] = &peerState{}
 	}
 	return o.peers[id]
+}
+
+// installPeer is a peer target's first round: it names the target (the
+// peer, its version, its datastore) and installs the peer's binary.
+func (o *compareOpts) installPeer(ctx context.Context, tr *TargetResult, st *peerState, pb peerBinary, name, datastore string) error {
+	tr.Name = name + " " + pb.Version + ", " + datastore + " datastore"
+	tr.Replicas = 1
+	var err error
+	if st.bin, err = pb.install(ctx, o.peersCache); err != nil {
+		return err
+	}
+	tr.Available = true
+	return nil
+}
+
+// peerProcs are the processes of a peer target's round: its datastore's,
+// if any, then the peer's own, stopped in the reverse order.
+type peerProcs []*proc
+
+func (ps peerProcs) stop() {
+	for i := len(ps) - 1; i >= 0; i-- {
+		ps[i].stop()
+	}
+}
+
+// db is the datastore's processes: all but the peer's, the last.
+func (ps peerProcs) db() []*proc { return ps[:len(ps)-1] }
+
+// startPeer starts the peer's server on two free loopback ports, with the
+// arguments args makes of them, logging to the round's file, and adds it
+// to procs.
+func (o *compareOpts) startPeer(procs *peerProcs, tr *TargetResult, st *peerState, pb peerBinary, args func(grpcAddr, httpAddr string) []string) (*proc, error) {
+	grpcAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProc(pb.Name, st.bin, args(grpcAddr, httpAddr), httpAddr, o.cpusServer, filepath.Join(o.work, fmt.Sprintf("%s-%d.log", tr.ID, o.round)))
+	if err != nil {
+		return nil, err
+	}
+	*procs = append(*procs, p)
+	return p, nil
 }
 
 func (o *compareOpts) peerStarted(tr *TargetResult, up time.Duration) {
@@ -911,30 +925,25 @@ func peersMarkdown(rep *CompareReport) string {
 		if !t.Available || !(t.ID == "embedded" || isPeer(t.ID)) {
 			continue
 		}
-		seen := map[int]bool{}
-		for _, r := range t.Runs {
-			if r.Label != "check" || r.Mode != "closed" || seen[r.Concurrency] {
-				continue
-			}
-			seen[r.Concurrency] = true
+		for _, c := range t.checkConcurrencies() {
 			var rs, p50, p99, p999, cpu []float64
-			for _, x := range t.runsOf("check", "closed", r.Concurrency) {
+			for _, x := range t.runsOf("check", "closed", c) {
 				rs, p50, p99, p999, cpu = append(rs, x.RPS), append(p50, x.Latency.P50), append(p99, x.Latency.P99), append(p999, x.Latency.P999), append(cpu, x.ServerCPUPerReq)
 			}
 			rr, cr, mr := "1", "1", "1"
 			if t.ID != "embedded" {
 				rr, cr, mr = "–", "–", "–"
-				if x := rep.peerRatios(t.ID, r.Concurrency, rps); len(x) > 0 {
+				if x := rep.peerRatios(t.ID, c, rps); len(x) > 0 {
 					rr = fmt.Sprintf("%.3g×", median(x))
 				}
-				if x := rep.peerRatios(t.ID, r.Concurrency, cpuReq); len(x) > 0 {
+				if x := rep.peerRatios(t.ID, c, cpuReq); len(x) > 0 {
 					cr = fmt.Sprintf("%.3g×", median(x))
 				}
 				if base != nil {
 					mr = ratio(t.MemMiB, base.MemMiB)
 				}
 			}
-			fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n", t.Name, r.Concurrency, median(rs), rr,
+			fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n", t.Name, c, median(rs), rr,
 				fnum(median(p50)), fnum(median(p99)), fnum(median(p999)), fnum(median(cpu)), cr, fnum(t.MemMiB), mr)
 		}
 	}
