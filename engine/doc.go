@@ -73,9 +73,11 @@
 //  1. event.go: the Op constant, the next number (numbers are stored: never
 //     renumber or reuse one), and its row; the methods that change and
 //     answer go beside the others (apply.go). A new field: a member of
-//     Change, a Field constant after the others with a row of the field
-//     table (always false, so that stored events keep their form) and a
-//     case in [Field.In]. TestOpTable, TestFieldTable.
+//     Change (or of KeyArgs, for fields only a few ops carry, which keeps
+//     every other change small), a Field constant after the others with a
+//     row of the field table (always false, so that stored events keep
+//     their form) and a case in [Field.In] and [Field.Of]. TestOpTable,
+//     TestFieldTable.
 //  2. State the snapshot must keep (snapshot.go, its binary form with a new
 //     format byte in codec.go) and the verbs and lists that read it
 //     (verbs.go, tenant.go, state.go); the compact block (compact.go) holds
