@@ -14,8 +14,13 @@ var (
 	// ErrBadRequest: 400, a bad name, key, argument or body; nothing
 	// changed. Also returned, without a request, for an empty name.
 	ErrBadRequest = errors.New("auth: bad request")
-	// ErrUnauthorized: 401, no key (the Client was made with an empty key).
+	// ErrUnauthorized: 401, no key (the Client was made with an empty key),
+	// a revoked key, or a key the server made that no tenant has.
 	ErrUnauthorized = errors.New("auth: unauthorized")
+	// ErrForbidden: 403, the key's scope does not allow the call (a check
+	// key may only check; a read key may not write nor manage keys).
+	// Nothing changed.
+	ErrForbidden = errors.New("auth: forbidden by the key's scope")
 	// ErrNotFound: 404, no such route.
 	ErrNotFound = errors.New("auth: no such route")
 	// ErrBehind: 409, the replica has not reached the MinSeq asked for.
@@ -98,6 +103,7 @@ func (e *Error) Is(target error) bool {
 var statusOf = map[error][]int{
 	ErrBadRequest:   {http.StatusBadRequest},
 	ErrUnauthorized: {http.StatusUnauthorized},
+	ErrForbidden:    {http.StatusForbidden},
 	ErrNotFound:     {http.StatusNotFound},
 	ErrBehind:       {http.StatusConflict},
 	ErrOtherEpoch:   {http.StatusPreconditionFailed},

@@ -30,6 +30,10 @@ const (
 	// OpClear begins the changes of an import that replaced the tenant's
 	// state (POST /v1/import?mode=replace): the state before it is gone.
 	OpClear = "clear"
+	// OpAddKey makes a key (KeyID, KeyName, Scope, KeyHash: the hash of
+	// its secret, never the secret); OpDelKey revokes one (KeyID).
+	OpAddKey = "add_key"
+	OpDelKey = "del_key"
 )
 
 // Change is one change of state; only the names its op needs are set.
@@ -39,6 +43,10 @@ type Change struct {
 	Permission string `json:"permission,omitempty"`
 	User       string `json:"user,omitempty"`
 	Includes   string `json:"includes,omitempty"`
+	KeyID      string `json:"key_id,omitempty"`
+	KeyName    string `json:"key_name,omitempty"`
+	Scope      string `json:"scope,omitempty"`
+	KeyHash    string `json:"key_hash,omitempty"`
 }
 
 // String describes the change: its op, then its names as role=...,
@@ -46,7 +54,8 @@ type Change struct {
 // quote).
 func (c Change) String() string {
 	b := []byte(c.Op)
-	for _, f := range [...]struct{ name, v string }{{"role", c.Role}, {"permission", c.Permission}, {"user", c.User}, {"includes", c.Includes}} {
+	for _, f := range [...]struct{ name, v string }{{"role", c.Role}, {"permission", c.Permission}, {"user", c.User}, {"includes", c.Includes},
+		{"key_id", c.KeyID}, {"key_name", c.KeyName}, {"scope", c.Scope}} {
 		if f.v == "" {
 			continue
 		}
@@ -77,6 +86,10 @@ func (e Event) String() string {
 type Event struct {
 	Seq  uint64    `json:"seq"`
 	Time time.Time `json:"time"`
+	// Key is the id of the key that made the event (never its secret):
+	// "first" for the tenant's first key, "" for events made before keys
+	// had ids.
+	Key string `json:"key,omitempty"`
 	Change
 	// Changes are a batch's changes.
 	Changes []Change `json:"changes,omitempty"`

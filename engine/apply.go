@@ -17,6 +17,7 @@ func (t *tables) apply(ev *Event) (bool, error) {
 		return false, err
 	}
 	var result bool
+	t.now = ev.Time
 	if ev.Op == OpBatch {
 		for i := range ev.Changes {
 			t.change(&ev.Changes[i])

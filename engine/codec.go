@@ -16,12 +16,18 @@ import (
 
 const (
 	eventFormat = 1
+	// eventFormatKey adds the id of the key that made the event after its
+	// time; events without one keep format 1.
+	eventFormatKey = 2
 	// snapshotFormat is the snapshot form without inclusions, which every
 	// version reads; snapshotInclusions adds each role's inclusions, and
 	// is written only for a tenant that has some, so that a version from
-	// before inclusions still reads what it can hold.
+	// before inclusions still reads what it can hold. snapshotFormatKeys
+	// is snapshotInclusions and the tenant's keys after the roles, written
+	// only for a tenant with keys but its first.
 	snapshotFormat     = 1
 	snapshotInclusions = 2
+	snapshotFormatKeys = 3
 )
 
 // ErrCorrupt is returned by the decoders for input that is not a valid
@@ -30,13 +36,20 @@ var ErrCorrupt = errors.New("engine: corrupt encoding")
 
 // AppendBinary appends the binary form of ev to dst.
 func (ev *Event) AppendBinary(dst []byte) ([]byte, error) {
-	dst = appendHead(dst, eventFormat, ev.Tenant, ev.Seq)
+	format := byte(eventFormat)
+	if ev.By != "" {
+		format = eventFormatKey
+	}
+	dst = appendHead(dst, format, ev.Tenant, ev.Seq)
 	dst = binary.LittleEndian.AppendUint64(dst, ev.ID)
 	var nanos int64
 	if !ev.Time.IsZero() {
 		nanos = ev.Time.UnixNano()
 	}
 	dst = binary.AppendVarint(dst, nanos)
+	if format == eventFormatKey {
+		dst = appendString(dst, ev.By)
+	}
 	dst = appendChange(dst, &ev.Change)
 	if ev.Op.IsBatch() {
 		dst = binary.AppendUvarint(dst, uint64(len(ev.Changes)))
@@ -54,12 +67,18 @@ func (ev *Event) MarshalBinary() ([]byte, error) { return ev.AppendBinary(nil) }
 func (ev *Event) UnmarshalBinary(data []byte) error {
 	d := decoder{b: data}
 	var out Event
-	if !d.head(eventFormat, &out.Tenant, &out.Seq) {
-		return fmt.Errorf("%w: unknown event format", ErrCorrupt)
+	format, ok := d.head(&out.Tenant, &out.Seq, eventFormat, eventFormatKey)
+	if !ok {
+		return fmt.Errorf("%w: unknown event format %d", ErrCorrupt, format)
 	}
 	out.ID = d.uint64()
 	if nanos := d.varint(); nanos != 0 {
 		out.Time = time.Unix(0, nanos).UTC()
+	}
+	if format == eventFormatKey {
+		if out.By = d.string(); out.By == "" && d.err == nil {
+			d.fail("empty key id")
+		}
 	}
 	out.Change = d.change()
 	if out.Op.IsBatch() {
@@ -89,7 +108,7 @@ func appendChange(dst []byte, c *Change) []byte {
 	needs := c.Op.Needs()
 	for f := Field(0); f < numFields; f++ {
 		if fields[f].always || needs.Has(f) {
-			dst = appendString(dst, *f.In(c))
+			dst = appendString(dst, f.Of(c))
 		}
 	}
 	return dst
@@ -118,11 +137,14 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 	for _, r := range s.Roles {
 		size += len(r.Name) + 8 + 2*len(r.Members) + 2*len(r.Permissions)
 	}
-	dst := make([]byte, 0, size)
 	format := byte(snapshotFormat)
 	if slices.ContainsFunc(s.Roles, func(r RoleSnapshot) bool { return len(r.Includes) > 0 }) {
 		format = snapshotInclusions
 	}
+	if len(s.Keys) > 0 || s.FirstKeyRevoked {
+		format = snapshotFormatKeys
+	}
+	dst := make([]byte, 0, size)
 	dst = appendHead(dst, format, s.Tenant, s.Seq)
 	dst = appendStrings(dst, s.Users)
 	dst = appendStrings(dst, s.Permissions)
@@ -137,10 +159,30 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 		if dst, err = appendAscending(dst, r.Members); err != nil {
 			return nil, fmt.Errorf("role %q members: %w", r.Name, err)
 		}
-		if format == snapshotInclusions {
+		if format >= snapshotInclusions {
 			if dst, err = appendAscending(dst, r.Includes); err != nil {
 				return nil, fmt.Errorf("role %q inclusions: %w", r.Name, err)
 			}
+		}
+	}
+	if format == snapshotFormatKeys {
+		revoked := byte(0)
+		if s.FirstKeyRevoked {
+			revoked = 1
+		}
+		dst = append(dst, revoked)
+		dst = binary.AppendUvarint(dst, uint64(len(s.Keys)))
+		for i := range s.Keys {
+			k := &s.Keys[i]
+			dst = appendString(dst, k.ID)
+			dst = appendString(dst, k.Name)
+			dst = append(dst, byte(k.Scope))
+			dst = append(dst, k.Hash[:]...)
+			var nanos int64
+			if !k.Created.IsZero() {
+				nanos = k.Created.UnixNano()
+			}
+			dst = binary.AppendVarint(dst, nanos)
 		}
 	}
 	return dst, nil
@@ -151,12 +193,9 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 func (s *Snapshot) UnmarshalBinary(data []byte) error {
 	d := decoder{b: data}
 	var out Snapshot
-	format := byte(snapshotFormat)
-	if len(data) > 0 && data[0] == snapshotInclusions {
-		format = snapshotInclusions
-	}
-	if !d.head(format, &out.Tenant, &out.Seq) {
-		return fmt.Errorf("%w: unknown snapshot format (this version reads %d and %d)", ErrCorrupt, snapshotFormat, snapshotInclusions)
+	format, ok := d.head(&out.Tenant, &out.Seq, snapshotFormat, snapshotInclusions, snapshotFormatKeys)
+	if !ok {
+		return fmt.Errorf("%w: unknown snapshot format %d (this version reads %d to %d)", ErrCorrupt, format, snapshotFormat, snapshotFormatKeys)
 	}
 	out.Users = d.strings()
 	out.Permissions = d.strings()
@@ -164,8 +203,29 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 		out.Roles = make([]RoleSnapshot, n)
 		for i := range out.Roles {
 			out.Roles[i] = RoleSnapshot{Name: d.string(), Permissions: d.ascending(), Members: d.ascending()}
-			if format == snapshotInclusions {
+			if format >= snapshotInclusions {
 				out.Roles[i].Includes = d.ascending()
+			}
+		}
+	}
+	if format == snapshotFormatKeys {
+		switch d.byte() {
+		case 0:
+		case 1:
+			out.FirstKeyRevoked = true
+		default:
+			d.fail("bad first key flag")
+		}
+		// A key takes at least 2+1+32+1 bytes.
+		if n := d.count(36); d.err == nil {
+			out.Keys = make([]KeyRecord, n)
+			for i := range out.Keys {
+				k := &out.Keys[i]
+				k.ID, k.Name, k.Scope = d.string(), d.string(), Scope(d.byte())
+				copy(k.Hash[:], d.bytes(len(k.Hash)))
+				if nanos := d.varint(); nanos != 0 {
+					k.Created = time.Unix(0, nanos).UTC()
+				}
 			}
 		}
 	}
@@ -208,15 +268,16 @@ type decoder struct {
 	err error
 }
 
-// head reads what appendHead writes; it reports false, having read only
-// the format byte, if that is not format.
-func (d *decoder) head(format byte, tenant *TenantID, seq *uint64) bool {
-	if d.byte() != format {
-		return false
+// head reads what appendHead writes, and returns the format; it reports
+// false, having read only the format byte, if that is not one of formats.
+func (d *decoder) head(tenant *TenantID, seq *uint64, formats ...byte) (byte, bool) {
+	format := d.byte()
+	if !slices.Contains(formats, format) {
+		return format, false
 	}
 	copy(tenant[:], d.bytes(len(tenant)))
 	*seq = d.uvarint()
-	return true
+	return format, true
 }
 
 func (d *decoder) fail(what string) {

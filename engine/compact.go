@@ -33,8 +33,9 @@ import (
 // A user's mask holds its roles, a permission's the roles granted it; a
 // check is one lookup of each and an AND of the masks.
 type compact struct {
-	seq uint64
-	b   []byte
+	seq  uint64
+	b    []byte
+	keys *keySet // the tenant's keys (keys.go), beside the block
 }
 
 // Limits of a compact tenant; a tenant past any of them is kept in full
@@ -202,7 +203,7 @@ func compactOf(t *tables) *compact {
 	for _, r := range roleNames {
 		put(-1, 0, 0, r, 0)
 	}
-	return &compact{seq: t.seq, b: b}
+	return &compact{seq: t.seq, b: b, keys: t.keys}
 }
 
 // expand returns the tables of c's state, for tenant id, owned by the
@@ -210,6 +211,7 @@ func compactOf(t *tables) *compact {
 func (c *compact) expand(id TenantID) *tables {
 	t := newTables(id)
 	t.seq = c.seq
+	t.keys = c.keys
 	b := c.b
 	nu, np, nr := int(b[2]), int(b[3]), int(b[4])
 	entries, names := int(le.Uint16(b[12:])), int(le.Uint16(b[14:]))

@@ -14,6 +14,13 @@
 // granted it, or includes a role that is. Deleting a role removes its grants,
 // its memberships and its inclusions with it, so nothing dangles.
 //
+// A tenant may have more keys than the one it is named by (keys.go): each
+// a record of its state, made and revoked by events (add_key, del_key),
+// with a scope (check, read, admin) and the hash of its secret, never the
+// secret. [Engine.Access] tells a key's tenant and scope from the same
+// lock-free cache the check always used; a revocation invalidates it.
+// Every event records the id of the key that made it ([Event.By]).
+//
 // # Representation
 //
 // Names are interned to dense indices per tenant. Users and permissions are
@@ -66,9 +73,11 @@
 //  1. event.go: the Op constant, the next number (numbers are stored: never
 //     renumber or reuse one), and its row; the methods that change and
 //     answer go beside the others (apply.go). A new field: a member of
-//     Change, a Field constant after the others with a row of the field
-//     table (always false, so that stored events keep their form) and a
-//     case in [Field.In]. TestOpTable, TestFieldTable.
+//     Change (or of KeyArgs, for fields only a few ops carry, which keeps
+//     every other change small), a Field constant after the others with a
+//     row of the field table (always false, so that stored events keep
+//     their form) and a case in [Field.In] and [Field.Of]. TestOpTable,
+//     TestFieldTable.
 //  2. State the snapshot must keep (snapshot.go, its binary form with a new
 //     format byte in codec.go) and the verbs and lists that read it
 //     (verbs.go, tenant.go, state.go); the compact block (compact.go) holds

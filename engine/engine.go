@@ -22,7 +22,8 @@ type Engine struct {
 	shards [1 << shardBits]atomic.Pointer[map[TenantID]*Tenant]
 	count  atomic.Int64
 
-	keys *keyCache
+	keys  *keyCache
+	index keyIndex
 }
 
 // Option configures an Engine.
@@ -115,7 +116,16 @@ func (e *Engine) Apply(ev *Event) (bool, error) {
 	if seq := t.seq(); ev.Seq != seq+1 {
 		return false, fmt.Errorf("%w: tenant at %d, event %d", ErrOutOfOrder, seq, ev.Seq)
 	}
-	return t.apply(ev)
+	return e.apply(t, ev)
+}
+
+// apply applies ev to t, whose next event it is, and keeps the key index
+// in step; t.wmu is held.
+func (e *Engine) apply(t *Tenant, ev *Event) (bool, error) {
+	old := t.keySet()
+	result, err := t.apply(ev)
+	e.reindex(t, old, t.keySet())
+	return result, err
 }
 
 // Restore replaces the tenant of snap with the state it holds. The state
@@ -128,7 +138,9 @@ func (e *Engine) Restore(snap *Snapshot) error {
 	}
 	t := e.tenantOrCreate(snap.Tenant)
 	t.wmu.Lock()
+	old := t.keySet()
 	t.replace(n)
+	e.reindex(t, old, t.keySet())
 	t.wmu.Unlock()
 	return nil
 }

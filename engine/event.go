@@ -27,6 +27,8 @@ const (
 	OpAddInclusion  Op = 9  // Role, Includes: Role's members get Includes' permissions
 	OpDelInclusion  Op = 10 // Role, Includes
 	OpDelUser       Op = 11 // User: out of every role
+	OpAddKey        Op = 12 // Key: ID, Name, Scope, Hash: a key of the tenant (keys.go)
+	OpDelKey        Op = 13 // Key: ID, the key revoked
 )
 
 // opSpec is a row of the op table: all there is to know about one op.
@@ -48,7 +50,7 @@ type opSpec struct {
 	fact bool
 	// check, if set, validates what the field checks cannot (a field's
 	// relation to another, a value's range); it runs after them.
-	check func(*Change) error
+	check func(Change) error
 	// change applies a valid change to a tenant, t.mu held for writing,
 	// and returns the original API's answer. (Changes are passed by value
 	// here: a pointer passed through a func value escapes, and a check of a
@@ -57,8 +59,11 @@ type opSpec struct {
 	// answer returns what change would answer now and whether it would
 	// change anything, t.mu held, without changing t.
 	answer func(t *tables, c Change) (result, changes bool)
-	// absent is what answer gives on a tenant that does not exist yet.
-	absent struct{ result, changes bool }
+	// absent is what answer gives on a tenant that does not exist yet;
+	// absentOf, if set, is that for an op whose answer there depends on
+	// its fields.
+	absent   struct{ result, changes bool }
+	absentOf func(c Change) (result, changes bool)
 	// refuse, if set, reports whether the tenant's state refuses the
 	// change (an error matching ErrRefused), t.mu held: applied, a
 	// refused change changes nothing but the seq.
@@ -131,6 +136,27 @@ var ops = [...]opSpec{
 		change: func(*tables, Change) bool { return true },
 		answer: func(*tables, Change) (bool, bool) { return true, true },
 		absent: answerOf(true, true),
+	},
+	OpAddKey: {
+		name:  "add_key",
+		needs: FieldSet(0).With(FieldKeyID).With(FieldKeyName).With(FieldScope).With(FieldKeyHash),
+		check: checkAddKey,
+		// A key's creation time is its event's (tables.now).
+		change: func(t *tables, c Change) bool { return t.addKey(c) },
+		answer: func(t *tables, c Change) (bool, bool) {
+			id := FieldKeyID.Of(&c)
+			fresh := id != FirstKey && t.keys.find(id) < 0
+			return fresh, fresh
+		},
+		absent: answerOf(true, true),
+	},
+	OpDelKey: {
+		name: "del_key", needs: FieldSet(0).With(FieldKeyID), check: checkDelKey,
+		change: func(t *tables, c Change) bool { return t.delKey(c) },
+		answer: func(t *tables, c Change) (bool, bool) { there := t.keys.has(FieldKeyID.Of(&c)); return there, there },
+		// A tenant with no events has its first key only: revoking it is
+		// a change (and makes the tenant).
+		absentOf: func(c Change) (bool, bool) { first := FieldKeyID.Of(&c) == FirstKey; return first, first },
 	},
 }
 
@@ -219,6 +245,13 @@ const (
 	FieldPermission
 	FieldUser
 	FieldIncludes
+	// The key fields: only the key ops carry them. (Field numbers are not
+	// stored: a field past the first three is written only for the ops
+	// that need it, in the table's order.)
+	FieldKeyID
+	FieldKeyName
+	FieldScope
+	FieldKeyHash
 	numFields
 )
 
@@ -240,6 +273,10 @@ var fields = [numFields]fieldSpec{
 	FieldPermission: {name: "permission", shared: true, always: true},
 	FieldUser:       {name: "user", always: true},
 	FieldIncludes:   {name: "includes", shared: true},
+	FieldKeyID:      {name: "key_id"},
+	FieldKeyName:    {name: "key_name"},
+	FieldScope:      {name: "scope"},
+	FieldKeyHash:    {name: "key_hash"},
 }
 
 // Fields returns every field, in the order of the binary form.
@@ -274,9 +311,9 @@ func FieldNamed(name []byte) (Field, bool) {
 // of many changes gains by sharing their strings.
 func (f Field) Shared() bool { return f < numFields && fields[f].shared }
 
-// In returns a pointer to c's value of f. (A switch, not a func value in
-// the table: c would escape through a func value, and validating a change
-// must not allocate.)
+// In returns a pointer to c's value of f, to set it; a key field gives c
+// its Key arguments first if it has none. (A switch, not a func value in
+// the table: c would escape through a func value.) Read with [Field.Of].
 func (f Field) In(c *Change) *string {
 	switch f {
 	case FieldRole:
@@ -287,6 +324,48 @@ func (f Field) In(c *Change) *string {
 		return &c.User
 	case FieldIncludes:
 		return &c.Includes
+	}
+	if c.Key == nil {
+		c.Key = new(KeyArgs)
+	}
+	switch f {
+	case FieldKeyID:
+		return &c.Key.ID
+	case FieldKeyName:
+		return &c.Key.Name
+	case FieldScope:
+		return &c.Key.Scope
+	case FieldKeyHash:
+		return &c.Key.Hash
+	}
+	panic(fmt.Sprintf("engine: %v", f))
+}
+
+// Of returns c's value of f ("" for a key field of a change without Key
+// arguments). It does not allocate: validating a change must not.
+func (f Field) Of(c *Change) string {
+	switch f {
+	case FieldRole:
+		return c.Role
+	case FieldPermission:
+		return c.Permission
+	case FieldUser:
+		return c.User
+	case FieldIncludes:
+		return c.Includes
+	}
+	if c.Key == nil {
+		return ""
+	}
+	switch f {
+	case FieldKeyID:
+		return c.Key.ID
+	case FieldKeyName:
+		return c.Key.Name
+	case FieldScope:
+		return c.Key.Scope
+	case FieldKeyHash:
+		return c.Key.Hash
 	}
 	panic(fmt.Sprintf("engine: %v", f))
 }
@@ -319,6 +398,17 @@ type Change struct {
 	User       string
 	// Includes is the role an inclusion's Role includes.
 	Includes string
+	// Key holds the key ops' fields (keys.go), nil for every other op: a
+	// pointer, so that the changes of a large import stay as small as
+	// they were.
+	Key *KeyArgs
+}
+
+// KeyArgs are the fields of a key op: a key's id, name, scope (check,
+// read or admin) and the hex of the hash of its secret. Changes share
+// them: never change them in place.
+type KeyArgs struct {
+	ID, Name, Scope, Hash string
 }
 
 // Event is one durable change to one tenant. Events of a tenant are applied
@@ -330,6 +420,9 @@ type Event struct {
 	// an event recognize it when it comes back from the store or the bus.
 	ID   uint64
 	Time time.Time
+	// By is the id of the key that made the event (the audit trail;
+	// never the secret); "" for events made before keys had ids.
+	By string
 	Change
 	// Changes holds the changes of an OpBatch event, applied in order and
 	// atomically; it is empty for every other op.
@@ -382,24 +475,27 @@ func (c *Change) Validate() error {
 	var errs []error
 	for f := Field(0); f < numFields; f++ {
 		if s.needs.Has(f) {
-			if err := ValidName(*f.In(c)); err != nil {
+			if err := ValidName(f.Of(c)); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", f, err))
 			}
 		}
 	}
 	for f := Field(0); f < numFields; f++ {
-		if !s.needs.Has(f) && *f.In(c) != "" {
+		if !s.needs.Has(f) && f.Of(c) != "" {
 			errs = append(errs, &inputError{fmt.Sprintf("%s op carries a %s", c.Op, f)})
 		}
 	}
 	if len(errs) == 0 && s.check != nil {
-		return s.check(c)
+		return s.check(*c)
 	}
 	return errors.Join(errs...)
 }
 
 // Validate checks the event's changes (see [Change.Validate]).
 func (e *Event) Validate() error {
+	if e.By != "" && !validKeyID(e.By) {
+		return &inputError{fmt.Sprintf("event's key id %q is not a key id", e.By)}
+	}
 	if s := e.Op.spec(); s != nil && s.first {
 		return &inputError{fmt.Sprintf("a %s change only begins a batch", e.Op)}
 	}
@@ -410,7 +506,7 @@ func (e *Event) Validate() error {
 		return e.Change.Validate()
 	}
 	for f := Field(0); f < numFields; f++ {
-		if *f.In(&e.Change) != "" {
+		if f.Of(&e.Change) != "" {
 			return &inputError{"batch event carries names of its own"}
 		}
 	}

@@ -8,20 +8,24 @@ import (
 
 // The key cache spares a read the SHA-256 of its key. It maps a 128-bit
 // fingerprint of the key (two maphash sums under seeds drawn at random per
-// process, never stored or shown) to the tenant id. Neither the key nor
-// anything a key could be recovered from is kept: a fingerprint is
-// meaningless outside this process. Two keys would share an entry only if
-// both 64-bit sums collided under secret seeds, which is as unlikely as two
-// random 128-bit numbers being equal.
+// process, never stored or shown) to what the key may do where
+// ([Access]). Neither the key nor anything a key could be recovered from
+// is kept: a fingerprint is meaningless outside this process. Two keys
+// would share an entry only if both 64-bit sums collided under secret
+// seeds, which is as unlikely as two random 128-bit numbers being equal.
 //
 // Only keys of existing tenants are cached, and the cache stops growing at
 // keyCacheMax entries, so that a flood of made-up keys cannot grow memory.
 //
 // In front of the sharded maps, a direct-mapped array of keyFrontSize
-// entries answers the keys in use without a lock: one atomic load and a
-// comparison. Its entries are the tenants' own (Tenant.keyEntry, made once),
-// so that refilling it never allocates; a restore replaces a tenant's
-// state, not the tenant, so an entry stays valid.
+// entries answers the keys in use without a lock: one atomic load, a
+// comparison and a load of the generation. Entries are immutable and made
+// once per key and generation, so that refilling the front from the maps
+// never allocates. A restore replaces a tenant's state, not the tenant, so
+// an entry stays valid through it. Revoking a key, a restore that changes
+// a tenant's keys and deleting a tenant bump the generation (after the key
+// index has dropped the key), which invalidates every entry at once: the
+// keys in use are looked up again, once each.
 
 const (
 	keyCacheShards = 64
@@ -29,30 +33,32 @@ const (
 	keyFrontSize   = 1 << 16 // a power of two: 512 KiB, so that the keys of 100k tenants mostly hit
 )
 
-// keyEntry is a tenant's entry in the front of the key cache.
+// keyEntry is a key's entry in the key cache.
 type keyEntry struct {
-	fp fingerprint
-	t  *Tenant
+	fp  fingerprint
+	gen uint64
+	acc Access
 }
 
 type fingerprint [2]uint64
 
 type keyCache struct {
 	seeds  [2]maphash.Seed
+	gen    atomic.Uint64
 	front  [keyFrontSize]atomic.Pointer[keyEntry]
 	shards [keyCacheShards]keyCacheShard
 }
 
 type keyCacheShard struct {
 	mu sync.RWMutex
-	m  map[fingerprint]TenantID
+	m  map[fingerprint]*keyEntry
 	_  [64 - 8 - 24]byte // keep shards on separate cache lines
 }
 
 func newKeyCache() *keyCache {
 	c := &keyCache{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 	for i := range c.shards {
-		c.shards[i].m = make(map[fingerprint]TenantID)
+		c.shards[i].m = make(map[fingerprint]*keyEntry)
 	}
 	return c
 }
@@ -61,50 +67,160 @@ func (c *keyCache) fingerprint(key string) fingerprint {
 	return fingerprint{maphash.String(c.seeds[0], key), maphash.String(c.seeds[1], key)}
 }
 
-func (c *keyCache) get(fp fingerprint) (TenantID, bool) {
+func (c *keyCache) get(fp fingerprint) *keyEntry {
 	s := &c.shards[fp[0]%keyCacheShards]
 	s.mu.RLock()
-	id, ok := s.m[fp]
+	ke := s.m[fp]
 	s.mu.RUnlock()
-	return id, ok
+	return ke
 }
 
-func (c *keyCache) put(fp fingerprint, id TenantID) {
-	s := &c.shards[fp[0]%keyCacheShards]
+func (c *keyCache) put(ke *keyEntry) {
+	s := &c.shards[ke.fp[0]%keyCacheShards]
 	s.mu.Lock()
-	if len(s.m) < keyCacheMax/keyCacheShards {
-		s.m[fp] = id
+	if _, there := s.m[ke.fp]; there || len(s.m) < keyCacheMax/keyCacheShards {
+		s.m[ke.fp] = ke
 	}
 	s.mu.Unlock()
 }
 
-// TenantByKey returns the tenant of a secret key, or nil (an empty tenant)
-// if it has never been written to. It is [Engine.Tenant] of [KeyID], with
-// the key's hash cached for keys of existing tenants. It does not allocate
-// once a tenant has been looked up by its key.
-func (e *Engine) TenantByKey(key string) *Tenant {
+// invalidate makes every entry stale; the key index must already have
+// dropped what is no longer valid.
+func (c *keyCache) invalidate() { c.gen.Add(1) }
+
+// KeyStatus says what a key is to the engine.
+type KeyStatus uint8
+
+// The statuses of a key.
+const (
+	// KeyValid: a key of a tenant, not revoked; Access.Scope says what it
+	// may do.
+	KeyValid KeyStatus = iota
+	// KeyNew: a key no tenant has, not of the server's form: the first key
+	// of a tenant not yet written to (an empty tenant), with the admin
+	// scope.
+	KeyNew
+	// KeyUnknown: a key of the server's form (KeyPrefix) that no tenant
+	// here has; Access.ID is the tenant it names, which may have made it
+	// at a replica this one has not heard from yet. It may do nothing.
+	KeyUnknown
+	// KeyRevoked: a tenant's first key, revoked. It may do nothing.
+	KeyRevoked
+)
+
+// Access is what a key may do, in which tenant.
+type Access struct {
+	// Tenant is the tenant's state, nil for an empty tenant (and for a key
+	// that may do nothing).
+	Tenant *Tenant
+	// ID is the tenant's id.
+	ID TenantID
+	// Key is the key's id (FirstKey for the first key), for the audit
+	// trail; "" for a key that may do nothing.
+	Key string
+	// Scope is what the key may do: ScopeNone unless Status is KeyValid
+	// or KeyNew.
+	Scope  Scope
+	Status KeyStatus
+}
+
+// Access returns what key may do in which tenant. It does not allocate
+// once the key has been looked up (until a revocation anywhere), and it
+// takes no lock when the key is in the front of the cache.
+func (e *Engine) Access(key string) Access {
 	c := e.keys
 	fp := c.fingerprint(key)
 	slot := &c.front[fp[1]&(keyFrontSize-1)]
-	if ke := slot.Load(); ke != nil && ke.fp == fp {
-		return ke.t
+	gen := c.gen.Load()
+	if ke := slot.Load(); ke != nil && ke.fp == fp && ke.gen == gen {
+		return ke.acc
 	}
-	id, ok := c.get(fp)
-	if !ok {
-		id = KeyID(key)
+	if ke := c.get(fp); ke != nil && ke.gen == gen {
+		slot.Store(ke)
+		return ke.acc
 	}
-	t := e.Tenant(id)
-	if t == nil {
-		return nil
+	acc := e.resolve(key)
+	if acc.Status == KeyValid {
+		ke := &keyEntry{fp: fp, gen: gen, acc: acc}
+		c.put(ke)
+		slot.Store(ke)
 	}
-	if !ok {
-		c.put(fp, id)
+	return acc
+}
+
+// resolve is Access without the cache.
+func (e *Engine) resolve(key string) Access {
+	h := KeyID(key)
+	if ref, ok := e.index.get(h); ok {
+		return Access{Tenant: ref.t, ID: ref.t.id, Key: ref.id, Scope: ref.scope, Status: KeyValid}
 	}
-	ke := t.keyEntry.Load()
-	if ke == nil {
-		t.keyEntry.CompareAndSwap(nil, &keyEntry{fp: fp, t: t})
-		ke = t.keyEntry.Load()
+	if t := e.Tenant(h); t != nil {
+		if !t.HasKey(FirstKey) {
+			return Access{ID: h, Status: KeyRevoked}
+		}
+		return Access{Tenant: t, ID: h, Key: FirstKey, Scope: ScopeAdmin, Status: KeyValid}
 	}
-	slot.Store(ke)
-	return t
+	if id, ok := KeyTenant(key); ok {
+		return Access{ID: id, Status: KeyUnknown}
+	}
+	return Access{ID: h, Key: FirstKey, Scope: ScopeAdmin, Status: KeyNew}
+}
+
+// TenantByKey returns the tenant of a secret key, or nil (an empty tenant)
+// if it has never been written to, or the key may do nothing (revoked, or
+// of the server's form and unknown here). It is [Engine.Access]'s tenant.
+func (e *Engine) TenantByKey(key string) *Tenant {
+	return e.Access(key).Tenant
+}
+
+// keyIndex maps the hash of every key but the first keys to its tenant.
+type keyIndex struct {
+	mu sync.RWMutex
+	m  map[TenantID]keyRef
+}
+
+type keyRef struct {
+	t     *Tenant
+	id    string
+	scope Scope
+}
+
+func (x *keyIndex) get(h TenantID) (keyRef, bool) {
+	x.mu.RLock()
+	ref, ok := x.m[h]
+	x.mu.RUnlock()
+	return ref, ok
+}
+
+// reindex brings the key index from tenant t's keys old to its keys now,
+// and invalidates the key cache if a key went (or the first key was
+// revoked); t.wmu is held.
+func (e *Engine) reindex(t *Tenant, old, now *keySet) {
+	if old == now {
+		return
+	}
+	gone := now != nil && now.firstRevoked && (old == nil || !old.firstRevoked)
+	e.index.mu.Lock()
+	if e.index.m == nil {
+		e.index.m = make(map[TenantID]keyRef)
+	}
+	if old != nil {
+		for _, r := range old.recs {
+			if now.find(r.ID) < 0 {
+				gone = true
+			}
+			if ref, ok := e.index.m[r.Hash]; ok && ref.t == t {
+				delete(e.index.m, r.Hash)
+			}
+		}
+	}
+	if now != nil {
+		for _, r := range now.recs {
+			e.index.m[r.Hash] = keyRef{t: t, id: r.ID, scope: r.Scope}
+		}
+	}
+	e.index.mu.Unlock()
+	if gone {
+		e.keys.invalidate()
+	}
 }

@@ -55,7 +55,36 @@ func (m *model) read(id TenantID) *modelTenant {
 
 // refChange is c as the reference model takes it.
 func refChange(c Change) refmodel.Change {
-	return refmodel.Change{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User, Includes: c.Includes}
+	k := c.KeyFields()
+	return refmodel.Change{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User, Includes: c.Includes,
+		KeyID: k.ID, KeyName: k.Name, Scope: k.Scope}
+}
+
+// modelKeyIDs are the key ids the model test makes and revokes.
+var modelKeyIDs = []string{"k_0000000000000001", "k_0000000000000002", "k_00000000000000ff"}
+
+// drawKeyChange draws a key op: a key made (sometimes with a bad scope,
+// or the first key's id, which are refused) or revoked.
+func drawKeyChange(t *rapid.T) Change {
+	id := rapid.SampledFrom(modelKeyIDs).Draw(t, "key id")
+	if rapid.Bool().Draw(t, "revoke?") {
+		return DelKeyChange(id)
+	}
+	if rapid.IntRange(0, 9).Draw(t, "first id?") == 0 {
+		id = FirstKey
+	}
+	scope := rapid.SampledFrom([]string{"check", "read", "admin", "admin", "write"}).Draw(t, "scope")
+	name := rapid.SampledFrom([]string{"billing", "ops", "ключ"}).Draw(t, "key name")
+	return Change{Op: OpAddKey, Key: &KeyArgs{ID: id, Name: name, Scope: scope, Hash: KeyID(id).String()}}
+}
+
+// keysOf lists t's keys as the model does.
+func keysOf(t *Tenant) []refmodel.Key {
+	var out []refmodel.Key
+	for _, k := range t.Keys() {
+		out = append(out, refmodel.Key{ID: k.ID, Name: k.Name, Scope: k.Scope.String()})
+	}
+	return out
 }
 
 // change applies c and returns the original API's answer and whether the
@@ -402,6 +431,8 @@ func write(e *Engine, key string, c Change) (bool, error) {
 		return e.AddMembership(key, c.User, c.Role)
 	case OpDelMembership:
 		return e.DelMembership(key, c.User, c.Role)
+	case OpAddKey, OpDelKey:
+		return e.Write(key, c)
 	case OpAddInclusion:
 		return e.AddInclusion(key, c.Role, c.Includes)
 	case OpDelInclusion:
@@ -438,7 +469,7 @@ func engineMatchesModel(t *rapid.T) {
 		r, mt := keyReader{e, key}, m.read(KeyID(key))
 		role, perm, user := drawName(t, p.roles, "role"), drawName(t, p.perms, "perm"), drawName(t, p.users, "user")
 		var got, want any
-		kind := rapid.IntRange(0, 14).Draw(t, "read")
+		kind := rapid.IntRange(0, 15).Draw(t, "read")
 		switch kind {
 		case 0:
 			got, want = r.HasRole(role), mt.HasRole(role)
@@ -471,6 +502,8 @@ func engineMatchesModel(t *rapid.T) {
 			got, want = r.List(l, role, true), mt.List(l, role, true)
 		case 14:
 			got, want = r.Why(user, perm), mt.Why(user, perm)
+		case 15:
+			got, want = keysOf(e.Tenant(KeyID(key))), mt.Keys()
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("read %d (role %q perm %q user %q) on %q: (-model +engine):\n%s", kind, role, perm, user, key, diff)
@@ -561,6 +594,11 @@ func engineMatchesModel(t *rapid.T) {
 			// A refused write: a bad key.
 			key = rapid.SampledFrom([]string{"", "key\n", string(make([]byte, MaxKeyLen+1))}).Draw(t, "bad key")
 			writeOp(t, key, drawChange(t, p))
+		case 3, 4:
+			// The tenant's keys: made, refused, revoked, between the
+			// changes of its facts (compact and in tables, built aside
+			// or in place).
+			writeOp(t, key, drawKeyChange(t))
 		default:
 			if rapid.IntRange(0, 2).Draw(t, "read?") == 0 {
 				readOp(t, rapid.SampledFrom(keys).Draw(t, "key"))

@@ -17,6 +17,10 @@ type Snapshot struct {
 	Users       []string
 	Permissions []string
 	Roles       []RoleSnapshot
+	// Keys are the tenant's keys but the first (keys.go), in the order
+	// they were made; FirstKeyRevoked says the first key is revoked.
+	Keys            []KeyRecord
+	FirstKeyRevoked bool
 }
 
 // RoleSnapshot is one role of a [Snapshot].
@@ -49,6 +53,10 @@ func (t *tables) snapshot() (*Snapshot, []snapRole) {
 	}
 	for i := range t.permRecs {
 		s.Permissions[i] = t.permRecs[i].name
+	}
+	if t.keys != nil {
+		s.Keys = slices.Clone(t.keys.recs)
+		s.FirstKeyRevoked = t.keys.firstRevoked
 	}
 	roles := make([]snapRole, 0, len(t.roles))
 	var pos []uint32 // a role's position in roles, by index, once there are inclusions
@@ -100,6 +108,19 @@ func restoreTables(s *Snapshot) (*tables, error) {
 	}
 	t := newTables(s.Tenant)
 	t.seq = s.Seq
+	if len(s.Keys) > 0 || s.FirstKeyRevoked {
+		ks := &keySet{firstRevoked: s.FirstKeyRevoked, recs: slices.Clone(s.Keys)}
+		for i, k := range ks.recs {
+			c := AddKeyChange(k)
+			if err := c.Validate(); err != nil {
+				return nil, bad("key %d: %v", i, err)
+			}
+			if ks.find(k.ID) != i {
+				return nil, bad("key %q twice", k.ID)
+			}
+		}
+		t.keys = ks
+	}
 
 	t.permRecs = make([]permRec, len(s.Permissions))
 	t.perms.reserve(len(s.Permissions))

@@ -33,10 +33,6 @@ type Tenant struct {
 	// view tries again then.
 	small atomic.Pointer[compact]
 	cur   atomic.Pointer[tables]
-
-	// For the key cache: the tenant's entry, made on its first lookup by
-	// key.
-	keyEntry atomic.Pointer[keyEntry]
 }
 
 // inPlaceMax is the largest change, in table updates (see cost), made in
@@ -114,8 +110,10 @@ func (t *Tenant) apply(ev *Event) (bool, error) {
 	c, s := t.view()
 	switch {
 	case ev.Op == OpBatch && len(ev.Changes) > 0 && ev.Changes[0].Op == OpClear:
+		// The state replaced is the facts; the keys stay.
 		n := newTables(t.id)
 		n.seq = t.seq()
+		n.keys = t.keySet()
 		return t.publish(n, ev)
 	case c != nil:
 		return t.publish(c.expand(t.id), ev)
@@ -218,6 +216,7 @@ func (t *tables) clone() *tables {
 		permRecs:    make([]permRec, len(t.permRecs)),
 		freePerms:   slices.Clone(t.freePerms),
 		memberships: t.memberships,
+		keys:        t.keys,
 		inclusions:  t.inclusions,
 	}
 	c.users = t.users.clone(func(e *userEntry) string { return c.userNames[e.idx] })
@@ -428,6 +427,10 @@ func (t *Tenant) Answer(c *Change) (result, changes bool) {
 func (t *Tenant) AnswerAt(c *Change) (result, changes bool, seq uint64) {
 	if t == nil {
 		if s := c.Op.spec(); s != nil {
+			if s.absentOf != nil {
+				result, changes = s.absentOf(*c)
+				return result, changes, 0
+			}
 			return s.absent.result, s.absent.changes, 0
 		}
 		return false, false, 0

@@ -3,6 +3,7 @@ package engine
 import (
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
@@ -102,6 +103,12 @@ type tables struct {
 
 	memberships int
 	inclusions  int // direct inclusions of one role in another
+
+	// keys are the tenant's keys (keys.go), nil for none but the first.
+	keys *keySet
+	// now is the time of the event being applied, for the changes that
+	// keep it (a key's creation).
+	now time.Time
 }
 
 func newTables(id TenantID) *tables {

@@ -25,7 +25,7 @@ func (e *Engine) Write(key string, c Change) (bool, error) {
 		return false, err
 	}
 	ev.Seq = t.seq() + 1
-	return t.apply(&ev)
+	return e.apply(t, &ev)
 }
 
 // AddRole creates role; it answers false if the role already existed.

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"auth/engine"
 )
 
 // TestHasPermissionHandlerAllocs holds the check handler to zero
@@ -73,6 +75,31 @@ func testHasPermissionAllocs(t *testing.T, epoch string, opts ...func(*Config)) 
 		})
 		if allocs != 0 {
 			t.Errorf("server handler for /v1/has_permission (%s, %s): %v allocs per request, want 0", c.user, c.perm, allocs)
+		}
+	}
+}
+
+// TestScopedCheckAllocs: a check under a scoped key allocates no more than
+// under the first key: nothing.
+func TestScopedCheckAllocs(t *testing.T) {
+	srv, rep := newCheckServer(t, "p")
+	secret, rec, err := engine.NewKey(engine.KeyID("key"), "checker", engine.ScopeCheck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := rep.Write(t0(), "key", engine.AddKeyChange(rec)); err != nil {
+		t.Fatal(err)
+	}
+	h := srv.Handler()
+	for _, path := range []string{"/v1/has_permission/u/p", "/api/has_permission/" + secret + "/u/p"} {
+		ctx := request("GET", path)
+		ctx.Request.Header.Set("Authorization", "Bearer "+secret)
+		h(ctx)
+		if got := string(ctx.Response.Body()); got != `{"result": true}` {
+			t.Fatalf("%s = %s", path, got)
+		}
+		if allocs := testing.AllocsPerRun(1000, func() { ctx.Response.Reset(); h(ctx) }); allocs != 0 {
+			t.Errorf("%s with a scoped key: %v allocs per request, want 0", path, allocs)
 		}
 	}
 }

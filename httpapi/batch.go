@@ -36,7 +36,6 @@ func (s *Server) batchCheck(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
-	id := engine.KeyID(key)
 	body, ok := readBody(ctx, s.cfg.MaxRequestBodySize)
 	if !ok {
 		return
@@ -78,10 +77,14 @@ func (s *Server) batchCheck(ctx *fasthttp.RequestCtx) {
 		}
 		sc.checks = append(sc.checks, engine.Check{User: u, Permission: p})
 	}
-	if !s.awaitMinSeq(ctx, id) {
+	acc, ok := s.awaitAccess(ctx, v1, key)
+	if !ok {
 		return
 	}
-	t := s.svc.Tenant(id)
+	if acc, ok = s.authorizeAccess(ctx, key, acc, engine.ScopeCheck, false); !ok {
+		return
+	}
+	t := acc.Tenant
 	s.setSeq(ctx, t.Seq())
 	sc.out = t.CheckMany(sc.checks, sc.out[:0])
 	ctx.SetContentType(contentJSON)

@@ -42,11 +42,14 @@ func (s *Server) export(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
-	id := engine.KeyID(key)
-	if !s.awaitMinSeq(ctx, id) {
+	acc, ok := s.awaitAccess(ctx, v1, key)
+	if !ok {
 		return
 	}
-	t := s.svc.Tenant(id)
+	if acc, ok = s.authorizeAccess(ctx, key, acc, engine.ScopeRead, false); !ok {
+		return
+	}
+	t := acc.Tenant
 	if t == nil {
 		s.setSeq(ctx, 0)
 		ctx.SetContentType("application/x-ndjson")

@@ -15,8 +15,8 @@ var hasPermissionParams = []string{"key", "user", "name"}
 func (s *Server) registerChecks() {
 	s.handle(fasthttp.MethodGet, "/api/has_permission/{key}/{user}/{name}", s.hasPermission)
 	s.handle(fasthttp.MethodGet, v1Path("/api/has_permission/{key}/{user}/{name}"),
-		s.boolReader(hasPermissionParams, func(t *engine.Tenant, p *params) bool {
-			return t.UserHasPermission(p.vals[1], p.vals[2])
+		s.readerScoped(engine.ScopeCheck, hasPermissionParams, func(ctx *fasthttp.RequestCtx, t *engine.Tenant, p *params) {
+			writeBool(ctx, t.UserHasPermission(p.vals[1], p.vals[2]))
 		})(v1))
 	s.both(fasthttp.MethodGet, "/api/user_permissions/{key}/{user}",
 		s.listReader([]string{"key", "user"}, "results", "name", engine.ListUserPermissions, false))
@@ -36,7 +36,23 @@ func (s *Server) hasPermission(ctx *fasthttp.RequestCtx) {
 // check answers the check: hash the key, two map lookups and a few bit
 // tests, a constant answer.
 func (s *Server) check(ctx *fasthttp.RequestCtx, p *params) {
-	writeBool(ctx, s.svc.TenantByKey(p.key()).UserHasPermission(p.vals[1], p.vals[2]))
+	if t, ok := s.checker(ctx, p.key()); ok {
+		writeBool(ctx, t.UserHasPermission(p.vals[1], p.vals[2]))
+	}
+}
+
+// checker returns the tenant a check under key answers from. Every scope
+// allows the check, so a key that may do anything at all is checked no
+// further; any other is refused (authorizeAccess).
+func (s *Server) checker(ctx *fasthttp.RequestCtx, key string) (*engine.Tenant, bool) {
+	a := s.svc.Access(key)
+	if a.Status != engine.KeyValid && a.Status != engine.KeyNew {
+		var ok bool
+		if a, ok = s.authorizeAccess(ctx, key, a, engine.ScopeCheck, false); !ok {
+			return nil, false
+		}
+	}
+	return a.Tenant, true
 }
 
 // checkV1 answers GET /v1/has_permission/{user}/{name} without min_seq,
@@ -51,9 +67,11 @@ func (s *Server) checkV1(ctx *fasthttp.RequestCtx, raws []string) {
 	}
 	p := getParams()
 	if p.parseRaw(ctx, v1CheckParams, raws) {
-		ok, seq := s.svc.TenantByKey(key).UserHasPermissionAt(p.vals[0], p.vals[1])
-		s.setSeq(ctx, seq)
-		writeBool(ctx, ok)
+		if t, ok := s.checker(ctx, key); ok {
+			ok, seq := t.UserHasPermissionAt(p.vals[0], p.vals[1])
+			s.setSeq(ctx, seq)
+			writeBool(ctx, ok)
+		}
 	}
 	putParams(p)
 }

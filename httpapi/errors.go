@@ -20,6 +20,10 @@ func status(err error) (int, string) {
 	switch {
 	case errors.Is(err, engine.ErrInvalid):
 		return fasthttp.StatusBadRequest, err.Error()
+	case errors.Is(err, engine.ErrUnauthorized):
+		return fasthttp.StatusUnauthorized, msgRevoked
+	case errors.Is(err, engine.ErrForbidden):
+		return fasthttp.StatusForbidden, msgForbidden
 	case errors.Is(err, engine.ErrRefused):
 		return fasthttp.StatusUnprocessableEntity, refusal(err)
 	case errors.Is(err, persist.ErrPruned):
@@ -53,6 +57,10 @@ func writeStatus(err error) (int, string, string) {
 	switch {
 	case errors.Is(err, engine.ErrInvalid):
 		return fasthttp.StatusBadRequest, err.Error(), outcomeNotApplied
+	case errors.Is(err, engine.ErrUnauthorized):
+		return fasthttp.StatusUnauthorized, msgRevoked, outcomeNotApplied
+	case errors.Is(err, engine.ErrForbidden):
+		return fasthttp.StatusForbidden, msgForbidden, outcomeNotApplied
 	case errors.Is(err, engine.ErrRefused):
 		return fasthttp.StatusUnprocessableEntity, refusal(err), outcomeNotApplied
 	case errors.Is(err, persist.ErrAmbiguous):

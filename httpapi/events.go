@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -89,11 +90,11 @@ func uintArg(ctx *fasthttp.RequestCtx, name string, def uint64) (uint64, bool) {
 }
 
 func (s *Server) events(ctx *fasthttp.RequestCtx) {
-	key, ok := bearerKey(ctx)
+	_, acc, ok := s.bearerAccess(ctx, engine.ScopeRead, false)
 	if !ok {
 		return
 	}
-	id := engine.KeyID(key)
+	id := acc.ID
 	after, ok := uintArg(ctx, "after", 0)
 	if !ok {
 		return
@@ -184,11 +185,18 @@ func (s *Server) longPoll(ctx *fasthttp.RequestCtx, id engine.TenantID, after ui
 }
 
 func (s *Server) eventStream(ctx *fasthttp.RequestCtx) {
-	key, ok := bearerKey(ctx)
+	key, acc, ok := s.bearerAccess(ctx, engine.ScopeRead, false)
 	if !ok {
 		return
 	}
-	id := engine.KeyID(key) // the key's bytes die with the handler; the id does not
+	id := acc.ID
+	// The key's bytes die with the handler: the stream keeps a copy, in
+	// memory only, to end when the key is revoked.
+	key = strings.Clone(key)
+	allowed := func() bool {
+		a := s.svc.Access(key)
+		return (a.Status == engine.KeyValid || a.Status == engine.KeyNew) && a.ID == id && a.Scope.Allows(engine.ScopeRead)
+	}
 	after, ok := uintArg(ctx, "after", 0)
 	if !ok {
 		return
@@ -241,7 +249,7 @@ func (s *Server) eventStream(ctx *fasthttp.RequestCtx) {
 		if conn != nil { // nil: a handler called without a connection (tests)
 			gone = clientGone(conn)
 		}
-		s.stream(w, conn, f, after, heartbeat, gone)
+		s.stream(w, conn, f, after, heartbeat, gone, allowed)
 	})
 }
 
@@ -267,9 +275,10 @@ func clientGone(conn net.Conn) <-chan struct{} {
 }
 
 // stream writes the tenant's events after after to w as they come, until
-// the client goes away, the store fails, the server shuts down or the
-// stream has lived Config.MaxStreamLifetime.
-func (s *Server) stream(w *bufio.Writer, conn net.Conn, f *feed, after uint64, every time.Duration, gone <-chan struct{}) {
+// the client goes away, the store fails, the server shuts down, the
+// stream has lived Config.MaxStreamLifetime or its key may no longer read
+// (allowed: revoked, say; the stream then ends with a revoked event).
+func (s *Server) stream(w *bufio.Writer, conn net.Conn, f *feed, after uint64, every time.Duration, gone <-chan struct{}, allowed func() bool) {
 	var buf []byte
 	heartbeat := time.NewTicker(every)
 	defer heartbeat.Stop()
@@ -300,6 +309,11 @@ func (s *Server) stream(w *bufio.Writer, conn net.Conn, f *feed, after uint64, e
 			rctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteDeadline)
 			evs, err = s.svc.Events(rctx, f.id, after, maxEventLimit)
 			cancel()
+		}
+		if !allowed() {
+			w.WriteString("event: revoked\ndata: {\"error\": \"key revoked\"}\n\n")
+			w.Flush()
+			return
 		}
 		if errors.Is(err, persist.ErrPruned) {
 			// The events after the cursor are gone: say so, plainly.
@@ -368,6 +382,12 @@ func appendEvent(b []byte, ev *engine.Event) []byte {
 	b = append(b, `, "time": "`...)
 	b = ev.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `", `...)
+	if ev.By != "" {
+		// The id of the key that made the event: the audit trail.
+		b = append(b, `"key": `...)
+		b = jsonstr.Append(b, ev.By)
+		b = append(b, `, `...)
+	}
 	b = appendChange(b, &ev.Change)
 	if ev.Op == engine.OpBatch {
 		b = append(b, `, "changes": [`...)
@@ -389,7 +409,7 @@ func appendChange(b []byte, c *engine.Change) []byte {
 	b = append(b, c.Op.String()...)
 	b = append(b, '"')
 	for _, f := range engine.Fields() {
-		if v := *f.In(c); v != "" {
+		if v := f.Of(c); v != "" {
 			b = append(b, `, "`...)
 			b = append(b, f.String()...)
 			b = append(b, `": `...)

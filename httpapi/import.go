@@ -101,7 +101,7 @@ func refuseBusy(ctx *fasthttp.RequestCtx, msg string) {
 }
 
 func (s *Server) importLines(ctx *fasthttp.RequestCtx) {
-	key, ok := bearerKey(ctx)
+	key, acc, ok := s.bearerAccess(ctx, engine.ScopeAdmin, true)
 	if !ok {
 		return
 	}
@@ -114,7 +114,7 @@ func (s *Server) importLines(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, fasthttp.StatusBadRequest, `mode must be "merge" or "replace"`)
 		return
 	}
-	id := engine.KeyID(key)
+	id := acc.ID
 	if msg := s.imports.acquire(id); msg != "" {
 		s.refusedImports.Add(1)
 		refuseBusy(ctx, msg)

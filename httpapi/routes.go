@@ -28,6 +28,7 @@ func (s *Server) register() {
 	s.registerBatchCheck()
 	s.registerEvents()
 	s.registerBulk()
+	s.registerKeys()
 	s.registerOpenAPI()
 	s.registerMetrics()
 	s.registerHealth()
@@ -84,6 +85,9 @@ func (s *Server) writer(route string, names []string, change func(p *params) eng
 			if !a.parse(ctx, p, names) {
 				return
 			}
+			if _, ok := s.authorize(ctx, p.key(), engine.ScopeAdmin, true); !ok {
+				return
+			}
 			wctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteDeadline)
 			defer cancel()
 			result, seq, err := s.svc.Write(wctx, p.key(), change(p))
@@ -102,8 +106,14 @@ func (s *Server) writer(route string, names []string, change func(p *params) eng
 }
 
 // reader returns a handler that decodes the route's parameters, finds the
-// tenant (honouring min_seq on /v1) and lets answer write the answer.
+// tenant (honouring min_seq on /v1), checks that the key has the read
+// scope and lets answer write the answer.
 func (s *Server) reader(names []string, answer func(ctx *fasthttp.RequestCtx, t *engine.Tenant, p *params)) func(api) fasthttp.RequestHandler {
+	return s.readerScoped(engine.ScopeRead, names, answer)
+}
+
+// readerScoped is reader for a route that needs scope need.
+func (s *Server) readerScoped(need engine.Scope, names []string, answer func(ctx *fasthttp.RequestCtx, t *engine.Tenant, p *params)) func(api) fasthttp.RequestHandler {
 	return func(a api) fasthttp.RequestHandler {
 		return func(ctx *fasthttp.RequestCtx) {
 			p := getParams()
@@ -111,7 +121,7 @@ func (s *Server) reader(names []string, answer func(ctx *fasthttp.RequestCtx, t 
 			if !a.parse(ctx, p, names) {
 				return
 			}
-			if t, ok := s.readTenant(ctx, a, p.key()); ok {
+			if t, ok := s.readTenantScoped(ctx, a, p.key(), need); ok {
 				answer(ctx, t, p)
 			}
 		}
@@ -173,23 +183,39 @@ func effectiveArg(ctx *fasthttp.RequestCtx) (effective, ok bool) {
 	return false, false
 }
 
-// readTenant returns the tenant a read answers from. For /v1 it honours
-// min_seq: if this replica is behind it, it waits up to MinSeqWait, then
-// answers 409 with the seq it has. It also reports the seq the read is
-// answered at.
-func (s *Server) readTenant(ctx *fasthttp.RequestCtx, a api, key string) (*engine.Tenant, bool) {
-	t := s.svc.TenantByKey(key)
+// readTenantScoped returns the tenant a read answers from, once the key
+// is known to have scope need. For /v1 it honours min_seq first: if this
+// replica is behind it, it waits up to MinSeqWait, then answers 409 with
+// the seq it has; so a key revoked at that seq is refused. It also reports
+// the seq the read is answered at.
+func (s *Server) readTenantScoped(ctx *fasthttp.RequestCtx, a api, key string, need engine.Scope) (*engine.Tenant, bool) {
+	acc, ok := s.awaitAccess(ctx, a, key)
+	if !ok {
+		return nil, false
+	}
+	if acc, ok = s.authorizeAccess(ctx, key, acc, need, false); !ok {
+		return nil, false
+	}
+	if a == v1 {
+		s.setSeq(ctx, acc.Tenant.Seq())
+	}
+	return acc.Tenant, true
+}
+
+// awaitAccess looks key up after honouring, on /v1, the epoch and min_seq
+// of the tenant it names; on failure it has answered.
+func (s *Server) awaitAccess(ctx *fasthttp.RequestCtx, a api, key string) (engine.Access, bool) {
+	acc := s.svc.Access(key)
 	if a == original {
-		return t, true
+		return acc, true
 	}
 	if q := ctx.QueryArgs(); len(q.Peek("min_seq")) > 0 || len(q.Peek("epoch")) > 0 {
-		if !s.awaitMinSeq(ctx, engine.KeyID(key)) {
-			return nil, false
+		if !s.awaitMinSeq(ctx, acc.ID) {
+			return acc, false
 		}
-		t = s.svc.TenantByKey(key)
+		acc = s.svc.Access(key)
 	}
-	s.setSeq(ctx, t.Seq())
-	return t, true
+	return acc, true
 }
 
 // awaitMinSeq honours the epoch and min_seq query arguments; on failure it

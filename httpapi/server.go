@@ -23,9 +23,9 @@ import (
 type Service interface {
 	// Tenant returns the tenant's state for reads; nil is an empty tenant.
 	Tenant(id engine.TenantID) *engine.Tenant
-	// TenantByKey is Tenant of the key's id, without hashing the key on
-	// every call; it must not allocate.
-	TenantByKey(key string) *engine.Tenant
+	// Access returns what key may do in which tenant (engine.Engine.Access),
+	// without hashing the key on every call; it must not allocate.
+	Access(key string) engine.Access
 	// Write makes change c to the tenant of key durably and returns the
 	// original API's answer and the tenant's seq after it. Errors tell the
 	// outcome: engine.ErrInvalid (bad input) and persist.ErrUnavailable or
@@ -109,6 +109,10 @@ type Config struct {
 	// Ready, if set, decides GET /readyz: nil means ready, an error says
 	// what is not.
 	Ready func(ctx context.Context) error
+	// ClosedTenants refuses writes under a key no tenant has (401), for
+	// deployments that make tenants deliberately; by default such a write
+	// makes the tenant, as the original server does.
+	ClosedTenants bool
 }
 
 // DefaultMaxImportBodySize is the default bound of an import's body:
@@ -189,6 +193,9 @@ type Server struct {
 	feeds   *feeds
 	watches *watchLimits
 	unknown unknownTenants
+	// unknownKeys are keys of the server's form the store was asked about
+	// lately, by their hash (keys.go).
+	unknownKeys unknownTenants
 	// epoch is the store's epoch ("" for none), epochValue its bytes for
 	// X-Auth-Epoch (nil for none); see epoch.go.
 	epoch      string

@@ -5,6 +5,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"auth/engine"
 	"auth/internal/jsonstr"
 )
 
@@ -59,7 +60,11 @@ func (s *Server) statusHandler(ctx *fasthttp.RequestCtx) {
 		if !ok {
 			return
 		}
-		seq, hasSeq = s.svc.TenantByKey(key).Seq(), true
+		acc, ok := s.authorize(ctx, key, engine.ScopeCheck, false)
+		if !ok {
+			return
+		}
+		seq, hasSeq = acc.Tenant.Seq(), true
 	}
 	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
 	ctx.SetContentType(contentJSON)

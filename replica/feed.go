@@ -39,7 +39,11 @@ func (r *Replica) WriteBatch(ctx context.Context, key string, changes []engine.C
 	if err := engine.ValidKey(key); err != nil {
 		return 0, err
 	}
-	ev := engine.Event{Tenant: engine.KeyID(key), Change: engine.Change{Op: engine.OpBatch}, Changes: changes}
+	id, by, err := r.eng.Access(key).Writer()
+	if err != nil {
+		return 0, err
+	}
+	ev := engine.Event{Tenant: id, By: by, Change: engine.Change{Op: engine.OpBatch}, Changes: changes}
 	if err := ev.Validate(); err != nil {
 		return 0, err
 	}

@@ -133,6 +133,9 @@ func (r *Replica) Tenant(id engine.TenantID) *engine.Tenant { return r.eng.Tenan
 // empty tenant.
 func (r *Replica) TenantByKey(key string) *engine.Tenant { return r.eng.TenantByKey(key) }
 
+// Access returns what key may do in which tenant (engine.Engine.Access).
+func (r *Replica) Access(key string) engine.Access { return r.eng.Access(key) }
+
 // Observe registers fn to be told of every applied event. Register
 // observers before Load.
 func (r *Replica) Observe(fn Observer) {
@@ -254,7 +257,11 @@ func (r *Replica) Write(ctx context.Context, key string, c engine.Change) (bool,
 	if err := engine.ValidKey(key); err != nil {
 		return false, 0, err
 	}
-	ev := engine.Event{Tenant: engine.KeyID(key), Change: c}
+	id, by, err := r.eng.Access(key).Writer()
+	if err != nil {
+		return false, 0, err
+	}
+	ev := engine.Event{Tenant: id, By: by, Change: c}
 	if err := ev.Validate(); err != nil {
 		return false, 0, err
 	}

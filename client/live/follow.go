@@ -104,6 +104,7 @@ func (r *Replica) rebuild() error {
 type event struct {
 	Seq  uint64    `json:"seq"`
 	Time time.Time `json:"time"`
+	Key  string    `json:"key"` // the id of the key that made it
 	client.Change
 	Changes []client.Change `json:"changes"`
 }
@@ -206,7 +207,7 @@ func toEngine(dst *engine.Event, id engine.TenantID, e *event) error {
 	if err != nil {
 		return err
 	}
-	*dst = engine.Event{Tenant: id, Seq: e.Seq, Time: e.Time, Change: c}
+	*dst = engine.Event{Tenant: id, Seq: e.Seq, Time: e.Time, By: e.Key, Change: c}
 	if c.Op == engine.OpBatch {
 		dst.Changes = make([]engine.Change, len(e.Changes))
 		for i := range e.Changes {
@@ -224,5 +225,6 @@ func changeOf(c *client.Change) (engine.Change, error) {
 	if err != nil {
 		return engine.Change{}, err
 	}
-	return engine.Change{Op: op, Role: c.Role, Permission: c.Permission, User: c.User, Includes: c.Includes}, nil
+	return engine.Change{Op: op, Role: c.Role, Permission: c.Permission, User: c.User, Includes: c.Includes,
+		Key: engine.NewKeyArgs(c.KeyID, c.KeyName, c.Scope, c.KeyHash)}, nil
 }

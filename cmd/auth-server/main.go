@@ -141,6 +141,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.logFormat, "log-format", env("AUTH_LOG_FORMAT", logText), "text, or json for log pipelines: one JSON object a line, the access log too (env AUTH_LOG_FORMAT)")
 	fs.BoolVar(&c.metrics, "metrics", true, "serve Prometheus metrics at /metrics")
 	console := fs.Bool("ui", true, "serve the web console at /ui/")
+	openTenants := fs.Bool("open-tenants", getenv("AUTH_OPEN_TENANTS") != "0", "a write under a key no tenant has makes its tenant, as the original server does; false refuses it (401), for deployments that make tenants deliberately (env AUTH_OPEN_TENANTS=0)")
 	fs.BoolVar(&c.http.AccessLog, "access-log", getenv("AUTH_ACCESS_LOG") == "1", "log every request by its route template, never its path (env AUTH_ACCESS_LOG=1)")
 	fs.DurationVar(&c.http.ReadTimeout, "read-timeout", c.http.ReadTimeout, "time allowed to read a whole request")
 	fs.DurationVar(&c.http.WriteTimeout, "write-timeout", c.http.WriteTimeout, "time allowed to write an answer")
@@ -159,6 +160,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	c.http.ClosedTenants = !*openTenants
 	if *console {
 		c.http.UI = ui.Handler()
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -493,17 +494,47 @@ func testKeyNeverLeaves(t *testing.T, storeArgs []string, elsewhere func() [][]b
 		{"POST", "/v1/import", "{\"role\": \"r3\"}\n"}, {"GET", "/status", ""},
 		{"POST", "/v1/role/bad%01", ""},
 	}
-	for _, r := range v1 {
-		req, _ := http.NewRequest(r[0], p.base+r[1], strings.NewReader(r[2]))
-		req.Header.Set("Authorization", "Bearer "+secret)
+	send := func(method, path, body, key string) string {
+		req, _ := http.NewRequest(method, p.base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
 		resp, err := p.hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		answers.Write(b)
+		return string(b)
 	}
+	for _, r := range v1 {
+		answers.WriteString(send(r[0], r[1], r[2], secret))
+	}
+	// Keys the server makes: a scoped key, used; a rotation, whose new key
+	// is used; the scoped key revoked. Their secrets are in the answers
+	// that make them, and nowhere else.
+	made := func(answer string) string {
+		var m struct{ Key string }
+		if err := json.Unmarshal([]byte(answer), &m); err != nil || m.Key == "" {
+			t.Fatalf("a key's answer %q: %v", answer, err)
+		}
+		return m.Key
+	}
+	addAnswer := send("POST", "/v1/keys", `{"name": "checker", "scope": "check"}`, secret)
+	scoped := made(addAnswer)
+	for _, r := range v1[:6] {
+		answers.WriteString(send(r[0], r[1], r[2], scoped))
+	}
+	rotated := made(send("POST", "/v1/keys/rotate", "", secret))
+	for _, r := range v1 {
+		answers.WriteString(send(r[0], r[1], r[2], rotated))
+	}
+	var keyID struct{ ID string }
+	_ = json.Unmarshal([]byte(addAnswer), &keyID)
+	answers.WriteString(send("DELETE", "/v1/keys/"+keyID.ID, "", rotated))
+	answers.WriteString(send("GET", "/v1/keys", "", rotated))
+	answers.WriteString(send("GET", "/v1/roles", "", scoped))
+	answers.WriteString(send("GET", "/v1/roles", "", secret))
+	// The secrets, and their parts past the prefix, are searched for.
+	secrets := []string{secret, scoped, rotated, scoped[3:], rotated[3:]}
 	// A request cut off in its headers makes the HTTP server log an
 	// error; its bytes (with the key in the path) must not be logged.
 	if conn, err := dial(); err == nil {
@@ -514,15 +545,17 @@ func testKeyNeverLeaves(t *testing.T, storeArgs []string, elsewhere func() [][]b
 	_, metrics, _ := p.call("GET", "/metrics")
 	p.stop()
 
-	if strings.Contains(answers.String(), secret) {
-		t.Error("an answer echoes the key")
-	}
-	if strings.Contains(metrics, secret) {
-		t.Error("/metrics holds the key")
-	}
 	logs := p.logs.String()
-	if strings.Contains(logs, secret) {
-		t.Errorf("the log holds the key:\n%s", logs)
+	for _, secret := range secrets {
+		if strings.Contains(answers.String(), secret) {
+			t.Error("an answer echoes a key")
+		}
+		if strings.Contains(metrics, secret) {
+			t.Error("/metrics holds a key")
+		}
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log holds a key:\n%s", logs)
+		}
 	}
 	if strings.Contains(logs, testClusterSecret) || strings.Contains(metrics, testClusterSecret) {
 		t.Errorf("the log or /metrics holds the cluster secret:\n%s", logs)
@@ -539,8 +572,10 @@ func testKeyNeverLeaves(t *testing.T, storeArgs []string, elsewhere func() [][]b
 			t.Error("nothing was captured from the store and the bus")
 		}
 		for _, b := range seen {
-			if bytes.Contains(b, []byte(secret)) {
-				t.Errorf("the key is in the store or on the bus: %.300q", b)
+			for _, secret := range secrets {
+				if bytes.Contains(b, []byte(secret)) {
+					t.Errorf("a key is in the store or on the bus: %.300q", b)
+				}
 			}
 			if bytes.Contains(b, []byte(testClusterSecret)) {
 				t.Errorf("the cluster secret is in the store or on the bus: %.300q", b)
@@ -555,12 +590,38 @@ func testKeyNeverLeaves(t *testing.T, storeArgs []string, elsewhere func() [][]b
 		if err != nil {
 			return err
 		}
-		if bytes.Contains(data, []byte(secret)) {
-			t.Errorf("%s holds the key", path)
+		for _, secret := range secrets {
+			if bytes.Contains(data, []byte(secret)) {
+				t.Errorf("%s holds a key", path)
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOpenTenantsFlag: tenants are open by default; -open-tenants=false
+// or AUTH_OPEN_TENANTS=0 closes them.
+func TestOpenTenantsFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		env    string
+		closed bool
+	}{{nil, "", false}, {[]string{"-open-tenants=false"}, "", true}, {nil, "0", true}, {[]string{"-open-tenants=true"}, "0", false}} {
+		getenv := func(name string) string {
+			if name == "AUTH_OPEN_TENANTS" {
+				return tc.env
+			}
+			return ""
+		}
+		c, err := parseConfig(tc.args, getenv, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.http.ClosedTenants != tc.closed {
+			t.Errorf("%q with AUTH_OPEN_TENANTS=%q: closed %v, want %v", tc.args, tc.env, c.http.ClosedTenants, tc.closed)
+		}
 	}
 }

@@ -43,7 +43,7 @@ func listCommand(words, argument, help string, read func(c *client.Client, ctx c
 
 // commands is every command, in the order the usage text lists them: one
 // group of commands a file.
-var commands = slices.Concat(modelCommands, checkCommands, bulkCommands, feedCommands, serverCommands, migrateCommands, []command{
+var commands = slices.Concat(modelCommands, keyCommands, checkCommands, bulkCommands, feedCommands, serverCommands, migrateCommands, []command{
 	{words: "help", nargs: -1, help: "print this text", keyless: true, run: (*cli).help},
 })
 

@@ -17,10 +17,20 @@ import (
 
 type set = map[string]bool
 
-// Change is one change: an op by name and the names it carries.
+// Change is one change: an op by name and the names it carries (the key
+// ops': KeyID, KeyName, Scope).
 type Change struct {
 	Op, Role, Permission, User, Includes string
+	KeyID, KeyName, Scope                string
 }
+
+// Key is one of a tenant's keys: its id, name and scope.
+type Key struct {
+	ID, Name, Scope string
+}
+
+// firstKey is the id of a tenant's first key.
+const firstKey = "first"
 
 // Tenant is one tenant's state. The zero value is not usable: see New.
 type Tenant struct {
@@ -30,6 +40,11 @@ type Tenant struct {
 	includes map[string]set // role → roles it includes directly
 
 	reached map[string]set // a cache of reaches, emptied by every change
+
+	// keys are the keys made (add_key) and not revoked, in the order
+	// made; the first key has no record, only firstRevoked.
+	keys         []Key
+	firstRevoked bool
 }
 
 // New returns an empty tenant.
@@ -47,6 +62,7 @@ func (t *Tenant) Clone() *Tenant {
 	for r, s := range t.members {
 		c.members[r] = maps.Clone(s)
 	}
+	c.keys, c.firstRevoked = slices.Clone(t.keys), t.firstRevoked
 	for r, s := range t.includes {
 		c.includes[r] = maps.Clone(s)
 	}
@@ -59,9 +75,11 @@ func (t *Tenant) Change(c Change) (result, changed bool) {
 	t.reached = nil
 	defer func() { t.reached = nil }()
 	switch c.Op {
-	case "clear": // the first change of a batch that replaces the state
+	case "clear": // the first change of a batch that replaces the state; keys stay
 		changed = len(t.roles) > 0
+		keys, revoked := t.keys, t.firstRevoked
 		*t = *New()
+		t.keys, t.firstRevoked = keys, revoked
 		return true, changed
 	case "add_role":
 		if t.roles[c.Role] {
@@ -110,6 +128,26 @@ func (t *Tenant) Change(c Change) (result, changed bool) {
 			}
 		}
 		return true, changed
+	case "add_key":
+		if c.KeyID == firstKey || slices.ContainsFunc(t.keys, func(k Key) bool { return k.ID == c.KeyID }) {
+			return false, false
+		}
+		t.keys = append(t.keys, Key{ID: c.KeyID, Name: c.KeyName, Scope: c.Scope})
+		return true, true
+	case "del_key":
+		if c.KeyID == firstKey {
+			if t.firstRevoked {
+				return false, false
+			}
+			t.firstRevoked = true
+			return true, true
+		}
+		i := slices.IndexFunc(t.keys, func(k Key) bool { return k.ID == c.KeyID })
+		if i < 0 {
+			return false, false
+		}
+		t.keys = slices.Delete(t.keys, i, i+1)
+		return true, true
 	}
 	panic(fmt.Sprintf("refmodel: op %q", c.Op))
 }
@@ -357,6 +395,16 @@ func (t *Tenant) Why(user, perm string) []Via {
 		}
 	}
 	return out
+}
+
+// Keys lists the keys not revoked: the first key (named "first", scope
+// admin) unless revoked, then the others in the order they were made.
+func (t *Tenant) Keys() []Key {
+	var out []Key
+	if !t.firstRevoked {
+		out = append(out, Key{ID: firstKey, Name: firstKey, Scope: "admin"})
+	}
+	return append(out, t.keys...)
 }
 
 // Counts is how many users (members of a role), roles, permissions

@@ -70,6 +70,9 @@ type eventDoc struct {
 	TimeNanos int32          `bson:"time_ns,omitempty"`
 	Change    changeDoc      `bson:",inline"`           // op and names
 	Changes   []changeDoc    `bson:"changes,omitempty"` // OpBatch only
+	// By is the id of the key that made the event (engine.Event.By; never
+	// a secret).
+	By string `bson:"by,omitempty"`
 	// A batch whose document would be larger than Config.MaxInlineEvent
 	// has no changes array: Chunked names the event_chunks documents that
 	// hold it, and Counts gives the number of changes of each op (in op
@@ -176,7 +179,7 @@ func inlineSize(ev *engine.Event, limit int) int {
 		// length, fields, terminator.
 		n += 1 + digits + 1 + 4 + field("op", c.Op.String()) + 1
 		for _, f := range engine.Fields() {
-			n += field(f.String(), *f.In(c))
+			n += field(f.String(), f.Of(c))
 		}
 		if n > limit {
 			break
@@ -191,10 +194,17 @@ type changeDoc struct {
 	Permission string `bson:"permission,omitempty"`
 	User       string `bson:"user,omitempty"`
 	Includes   string `bson:"includes,omitempty"`
+	// The key ops' fields (never a secret: KeyHash is its hash).
+	KeyID   string `bson:"key_id,omitempty"`
+	KeyName string `bson:"key_name,omitempty"`
+	Scope   string `bson:"scope,omitempty"`
+	KeyHash string `bson:"key_hash,omitempty"`
 }
 
 func toChangeDoc(c *engine.Change) changeDoc {
-	return changeDoc{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User, Includes: c.Includes}
+	k := c.KeyFields()
+	return changeDoc{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User, Includes: c.Includes,
+		KeyID: k.ID, KeyName: k.Name, Scope: k.Scope, KeyHash: k.Hash}
 }
 
 // newEventDoc returns the document of ev at seq; big is nil for an event
@@ -206,6 +216,7 @@ func newEventDoc(ev *engine.Event, tenant string, seq uint64, big *bigEvent) *ev
 		Seq:    int64(seq),
 		ID:     fmt.Sprintf("%016x", ev.ID),
 		Change: toChangeDoc(&ev.Change),
+		By:     ev.By,
 	}
 	if !ev.Time.IsZero() {
 		ms := ev.Time.UnixMilli()
@@ -274,7 +285,7 @@ func decodeEvent(raw bson.Raw, tenant engine.TenantID, hexTenant string) (ev eng
 	if err != nil {
 		return bad("id field %q", d.ID)
 	}
-	ev = engine.Event{Tenant: tenant, Seq: seq, ID: id}
+	ev = engine.Event{Tenant: tenant, Seq: seq, ID: id, By: d.By}
 	if d.Time != nil {
 		if d.TimeNanos < 0 || d.TimeNanos >= 1e6 {
 			return bad("time_ns field %d", d.TimeNanos)
@@ -359,7 +370,8 @@ func fromChangeDoc(d *changeDoc) (engine.Change, error) {
 	if err != nil {
 		return engine.Change{}, err
 	}
-	return engine.Change{Op: op, Role: d.Role, Permission: d.Permission, User: d.User, Includes: d.Includes}, nil
+	return engine.Change{Op: op, Role: d.Role, Permission: d.Permission, User: d.User, Includes: d.Includes,
+		Key: engine.NewKeyArgs(d.KeyID, d.KeyName, d.Scope, d.KeyHash)}, nil
 }
 
 // tenantDoc lists a tenant in the tenants collection; it is inserted before
