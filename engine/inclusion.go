@@ -125,16 +125,29 @@ func (t *tables) cycle(role, includes string) error {
 // refusal returns why the tenant's state refuses ev, or nil. A batch is
 // refused whole if any of its changes would be refused where it stands.
 func (t *tables) refusal(ev *Event) error {
-	if ev.Op != OpBatch {
-		if s := ev.Op.spec(); s != nil && s.refuse != nil {
-			return s.refuse(t, ev.Change)
-		}
+	switch {
+	case !refusable(ev):
 		return nil
-	}
-	if !slices.ContainsFunc(ev.Changes, func(c Change) bool { return c.Op == OpAddInclusion }) {
-		return nil
+	case ev.Op != OpBatch:
+		return ev.Op.spec().refuse(t, ev.Change)
 	}
 	return t.batchCycle(ev.Changes)
+}
+
+// refusable reports whether any state could refuse ev: it is, or a batch
+// with, a change whose op may be refused (an inclusion). Most events are
+// not, and cost their writers no look at the state for it.
+func refusable(ev *Event) bool {
+	mayRefuse := func(c *Change) bool { s := c.Op.spec(); return s != nil && s.refuse != nil }
+	if ev.Op != OpBatch {
+		return mayRefuse(&ev.Change)
+	}
+	for i := range ev.Changes {
+		if mayRefuse(&ev.Changes[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 // batchCycle follows the roles and inclusions through changes, from the

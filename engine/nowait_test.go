@@ -41,9 +41,7 @@ func TestChecksDoNotWaitForALargeChange(t *testing.T) {
 	}
 	apply(Event{Change: Change{Op: OpBatch}, Changes: bigRole("old", "read", n)})
 
-	held, release := make(chan struct{}), make(chan struct{})
-	builtAside = func() { held <- struct{}{}; <-release }
-	defer func() { builtAside = nil }()
+	h := holdAside(t)
 
 	for _, tc := range []struct {
 		name   string
@@ -86,28 +84,51 @@ func TestChecksDoNotWaitForALargeChange(t *testing.T) {
 			after:  func() bool { return e.UserHasPermission("k", "u7", "x") && e.Tenant(id).Seq() == 100 },
 		},
 	} {
-		done := make(chan struct{})
-		go func() { defer close(done); tc.change() }()
-		select {
-		case <-held:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("%s: the change was never built aside", tc.name)
+		h.run(t, tc.name, tc.change, tc.before, tc.after)
+	}
+}
+
+// asideHold holds each change built aside at the moment before it is
+// published, until the test lets it go.
+type asideHold struct {
+	held, release chan struct{}
+	n             atomic.Int32 // changes built aside
+}
+
+func holdAside(t *testing.T) *asideHold {
+	h := &asideHold{held: make(chan struct{}), release: make(chan struct{})}
+	builtAside = func() { h.n.Add(1); h.held <- struct{}{}; <-h.release }
+	t.Cleanup(func() { builtAside = nil })
+	return h
+}
+
+// run makes change, which must be built aside; while it is held there,
+// before must answer at once, and true (readers see the state before the
+// change, and do not wait for it); once it is published, after must be
+// true.
+func (h *asideHold) run(t *testing.T, name string, change func(), before, after func() bool) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); change() }()
+	select {
+	case <-h.held:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s: the change was never built aside", name)
+	}
+	read := make(chan bool)
+	go func() { read <- before() }()
+	select {
+	case ok := <-read:
+		if !ok {
+			t.Errorf("%s: while the change is built, readers do not see the state before it", name)
 		}
-		read := make(chan bool)
-		go func() { read <- tc.before() }()
-		select {
-		case ok := <-read:
-			if !ok {
-				t.Errorf("%s: while the change is built, readers do not see the state before it", tc.name)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatalf("%s: readers wait for a change being built", tc.name)
-		}
-		release <- struct{}{}
-		<-done
-		if !tc.after() {
-			t.Errorf("%s: once published, readers do not see the state after it", tc.name)
-		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s: readers wait for a change being built", name)
+	}
+	h.release <- struct{}{}
+	<-done
+	if !after() {
+		t.Errorf("%s: once published, readers do not see the state after it", name)
 	}
 }
 
@@ -269,42 +290,13 @@ func TestLargeInclusionChangesAreBuiltAside(t *testing.T) {
 	}
 	must(e.AddMembership(key, "u7", "a3"))
 
-	held, release := make(chan struct{}), make(chan struct{})
-	var asides atomic.Int32
-	builtAside = func() { asides.Add(1); held <- struct{}{}; <-release }
-	defer func() { builtAside = nil }()
-	for _, tc := range []struct {
-		name          string
-		change        func()
-		before, after bool // u7's p17
-	}{
-		{"inclusion", func() { must(e.AddInclusion(key, "top", "hub")) }, false, true},
-		{"its removal", func() { must(e.DelInclusion(key, "top", "hub")) }, true, false},
-	} {
-		done := make(chan struct{})
-		go func() { defer close(done); tc.change() }()
-		select {
-		case <-held:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("%s: the change was never built aside", tc.name)
-		}
-		read := make(chan bool)
-		go func() { read <- e.UserHasPermission(key, "u7", "p17") }()
-		select {
-		case got := <-read:
-			if got != tc.before {
-				t.Errorf("%s: while it is built, u7 has p17: %v, want %v", tc.name, got, tc.before)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatalf("%s: a check waits for the change being built", tc.name)
-		}
-		release <- struct{}{}
-		<-done
-		if got := e.UserHasPermission(key, "u7", "p17"); got != tc.after {
-			t.Errorf("%s: once published, u7 has p17: %v, want %v", tc.name, got, tc.after)
-		}
+	h := holdAside(t)
+	has := func(want bool) func() bool {
+		return func() bool { return e.UserHasPermission(key, "u7", "p17") == want }
 	}
-	if n := asides.Load(); n != 2 {
+	h.run(t, "inclusion", func() { must(e.AddInclusion(key, "top", "hub")) }, has(false), has(true))
+	h.run(t, "its removal", func() { must(e.DelInclusion(key, "top", "hub")) }, has(true), has(false))
+	if n := h.n.Load(); n != 2 {
 		t.Errorf("%d changes built aside, want 2", n)
 	}
 }
