@@ -28,6 +28,11 @@ const (
 	snapshotFormat     = 1
 	snapshotInclusions = 2
 	snapshotFormatKeys = 3
+	// The flags of the keys section: the first key is revoked, the tenant
+	// is deleted (a version before deletion reads the second as a bad
+	// flag, and refuses the snapshot).
+	snapFirstRevoked = 1 << 0
+	snapDeleted      = 1 << 1
 )
 
 // ErrCorrupt is returned by the decoders for input that is not a valid
@@ -141,7 +146,7 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 	if slices.ContainsFunc(s.Roles, func(r RoleSnapshot) bool { return len(r.Includes) > 0 }) {
 		format = snapshotInclusions
 	}
-	if len(s.Keys) > 0 || s.FirstKeyRevoked {
+	if len(s.Keys) > 0 || s.FirstKeyRevoked || s.Deleted {
 		format = snapshotFormatKeys
 	}
 	dst := make([]byte, 0, size)
@@ -166,11 +171,14 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 		}
 	}
 	if format == snapshotFormatKeys {
-		revoked := byte(0)
+		var flags byte
 		if s.FirstKeyRevoked {
-			revoked = 1
+			flags |= snapFirstRevoked
 		}
-		dst = append(dst, revoked)
+		if s.Deleted {
+			flags |= snapDeleted
+		}
+		dst = append(dst, flags)
 		dst = binary.AppendUvarint(dst, uint64(len(s.Keys)))
 		for i := range s.Keys {
 			k := &s.Keys[i]
@@ -209,13 +217,12 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 		}
 	}
 	if format == snapshotFormatKeys {
-		switch d.byte() {
-		case 0:
-		case 1:
-			out.FirstKeyRevoked = true
-		default:
-			d.fail("bad first key flag")
+		flags := d.byte()
+		if flags&^(snapFirstRevoked|snapDeleted) != 0 {
+			d.fail(fmt.Sprintf("unknown tenant flags %#x (written by a newer version?)", flags))
 		}
+		out.FirstKeyRevoked = flags&snapFirstRevoked != 0
+		out.Deleted = flags&snapDeleted != 0
 		// A key takes at least 2+1+32+1 bytes.
 		if n := d.count(36); d.err == nil {
 			out.Keys = make([]KeyRecord, n)

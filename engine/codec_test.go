@@ -227,7 +227,7 @@ func TestOpNames(t *testing.T) {
 	for op := Op(0); op < 16; op++ {
 		s := op.String()
 		back, err := ParseOp(s)
-		valid := op >= OpAddRole && op <= OpDelKey
+		valid := op >= OpAddRole && op <= OpDelTenant
 		if valid && (err != nil || back != op) {
 			t.Errorf("ParseOp(%q) = %v, %v; want %v", s, back, err, op)
 		}

@@ -29,6 +29,7 @@ const (
 	OpDelUser       Op = 11 // User: out of every role
 	OpAddKey        Op = 12 // Key: ID, Name, Scope, Hash: a key of the tenant (keys.go)
 	OpDelKey        Op = 13 // Key: ID, the key revoked
+	OpDelTenant     Op = 14 // nothing: the tenant is deleted, and refuses every later event (tenant.go)
 )
 
 // opSpec is a row of the op table: all there is to know about one op.
@@ -44,6 +45,8 @@ type opSpec struct {
 	batch bool
 	// first marks an op that may only be the first change of a batch.
 	first bool
+	// alone marks an op that is never a change of a batch.
+	alone bool
 	// fact marks an op that states one fact of a tenant's state, named by
 	// its fields alone: an import line with exactly those fields is a
 	// change of this op.
@@ -157,6 +160,17 @@ var ops = [...]opSpec{
 		// A tenant with no events has its first key only: revoking it is
 		// a change (and makes the tenant).
 		absentOf: func(c Change) (bool, bool) { first := FieldKeyID.Of(&c) == FirstKey; return first, first },
+	},
+	OpDelTenant: {
+		// Tenant.apply gives the event fresh tables, as a clearing batch
+		// gets: nothing is left to delete but the keys when it is
+		// applied.
+		name: "del_tenant", alone: true,
+		change: func(t *tables, _ Change) bool { t.keys = &keySet{firstRevoked: true, deleted: true}; return true },
+		answer: func(*tables, Change) (bool, bool) { return true, true },
+		// A tenant never written to is deleted all the same: its key
+		// makes no tenant afterwards.
+		absent: answerOf(true, true),
 	},
 }
 
@@ -436,6 +450,10 @@ var (
 	// ErrRefused matches the error of a change that is valid but that the
 	// tenant's state refuses: applied, it changes nothing but the seq.
 	ErrRefused = errors.New("refused by the tenant's state")
+	// ErrTenantDeleted is the refusal of every event after a tenant's
+	// deletion (OpDelTenant): one written by a replica that had not heard
+	// of the deletion yet changes nothing.
+	ErrTenantDeleted error = &refusedError{"the tenant is deleted"}
 	// ErrCycle is the refusal of an inclusion that would make a cycle of
 	// roles (a role that includes itself, directly or through others).
 	ErrCycle error = &refusedError{"the inclusion would make a cycle of roles"}
@@ -516,6 +534,9 @@ func (e *Event) Validate() error {
 		}
 		if i > 0 && e.Changes[i].Op.spec().first {
 			return &inputError{fmt.Sprintf("change %d: a %s change only begins a batch", i, e.Changes[i].Op)}
+		}
+		if e.Changes[i].Op.spec().alone {
+			return &inputError{fmt.Sprintf("change %d: a %s change is never part of a batch", i, e.Changes[i].Op)}
 		}
 	}
 	return nil

@@ -126,6 +126,8 @@ func (t *tables) cycle(role, includes string) error {
 // refused whole if any of its changes would be refused where it stands.
 func (t *tables) refusal(ev *Event) error {
 	switch {
+	case t.keys != nil && t.keys.deleted:
+		return ErrTenantDeleted
 	case !refusable(ev):
 		return nil
 	case ev.Op != OpBatch:

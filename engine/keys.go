@@ -136,7 +136,10 @@ type KeyRecord struct {
 // keySet is a tenant's keys: immutable, replaced by a change.
 type keySet struct {
 	firstRevoked bool
-	recs         []KeyRecord // in the order they were made
+	// deleted marks a deleted tenant (OpDelTenant): it has no keys, and
+	// refuses every later event.
+	deleted bool
+	recs    []KeyRecord // in the order they were made
 }
 
 func (k *keySet) find(id string) int {
@@ -163,7 +166,7 @@ func (k *keySet) copy() *keySet {
 	if k == nil {
 		return &keySet{}
 	}
-	return &keySet{firstRevoked: k.firstRevoked, recs: slices.Clone(k.recs)}
+	return &keySet{firstRevoked: k.firstRevoked, deleted: k.deleted, recs: slices.Clone(k.recs)}
 }
 
 // addKey adds a key's record; t.mu must be held for writing.
@@ -268,6 +271,18 @@ func (t *Tenant) HasKey(id string) bool {
 		return id == FirstKey
 	}
 	return t.keySet().has(id)
+}
+
+// Deleted reports whether the tenant is deleted (OpDelTenant): it keeps its
+// id and seq only, no key reaches it, and it refuses every later event, so
+// that nothing written by a replica that had not heard of the deletion
+// brings any of it back.
+func (t *Tenant) Deleted() bool {
+	if t == nil {
+		return false
+	}
+	ks := t.keySet()
+	return ks != nil && ks.deleted
 }
 
 // keySet returns the published state's keys.

@@ -53,6 +53,26 @@ func TestOpTable(t *testing.T) {
 			}
 			continue
 		}
+		if op.spec().alone {
+			// An event of its own (del_tenant): no fields, a round trip
+			// alone, refused anywhere in a batch.
+			ev := Event{Seq: 1, Change: Change{Op: op}}
+			b, err := ev.MarshalBinary()
+			var back Event
+			if err == nil {
+				err = back.UnmarshalBinary(b)
+			}
+			if err != nil || back.Op != op || ev.Validate() != nil {
+				t.Errorf("%v: binary round trip alone gives %+v, %v", op, back, err)
+			}
+			for _, changes := range [][]Change{{{Op: op}}, {{Op: OpAddRole, Role: "r"}, {Op: op}}} {
+				batch := Event{Seq: 1, Change: Change{Op: OpBatch}, Changes: changes}
+				if err := batch.Validate(); !errors.Is(err, ErrInvalid) {
+					t.Errorf("%v in a batch %+v: %v, want ErrInvalid", op, changes, err)
+				}
+			}
+			continue
+		}
 		if op.Needs() == 0 {
 			t.Errorf("%v needs no field", op)
 		}

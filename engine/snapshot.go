@@ -21,6 +21,9 @@ type Snapshot struct {
 	// they were made; FirstKeyRevoked says the first key is revoked.
 	Keys            []KeyRecord
 	FirstKeyRevoked bool
+	// Deleted marks a deleted tenant's tombstone: no names, no keys, the
+	// first key revoked, and every later event refused.
+	Deleted bool
 }
 
 // RoleSnapshot is one role of a [Snapshot].
@@ -57,6 +60,7 @@ func (t *tables) snapshot() (*Snapshot, []snapRole) {
 	if t.keys != nil {
 		s.Keys = slices.Clone(t.keys.recs)
 		s.FirstKeyRevoked = t.keys.firstRevoked
+		s.Deleted = t.keys.deleted
 	}
 	roles := make([]snapRole, 0, len(t.roles))
 	var pos []uint32 // a role's position in roles, by index, once there are inclusions
@@ -108,8 +112,11 @@ func restoreTables(s *Snapshot) (*tables, error) {
 	}
 	t := newTables(s.Tenant)
 	t.seq = s.Seq
+	if s.Deleted && (!s.FirstKeyRevoked || len(s.Keys)+len(s.Users)+len(s.Permissions)+len(s.Roles) > 0) {
+		return nil, bad("a deleted tenant's snapshot holds more than its seq")
+	}
 	if len(s.Keys) > 0 || s.FirstKeyRevoked {
-		ks := &keySet{firstRevoked: s.FirstKeyRevoked, recs: slices.Clone(s.Keys)}
+		ks := &keySet{firstRevoked: s.FirstKeyRevoked, deleted: s.Deleted, recs: slices.Clone(s.Keys)}
 		for i, k := range ks.recs {
 			c := AddKeyChange(k)
 			if err := c.Validate(); err != nil {

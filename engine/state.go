@@ -115,6 +115,11 @@ func (t *Tenant) apply(ev *Event) (bool, error) {
 		n.seq = t.seq()
 		n.keys = t.keySet()
 		return t.publish(n, ev)
+	case ev.Op == OpDelTenant && !t.Deleted():
+		n := newTables(t.id)
+		n.seq = t.seq()
+		n.keys = t.keySet() // until the event is applied: it is refused if they are
+		return t.publish(n, ev)
 	case c != nil:
 		return t.publish(c.expand(t.id), ev)
 	case s.refusal(ev) == nil && s.cost(ev) > inPlaceMax:
@@ -393,8 +398,9 @@ func (t *Tenant) HasInclusion(role, included string) bool {
 // state as it is now would refuse ev's change, or nil: an inclusion that
 // would make a cycle, or a batch with one. A writer uses it to refuse such
 // a change without writing an event; the event's application decides.
+// A deleted tenant refuses every event (ErrTenantDeleted).
 func (t *Tenant) Refusal(ev *Event) error {
-	if !refusable(ev) {
+	if !refusable(ev) && !t.Deleted() {
 		return nil // before a compact tenant is expanded to read it
 	}
 	if t == nil {

@@ -52,6 +52,17 @@ type Store interface {
 	// exceed the tenant's head.
 	SaveSnapshot(ctx context.Context, snap *engine.Snapshot) error
 
+	// Purge removes what the tenant's events up to seq upTo hold, once
+	// the tenant's snapshot at upTo or later is stored (else it returns
+	// an error wrapping ErrSnapshotBehind and removes nothing): how a
+	// deleted tenant's names and keys leave the store, its tombstone (that
+	// snapshot and the events after it) staying. Asked afterwards for
+	// events after a seq below upTo, Events returns ErrPruned, or, where
+	// a store's writers need its seqs dense, events that change nothing
+	// (see the store's doc). It may be called again: it then does nothing
+	// more.
+	Purge(ctx context.Context, tenant engine.TenantID, upTo uint64) error
+
 	// Close releases the store; appends in flight finish first. Later calls
 	// return ErrClosed.
 	Close() error
@@ -81,6 +92,9 @@ var (
 	// ErrSnapshotAhead is returned by SaveSnapshot for a snapshot past the
 	// tenant's head.
 	ErrSnapshotAhead = errors.New("persist: snapshot is ahead of the tenant's events")
+	// ErrSnapshotBehind is returned by Purge for events the tenant's
+	// snapshot does not cover.
+	ErrSnapshotBehind = errors.New("persist: the tenant's snapshot does not cover the events to purge")
 	// ErrCorrupt marks stored data that does not hold what was written:
 	// a record whose checksum fails, a document or file that does not
 	// decode, events that do not follow one another. Nothing read from it

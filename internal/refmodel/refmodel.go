@@ -45,6 +45,9 @@ type Tenant struct {
 	// made; the first key has no record, only firstRevoked.
 	keys         []Key
 	firstRevoked bool
+	// deleted: the tenant was deleted (del_tenant); it refuses every
+	// later change.
+	deleted bool
 }
 
 // New returns an empty tenant.
@@ -62,7 +65,7 @@ func (t *Tenant) Clone() *Tenant {
 	for r, s := range t.members {
 		c.members[r] = maps.Clone(s)
 	}
-	c.keys, c.firstRevoked = slices.Clone(t.keys), t.firstRevoked
+	c.keys, c.firstRevoked, c.deleted = slices.Clone(t.keys), t.firstRevoked, t.deleted
 	for r, s := range t.includes {
 		c.includes[r] = maps.Clone(s)
 	}
@@ -75,6 +78,10 @@ func (t *Tenant) Change(c Change) (result, changed bool) {
 	t.reached = nil
 	defer func() { t.reached = nil }()
 	switch c.Op {
+	case "del_tenant": // everything goes, and every later change is refused
+		*t = *New()
+		t.firstRevoked, t.deleted = true, true
+		return true, true
 	case "clear": // the first change of a batch that replaces the state; keys stay
 		changed = len(t.roles) > 0
 		keys, revoked := t.keys, t.firstRevoked
@@ -172,10 +179,14 @@ func (t *Tenant) del(sets map[string]set, role, name string) (result, changed bo
 	return true, changed
 }
 
-// Refuses reports whether the state refuses c: an inclusion of two
-// existing roles, not there yet, that would make a cycle (a role that
-// reaches itself through inclusions). A refused change changes nothing.
+// Refuses reports whether the state refuses c: any change once the tenant
+// is deleted; an inclusion of two existing roles, not there yet, that
+// would make a cycle (a role that reaches itself through inclusions). A
+// refused change changes nothing.
 func (t *Tenant) Refuses(c Change) bool {
+	if t.deleted {
+		return true
+	}
 	if c.Op != "add_inclusion" || !t.roles[c.Role] || !t.roles[c.Includes] || t.includes[c.Role][c.Includes] {
 		return false
 	}
@@ -185,6 +196,9 @@ func (t *Tenant) Refuses(c Change) bool {
 // BatchRefused reports whether a batch of changes is refused: one of
 // them is, where it stands in the batch. A refused batch changes nothing.
 func (t *Tenant) BatchRefused(changes []Change) bool {
+	if t.deleted {
+		return true
+	}
 	c := t.Clone()
 	for _, ch := range changes {
 		if c.Refuses(ch) {
@@ -396,6 +410,9 @@ func (t *Tenant) Why(user, perm string) []Via {
 	}
 	return out
 }
+
+// Deleted reports whether the tenant was deleted.
+func (t *Tenant) Deleted() bool { return t.deleted }
 
 // Keys lists the keys not revoked: the first key (named "first", scope
 // admin) unless revoked, then the others in the order they were made.

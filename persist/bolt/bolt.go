@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -264,7 +265,7 @@ func setUp(db *bbolt.DB, path string, stats FileStats, cfg Config) (*Store, erro
 				}
 			}
 			if m.empty {
-				m.format = storeFormat
+				m.format = formatFramed
 			}
 			if err := putMeta(tx, metaFormat, formatBytes(m.format)); err != nil {
 				return err
@@ -576,6 +577,60 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap *engine.Snapshot) error {
 	})
 }
 
+// purgeBatch is how many events one transaction of Purge deletes, so that
+// appends (which wait for bbolt's one writer) wait for a short one only.
+const purgeBatch = 4096
+
+// Purge implements persist.Store: it deletes the events, purgeBatch to a
+// transaction, the first of which marks the store formatPurged. Events
+// after a seq whose event is gone then gives ErrPruned.
+func (s *Store) Purge(ctx context.Context, tenant engine.TenantID, upTo uint64) error {
+	if err := s.checkOpen(ctx); err != nil {
+		return err
+	}
+	for {
+		more := false
+		err := s.guarded("purging events", func() error {
+			return s.db.Update(func(tx *bbolt.Tx) error {
+				var at uint64
+				if data := tx.Bucket(bucketSnapshots).Get(tenant[:]); data != nil {
+					snap, err := decodeSnapshot(tenant, data, false)
+					if err != nil {
+						return err
+					}
+					at = snap.Seq
+				}
+				if at < upTo {
+					return fmt.Errorf("%w: tenant %s: snapshot at %d, purge up to %d", persist.ErrSnapshotBehind, tenant, at, upTo)
+				}
+				if err := putMeta(tx, metaFormat, formatBytes(formatPurged)); err != nil {
+					return err
+				}
+				c := tx.Bucket(bucketEvents).Cursor()
+				last := eventKey(tenant, upTo)
+				n := 0
+				for k, _ := c.Seek(eventKey(tenant, 1)); k != nil && bytes.Compare(k, last) <= 0; k, _ = c.Next() {
+					if n == purgeBatch {
+						more = true
+						break
+					}
+					if err := c.Delete(); err != nil {
+						return err
+					}
+					n++
+				}
+				return nil
+			})
+		})
+		if err != nil || !more {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
 // Close implements persist.Store. A store closed cleanly is not checked
 // at its next open, unless it found corruption.
 func (s *Store) Close() error {
@@ -634,6 +689,17 @@ func (s *Store) guarded(what string, fn func() error) error {
 // readEvents reads up to limit (all if negative) events of tenant after
 // seq after. Events are dense from 1 to the head and never deleted, so the
 // first must be after+1 and each the next.
+// purged reports whether the tenant's events before seq first may have
+// been purged: its snapshot covers them.
+func purged(tx *bbolt.Tx, tenant engine.TenantID, first uint64) bool {
+	data := tx.Bucket(bucketSnapshots).Get(tenant[:])
+	if data == nil {
+		return false
+	}
+	snap, err := decodeSnapshot(tenant, data, false)
+	return err == nil && snap.Seq+1 >= first
+}
+
 func readEvents(b *bbolt.Bucket, tenant engine.TenantID, after uint64, limit int) ([]engine.Event, error) {
 	var out []engine.Event
 	c := b.Cursor()
@@ -647,6 +713,9 @@ func readEvents(b *bbolt.Bucket, tenant engine.TenantID, after uint64, limit int
 			return nil, err
 		}
 		if ev.Seq != next {
+			if len(out) == 0 && purged(b.Tx(), tenant, ev.Seq) {
+				return nil, fmt.Errorf("bolt: events of tenant %s after %d: %w", tenant, after, persist.ErrPruned)
+			}
 			return nil, corruptf(eventWhere(tenant, next), "missing: the next event stored is seq %d", ev.Seq)
 		}
 		out = append(out, ev)

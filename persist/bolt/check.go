@@ -208,6 +208,9 @@ func (r *Report) records(ctx context.Context, tx *bbolt.Tx) error {
 			next++
 			continue
 		}
+		if ev.Seq != next && next == 1 && ev.Seq <= snapAt+1 {
+			next = ev.Seq // the events its snapshot covers were purged
+		}
 		if ev.Seq != next {
 			r.problem(corruptf(eventWhere(cur, next), "missing: the next event stored is seq %d", ev.Seq))
 			broken = true

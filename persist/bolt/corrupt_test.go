@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"auth/engine"
 	"auth/persist"
 )
 
@@ -192,8 +193,53 @@ func TestCheckCleanStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.OK() || r.Tenants != 3 || r.Events != 655 || r.Snapshots != 1 || r.Format != storeFormat || r.Open || r.Backup || r.Epoch == "" {
+	if !r.OK() || r.Tenants != 3 || r.Events != 655 || r.Snapshots != 1 || r.Format != formatFramed || r.Open || r.Backup || r.Epoch == "" {
 		t.Errorf("report %+v", r)
+	}
+}
+
+// TestCheckPurgedStore: a store where a deleted tenant's events were
+// purged takes formatPurged, and Check passes it (the events its
+// tombstone covers are gone); a store that never purged stays of the
+// format versions before purges read.
+func TestCheckPurgedStore(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(DefaultConfig(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := engine.KeyID("deleted")
+	e := engine.New()
+	for i, c := range []engine.Change{{Op: engine.OpAddRole, Role: "r"}, {Op: engine.OpAddMembership, Role: "r", User: "u"}, {Op: engine.OpDelTenant}} {
+		ev := engine.Event{Tenant: id, ID: uint64(i + 1), Change: c}
+		if err := s.Append(ctxT(t), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Apply(&ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SaveSnapshot(ctxT(t), e.Snapshot(id)); err != nil {
+		t.Fatal(err)
+	}
+	if s.Close() != nil {
+		t.Fatal("close")
+	}
+	if r, err := Check(ctxT(t), dbPath(dir)); err != nil || !r.OK() || r.Format != formatFramed {
+		t.Fatalf("before the purge: %+v, %v", r, err)
+	}
+	if s, err = Open(DefaultConfig(dir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Purge(ctxT(t), id, 2); err != nil {
+		t.Fatal(err)
+	}
+	if s.Close() != nil {
+		t.Fatal("close")
+	}
+	r, err := Check(ctxT(t), dbPath(dir))
+	if err != nil || !r.OK() || r.Format != formatPurged || r.Events != 1 {
+		t.Fatalf("after the purge: %+v, %v", r, err)
 	}
 }
 

@@ -35,7 +35,12 @@ var (
 const (
 	formatBare   = 1 // records without frames, before checksums
 	formatFramed = 2 // every record framed and checksummed
-	storeFormat  = formatFramed
+	// formatPurged: a tenant's events at or below its snapshot's seq may
+	// be gone (Purge). A store takes it at its first purge, so that a
+	// version before purges refuses it rather than finding events
+	// missing; new stores are of formatFramed.
+	formatPurged = 3
+	storeFormat  = formatPurged
 )
 
 // storeMeta is what the meta bucket says.

@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"auth/engine"
+	"auth/persist"
 )
 
 // verifyNotPruned checks, when retention is on, that the event just
@@ -67,6 +68,11 @@ func (s *Store) readFloor(ctx context.Context, hex string) (uint64, error) {
 // garbage, not damage (the events are deleted again by the next snapshot's
 // retention; chunks left behind are never read), so they are not reported.
 func (s *Store) pruneEvents(ctx context.Context, hexT string, upTo uint64) {
+	_ = s.deleteEvents(ctx, hexT, upTo) // the next snapshot's retention tries again
+}
+
+// deleteEvents is pruneEvents, with its failure.
+func (s *Store) deleteEvents(ctx context.Context, hexT string, upTo uint64) error {
 	ctx = context.WithoutCancel(ctx)
 	// The floor first: once it is raised, no append or read takes an event
 	// at or below it (see verifyNotPruned), whatever is deleted after.
@@ -75,11 +81,34 @@ func (s *Store) pruneEvents(ctx context.Context, hexT string, upTo uint64) {
 		bson.D{{Key: "$max", Value: bson.D{{Key: "floor", Value: int64(upTo)}}}})
 	cancel()
 	if err != nil {
-		return // nothing deleted; the next snapshot's retention tries again
+		return unavailable("raising the floor of tenant "+hexT, err) // nothing deleted
 	}
-	inRange := bson.D{{Key: "$gt", Value: hexT + ":"}, {Key: "$lte", Value: eventKey(hexT, upTo)}}
+	inRange := eventRange(hexT, upTo)
+	refs, err := s.chunkRefs(ctx, hexT, inRange)
+	if err != nil {
+		return err // these events are deleted later, and their chunks found then
+	}
+	rctx, cancel = s.rt(ctx)
+	_, err = s.events.DeleteMany(rctx, bson.D{{Key: "_id", Value: inRange}})
+	cancel()
+	if err != nil {
+		return unavailable("deleting events of tenant "+hexT, err) // some may be left: their chunks must stay
+	}
+	for _, ref := range refs {
+		s.deleteEventChunks(ctx, hexT, ref)
+	}
+	return nil
+}
+
+// eventRange is the filter on _id of the tenant's events up to seq upTo.
+func eventRange(hexT string, upTo uint64) bson.D {
+	return bson.D{{Key: "$gt", Value: hexT + ":"}, {Key: "$lte", Value: eventKey(hexT, upTo)}}
+}
+
+// chunkRefs lists the chunks of the events in inRange stored in chunks.
+func (s *Store) chunkRefs(ctx context.Context, hexT string, inRange bson.D) ([]eventChunks, error) {
 	var refs []eventChunks
-	err = s.each(ctx, s.events, "chunked events of tenant "+hexT,
+	err := s.each(ctx, s.events, "chunked events of tenant "+hexT,
 		bson.D{{Key: "_id", Value: inRange}, {Key: "chunked", Value: bson.D{{Key: "$exists", Value: true}}}},
 		options.Find().SetProjection(bson.D{{Key: "chunked", Value: 1}}),
 		func(raw bson.Raw) error {
@@ -91,18 +120,56 @@ func (s *Store) pruneEvents(ctx context.Context, hexT string, upTo uint64) {
 			}
 			return nil
 		})
-	if err != nil {
-		return // the next retention deletes these events, and finds their chunks
+	return refs, err
+}
+
+// Purge implements persist.Store. With retention on (Config.KeepEvents)
+// it deletes the events as retention does, behind the tenant's floor.
+// Without, the handles sharing the database take a seq by inserting its
+// event (a seq whose document is gone would be taken again), so it empties
+// the events instead: each keeps its seq, id and time and becomes an empty
+// batch, which changes nothing, and the chunks of those stored in chunks
+// are deleted. Either way no name, key or key id of the tenant is left.
+func (s *Store) Purge(ctx context.Context, tenant engine.TenantID, upTo uint64) error {
+	if err := s.enter(ctx); err != nil {
+		return err
 	}
-	rctx, cancel = s.rt(ctx)
-	_, err = s.events.DeleteMany(rctx, bson.D{{Key: "_id", Value: inRange}})
+	defer s.wg.Done()
+	hexT := tenant.String()
+	rctx, cancel := s.rt(ctx)
+	doc, err := s.readSnapshotDoc(rctx, hexT)
 	cancel()
 	if err != nil {
-		return // some may be left: their chunks must stay
+		return s.snapErr("snapshot of tenant "+hexT, err)
+	}
+	if doc == nil || uint64(doc.Seq) < upTo {
+		return fmt.Errorf("mongo: tenant %s: %w: purge up to %d", hexT, persist.ErrSnapshotBehind, upTo)
+	}
+	if s.cfg.KeepEvents > 0 {
+		return s.deleteEvents(ctx, hexT, upTo)
+	}
+	inRange := eventRange(hexT, upTo)
+	refs, err := s.chunkRefs(ctx, hexT, inRange)
+	if err != nil {
+		return err
+	}
+	unset := bson.D{{Key: "changes", Value: ""}, {Key: "counts", Value: ""}, {Key: "chunked", Value: ""}, {Key: "by", Value: ""}}
+	for _, f := range engine.Fields() {
+		unset = append(unset, bson.E{Key: f.String(), Value: ""})
+	}
+	rctx, cancel = s.rt(ctx)
+	_, err = s.events.UpdateMany(rctx, bson.D{{Key: "_id", Value: inRange}}, bson.D{
+		{Key: "$set", Value: bson.D{{Key: "op", Value: engine.OpBatch.String()}}},
+		{Key: "$unset", Value: unset},
+	})
+	cancel()
+	if err != nil {
+		return unavailable("emptying events of tenant "+hexT, err)
 	}
 	for _, ref := range refs {
 		s.deleteEventChunks(ctx, hexT, ref)
 	}
+	return nil
 }
 
 // OrphanChunkAge is how long ago an event chunk that no event document

@@ -517,3 +517,15 @@ func accessName(a string) string {
 	}
 	return a
 }
+
+// TestPurgeWithRetention runs the conformance suite's purge where
+// retention is on: the purge then deletes the events behind the floor.
+func TestPurgeWithRetention(t *testing.T) {
+	eachAccess(t, func(t *testing.T, access string) {
+		storetest.Purge(t, storetest.Harness{Shared: true, New: func(t *testing.T) func() persist.Store {
+			cfg := mongotest.Config(t)
+			cfg.Access, cfg.KeepEvents = access, 5
+			return func() persist.Store { return open(t, cfg) }
+		}})
+	})
+}

@@ -46,6 +46,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Reopen", func(t *testing.T) { testReopen(t, h) })
 	t.Run("CanceledAppendChangesNothing", func(t *testing.T) { testCanceled(t, h) })
 	t.Run("Closed", func(t *testing.T) { testClosed(t, h) })
+	t.Run("PurgeDeletedTenant", func(t *testing.T) { Purge(t, h) })
 }
 
 func tenant(name string) engine.TenantID { return engine.KeyID("storetest/" + name) }
@@ -582,4 +583,119 @@ func diffEvents(want, got []engine.Event) string {
 			cmp.Diff(w[lo:min(j+3, len(w))], g[lo:min(j+3, len(g))]))
 	}
 	return ""
+}
+
+// Purge deletes a tenant (events with names and a large batch, then
+// del_tenant), saves its tombstone, and purges: no name of it is left in
+// any event the store gives, Load gives the tombstone, the next append
+// still takes the next seq (through a handle whose head is from before the
+// purge too, for a shared store), another tenant is untouched, and a purge
+// its snapshot does not cover is refused. Run runs it; a store runs it
+// again under other settings (retention).
+func Purge(t *testing.T, h Harness) {
+	s, opener := open(t, h)
+	var stale persist.Store // a handle that last appended at seq 2
+	if h.Shared {
+		stale = opener()
+		t.Cleanup(func() { _ = stale.Close() })
+	}
+	a, b := tenant("purged"), tenant("kept")
+	var keptEvents []engine.Event
+	for i := range 9 {
+		ev := event(a, i)
+		if i == 4 {
+			ev = largeBatch(a, 99, 30000)
+		}
+		if i == 1 && stale != nil {
+			mustAppend(t, stale, &ev)
+		} else {
+			mustAppend(t, s, &ev)
+		}
+		other := event(b, i)
+		mustAppend(t, s, &other)
+		keptEvents = append(keptEvents, other)
+	}
+	if err := s.Purge(ctxT(t), a, 5); !errors.Is(err, persist.ErrSnapshotBehind) {
+		t.Fatalf("Purge without a snapshot: %v, want ErrSnapshotBehind", err)
+	}
+	live := engine.New()
+	del := engine.Event{Tenant: a, ID: 1234, Time: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC), Change: engine.Change{Op: engine.OpDelTenant}}
+	mustAppend(t, s, &del)
+	if del.Seq != 10 {
+		t.Fatalf("del_tenant at seq %d, want 10", del.Seq)
+	}
+	st, err := s.LoadTenant(ctxT(t), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range st.Events {
+		if _, err := live.Apply(&st.Events[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tomb := live.Snapshot(a)
+	if !tomb.Deleted || tomb.Seq != 10 {
+		t.Fatalf("tombstone %+v", tomb)
+	}
+	if err := s.SaveSnapshot(ctxT(t), tomb); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // a second purge does nothing more
+		if err := s.Purge(ctxT(t), a, 9); err != nil {
+			t.Fatalf("Purge: %v", err)
+		}
+	}
+	check := func(s persist.Store) {
+		t.Helper()
+		for after := uint64(0); after <= 10; after++ {
+			evs, err := s.Events(ctxT(t), a, after, -1)
+			if errors.Is(err, persist.ErrPruned) && after < 9 {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("Events after %d: %v", after, err)
+			}
+			if want := span(after+1, 10); !slices.Equal(seqs(evs), want) {
+				t.Fatalf("Events after %d: seqs %v, want %v", after, seqs(evs), want)
+			}
+			for _, ev := range evs {
+				if ev.Seq < 10 && (ev.Op != engine.OpBatch || len(ev.Changes) != 0 || ev.By != "") {
+					t.Fatalf("a purged event still holds something: %+v", ev)
+				}
+			}
+		}
+		st, err := s.LoadTenant(ctxT(t), a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Snapshot == nil || !st.Snapshot.Deleted || st.Snapshot.Seq != 10 || len(st.Events) != 0 {
+			t.Fatalf("LoadTenant after the purge: snapshot %+v, %d events", st.Snapshot, len(st.Events))
+		}
+		if diff := cmp.Diff(keptEvents, mustEvents(t, s, b, 0, -1)); diff != "" {
+			t.Fatalf("the other tenant's events changed (-want +got):\n%s", diff)
+		}
+	}
+	check(s)
+	head := uint64(10)
+	for _, w := range []persist.Store{stale, s} {
+		if w == nil {
+			continue
+		}
+		next := engine.Event{Tenant: a, ID: 777 + head, Change: engine.Change{Op: engine.OpAddRole, Role: "back"}}
+		mustAppend(t, w, &next)
+		if head++; next.Seq != head {
+			t.Fatalf("append after the purge: seq %d, want %d", next.Seq, head)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = opener()
+	t.Cleanup(func() { _ = s.Close() })
+	if h, err := s.Head(ctxT(t), a); err != nil || h != head {
+		t.Fatalf("head after reopen: %d, %v; want %d", h, err, head)
+	}
+	if evs := mustEvents(t, s, a, 10, -1); !slices.Equal(seqs(evs), span(11, head)) {
+		t.Fatalf("events after the tombstone: %v", seqs(evs))
+	}
 }
