@@ -35,6 +35,10 @@ var (
 	// ErrCycle: 422, a role inclusion (or an import with one) that would
 	// make a cycle of roles; nothing changed.
 	ErrCycle = errors.New("auth: inclusion would make a cycle of roles")
+	// ErrGone: 410, a write to a tenant that was deleted (made at a
+	// replica that had not heard of the deletion yet; nothing changed),
+	// or a feed asked for events that retention no longer keeps.
+	ErrGone = errors.New("auth: gone")
 	// ErrTooLarge: 413, the request body is over the server's limit.
 	ErrTooLarge = errors.New("auth: request too large")
 	// ErrUnavailable: 503 (the store could not take the request), 504
@@ -109,6 +113,7 @@ var statusOf = map[error][]int{
 	ErrOtherEpoch:   {http.StatusPreconditionFailed},
 	ErrCycle:        {http.StatusUnprocessableEntity},
 	ErrTooLarge:     {http.StatusRequestEntityTooLarge},
+	ErrGone:         {http.StatusGone},
 	ErrUnavailable:  {http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout},
 }
 

@@ -34,6 +34,9 @@ const (
 	// its secret, never the secret); OpDelKey revokes one (KeyID).
 	OpAddKey = "add_key"
 	OpDelKey = "del_key"
+	// OpDelTenant deletes the tenant: nothing of it is left, and no key
+	// reaches it any more.
+	OpDelTenant = "del_tenant"
 )
 
 // Change is one change of state; only the names its op needs are set.

@@ -93,6 +93,29 @@ func (c *Client) Keys(ctx context.Context, opts ...ReadOption) ([]Key, error) {
 	return out.Keys, err
 }
 
+// Deletion is the answer of [Client.DeleteTenant].
+type Deletion struct {
+	Write
+	// GoneEverywhereBy is when every replica has applied the deletion
+	// (the cluster's convergence bound after it); a read with [MinSeq]
+	// of Seq sees it at once anywhere.
+	GoneEverywhereBy time.Time `json:"gone_everywhere_by"`
+}
+
+// DeleteTenant deletes the client's tenant (an admin key): its roles,
+// grants, memberships and keys, at every replica and in the store. Every
+// key of it, this client's included, gets [ErrUnauthorized] afterwards;
+// its first key never names a fresh tenant again.
+func (c *Client) DeleteTenant(ctx context.Context) (Deletion, error) {
+	u, err := c.endpoint("/v1/tenant", nil)
+	if err != nil {
+		return Deletion{}, err
+	}
+	var d Deletion
+	_, err = c.call(ctx, request{method: http.MethodDelete, url: u, write: true}, &d)
+	return d, err
+}
+
 // RevokeKey revokes the key with id; it reports [ErrNotFound] for no such
 // key (a Write's Seq is the tenant's seq after the change).
 func (c *Client) RevokeKey(ctx context.Context, id string) (Write, error) {

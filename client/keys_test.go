@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"auth/client"
 	"auth/client/clienttest"
@@ -70,5 +71,38 @@ func TestKeys(t *testing.T) {
 	}
 	if _, err := checker.UserHasPermission(ctx, "u", "p"); !errors.Is(err, client.ErrUnauthorized) {
 		t.Fatalf("the revoked key: %v, want ErrUnauthorized", err)
+	}
+}
+
+// TestDeleteTenant: only an admin key deletes; afterwards every key of the
+// tenant is refused, its first key names no fresh tenant, and the answer
+// says by when every replica has it.
+func TestDeleteTenant(t *testing.T) {
+	ctx := context.Background()
+	srv := clienttest.New(t)
+	first := client.New(srv.URL, "client-delete-first")
+	if _, err := first.AddRole(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	k, err := first.AddKey(ctx, "reader", client.ScopeRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := client.New(srv.URL, k.Key)
+	if _, err := reader.DeleteTenant(ctx); !errors.Is(err, client.ErrForbidden) || !errors.Is(err, client.ErrNotApplied) {
+		t.Fatalf("DeleteTenant with a read key: %v, want ErrForbidden, ErrNotApplied", err)
+	}
+	before := time.Now().Add(-time.Second)
+	d, err := first.DeleteTenant(ctx)
+	if err != nil || !d.Result || d.Seq != 3 || d.GoneEverywhereBy.Before(before) {
+		t.Fatalf("DeleteTenant: %+v, %v", d, err)
+	}
+	for _, c := range []*client.Client{first, reader} {
+		if _, err := c.Roles(ctx); !errors.Is(err, client.ErrUnauthorized) {
+			t.Fatalf("a key of the deleted tenant: %v, want ErrUnauthorized", err)
+		}
+	}
+	if _, err := first.AddRole(ctx, "r"); !errors.Is(err, client.ErrUnauthorized) || !errors.Is(err, client.ErrNotApplied) {
+		t.Fatalf("a write with the deleted tenant's first key: %v, want ErrUnauthorized, ErrNotApplied", err)
 	}
 }

@@ -12,6 +12,10 @@ import (
 	"auth/persist"
 )
 
+// msgDeleted answers a write a replica made from a state that had not
+// heard of its tenant's deletion yet: the deletion refused it.
+const msgDeleted = "the tenant is deleted; nothing was changed"
+
 const msgPruned = "the events after that seq are no longer kept (retention); start again from an export"
 
 // status maps an error from the Service to an HTTP status and a message
@@ -24,6 +28,8 @@ func status(err error) (int, string) {
 		return fasthttp.StatusUnauthorized, msgRevoked
 	case errors.Is(err, engine.ErrForbidden):
 		return fasthttp.StatusForbidden, msgForbidden
+	case errors.Is(err, engine.ErrTenantDeleted):
+		return fasthttp.StatusGone, msgDeleted
 	case errors.Is(err, engine.ErrRefused):
 		return fasthttp.StatusUnprocessableEntity, refusal(err)
 	case errors.Is(err, persist.ErrPruned):
@@ -61,6 +67,8 @@ func writeStatus(err error) (int, string, string) {
 		return fasthttp.StatusUnauthorized, msgRevoked, outcomeNotApplied
 	case errors.Is(err, engine.ErrForbidden):
 		return fasthttp.StatusForbidden, msgForbidden, outcomeNotApplied
+	case errors.Is(err, engine.ErrTenantDeleted):
+		return fasthttp.StatusGone, msgDeleted, outcomeNotApplied
 	case errors.Is(err, engine.ErrRefused):
 		return fasthttp.StatusUnprocessableEntity, refusal(err), outcomeNotApplied
 	case errors.Is(err, persist.ErrAmbiguous):

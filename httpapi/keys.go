@@ -30,6 +30,18 @@ import (
 //	DELETE /v1/keys/{id}    → {"result": true, "seq": N}; 404 for no such key
 //	POST   /v1/keys/rotate  → a new admin key as POST /v1/keys answers, and
 //	                          "revoked": the calling key's id, in one event
+//	DELETE /v1/tenant       → {"result": true, "seq": N, "gone_everywhere_by": TIME}
+//
+// Deleting a tenant (an admin key) is one event, del_tenant: every replica
+// that applies it drops the tenant's state and keys, keeping only that it
+// was deleted, so that its first key is never again taken as the name of a
+// fresh tenant (401 on every route, as a revoked key), and every later
+// event (one a replica that had not heard of the deletion yet wrote) is
+// refused. The replicas then purge the store of what its events held (see
+// persist.Store.Purge). A replica applies the event within the bus's
+// convergence bound: gone_everywhere_by is the event's time plus it (the
+// answer's time for a server without replicas); a read with min_seq N at
+// any replica answers as of the deletion at once.
 //
 // The secret of a new key is in its answer only: the tenant keeps the
 // hash of it.
@@ -115,6 +127,33 @@ func (s *Server) registerKeys() {
 	s.handle(fasthttp.MethodGet, "/v1/keys", s.listKeys)
 	s.handle(fasthttp.MethodDelete, "/v1/keys/{id}", s.delKey)
 	s.handle(fasthttp.MethodPost, "/v1/keys/rotate", s.rotateKey)
+	s.handle(fasthttp.MethodDelete, "/v1/tenant", s.delTenant)
+}
+
+func (s *Server) delTenant(ctx *fasthttp.RequestCtx) {
+	key, _, ok := s.bearerAccess(ctx, engine.ScopeAdmin, true)
+	if !ok {
+		return
+	}
+	wctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteDeadline)
+	defer cancel()
+	result, seq, err := s.svc.Write(wctx, key, engine.Change{Op: engine.OpDelTenant})
+	if err != nil {
+		s.writeWriteError(ctx, "/v1/tenant", err, seq)
+		return
+	}
+	s.setSeq(ctx, seq)
+	gone := time.Now().Add(s.cfg.ConvergeWithin).UTC()
+	ctx.SetContentType(contentJSON)
+	setBody(ctx, func(b []byte) []byte {
+		b = append(b, `{"result": `...)
+		b = strconv.AppendBool(b, result)
+		b = append(b, `, "seq": `...)
+		b = strconv.AppendUint(b, seq, 10)
+		b = append(b, `, "gone_everywhere_by": "`...)
+		b = gone.AppendFormat(b, time.RFC3339)
+		return append(b, `"}`...)
+	})
 }
 
 // keyRequest is the body of POST /v1/keys and POST /v1/keys/rotate.

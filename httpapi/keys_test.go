@@ -127,6 +127,9 @@ func TestKeyScopes(t *testing.T) {
 			if r.path == "/v1/keys/rotate" && sc.Allows(r.need) {
 				continue // TestRotate
 			}
+			if r.path == "/v1/tenant" && sc.Allows(r.need) {
+				continue // TestDeleteTenantEverywhere
+			}
 			before := s.rep.Engine().Seq(engine.KeyID(first))
 			code, body := s.send(r, key)
 			switch {

@@ -113,6 +113,11 @@ type Config struct {
 	// deployments that make tenants deliberately; by default such a write
 	// makes the tenant, as the original server does.
 	ClosedTenants bool
+	// ConvergeWithin is the bound on how long another replica may take to
+	// apply an event (a bus's Config.Converge); 0 for a server without
+	// replicas. DELETE /v1/tenant says by when the tenant is gone from
+	// every replica with it.
+	ConvergeWithin time.Duration
 }
 
 // DefaultMaxImportBodySize is the default bound of an import's body:

@@ -171,6 +171,11 @@ func (r *Replica) Load(ctx context.Context) (LoadStats, error) {
 				return fmt.Errorf("tenant %s: event %d: %w", t.Tenant, t.Events[i].Seq, err)
 			}
 		}
+		if (t.Snapshot == nil || !t.Snapshot.Deleted) && r.eng.Tenant(t.Tenant).Deleted() && r.startBackground() {
+			// Deleted, but not yet purged: the replica that wrote the
+			// deletion stopped before it was.
+			go r.purge(t.Tenant)
+		}
 		st.Tenants++
 		st.Events += len(t.Events)
 		return nil
@@ -613,6 +618,9 @@ func (r *Replica) apply(id engine.TenantID, ts *tenantState, ev *engine.Event, l
 	for _, fn := range obs {
 		fn(ev, local)
 	}
+	if ev.Op == engine.OpDelTenant && refused == nil && r.startBackground() {
+		go r.purge(id)
+	}
 	if r.cfg.SnapshotEvery > 0 && !ts.snapping && ev.Seq-ts.snapSeq >= r.cfg.SnapshotEvery && r.startBackground() {
 		ts.snapping = true
 		go r.snapshot(id, ts)
@@ -657,6 +665,43 @@ func (r *Replica) snapshot(id engine.TenantID, ts *tenantState) {
 		return
 	}
 	r.cfg.Logger.Debug("snapshot written", "tenant", id.String(), "seq", snap.Seq)
+}
+
+// purgeTries bounds how often a replica tries to purge a deleted tenant
+// from the store before it leaves that to the next replica to load it.
+const purgeTries = 5
+
+// purge saves the tombstone of a deleted tenant as its snapshot and purges
+// the store of what the events before it hold (persist.Store.Purge). Every
+// replica that applies a deletion does it: both steps are idempotent, and
+// whichever comes first does the work. A store that stays unreachable
+// leaves it to the next load.
+func (r *Replica) purge(id engine.TenantID) {
+	defer r.bg.Done()
+	pause := 100 * time.Millisecond
+	for try := 1; ; try++ {
+		snap := r.eng.Snapshot(id)
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.SnapshotTimeout)
+		err := r.store.SaveSnapshot(ctx, snap)
+		if err == nil && snap.Seq > 1 {
+			err = r.store.Purge(ctx, id, snap.Seq-1)
+		}
+		cancel()
+		if err == nil {
+			r.cfg.Logger.Info("deleted tenant purged from the store", "tenant", id.String(), "seq", snap.Seq)
+			return
+		}
+		if try == purgeTries {
+			r.cfg.Logger.Warn("purging a deleted tenant from the store; the next load tries again", "tenant", id.String(), "err", err)
+			return
+		}
+		select {
+		case <-r.closed:
+			return
+		case <-time.After(pause):
+			pause *= 4
+		}
+	}
 }
 
 // Close waits for background snapshots to finish. It does not close the

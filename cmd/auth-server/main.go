@@ -287,6 +287,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		if b, err = bus.New(bcfg, rep, store); err != nil {
 			return err
 		}
+		cfg.http.ConvergeWithin = bcfg.Converge
 		if reg != nil {
 			reg.MustRegister(b.Collector())
 		}
