@@ -121,9 +121,16 @@ func (e *Engine) Apply(ev *Event) (bool, error) {
 
 // apply applies ev to t, whose next event it is, and keeps the key index
 // in step; t.wmu is held.
-func (e *Engine) apply(t *Tenant, ev *Event) (bool, error) {
+func (e *Engine) apply(t *Tenant, ev *Event) (result bool, err error) {
 	old := t.keySet()
-	result, err := t.apply(ev)
+	if may, gone := revokes(ev, old); may {
+		e.revoking(t, gone, func() {
+			result, err = t.apply(ev)
+			e.reindex(t, old, t.keySet())
+		})
+		return result, err
+	}
+	result, err = t.apply(ev)
 	e.reindex(t, old, t.keySet())
 	return result, err
 }
@@ -138,10 +145,22 @@ func (e *Engine) Restore(snap *Snapshot) error {
 	}
 	t := e.tenantOrCreate(snap.Tenant)
 	t.wmu.Lock()
+	defer t.wmu.Unlock()
 	old := t.keySet()
-	t.replace(n)
-	e.reindex(t, old, t.keySet())
-	t.wmu.Unlock()
+	// The keys the snapshot does not hold, or a first key it revokes, go
+	// as a revoking event's do.
+	var gone []TenantID
+	if old != nil {
+		for _, r := range old.recs {
+			if i := n.keys.find(r.ID); i < 0 || n.keys.recs[i].Hash != r.Hash {
+				gone = append(gone, r.Hash)
+			}
+		}
+	}
+	e.revoking(t, gone, func() {
+		t.replace(n)
+		e.reindex(t, old, t.keySet())
+	})
 	return nil
 }
 

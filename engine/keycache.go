@@ -86,7 +86,20 @@ func (c *keyCache) put(ke *keyEntry) {
 
 // invalidate makes every entry stale; the key index must already have
 // dropped what is no longer valid.
-func (c *keyCache) invalidate() { c.gen.Add(1) }
+func (c *keyCache) invalidate() { c.gen.Add(1 << genShift) }
+
+// The generation counts in gen's high bits; its low genShift bits count
+// the changes that may revoke keys in progress (beginRevoke). While one
+// is, no entry is used or made: every Access resolves the key from the
+// state, so that no reader sees a revoking event's seq and the key it
+// revoked still valid.
+const (
+	genShift   = 16
+	genWriters = 1<<genShift - 1
+)
+
+func (c *keyCache) beginRevoke() { c.gen.Add(1<<genShift + 1) }
+func (c *keyCache) endRevoke()   { c.gen.Add(1<<genShift - 1) }
 
 // KeyStatus says what a key is to the engine.
 type KeyStatus uint8
@@ -133,7 +146,10 @@ func (e *Engine) Access(key string) Access {
 	slot := &c.front[fp[1]&(keyFrontSize-1)]
 	gen := c.gen.Load()
 	if ke := slot.Load(); ke != nil && ke.fp == fp && ke.gen == gen {
-		return ke.acc
+		return ke.acc // never during a revocation: no entry has such a gen
+	}
+	if gen&genWriters != 0 {
+		return e.resolve(key)
 	}
 	if ke := c.get(fp); ke != nil && ke.gen == gen {
 		slot.Store(ke)
@@ -171,6 +187,58 @@ func (e *Engine) resolve(key string) Access {
 // of the server's form and unknown here). It is [Engine.Access]'s tenant.
 func (e *Engine) TenantByKey(key string) *Tenant {
 	return e.Access(key).Tenant
+}
+
+// revoking makes change, a change of tenant t that may revoke keys,
+// between beginRevoke and endRevoke, having dropped gone (hashes of t's
+// keys it revokes) from the key index first; t.wmu is held. A reader
+// that sees the change's seq thus finds its keys refused: from the state
+// (the first key, whose revocation is part of the state, published with
+// the seq), from the index (the others), never from the cache.
+func (e *Engine) revoking(t *Tenant, gone []TenantID, change func()) {
+	e.keys.beginRevoke()
+	defer e.keys.endRevoke()
+	if len(gone) > 0 {
+		e.index.mu.Lock()
+		for _, h := range gone {
+			if ref, ok := e.index.m[h]; ok && ref.t == t {
+				delete(e.index.m, h)
+			}
+		}
+		e.index.mu.Unlock()
+	}
+	change()
+}
+
+// revokes returns whether ev may revoke keys of a tenant whose keys are
+// ks, and the hashes of those it revokes but the first key.
+func revokes(ev *Event, ks *keySet) (bool, []TenantID) {
+	var gone []TenantID
+	may := false
+	one := func(c *Change) {
+		switch c.Op {
+		case OpDelTenant:
+			may = true
+			if ks != nil {
+				for _, r := range ks.recs {
+					gone = append(gone, r.Hash)
+				}
+			}
+		case OpDelKey:
+			may = true
+			if i := ks.find(c.keyArgs().ID); i >= 0 {
+				gone = append(gone, ks.recs[i].Hash)
+			}
+		}
+	}
+	if ev.Op == OpBatch {
+		for i := range ev.Changes {
+			one(&ev.Changes[i])
+		}
+	} else {
+		one(&ev.Change)
+	}
+	return may, gone
 }
 
 // keyIndex maps the hash of every key but the first keys to its tenant.
