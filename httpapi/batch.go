@@ -77,7 +77,7 @@ func (s *Server) batchCheck(ctx *fasthttp.RequestCtx) {
 		}
 		sc.checks = append(sc.checks, engine.Check{User: u, Permission: p})
 	}
-	acc, ok := s.awaitAccess(ctx, v1, key)
+	acc, ok := s.awaitAccess(ctx, v1, key, engine.ScopeCheck)
 	if !ok {
 		return
 	}

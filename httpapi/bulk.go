@@ -42,7 +42,7 @@ func (s *Server) export(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
-	acc, ok := s.awaitAccess(ctx, v1, key)
+	acc, ok := s.awaitAccess(ctx, v1, key, engine.ScopeRead)
 	if !ok {
 		return
 	}

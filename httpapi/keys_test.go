@@ -456,3 +456,42 @@ func TestStreamEndsOnRevocation(t *testing.T) {
 		t.Fatalf("the stream's end: %q", rest)
 	}
 }
+
+// TestMinSeqNeedsTheKeyFirst: a read with min_seq past the tenant's seq
+// waits, then answers 409 with the seq, only for a key that may make the
+// read: a revoked key gets 401 and a key outside its scope 403 at once,
+// and neither learns the tenant's seq.
+func TestMinSeqNeedsTheKeyFirst(t *testing.T) {
+	s := newTestServer(t)
+	const first = "min-seq-first-key"
+	s.expect(http.MethodPost, "/api/role/"+first+"/r", 200, `{"result": true}`)
+	_, checker := s.newKey(first, "checker", "check")
+	_, gone := s.newKey(first, "gone", "read")
+	for _, k := range listKeys(t, s, first) {
+		if k["name"] == "gone" {
+			if code, _ := s.doWith(http.MethodDelete, "/v1/keys/"+k["id"].(string), "", bearerHeader(first)); code != 200 {
+				t.Fatal("revoke")
+			}
+		}
+	}
+	for _, c := range []struct {
+		key, path string
+		want      int
+	}{
+		{gone, "/v1/roles?min_seq=1000", 401},
+		{gone, "/v1/export?min_seq=1000", 401},
+		{gone, "/v1/has_permission/u/p?min_seq=1000", 401},
+		{checker, "/v1/roles?min_seq=1000", 403},
+		{checker, "/v1/export?min_seq=1000", 403},
+		{first, "/v1/roles?min_seq=1000", 409},
+	} {
+		code, body, h := call(t, http.MethodGet, s.base+c.path, c.key, "")
+		seq := h.Get("X-Auth-Seq")
+		if code != c.want {
+			t.Errorf("%s: %d %s, want %d", c.path, code, body, c.want)
+		}
+		if c.want != 409 && (strings.Contains(body, "seq") || seq != "") {
+			t.Errorf("%s refused, yet it told the seq: %q, header %q", c.path, body, seq)
+		}
+	}
+}

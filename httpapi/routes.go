@@ -189,7 +189,7 @@ func effectiveArg(ctx *fasthttp.RequestCtx) (effective, ok bool) {
 // the seq it has; so a key revoked at that seq is refused. It also reports
 // the seq the read is answered at.
 func (s *Server) readTenantScoped(ctx *fasthttp.RequestCtx, a api, key string, need engine.Scope) (*engine.Tenant, bool) {
-	acc, ok := s.awaitAccess(ctx, a, key)
+	acc, ok := s.awaitAccess(ctx, a, key, need)
 	if !ok {
 		return nil, false
 	}
@@ -203,13 +203,21 @@ func (s *Server) readTenantScoped(ctx *fasthttp.RequestCtx, a api, key string, n
 }
 
 // awaitAccess looks key up after honouring, on /v1, the epoch and min_seq
-// of the tenant it names; on failure it has answered.
-func (s *Server) awaitAccess(ctx *fasthttp.RequestCtx, a api, key string) (engine.Access, bool) {
+// of the tenant it names; on failure it has answered. A key that may not
+// do what needs scope need as things stand here is refused before any
+// wait: the wait, and the seq a 409 tells, are for the tenant's keys only.
+// (The caller authorizes again after: the wait may have brought a
+// revocation.)
+func (s *Server) awaitAccess(ctx *fasthttp.RequestCtx, a api, key string, need engine.Scope) (engine.Access, bool) {
 	acc := s.svc.Access(key)
 	if a == original {
 		return acc, true
 	}
 	if q := ctx.QueryArgs(); len(q.Peek("min_seq")) > 0 || len(q.Peek("epoch")) > 0 {
+		var ok bool
+		if acc, ok = s.authorizeAccess(ctx, key, acc, need, false); !ok {
+			return acc, false
+		}
 		if !s.awaitMinSeq(ctx, acc.ID) {
 			return acc, false
 		}
