@@ -21,7 +21,11 @@ func (x *cli) printEvent(ev client.Event) error {
 	if x.json {
 		return x.printJSON(ev)
 	}
-	_, err := fmt.Fprintf(x.stdout, "%d\t%s\t%s\n", ev.Seq, ev.Time.UTC().Format(time.RFC3339Nano), ev.Change.String())
+	by := ev.Key // the key that made it, for the audit trail
+	if by == "" {
+		by = "-" // made before keys had ids
+	}
+	_, err := fmt.Fprintf(x.stdout, "%d\t%s\t%s\t%s\n", ev.Seq, ev.Time.UTC().Format(time.RFC3339Nano), by, ev.Change.String())
 	if err == nil && ev.Op == client.OpBatch {
 		for _, c := range ev.Changes {
 			if _, err = fmt.Fprintf(x.stdout, "\t\t  %s\n", c.String()); err != nil {

@@ -286,8 +286,8 @@ func TestEventsAndWatch(t *testing.T) {
 	e.runCtx(context.Background(), "{\"role\": \"d\"}\n{\"role\": \"d\", \"user\": \"u\"}\n", "import")
 	r := e.run("events")
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
-	if r.code != 0 || len(lines) != 6 || !strings.HasPrefix(lines[0], "1\t") || !strings.HasSuffix(lines[0], "\tadd_role role=a") ||
-		!strings.HasSuffix(lines[3], "\tbatch") || lines[4] != "\t\t  add_role role=d" || lines[5] != "\t\t  add_membership role=d user=u" {
+	if r.code != 0 || len(lines) != 6 || !strings.HasPrefix(lines[0], "1\t") || !strings.HasSuffix(lines[0], "\tfirst\tadd_role role=a") ||
+		!strings.HasSuffix(lines[3], "\tfirst\tbatch") || lines[4] != "\t\t  add_role role=d" || lines[5] != "\t\t  add_membership role=d user=u" {
 		t.Errorf("events = %+v", r)
 	}
 	r = e.run("events", "-after", "1", "-limit", "1")
