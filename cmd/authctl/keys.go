@@ -36,6 +36,16 @@ var keyCommands = []command{
 		}
 		return x.newKey(x.c.RotateKey(x.ctx, name))
 	}},
+	{words: "tenant delete", args: "-yes", nargs: -1, help: "delete AUTH_KEY's tenant everywhere: every role, grant, membership and key (no undo)", run: func(x *cli, n []string) (int, error) {
+		if len(n) != 1 || n[0] != "-yes" {
+			return 0, errArgs
+		}
+		d, err := x.c.DeleteTenant(x.ctx)
+		if err != nil {
+			return 0, err
+		}
+		return x.print(d, fmt.Sprintf("tenant deleted (seq %d); gone from every replica by %s", d.Seq, d.GoneEverywhereBy.UTC().Format(time.RFC3339)))
+	}},
 }
 
 // newKey prints a key just made: the secret alone on stdout (or the whole

@@ -44,4 +44,13 @@ func TestKeyCommands(t *testing.T) {
 	}
 	e.env["AUTH_KEY"] = next
 	e.expect(exitOK, "r\n", "role", "list")
+	// Deleting the tenant takes -yes, and leaves no key that works.
+	e.expect(exitError, "", "tenant", "delete")
+	e.expect(exitOK, "r\n", "role", "list")
+	if r := e.run("tenant", "delete", "-yes"); r.code != exitOK || !strings.HasPrefix(r.stdout, "tenant deleted (seq 5)") {
+		t.Fatalf("tenant delete -yes: %+v", r)
+	}
+	if r := e.run("role", "list"); !strings.Contains(r.stderr, "401") {
+		t.Fatalf("role list after the deletion: %+v", r)
+	}
 }
