@@ -73,18 +73,7 @@ func TestDeletedTenant(t *testing.T) {
 		if !snap.Deleted || !snap.FirstKeyRevoked || snap.Seq != 7 {
 			t.Fatalf("snapshot %+v", snap)
 		}
-		b, err := snap.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var back Snapshot
-		if err := back.UnmarshalBinary(b); err != nil {
-			t.Fatal(err)
-		}
-		e2 := New()
-		if err := e2.Restore(&back); err != nil {
-			t.Fatal(err)
-		}
+		e2, _ := throughBinary(t, snap)
 		if tn := e2.Tenant(id); !tn.Deleted() || tn.Seq() != 7 || e2.Access(first).Status != KeyRevoked {
 			t.Fatalf("restored: deleted %v seq %d", tn.Deleted(), tn.Seq())
 		}
@@ -122,4 +111,26 @@ func TestDeletedSnapshotChecked(t *testing.T) {
 	if err := s.UnmarshalBinary(b); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("an unknown flag: %v, want ErrCorrupt", err)
 	}
+}
+
+// throughBinary restores snap, through its binary form, in a new engine,
+// and returns the engine and the form.
+func throughBinary(t interface {
+	Helper()
+	Fatal(...any)
+}, snap *Snapshot) (*Engine, []byte) {
+	t.Helper()
+	b, err := snap.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Snapshot
+	if err := back.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	e := New()
+	if err := e.Restore(&back); err != nil {
+		t.Fatal(err)
+	}
+	return e, b
 }

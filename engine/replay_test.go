@@ -373,18 +373,7 @@ func TestRestoreDrawnSnapshot(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		p := drawPools(t)
 		s := drawSnapshot(t, p)
-		data, err := s.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var dec Snapshot
-		if err := dec.UnmarshalBinary(data); err != nil {
-			t.Fatal(err)
-		}
-		e := New()
-		if err := e.Restore(&dec); err != nil {
-			t.Fatalf("Restore: %v", err)
-		}
+		e, _ := throughBinary(t, s)
 		m := modelFromSnapshot(s)
 		id := s.Tenant
 		checkSame(t, "restored vs snapshot", e.Tenant(id), m, p)

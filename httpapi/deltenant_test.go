@@ -13,6 +13,7 @@ import (
 	"auth/bus/natstest"
 	"auth/engine"
 	"auth/httpapi"
+	"auth/internal/await"
 	"auth/persist"
 	"auth/replica"
 )
@@ -106,7 +107,7 @@ func TestDeleteTenantEverywhere(t *testing.T) {
 		t.Fatalf("a write from the stale replica: %d %s, want 410 not_applied", code, body)
 	}
 	id := engine.KeyID(first)
-	waitFor(t, 10*time.Second, "B at the refused write's seq", func() bool { return nodes[1].eng.Seq(id) > del.Seq })
+	await.Cond(t, 10*time.Second, "B at the refused write's seq", func() bool { return nodes[1].eng.Seq(id) > del.Seq })
 	if tn := nodes[1].eng.Tenant(id); !tn.Deleted() || tn.HasMembership("jack", "cooks") || len(tn.Roles()) != 0 {
 		t.Fatalf("B after the stale write: deleted %v, roles %v", tn.Deleted(), tn.Roles())
 	}
@@ -114,7 +115,7 @@ func TestDeleteTenantEverywhere(t *testing.T) {
 	// The store: purged, its tombstone kept; a replica loading it now
 	// finds the tenant deleted.
 	ctx := context.Background()
-	waitFor(t, 10*time.Second, "the purge", func() bool {
+	await.Cond(t, 10*time.Second, "the purge", func() bool {
 		_, err := store.Events(ctx, id, 0, -1)
 		return errors.Is(err, persist.ErrPruned)
 	})

@@ -13,6 +13,7 @@ import (
 	"auth/bus"
 	"auth/bus/natstest"
 	"auth/engine"
+	"auth/internal/await"
 	"auth/persist"
 	"auth/replica"
 )
@@ -48,18 +49,6 @@ func startBusNode(t *testing.T, name, url string, store persist.Store) *busNode 
 		rep.Close()
 	})
 	return &busNode{eng: eng, rep: rep}
-}
-
-// waitFor polls cond until it holds, or fails the test after within.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func call(t *testing.T, method, url, key, body string) (int, string, http.Header) {
@@ -167,7 +156,7 @@ func TestKeysReachEveryReplica(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("revoke: %d %s", code, body)
 	}
-	waitFor(t, 10*time.Second, "the revocation at B", func() bool {
+	await.Cond(t, 10*time.Second, "the revocation at B", func() bool {
 		code, _, _ := call(t, http.MethodGet, b+"/v1/has_permission/sara/cook", made.Key, "")
 		return code == 401
 	})
