@@ -15,11 +15,14 @@
 // frame.go), written with it and checked whenever it is read: a damaged
 // record is found, never applied. Reads also check what frames cannot: an
 // event holds the tenant and seq it is stored under, a tenant's events
-// follow one another from seq 1 without a gap, and end at its head. A
+// follow one another from seq 1 without a gap (or from its snapshot, for
+// a deleted tenant whose events were purged), and end at its head. A
 // store written before checksums (store format 1: no meta bucket, bare
 // records) is framed at its first open, in transactions of bounded size,
-// and is of format 2 from then on; a store or record of a format newer
-// than this version reads is refused with ErrNewerFormat.
+// and is of format 2 from then on; a store takes format 3 at its first
+// purge, since earlier versions would take purged events for missing
+// ones. A store or record of a format newer than this version reads is
+// refused with ErrNewerFormat.
 //
 // # A damaged file
 //

@@ -159,6 +159,17 @@
 // snapshot; until then a read whose first event is missing while later
 // ones exist is also answered persist.ErrPruned.
 //
+// # Deleted tenants
+//
+// Purge takes what a deleted tenant's events held out of the database,
+// once the tenant's tombstone is its snapshot. With retention on it
+// deletes them as retention does, behind the floor. Without, the handles
+// rely on every seq's document being there (an insert that finds a seq
+// free takes it, and a head is searched for upward from seq 1), so Purge
+// empties the events instead: each keeps its _id, seq, id and time and
+// becomes an empty batch, which changes nothing when applied; their names,
+// keys, key ids and chunks go.
+//
 // # Heads
 //
 // Heads lists every tenant's head in one query, which replicas run every
