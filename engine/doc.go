@@ -18,8 +18,15 @@
 // a record of its state, made and revoked by events (add_key, del_key),
 // with a scope (check, read, admin) and the hash of its secret, never the
 // secret. [Engine.Access] tells a key's tenant and scope from the same
-// lock-free cache the check always used; a revocation invalidates it.
+// lock-free cache the check always used; a revocation invalidates it, and
+// a reader that sees a revoking event's seq finds the key refused.
 // Every event records the id of the key that made it ([Event.By]).
+//
+// A tenant is deleted by one event (del_tenant): its state and keys go,
+// and it keeps only its id, its seq and that it was deleted ([Tenant.Deleted]),
+// so that its first key never names a fresh tenant again. It refuses every
+// later event ([ErrTenantDeleted]): one written by a replica that had not
+// heard of the deletion changes nothing. Its snapshot is a tombstone.
 //
 // # Representation
 //
