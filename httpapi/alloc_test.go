@@ -76,6 +76,23 @@ func testHasPermissionAllocs(t *testing.T, epoch string, opts ...func(*Config)) 
 		if allocs != 0 {
 			t.Errorf("server handler for /v1/has_permission (%s, %s): %v allocs per request, want 0", c.user, c.perm, allocs)
 		}
+		// With min_seq (and the epoch), which the fast path takes too.
+		query := "?min_seq=3"
+		if epoch != "" {
+			query += "&epoch=" + epoch
+		}
+		v1 = request("GET", "/v1/has_permission/"+c.user+"/"+c.perm+query)
+		v1.Request.Header.Set("Authorization", "Bearer key")
+		allocs = testing.AllocsPerRun(1000, func() {
+			v1.Response.Reset()
+			h(v1)
+		})
+		if got := string(v1.Response.Body()); got != c.want || string(v1.Response.Header.Peek("X-Auth-Seq")) != "3" {
+			t.Fatalf("/v1 check %s %s%s = %s (seq %s), want %s at seq 3", c.user, c.perm, query, got, v1.Response.Header.Peek("X-Auth-Seq"), c.want)
+		}
+		if allocs != 0 {
+			t.Errorf("server handler for /v1/has_permission (%s, %s)%s: %v allocs per request, want 0", c.user, c.perm, query, allocs)
+		}
 	}
 }
 

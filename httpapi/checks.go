@@ -36,16 +36,16 @@ func (s *Server) hasPermission(ctx *fasthttp.RequestCtx) {
 // check answers the check: hash the key, two map lookups and a few bit
 // tests, a constant answer.
 func (s *Server) check(ctx *fasthttp.RequestCtx, p *params) {
-	if t, ok := s.checker(ctx, p.key()); ok {
+	if t, ok := s.checker(ctx, p.key(), s.svc.Access(p.key())); ok {
 		writeBool(ctx, t.UserHasPermission(p.vals[1], p.vals[2]))
 	}
 }
 
-// checker returns the tenant a check under key answers from. Every scope
-// allows the check, so a key that may do anything at all is checked no
-// further; any other is refused (authorizeAccess).
-func (s *Server) checker(ctx *fasthttp.RequestCtx, key string) (*engine.Tenant, bool) {
-	a := s.svc.Access(key)
+// checker returns the tenant a check under key, whose access is a,
+// answers from. Every scope allows the check, so a key that may do
+// anything at all is checked no further; any other is refused
+// (authorizeAccess).
+func (s *Server) checker(ctx *fasthttp.RequestCtx, key string, a engine.Access) (*engine.Tenant, bool) {
 	if a.Status != engine.KeyValid && a.Status != engine.KeyNew {
 		var ok bool
 		if a, ok = s.authorizeAccess(ctx, key, a, engine.ScopeCheck, false); !ok {
@@ -55,25 +55,42 @@ func (s *Server) checker(ctx *fasthttp.RequestCtx, key string) (*engine.Tenant, 
 	return a.Tenant, true
 }
 
-// checkV1 answers GET /v1/has_permission/{user}/{name} without min_seq,
-// as its router route would (the key from the Authorization header, the
-// tenant's seq in X-Auth-Seq), for the fast path: the tenant comes from the
-// key cache, the answer and the seq of the state it is from are read in
-// one look at the tenant, and nothing is allocated.
-func (s *Server) checkV1(ctx *fasthttp.RequestCtx, raws []string) {
+// checkV1 answers GET /v1/has_permission/{user}/{name}, min_seq and epoch
+// included, as its router route would (the key from the Authorization
+// header, the tenant's seq in X-Auth-Seq), for the fast path: the tenant
+// comes from the key cache, the answer and the seq of the state it is
+// from are read in one look at the tenant, and nothing is allocated. The
+// parameters of a path without escapes are its own bytes, validated where
+// they stand; only escapes take a pooled buffer to decode into.
+func (s *Server) checkV1(ctx *fasthttp.RequestCtx, raws [2]string) {
 	key, ok := bearerKey(ctx)
 	if !ok {
 		return
 	}
-	p := getParams()
-	if p.parseRaw(ctx, v1CheckParams, raws) {
-		if t, ok := s.checker(ctx, key); ok {
-			ok, seq := t.UserHasPermissionAt(p.vals[0], p.vals[1])
-			s.setSeq(ctx, seq)
-			writeBool(ctx, ok)
+	if strings.IndexByte(raws[0], '%') < 0 && strings.IndexByte(raws[1], '%') < 0 {
+		if plainParam(ctx, v1CheckParams[0], raws[0]) && plainParam(ctx, v1CheckParams[1], raws[1]) {
+			s.answerCheckV1(ctx, key, raws[0], raws[1])
 		}
+		return
+	}
+	p := getParams()
+	if p.parseRaw(ctx, v1CheckParams, raws[:]) {
+		s.answerCheckV1(ctx, key, p.vals[0], p.vals[1])
 	}
 	putParams(p)
+}
+
+// answerCheckV1 answers checkV1's check, its parameters decoded.
+func (s *Server) answerCheckV1(ctx *fasthttp.RequestCtx, key, user, name string) {
+	a, ok := s.awaitAccess(ctx, v1, key, engine.ScopeCheck)
+	if !ok {
+		return
+	}
+	if t, ok := s.checker(ctx, key, a); ok {
+		ok, seq := t.UserHasPermissionAt(user, name)
+		s.setSeq(ctx, seq)
+		writeBool(ctx, ok)
+	}
 }
 
 // v1CheckParams are the /v1 check route's path parameters.

@@ -271,27 +271,29 @@ func TestSplit3(t *testing.T) {
 // FuzzCheckFastPath: the check route matched before the router answers
 // exactly as the router's route does, for any path under its prefix.
 func FuzzCheckFastPath(f *testing.F) {
-	for _, s := range []string{"k/u/p", "k/u/p/", "k//p", "k/u", "k%2F/u/p", "k/u/%FF", "k/u/p?x=1", "k/u/p/q", "%00/u/p", "k/u/" + strings.Repeat("a", 300)} {
+	for _, s := range []string{"key/u/p", "k/u/p", "key/u/p/", "key//p", "key/u", "k%2F/u/p", "key/u/%FF", "key/u/p?x=1", "key/u/p/q", "%00/u/p", "key/u/" + strings.Repeat("a", 300)} {
 		f.Add(s)
 	}
-	srv, rep := newInternalServer(f)
-	for _, c := range []engine.Change{
-		{Op: engine.OpAddRole, Role: "r"},
-		{Op: engine.OpAddPermission, Role: "r", Permission: "p"},
-		{Op: engine.OpAddMembership, Role: "r", User: "u"},
-	} {
-		if _, _, err := rep.Write(context.Background(), "k", c); err != nil {
-			f.Fatal(err)
+	srv, _ := newCheckServer(f, "p")
+	f.Fuzz(func(t *testing.T, rest string) {
+		sameAsRoute(t, srv, "GET", checkPrefix+rest, "")
+	})
+}
+
+// FuzzCheckV1FastPath is FuzzCheckFastPath for the /v1 check, its query
+// (min_seq, epoch) and its Authorization header.
+func FuzzCheckV1FastPath(f *testing.F) {
+	for _, s := range []string{"u/p", "u/p/", "u", "/p", "u%2F/p", "u/%FF", "u/p?min_seq=1", "u/p?min_seq=9", "u/p?min_seq=x",
+		"u/p?min_seq=1&epoch=65cc214741437ac3", "u/p?epoch=x", "u/p?x=1", "%00/p", "u/" + strings.Repeat("a", 300)} {
+		for _, auth := range []string{"Bearer key", "bearer  key", "Bearer other", "Bearer ak_x", "Basic k", "Bearer ", ""} {
+			f.Add(s, auth)
 		}
 	}
-	f.Fuzz(func(t *testing.T, rest string) {
-		fast := request("GET", checkPrefix+rest)
-		srv.serve(fast)
-		slow := request("GET", checkPrefix+rest)
-		srv.router.Handler(slow)
-		if fast.Response.StatusCode() != slow.Response.StatusCode() || string(fast.Response.Body()) != string(slow.Response.Body()) {
-			t.Fatalf("%q: fast path %d %s, router %d %s", rest, fast.Response.StatusCode(), fast.Response.Body(), slow.Response.StatusCode(), slow.Response.Body())
-		}
+	srv, _ := newCheckServer(f, "p")
+	srv.cfg.MinSeqWait = time.Millisecond
+	srv.epoch, srv.epochValue = "65cc214741437ac3", []byte("65cc214741437ac3")
+	f.Fuzz(func(t *testing.T, rest, auth string) {
+		sameAsRoute(t, srv, "GET", v1CheckPrefix+rest, auth)
 	})
 }
 
@@ -326,42 +328,76 @@ func TestShutdownRightAfterServe(t *testing.T) {
 	}
 }
 
+// sameAsRoute fails t unless the server's handler answers a request as
+// the router's route does: status, body and the headers a check sets.
+func sameAsRoute(t *testing.T, srv *Server, method, uri, auth string) {
+	t.Helper()
+	fast, slow := request(method, uri), request(method, uri)
+	if auth != "" {
+		fast.Request.Header.Set("Authorization", auth)
+		slow.Request.Header.Set("Authorization", auth)
+	}
+	srv.Handler()(fast)
+	srv.router.Handler(slow)
+	for _, h := range []string{"X-Auth-Seq", "X-Auth-Epoch", "WWW-Authenticate", "Content-Type", "Allow"} {
+		if f, s := string(fast.Response.Header.Peek(h)), string(slow.Response.Header.Peek(h)); f != s {
+			t.Errorf("%s %q (%q): header %s %q, the route's %q", method, uri, auth, h, f, s)
+		}
+	}
+	if fast.Response.StatusCode() != slow.Response.StatusCode() || string(fast.Response.Body()) != string(slow.Response.Body()) {
+		t.Errorf("%s %q (%q) = %d %s, the route answers %d %s", method, uri, auth,
+			fast.Response.StatusCode(), fast.Response.Body(), slow.Response.StatusCode(), slow.Response.Body())
+	}
+}
+
 // TestCheckFastPathIsTheRoute: every check request the fast path takes is
 // answered exactly as the router's route answers it (status, body, seq,
-// auth header), and those it must not take (min_seq, extra segments,
-// another method) still reach the router.
+// epoch, auth header), min_seq and epoch included, and those it must not
+// take (extra segments, another method) still reach the router.
 func TestCheckFastPathIsTheRoute(t *testing.T) {
-	srv, _ := newCheckServer(t, "p/q")
+	srv, rep := newCheckServer(t, "p/q", func(c *Config) { c.MinSeqWait = 10 * time.Millisecond })
+	srv.epoch, srv.epochValue = "65cc214741437ac3", []byte("65cc214741437ac3")
+	scoped, rec, err := engine.NewKey(engine.KeyID("key"), "checker", engine.ScopeCheck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, rec2, err := engine.NewKey(engine.KeyID("key"), "gone", engine.ScopeCheck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []engine.Change{engine.AddKeyChange(rec), engine.AddKeyChange(rec2), engine.DelKeyChange(rec2.ID)} {
+		if _, _, err := rep.Write(t0(), "key", c); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, c := range []struct{ method, uri, auth string }{
 		{"GET", "/v1/has_permission/u/p%2Fq", "Bearer key"},
 		{"GET", "/v1/has_permission/u/nope", "Bearer key"},
 		{"GET", "/v1/has_permission/u/p%2Fq", "bearer   key"},
 		{"GET", "/v1/has_permission/u/p%2Fq", "Bearer other"},
+		{"GET", "/v1/has_permission/u/p%2Fq", "Bearer " + scoped},
+		{"GET", "/v1/has_permission/u/p%2Fq", "Bearer " + revoked},
 		{"GET", "/v1/has_permission/u/p%2Fq", ""},
 		{"GET", "/v1/has_permission/u/p%2Fq", "Basic a2V5"},
 		{"GET", "/v1/has_permission/u/p%ZZ", "Bearer key"},
+		{"GET", "/v1/has_permission/u\x01/p", "Bearer key"},
+		{"GET", "/v1/has_permission/u\xff/p", "Bearer key"},
+		{"GET", "/v1/has_permission/u/" + strings.Repeat("p", 3*engine.MaxKeyLen+1), "Bearer key"},
 		{"GET", "/v1/has_permission/u/p%2Fq?min_seq=3", "Bearer key"},
+		{"GET", "/v1/has_permission/u/p%2Fq?min_seq=5", "Bearer key"},
+		{"GET", "/v1/has_permission/u/p%2Fq?min_seq=99", "Bearer key"},
 		{"GET", "/v1/has_permission/u/p%2Fq?min_seq=x", "Bearer key"},
+		{"GET", "/v1/has_permission/u/p%2Fq?min_seq=5", "Bearer " + scoped},
+		{"GET", "/v1/has_permission/u/p%2Fq?min_seq=5", "Bearer " + revoked},
+		{"GET", "/v1/has_permission/u/p%2Fq?min_seq=1&epoch=65cc214741437ac3", "Bearer key"},
+		{"GET", "/v1/has_permission/u/p%2Fq?min_seq=1&epoch=0123456789abcdef", "Bearer key"},
+		{"GET", "/v1/has_permission/u/p%2Fq?other=1", "Bearer key"},
 		{"GET", "/v1/has_permission/u/p/q", "Bearer key"},
 		{"GET", "/v1/has_permission/u/", "Bearer key"},
 		{"POST", "/v1/has_permission/u/p%2Fq", "Bearer key"},
 		{"GET", "/api/has_permission/key/u/p%2Fq", ""},
+		{"GET", "/api/has_permission/" + revoked + "/u/p%2Fq", ""},
 	} {
-		fast, slow := request(c.method, c.uri), request(c.method, c.uri)
-		if c.auth != "" {
-			fast.Request.Header.Set("Authorization", c.auth)
-			slow.Request.Header.Set("Authorization", c.auth)
-		}
-		srv.Handler()(fast)
-		srv.router.Handler(slow)
-		for _, h := range []string{"X-Auth-Seq", "WWW-Authenticate", "Content-Type", "Allow"} {
-			if f, s := string(fast.Response.Header.Peek(h)), string(slow.Response.Header.Peek(h)); f != s {
-				t.Errorf("%s %s (%q): header %s %q, the route's %q", c.method, c.uri, c.auth, h, f, s)
-			}
-		}
-		if fast.Response.StatusCode() != slow.Response.StatusCode() || string(fast.Response.Body()) != string(slow.Response.Body()) {
-			t.Errorf("%s %s (%q) = %d %s, the route answers %d %s", c.method, c.uri, c.auth,
-				fast.Response.StatusCode(), fast.Response.Body(), slow.Response.StatusCode(), slow.Response.Body())
-		}
+		sameAsRoute(t, srv, c.method, c.uri, c.auth)
 	}
 }

@@ -127,8 +127,7 @@ func (p *params) parseRaw(ctx *fasthttp.RequestCtx, names, raws []string) bool {
 	}
 	for i, name := range names {
 		raw := raws[i]
-		if len(raw) > maxSegment {
-			writeError(ctx, fasthttp.StatusBadRequest, name+" is too long")
+		if !shortParam(ctx, name, raw) {
 			return false
 		}
 		v, ok := p.decode(raw)
@@ -136,19 +135,46 @@ func (p *params) parseRaw(ctx *fasthttp.RequestCtx, names, raws []string) bool {
 			writeError(ctx, fasthttp.StatusBadRequest, name+" has a malformed percent-encoding")
 			return false
 		}
-		var err error
-		if name == "key" {
-			err = engine.ValidKey(v)
-		} else {
-			err = engine.ValidName(v)
-		}
-		if err != nil {
-			writeError(ctx, fasthttp.StatusBadRequest, name+": "+err.Error())
+		if !validParam(ctx, name, v) {
 			return false
 		}
 		p.vals[i] = v
 	}
 	p.n = len(names)
+	return true
+}
+
+// plainParam is parseRaw for one segment without escapes, which is its
+// own value: it answers 400 and returns false unless raw is valid as the
+// parameter name.
+func plainParam(ctx *fasthttp.RequestCtx, name, raw string) bool {
+	return shortParam(ctx, name, raw) && validParam(ctx, name, raw)
+}
+
+// shortParam answers 400 and returns false if raw, the segment of the
+// parameter name, is too long to decode.
+func shortParam(ctx *fasthttp.RequestCtx, name, raw string) bool {
+	if len(raw) > maxSegment {
+		writeError(ctx, fasthttp.StatusBadRequest, name+" is too long")
+		return false
+	}
+	return true
+}
+
+// validParam answers 400 and returns false unless v, the decoded value of
+// the parameter name, is valid: as a key for "key", as a name for any
+// other.
+func validParam(ctx *fasthttp.RequestCtx, name, v string) bool {
+	var err error
+	if name == "key" {
+		err = engine.ValidKey(v)
+	} else {
+		err = engine.ValidName(v)
+	}
+	if err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, name+": "+err.Error())
+		return false
+	}
 	return true
 }
 

@@ -213,6 +213,9 @@ func (s *Server) awaitAccess(ctx *fasthttp.RequestCtx, a api, key string, need e
 	if a == original {
 		return acc, true
 	}
+	if len(ctx.URI().QueryString()) == 0 {
+		return acc, true
+	}
 	if q := ctx.QueryArgs(); len(q.Peek("min_seq")) > 0 || len(q.Peek("epoch")) > 0 {
 		var ok bool
 		if acc, ok = s.authorizeAccess(ctx, key, acc, need, false); !ok {

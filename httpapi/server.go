@@ -368,8 +368,8 @@ const (
 // for its path parameters, and the check path must not allocate. Anything
 // that is not exactly a GET of /api/has_permission/{key}/{user}/{name}
 // with three non-empty segments, or of /v1/has_permission/{user}/{name}
-// with two and no query (min_seq goes through the router), goes to the
-// router, which answers it the same way it would have.
+// with two (any query: min_seq and epoch are honoured here too), goes to
+// the router, which answers it the same way it would have.
 func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	path := ctx.Request.URI().PathOriginal()
 	if n := ctx.Request.Header.ContentLength(); n > s.cfg.MaxRequestBodySize && (n > s.cfg.MaxImportBodySize || string(path) != importPath) {
@@ -392,10 +392,10 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 				return
 			}
 		}
-		if len(path) > len(v1CheckPrefix) && string(path[:len(v1CheckPrefix)]) == v1CheckPrefix && len(ctx.URI().QueryString()) == 0 {
+		if len(path) > len(v1CheckPrefix) && string(path[:len(v1CheckPrefix)]) == v1CheckPrefix {
 			rest := unsafe.String(&path[len(v1CheckPrefix)], len(path)-len(v1CheckPrefix))
 			if raws, ok := split2(rest); ok {
-				s.checkV1(ctx, raws[:])
+				s.checkV1(ctx, raws)
 				s.observeFast(ctx, v1CheckRoute)
 				return
 			}
