@@ -370,34 +370,20 @@ func TestCheckFastPathIsTheRoute(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, c := range []struct{ method, uri, auth string }{
-		{"GET", "/v1/has_permission/u/p%2Fq", "Bearer key"},
-		{"GET", "/v1/has_permission/u/nope", "Bearer key"},
-		{"GET", "/v1/has_permission/u/p%2Fq", "bearer   key"},
-		{"GET", "/v1/has_permission/u/p%2Fq", "Bearer other"},
-		{"GET", "/v1/has_permission/u/p%2Fq", "Bearer " + scoped},
-		{"GET", "/v1/has_permission/u/p%2Fq", "Bearer " + revoked},
-		{"GET", "/v1/has_permission/u/p%2Fq", ""},
-		{"GET", "/v1/has_permission/u/p%2Fq", "Basic a2V5"},
-		{"GET", "/v1/has_permission/u/p%ZZ", "Bearer key"},
-		{"GET", "/v1/has_permission/u\x01/p", "Bearer key"},
-		{"GET", "/v1/has_permission/u\xff/p", "Bearer key"},
-		{"GET", "/v1/has_permission/u/" + strings.Repeat("p", 3*engine.MaxKeyLen+1), "Bearer key"},
-		{"GET", "/v1/has_permission/u/p%2Fq?min_seq=3", "Bearer key"},
-		{"GET", "/v1/has_permission/u/p%2Fq?min_seq=5", "Bearer key"},
-		{"GET", "/v1/has_permission/u/p%2Fq?min_seq=99", "Bearer key"},
-		{"GET", "/v1/has_permission/u/p%2Fq?min_seq=x", "Bearer key"},
-		{"GET", "/v1/has_permission/u/p%2Fq?min_seq=5", "Bearer " + scoped},
-		{"GET", "/v1/has_permission/u/p%2Fq?min_seq=5", "Bearer " + revoked},
-		{"GET", "/v1/has_permission/u/p%2Fq?min_seq=1&epoch=65cc214741437ac3", "Bearer key"},
-		{"GET", "/v1/has_permission/u/p%2Fq?min_seq=1&epoch=0123456789abcdef", "Bearer key"},
-		{"GET", "/v1/has_permission/u/p%2Fq?other=1", "Bearer key"},
-		{"GET", "/v1/has_permission/u/p/q", "Bearer key"},
-		{"GET", "/v1/has_permission/u/", "Bearer key"},
-		{"POST", "/v1/has_permission/u/p%2Fq", "Bearer key"},
-		{"GET", "/api/has_permission/key/u/p%2Fq", ""},
-		{"GET", "/api/has_permission/" + revoked + "/u/p%2Fq", ""},
+	// Every path under every Authorization header.
+	auths := []string{"Bearer key", "bearer   key", "Bearer other", "Bearer " + scoped, "Bearer " + revoked, "", "Basic a2V5"}
+	for _, rest := range []string{
+		"u/p%2Fq", "u/nope", "u/p", "u/p%ZZ", "u\x01/p", "u\xff/p", "u/" + strings.Repeat("p", 3*engine.MaxKeyLen+1),
+		"u/p%2Fq?min_seq=3", "u/p%2Fq?min_seq=5", "u/p%2Fq?min_seq=99", "u/p%2Fq?min_seq=x", "u/p%2Fq?other=1",
+		"u/p%2Fq?min_seq=1&epoch=65cc214741437ac3", "u/p%2Fq?min_seq=1&epoch=0123456789abcdef",
+		"u/p/q", "u/",
 	} {
-		sameAsRoute(t, srv, c.method, c.uri, c.auth)
+		for _, auth := range auths {
+			sameAsRoute(t, srv, "GET", v1CheckPrefix+rest, auth)
+		}
+	}
+	sameAsRoute(t, srv, "POST", v1CheckPrefix+"u/p%2Fq", "Bearer key")
+	for _, key := range []string{"key", revoked} {
+		sameAsRoute(t, srv, "GET", checkPrefix+key+"/u/p%2Fq", "")
 	}
 }
