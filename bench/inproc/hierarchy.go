@@ -144,22 +144,5 @@ func HierSubjects(cfg dataset.Config, trueShare float64) (*Subjects, error) {
 			return nil, err
 		}
 	}
-	s := &Subjects{Cfg: cfg, Engine: eng, Plain: plain, Cached: cached, Queries: HierQueries(cfg, ComparePool, trueShare, 1)}
-	for i, q := range s.Queries {
-		if got := eng.UserHasPermission(q.Key, q.User, q.Perm); got != q.Want {
-			return nil, fmt.Errorf("engine: %s has %s: got %v, want %v", q.User, q.Perm, got, q.Want)
-		}
-		got, err := cached.Enforce(q.User, q.Perm)
-		if err != nil || got != q.Want {
-			return nil, fmt.Errorf("casbin cached: %s has %s: got %v (%v), want %v", q.User, q.Perm, got, err, q.Want)
-		}
-		if i%64 == 0 {
-			got, err := plain.Enforce(q.User, q.Perm)
-			if err != nil || got != q.Want {
-				return nil, fmt.Errorf("casbin: %s has %s: got %v (%v), want %v", q.User, q.Perm, got, err, q.Want)
-			}
-		}
-	}
-	s.Setup = time.Since(start)
-	return s, nil
+	return verified(&Subjects{Cfg: cfg, Engine: eng, Plain: plain, Cached: cached, Queries: HierQueries(cfg, ComparePool, trueShare, 1)}, start)
 }

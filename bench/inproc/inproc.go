@@ -144,20 +144,24 @@ func NewSubjects(cfg dataset.Config, trueShare float64) (*Subjects, error) {
 	if err != nil {
 		return nil, fmt.Errorf("casbin: %w", err)
 	}
-	s := &Subjects{Cfg: cfg, Engine: eng, Plain: plain, Cached: cached, Queries: Queries(cfg, ComparePool, trueShare, 1)}
-	// Casbin's plain enforcer is slow: verify every query in the engine and
-	// the cached one (whose misses run the plain path), and a sample in the
-	// plain one.
+	return verified(&Subjects{Cfg: cfg, Engine: eng, Plain: plain, Cached: cached, Queries: Queries(cfg, ComparePool, trueShare, 1)}, start)
+}
+
+// verified checks every pooled query's answer of s, set up since start,
+// and returns s with its setup time. Casbin's plain enforcer is slow:
+// every query is verified in the engine and the cached one (whose misses
+// run the plain path), and a sample in the plain one.
+func verified(s *Subjects, start time.Time) (*Subjects, error) {
 	for i, q := range s.Queries {
-		if got := eng.UserHasPermission(q.Key, q.User, q.Perm); got != q.Want {
+		if got := s.Engine.UserHasPermission(q.Key, q.User, q.Perm); got != q.Want {
 			return nil, fmt.Errorf("engine: %s has %s: got %v, want %v", q.User, q.Perm, got, q.Want)
 		}
-		got, err := cached.Enforce(q.User, q.Perm)
+		got, err := s.Cached.Enforce(q.User, q.Perm)
 		if err != nil || got != q.Want {
 			return nil, fmt.Errorf("casbin cached: %s has %s: got %v (%v), want %v", q.User, q.Perm, got, err, q.Want)
 		}
 		if i%64 == 0 {
-			got, err := plain.Enforce(q.User, q.Perm)
+			got, err := s.Plain.Enforce(q.User, q.Perm)
 			if err != nil || got != q.Want {
 				return nil, fmt.Errorf("casbin: %s has %s: got %v (%v), want %v", q.User, q.Perm, got, err, q.Want)
 			}
