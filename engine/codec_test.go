@@ -262,6 +262,39 @@ func TestTenantIDText(t *testing.T) {
 	}
 }
 
+// binaryForm is what an event and a snapshot are to their decoders'
+// fuzz targets.
+type binaryForm[T any] interface {
+	*T
+	MarshalBinary() ([]byte, error)
+	UnmarshalBinary(data []byte) error
+}
+
+// decodeAgain decodes data into v (a what). Data refused must be refused
+// as ErrCorrupt, and then ok is false; what is accepted must re-encode to
+// enc, which decodes to again, the same as v.
+func decodeAgain[T any, P binaryForm[T]](t *testing.T, what string, data []byte, v P) (enc []byte, again P, ok bool) {
+	t.Helper()
+	if err := v.UnmarshalBinary(data); err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("error %v does not match ErrCorrupt", err)
+		}
+		return nil, nil, false
+	}
+	enc, err := v.MarshalBinary()
+	if err != nil {
+		t.Fatalf("MarshalBinary of an accepted %s: %v", what, err)
+	}
+	again = new(T)
+	if err := again.UnmarshalBinary(enc); err != nil {
+		t.Fatalf("decoding the re-encoded %s: %v", what, err)
+	}
+	if diff := cmp.Diff(v, again, cmpopts.EquateEmpty()); diff != "" {
+		t.Fatalf("re-encoded %s differs (-first +second):\n%s", what, diff)
+	}
+	return enc, again, true
+}
+
 func FuzzEventDecode(f *testing.F) {
 	for _, ev := range seedEvents() {
 		data, _ := ev.MarshalBinary()
@@ -272,22 +305,9 @@ func FuzzEventDecode(f *testing.F) {
 	f.Add(batchWithCount(3))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var ev Event
-		if err := ev.UnmarshalBinary(data); err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("error %v does not match ErrCorrupt", err)
-			}
+		enc, again, ok := decodeAgain(t, "event", data, &ev)
+		if !ok {
 			return
-		}
-		enc, err := ev.MarshalBinary()
-		if err != nil {
-			t.Fatalf("MarshalBinary of an accepted event: %v", err)
-		}
-		var again Event
-		if err := again.UnmarshalBinary(enc); err != nil {
-			t.Fatalf("decoding the re-encoded event: %v", err)
-		}
-		if diff := cmp.Diff(&ev, &again, cmpopts.EquateEmpty()); diff != "" {
-			t.Fatalf("re-encoded event differs (-first +second):\n%s", diff)
 		}
 		if enc2, _ := again.MarshalBinary(); !bytes.Equal(enc, enc2) {
 			t.Fatalf("encoding is not stable")
@@ -309,23 +329,8 @@ func FuzzSnapshotDecode(f *testing.F) {
 	f.Add([]byte{snapshotFormat})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s Snapshot
-		if err := s.UnmarshalBinary(data); err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("error %v does not match ErrCorrupt", err)
-			}
+		if _, _, ok := decodeAgain(t, "snapshot", data, &s); !ok {
 			return
-		}
-		// What decodes re-encodes to the same snapshot.
-		enc, err := s.MarshalBinary()
-		if err != nil {
-			t.Fatalf("MarshalBinary of an accepted snapshot: %v", err)
-		}
-		var again Snapshot
-		if err := again.UnmarshalBinary(enc); err != nil {
-			t.Fatalf("decoding the re-encoded snapshot: %v", err)
-		}
-		if diff := cmp.Diff(&s, &again, cmpopts.EquateEmpty()); diff != "" {
-			t.Fatalf("re-encoded snapshot differs (-first +second):\n%s", diff)
 		}
 		e := New()
 		if err := e.Restore(&s); err != nil {

@@ -235,20 +235,9 @@ func TestSnapshotWithInclusionsAndKeys(t *testing.T) {
 	}
 	secret, rec, _ := NewKey(id, "k", ScopeCheck)
 	applyNext(t, e, id, FirstKey, AddKeyChange(rec))
-	b, err := e.Snapshot(id).MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	e2, b := throughBinary(t, e.Snapshot(id))
 	if b[0] != snapshotFormatKeys {
 		t.Fatalf("format %d, want %d", b[0], snapshotFormatKeys)
-	}
-	var back Snapshot
-	if err := back.UnmarshalBinary(b); err != nil {
-		t.Fatal(err)
-	}
-	e2 := New()
-	if err := e2.Restore(&back); err != nil {
-		t.Fatal(err)
 	}
 	a := e2.Access(secret)
 	if a.Status != KeyValid || a.Scope != ScopeCheck || !a.Tenant.UserHasPermission("u", "p") {
