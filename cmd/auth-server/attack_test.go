@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"auth/internal/madeup"
 )
 
 // The attack suite: each attack of a hostile client against a real server
@@ -285,7 +287,7 @@ func TestAttackImportMemory(t *testing.T) {
 func TestAttackMadeUpKeys(t *testing.T) {
 	p := startBinary(t, plainBinary, t.TempDir(), "-max-watches-per-client", "0")
 	checks := seedAndCheck(t, p)
-	routes := []string{"/v1/roles", "/v1/events?wait=1ms", "/v1/roles?min_seq=2", "/v1/events/stream", "/v1/export"}
+	routes := madeup.Routes
 	round := func(n int, seed uint64) {
 		var wg sync.WaitGroup
 		var failed atomic.Int64
@@ -296,17 +298,9 @@ func TestAttackMadeUpKeys(t *testing.T) {
 				cl := &http.Client{Timeout: 10 * time.Second}
 				rng := rand.New(rand.NewPCG(seed, uint64(w)))
 				for i := w; i < n; i += 4 {
-					req, _ := http.NewRequest("GET", p.base+routes[i%len(routes)], nil)
-					req.Header.Set("Authorization", fmt.Sprintf("Bearer made-up-%016x", rng.Uint64()))
-					resp, err := cl.Do(req)
-					if err != nil {
+					if _, err := madeup.Ask(cl, p.base, routes[i%len(routes)], rng); err != nil {
 						failed.Add(1)
-						continue
 					}
-					if !strings.HasSuffix(req.URL.Path, "/stream") {
-						io.Copy(io.Discard, resp.Body)
-					} // a stream: subscribed (the headers came); go away
-					resp.Body.Close()
 				}
 			}()
 		}

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"auth/internal/madeup"
 )
 
 // authbench attack: what hostile clients, none with a valid key, cost a
@@ -485,7 +487,7 @@ func attackKeys(ctx context.Context, o *attackOpts) (*AttackResult, error) {
 		return nil, err
 	}
 	defer t.p.stop()
-	routes := []string{"/v1/roles", "/v1/events?wait=1ms", "/v1/roles?min_seq=2", "/v1/events/stream", "/v1/export"}
+	routes := madeup.Routes
 	res := &AttackResult{Name: "made-up keys", What: fmt.Sprintf("%d requests, each with its own made-up key, over %s, %d clients", o.keys, strings.Join(routes, ", "), o.keysConc)}
 	if err := t.seedChecks(); err != nil {
 		return nil, err
@@ -508,18 +510,12 @@ func attackKeys(ctx context.Context, o *attackOpts) (*AttackResult, error) {
 					if ctx.Err() != nil {
 						return
 					}
-					req, _ := http.NewRequest("GET", t.base+routes[i%len(routes)], nil)
-					req.Header.Set("Authorization", fmt.Sprintf("Bearer made-up-%016x", rng.Uint64()))
-					resp, err := cl.Do(req)
+					code, err := madeup.Ask(cl, t.base, routes[i%len(routes)], rng)
 					if err != nil {
 						failed.Add(1)
 						continue
 					}
-					if !strings.HasSuffix(req.URL.Path, "/stream") {
-						io.Copy(io.Discard, resp.Body)
-					}
-					resp.Body.Close()
-					n, _ := statuses.LoadOrStore(resp.StatusCode, new(atomic.Int64))
+					n, _ := statuses.LoadOrStore(code, new(atomic.Int64))
 					n.(*atomic.Int64).Add(1)
 				}
 			}()
