@@ -25,39 +25,37 @@ var (
 	maxUsers  = flag.Int("scale-max-users", 1_000_000, "skip scaling cases with more users in total")
 )
 
+// compareConfig is the comparison's dataset, sized by the flags.
+func compareConfig() dataset.Config {
+	return dataset.Config{Tenants: 1, Users: *users, Roles: *roles, Perms: *perms,
+		RolesPerUser: *rpu, GrantsPerRole: *gpr, Seed: 1}
+}
+
+// The comparison's subjects without and with the role hierarchy, each
+// built once, on first use.
 var (
-	subjectsOnce sync.Once
-	subjects     *inproc.Subjects
-	subjectsErr  error
+	flatSubjects = sync.OnceValues(func() (*inproc.Subjects, error) { return inproc.NewSubjects(compareConfig(), *trueShare) })
+	hierSubjects = sync.OnceValues(func() (*inproc.Subjects, error) { return inproc.HierSubjects(compareConfig(), *trueShare) })
 )
 
-func compareSubjects(b *testing.B) *inproc.Subjects {
-	subjectsOnce.Do(func() {
-		cfg := dataset.Config{Tenants: 1, Users: *users, Roles: *roles, Perms: *perms,
-			RolesPerUser: *rpu, GrantsPerRole: *gpr, Seed: 1}
-		subjects, subjectsErr = inproc.NewSubjects(cfg, *trueShare)
-	})
-	if subjectsErr != nil {
-		b.Fatal(subjectsErr)
+// subjectsOf returns the subjects built, or fails b.
+func subjectsOf(b *testing.B, built func() (*inproc.Subjects, error)) *inproc.Subjects {
+	s, err := built()
+	if err != nil {
+		b.Fatal(err)
 	}
-	return subjects
+	return s
 }
 
 // BenchmarkCheck compares one check in the engine with Casbin's RBAC
 // enforcer on the same dataset and the same queries, verified beforehand.
 func BenchmarkCheck(b *testing.B) {
-	s := compareSubjects(b)
+	s := subjectsOf(b, flatSubjects)
 	b.Run("engine", s.BenchEngine)
 	b.Run("engine-tenant", s.BenchEngineTenant)
 	b.Run("casbin", s.BenchCasbin)
 	b.Run("casbin-cached", s.BenchCasbinCached)
 }
-
-var (
-	hierOnce     sync.Once
-	hierSubjects *inproc.Subjects
-	hierErr      error
-)
 
 // BenchmarkCheckHierarchy compares the check with a role hierarchy (issue
 // 17): the comparison's dataset with its roles in chains of 5, each
@@ -67,16 +65,7 @@ var (
 // subjects), all in one run. Each side's queries are drawn alike, half
 // true; with the hierarchy, most true ones hold through inclusion only.
 func BenchmarkCheckHierarchy(b *testing.B) {
-	flat := compareSubjects(b)
-	hierOnce.Do(func() {
-		cfg := dataset.Config{Tenants: 1, Users: *users, Roles: *roles, Perms: *perms,
-			RolesPerUser: *rpu, GrantsPerRole: *gpr, Seed: 1}
-		hierSubjects, hierErr = inproc.HierSubjects(cfg, *trueShare)
-	})
-	if hierErr != nil {
-		b.Fatal(hierErr)
-	}
-	hier := hierSubjects
+	flat, hier := subjectsOf(b, flatSubjects), subjectsOf(b, hierSubjects)
 	b.Logf("setup: flat %v, hierarchy %v (engine and both enforcers, answers verified)", flat.Setup.Round(time.Millisecond), hier.Setup.Round(time.Millisecond))
 	for _, side := range []struct {
 		name string

@@ -6,6 +6,7 @@
 package inproc
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -92,27 +93,18 @@ func Casbin(cfg dataset.Config) (*casbin.Enforcer, *casbin.CachedEnforcer, error
 		}
 		return e.BuildRoleLinks()
 	}
-	newModel := func() (model.Model, error) { return model.NewModelFromString(rbacModel) }
-	m1, err := newModel()
-	if err != nil {
+	// Each enforcer has a model of its own.
+	m1, err1 := model.NewModelFromString(rbacModel)
+	m2, err2 := model.NewModelFromString(rbacModel)
+	if err := errors.Join(err1, err2); err != nil {
 		return nil, nil, err
 	}
-	plain, err := casbin.NewEnforcer(m1)
-	if err != nil {
+	plain, err1 := casbin.NewEnforcer(m1)
+	cached, err2 := casbin.NewCachedEnforcer(m2)
+	if err := errors.Join(err1, err2); err != nil {
 		return nil, nil, err
 	}
-	if err := build(plain); err != nil {
-		return nil, nil, err
-	}
-	m2, err := newModel()
-	if err != nil {
-		return nil, nil, err
-	}
-	cached, err := casbin.NewCachedEnforcer(m2)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := build(cached.Enforcer); err != nil {
+	if err := errors.Join(build(plain), build(cached.Enforcer)); err != nil {
 		return nil, nil, err
 	}
 	return plain, cached, nil

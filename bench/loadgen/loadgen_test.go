@@ -154,4 +154,10 @@ func TestProcessCPU(t *testing.T) {
 	if rss, err := ProcessRSS(os.Getpid()); err != nil || rss == 0 {
 		t.Fatal(rss, err)
 	}
+	if pss, err := processPSS(os.Getpid()); err != nil || pss == 0 {
+		t.Fatal(pss, err)
+	}
+	if _, err := procKiB(os.Getpid(), "status", "NoSuchField"); err == nil || !strings.Contains(err.Error(), "no NoSuchField") {
+		t.Fatalf("a field the file lacks: %v", err)
+	}
 }

@@ -41,20 +41,24 @@ func ProcessCPU(pid int) (time.Duration, error) {
 // ProcessRSS returns the resident set size of process pid in bytes, from
 // /proc/<pid>/status.
 func ProcessRSS(pid int) (uint64, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	return procKiB(pid, "status", "VmRSS")
+}
+
+// procKiB reads the field of /proc/<pid>/<file> that counts kB, in bytes.
+func procKiB(pid int, file, field string) (uint64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/" + file)
 	if err != nil {
 		return 0, err
 	}
 	for line := range bytes.SplitSeq(data, []byte("\n")) {
-		if rest, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
-			f := bytes.Fields(rest)
-			if len(f) >= 1 {
+		if rest, ok := bytes.CutPrefix(line, []byte(field+":")); ok {
+			if f := bytes.Fields(rest); len(f) >= 1 {
 				kb, err := strconv.ParseUint(string(f[0]), 10, 64)
 				return kb * 1024, err
 			}
 		}
 	}
-	return 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
+	return 0, fmt.Errorf("/proc/%d/%s: no %s", pid, file, field)
 }
 
 // processesCPU adds up the CPU time of the processes pids and their
@@ -168,17 +172,5 @@ func TreeMemory(root int) (uint64, error) {
 }
 
 func processPSS(pid int) (uint64, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
-	if err != nil {
-		return 0, err
-	}
-	for line := range bytes.SplitSeq(data, []byte("\n")) {
-		if rest, ok := bytes.CutPrefix(line, []byte("Pss:")); ok {
-			if f := bytes.Fields(rest); len(f) >= 1 {
-				kb, err := strconv.ParseUint(string(f[0]), 10, 64)
-				return kb * 1024, err
-			}
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/smaps_rollup: no Pss", pid)
+	return procKiB(pid, "smaps_rollup", "Pss")
 }
