@@ -95,9 +95,7 @@ type checker struct {
 // seedAndCheck writes a small tenant and starts checking it.
 func seedAndCheck(t *testing.T, p *proc) *checker {
 	t.Helper()
-	for _, s := range story {
-		p.expect(s[0], s[1], s[2])
-	}
+	p.tellStory()
 	c := &checker{stop: make(chan struct{}), done: make(chan struct{})}
 	cl := &http.Client{Timeout: 10 * time.Second}
 	go func() {

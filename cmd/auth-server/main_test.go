@@ -180,6 +180,14 @@ func (p *proc) expect(method, path, want string) {
 
 const key = "pleaSeDoN0tKillMyC_at"
 
+// tellStory writes and reads the story, expecting each answer.
+func (p *proc) tellStory() {
+	p.t.Helper()
+	for _, s := range story {
+		p.expect(s[0], s[1], s[2])
+	}
+}
+
 // story is the original README's story as (method, path, answer) steps.
 var story = [][3]string{
 	{"POST", "/api/role/" + key + "/cookers", `{"result": true}`},
@@ -237,9 +245,7 @@ func TestStoryKeepsAcrossRestart(t *testing.T) { forEachStore(t, testStoryKeepsA
 func testStoryKeepsAcrossRestart(t *testing.T, storeArgs []string) {
 	dir := t.TempDir()
 	p := start(t, dir, append([]string{"-snapshot-every", "4"}, storeArgs...)...)
-	for _, s := range story {
-		p.expect(s[0], s[1], s[2])
-	}
+	p.tellStory()
 	for _, r := range reads {
 		p.expect(r[0], r[1], r[2])
 	}
@@ -398,9 +404,7 @@ func TestSIGTERMDuringWriteBurst(t *testing.T) {
 // series of every layer.
 func TestMetricsAfterTraffic(t *testing.T) {
 	p := start(t, t.TempDir())
-	for _, s := range story {
-		p.expect(s[0], s[1], s[2])
-	}
+	p.tellStory()
 	for range 5 {
 		p.expect("GET", "/api/has_permission/"+key+"/jack/dance", `{"result": true}`)
 	}

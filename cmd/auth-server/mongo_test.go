@@ -25,9 +25,7 @@ import (
 func TestMongoOutage(t *testing.T) {
 	srv := mongotest.Start(t)
 	p := start(t, t.TempDir(), "-mongo-uri", srv.URI(), "-mongo-db", mongotest.Database(t))
-	for _, s := range story {
-		p.expect(s[0], s[1], s[2])
-	}
+	p.tellStory()
 	// The database's epoch, kept in it, shown by /status.
 	if code, body, err := p.call("GET", "/status"); err != nil || code != 200 || !regexp.MustCompile(`"epoch": "[0-9a-f]{16}"`).MatchString(body) {
 		t.Errorf("/status on MongoDB = %d %s %v, want its epoch", code, body, err)
@@ -85,9 +83,7 @@ func TestMongoCorruptDocument(t *testing.T) {
 	cfg := mongotest.Config(t)
 	args := []string{"-mongo-uri", cfg.URI, "-mongo-db", cfg.Database}
 	p := start(t, t.TempDir(), args...)
-	for _, s := range story {
-		p.expect(s[0], s[1], s[2])
-	}
+	p.tellStory()
 	p.stop()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

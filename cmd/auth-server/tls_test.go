@@ -76,6 +76,14 @@ func (s *testTLS) httpClient(c *tls.Config) *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: c}}
 }
 
+// start starts a server of the test's TLS arguments and args, which
+// answers over HTTPS (use).
+func (s *testTLS) start(args ...string) *proc {
+	p := start(s.t, s.t.TempDir(), append(s.args(), args...)...)
+	s.use(p)
+	return p
+}
+
 // use points p's requests at its HTTPS address, with a client that trusts
 // the CA and has the client certificate.
 func (s *testTLS) use(p *proc) {
@@ -124,11 +132,8 @@ func (s *testTLS) served(p *proc) (*big.Int, error) {
 // readable back.
 func TestHTTPS(t *testing.T) {
 	s := newTestTLS(t)
-	p := start(t, t.TempDir(), s.args()...)
-	s.use(p)
-	for _, st := range story {
-		p.expect(st[0], st[1], st[2])
-	}
+	p := s.start()
+	p.tellStory()
 	for _, r := range reads {
 		p.expect(r[0], r[1], r[2])
 	}
@@ -188,11 +193,8 @@ func TestHTTPS(t *testing.T) {
 // server.
 func TestCertificateRotation(t *testing.T) {
 	s := newTestTLS(t)
-	p := start(t, t.TempDir(), s.args()...)
-	s.use(p)
-	for _, st := range story {
-		p.expect(st[0], st[1], st[2])
-	}
+	p := s.start()
+	p.tellStory()
 	first, err := s.served(p)
 	if err != nil {
 		t.Fatal(err)
@@ -370,8 +372,7 @@ func TestMutualTLS(t *testing.T) {
 // are served again.
 func TestTLSAtConnectionCap(t *testing.T) {
 	s := newTestTLS(t)
-	p := start(t, t.TempDir(), append(s.args(), "-max-conns", "1")...)
-	s.use(p)
+	p := s.start("-max-conns", "1")
 	holder := s.httpClient(s.config(true))
 	if resp, err := holder.Get(p.base + "/ping"); err != nil {
 		t.Fatal(err)
@@ -502,9 +503,7 @@ func TestMongoTLS(t *testing.T) {
 
 	t.Setenv("MONGO_CA_FILE", s.caFile)
 	p := start(t, t.TempDir(), args...)
-	for _, st := range story {
-		p.expect(st[0], st[1], st[2])
-	}
+	p.tellStory()
 	p.stop()
 	if !strings.Contains(p.logs.String(), "ca-file=") {
 		t.Errorf("the start-up log does not name the CA file:\n%s", p.logs)
