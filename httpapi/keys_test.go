@@ -87,9 +87,7 @@ func (s *testServer) send(r routeRequest, key string) (int, string) {
 func TestKeyScopes(t *testing.T) {
 	s := newTestServer(t)
 	const first = "scopes-first-key"
-	s.expect(http.MethodPost, "/api/role/"+first+"/r", 200, `{"result": true}`)
-	s.expect(http.MethodPost, "/api/permission/"+first+"/r/p", 200, `{"result": true}`)
-	s.expect(http.MethodPost, "/api/membership/"+first+"/u/r", 200, `{"result": true}`)
+	s.grant(first, "u", "r", "p")
 	keys := map[engine.Scope]string{}
 	for _, sc := range []engine.Scope{engine.ScopeCheck, engine.ScopeRead, engine.ScopeAdmin} {
 		_, keys[sc] = s.newKey(first, sc.String()+"-service", sc.String())
@@ -221,9 +219,7 @@ func TestKeyList(t *testing.T) {
 func TestRotate(t *testing.T) {
 	s := newTestServer(t)
 	const first = "rotate-first-key"
-	s.expect(http.MethodPost, "/api/role/"+first+"/cooks", 200, `{"result": true}`)
-	s.expect(http.MethodPost, "/api/permission/"+first+"/cooks/cook", 200, `{"result": true}`)
-	s.expect(http.MethodPost, "/api/membership/"+first+"/sara/cooks", 200, `{"result": true}`)
+	s.grant(first, "sara", "cooks", "cook")
 	id := engine.KeyID(first)
 	before := s.rep.Engine().Seq(id)
 	tenants := s.rep.Engine().TenantCount()
@@ -494,4 +490,13 @@ func TestMinSeqNeedsTheKeyFirst(t *testing.T) {
 			t.Errorf("%s refused, yet it told the seq: %q, header %q", c.path, body, seq)
 		}
 	}
+}
+
+// grant makes role with perm and user a member of it, under key, through
+// the original routes.
+func (s *testServer) grant(key, user, role, perm string) {
+	s.t.Helper()
+	s.expect(http.MethodPost, "/api/role/"+key+"/"+role, 200, `{"result": true}`)
+	s.expect(http.MethodPost, "/api/permission/"+key+"/"+role+"/"+perm, 200, `{"result": true}`)
+	s.expect(http.MethodPost, "/api/membership/"+key+"/"+user+"/"+role, 200, `{"result": true}`)
 }

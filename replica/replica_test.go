@@ -146,8 +146,7 @@ func TestConcurrentWritesMatchTheLog(t *testing.T) {
 func TestDeliverOrdersAndFillsGaps(t *testing.T) {
 	store := openStore(t, t.TempDir())
 	defer store.Close()
-	writer := newReplica(t, store, replica.DefaultConfig())
-	reader := newReplica(t, store, replica.DefaultConfig())
+	writer, reader := twoReplicas(t, store)
 	// reader was loaded before these writes; it learns of them only by
 	// delivery and catch-up.
 	id := engine.KeyID("k")

@@ -16,8 +16,7 @@ import (
 func TestWaitSeqReadsYourWritesElsewhere(t *testing.T) {
 	store := openStore(t, t.TempDir())
 	defer store.Close()
-	a := newReplica(t, store, replica.DefaultConfig())
-	b := newReplica(t, store, replica.DefaultConfig())
+	a, b := twoReplicas(t, store)
 	id := engine.KeyID("k")
 	for i := range 50 {
 		role := string(rune('a' + i%26))
