@@ -113,32 +113,39 @@ func compareTenant(t *engine.Tenant, m *model, wantSeq uint64) string {
 	return b.String()
 }
 
+// changeOdds are the ops randomChange draws and their odds, out of 25.
+var changeOdds = []struct {
+	op   engine.Op
+	odds int
+}{
+	{engine.OpAddRole, 4}, {engine.OpDelRole, 2},
+	{engine.OpAddPermission, 4}, {engine.OpDelPermission, 2},
+	{engine.OpAddMembership, 5}, {engine.OpDelMembership, 2},
+	{engine.OpAddInclusion, 3}, {engine.OpDelInclusion, 2},
+	{engine.OpDelUser, 1},
+}
+
 // randomChange returns a change of any kind over the test universe.
 func randomChange(rng *rand.Rand) engine.Change {
-	r := uRoles[rng.IntN(len(uRoles))]
-	p := uPerms[rng.IntN(len(uPerms))]
-	u := uUsers[rng.IntN(len(uUsers))]
-	i := uRoles[rng.IntN(len(uRoles))]
-	switch n := rng.IntN(25); {
-	case n < 4:
-		return engine.Change{Op: engine.OpAddRole, Role: r}
-	case n < 6:
-		return engine.Change{Op: engine.OpDelRole, Role: r}
-	case n < 10:
-		return engine.Change{Op: engine.OpAddPermission, Role: r, Permission: p}
-	case n < 12:
-		return engine.Change{Op: engine.OpDelPermission, Role: r, Permission: p}
-	case n < 17:
-		return engine.Change{Op: engine.OpAddMembership, User: u, Role: r}
-	case n < 19:
-		return engine.Change{Op: engine.OpDelMembership, User: u, Role: r}
-	case n < 22:
-		return engine.Change{Op: engine.OpAddInclusion, Role: r, Includes: i}
-	case n < 24:
-		return engine.Change{Op: engine.OpDelInclusion, Role: r, Includes: i}
-	default:
-		return engine.Change{Op: engine.OpDelUser, User: u}
+	names := map[engine.Field]string{
+		engine.FieldRole:       uRoles[rng.IntN(len(uRoles))],
+		engine.FieldPermission: uPerms[rng.IntN(len(uPerms))],
+		engine.FieldUser:       uUsers[rng.IntN(len(uUsers))],
+		engine.FieldIncludes:   uRoles[rng.IntN(len(uRoles))],
 	}
+	n := rng.IntN(25)
+	for _, o := range changeOdds {
+		if n >= o.odds {
+			n -= o.odds
+			continue
+		}
+		c := engine.Change{Op: o.op}
+		for _, f := range o.op.Needs().Fields() {
+			*f.In(&c) = names[f]
+		}
+		return c
+	}
+	panic("changeOdds do not add up to 25")
 }
 
 // ack is one acknowledged write: what was asked, what it answered and the
