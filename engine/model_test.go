@@ -123,33 +123,34 @@ func refChanges(changes []Change) []refmodel.Change {
 	return out
 }
 
+// modelList is a list of the model: plain, and with role inclusions
+// followed (nil: the plain one serves both).
+type modelList struct {
+	plain, effective func(t *refmodel.Tenant, arg string) []string
+}
+
+// modelLists are the model's lists by [List].
+var modelLists = map[List]modelList{
+	ListRoles:           {plain: func(t *refmodel.Tenant, _ string) []string { return t.Roles() }},
+	ListInclusions:      {plain: (*refmodel.Tenant).Inclusions},
+	ListUserPermissions: {plain: (*refmodel.Tenant).UserPermissions},
+	ListWhichRolesCan:   {plain: (*refmodel.Tenant).WhichRolesCan},
+	ListWhichUsersCan:   {plain: (*refmodel.Tenant).WhichUsersCan},
+	ListRolePermissions: {(*refmodel.Tenant).RolePermissions, (*refmodel.Tenant).RolePermissionsEffective},
+	ListRoleMembers:     {(*refmodel.Tenant).RoleMembers, (*refmodel.Tenant).RoleMembersEffective},
+	ListUserRoles:       {(*refmodel.Tenant).UserRoles, (*refmodel.Tenant).UserRolesEffective},
+}
+
 // List is [Tenant.List] of the model.
 func (t *modelTenant) List(l List, arg string, effective bool) []string {
-	switch {
-	case l == ListRoles:
-		return t.Roles()
-	case l == ListInclusions:
-		return t.Inclusions(arg)
-	case l == ListUserPermissions:
-		return t.UserPermissions(arg)
-	case l == ListWhichRolesCan:
-		return t.WhichRolesCan(arg)
-	case l == ListWhichUsersCan:
-		return t.WhichUsersCan(arg)
-	case l == ListRolePermissions && effective:
-		return t.RolePermissionsEffective(arg)
-	case l == ListRolePermissions:
-		return t.RolePermissions(arg)
-	case l == ListRoleMembers && effective:
-		return t.RoleMembersEffective(arg)
-	case l == ListRoleMembers:
-		return t.RoleMembers(arg)
-	case l == ListUserRoles && effective:
-		return t.UserRolesEffective(arg)
-	case l == ListUserRoles:
-		return t.UserRoles(arg)
+	ml, ok := modelLists[l]
+	if !ok {
+		panic("model: list")
 	}
-	panic("model: list")
+	if effective && ml.effective != nil {
+		return ml.effective(t.Tenant, arg)
+	}
+	return ml.plain(t.Tenant, arg)
 }
 
 // Why is [Tenant.Why] of the model.
