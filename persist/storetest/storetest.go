@@ -86,6 +86,18 @@ func event(tn engine.TenantID, i int) engine.Event {
 	}
 }
 
+// appendEvents appends tn's events 0 to n-1 and returns them as
+// appended.
+func appendEvents(t *testing.T, s persist.Store, tn engine.TenantID, n int) []engine.Event {
+	t.Helper()
+	evs := make([]engine.Event, n)
+	for i := range evs {
+		evs[i] = event(tn, i)
+		mustAppend(t, s, &evs[i])
+	}
+	return evs
+}
+
 func mustAppend(t *testing.T, s persist.Store, ev *engine.Event) {
 	t.Helper()
 	if err := s.Append(ctxT(t), ev); err != nil {
@@ -147,12 +159,7 @@ func testDenseSeq(t *testing.T, h Harness) {
 func testRoundTrip(t *testing.T, h Harness) {
 	s, _ := open(t, h)
 	a := tenant("a")
-	var want []engine.Event
-	for i := range 12 {
-		ev := event(a, i)
-		mustAppend(t, s, &ev)
-		want = append(want, ev)
-	}
+	want := appendEvents(t, s, a, 12)
 	batch := engine.Event{Tenant: a, ID: 77, Time: time.Date(2026, 5, 5, 0, 0, 0, 0, time.UTC),
 		Change: engine.Change{Op: engine.OpBatch},
 		Changes: []engine.Change{
@@ -303,10 +310,7 @@ func testSnapshotLoad(t *testing.T, h Harness) {
 			}(eng.Snapshot(a))
 		}
 	}
-	for i := range 3 {
-		ev := event(b, i)
-		mustAppend(t, s, &ev)
-	}
+	appendEvents(t, s, b, 3)
 	checkLoad(t, s, a, b, c, eng)
 }
 
@@ -409,12 +413,7 @@ func testReopen(t *testing.T, h Harness) {
 	opener := h.New(t)
 	s := opener()
 	a := tenant("a")
-	var want []engine.Event
-	for i := range 7 {
-		ev := event(a, i)
-		mustAppend(t, s, &ev)
-		want = append(want, ev)
-	}
+	want := appendEvents(t, s, a, 7)
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
