@@ -47,16 +47,24 @@ func newTLSServer(t *testing.T, configure func(*tls.Config)) *tlsServer {
 	return s
 }
 
+// trusted is a client TLS configuration that trusts the server's CA
+// (and has no certificate of its own).
+func (s *tlsServer) trusted(t *testing.T) *tls.Config {
+	t.Helper()
+	cfg, err := client.LoadTLS(client.TLSFiles{CA: s.caFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 // TestTLSCustomCA: an https:// server whose certificate comes from a
 // private CA is served through WithTLS(LoadTLS(CA)), and refused without
 // it.
 func TestTLSCustomCA(t *testing.T) {
 	ctx := context.Background()
 	s := newTLSServer(t, nil)
-	cfg, err := client.LoadTLS(client.TLSFiles{CA: s.caFile})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := s.trusted(t)
 	c := client.New(s.url, "tls-ca-key", client.WithTLS(cfg))
 	defer c.CloseIdleConnections()
 	if _, err := c.AddRole(ctx, "r"); err != nil {
@@ -75,7 +83,7 @@ func TestTLSCustomCA(t *testing.T) {
 	// The system's CAs do not know the private CA.
 	plain := client.New(s.url, "tls-ca-key")
 	defer plain.CloseIdleConnections()
-	err = plain.Ping(ctx)
+	err := plain.Ping(ctx)
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(err, &unknown) {
 		t.Errorf("without the CA: %v, want x509.UnknownAuthorityError", err)
@@ -157,10 +165,7 @@ func TestTLSClientCertificate(t *testing.T) {
 	if err := c.Ping(ctx); err != nil {
 		t.Fatalf("with a client certificate: %v", err)
 	}
-	noCert, err := client.LoadTLS(client.TLSFiles{CA: s.caFile})
-	if err != nil {
-		t.Fatal(err)
-	}
+	noCert := s.trusted(t)
 	without := client.New(s.url, "mtls-key", client.WithTLS(noCert))
 	defer without.CloseIdleConnections()
 	if err := without.Ping(ctx); err == nil {
@@ -192,10 +197,7 @@ func TestTLSClientCertificate(t *testing.T) {
 func TestWithTLSAndHTTPClient(t *testing.T) {
 	ctx := context.Background()
 	s := newTLSServer(t, nil)
-	cfg, err := client.LoadTLS(client.TLSFiles{CA: s.caFile})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := s.trusted(t)
 	own := client.NewTransport()
 	c := client.New(s.url, "k", client.WithHTTPClient(&http.Client{Transport: own}), client.WithTLS(cfg))
 	defer c.CloseIdleConnections()
