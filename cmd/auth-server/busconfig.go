@@ -31,12 +31,7 @@ type busConfig struct {
 }
 
 func (b *busConfig) flags(fs *flag.FlagSet, getenv func(string) string) {
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
+	env := func(name, def string) string { return envOr(getenv, name, def) }
 	def := bus.DefaultConfig("")
 	fs.StringVar(&b.url, "nats-url", getenv("NATS_URL"), "NATS server URL(s), comma-separated, to run as one of several replicas; needs MongoDB (env NATS_URL)")
 	fs.StringVar(&b.subject, "nats-subject", env("AUTH_NATS_SUBJECT", def.Subject), "prefix of the NATS subjects this deployment uses; deployments sharing a NATS server need different ones (env AUTH_NATS_SUBJECT)")

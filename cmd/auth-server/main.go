@@ -117,12 +117,7 @@ func failure(err error) string {
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
+	env := func(name, def string) string { return envOr(getenv, name, def) }
 	c := config{http: httpapi.DefaultConfig()}
 	fs := flag.NewFlagSet("auth-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -24,12 +24,7 @@ type mongoConfig struct {
 }
 
 func (m *mongoConfig) flags(fs *flag.FlagSet, getenv func(string) string) {
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
+	env := func(name, def string) string { return envOr(getenv, name, def) }
 	uri := getenv("MONGO_URI")
 	if uri == "" && (getenv("MONGO_HOST") != "" || getenv("MONGO_PORT") != "") {
 		// The original server's variables.
