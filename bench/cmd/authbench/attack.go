@@ -31,11 +31,24 @@ import (
 
 // AttackReport is attack's JSON output.
 type AttackReport struct {
-	Kind    string          `json:"kind"` // "attack"
-	Machine Machine         `json:"machine"`
-	Command string          `json:"command"`
-	Server  string          `json:"server_source"`
+	RunHead                 // Kind "attack"
 	Attacks []*AttackResult `json:"attacks"`
+}
+
+// RunHead opens the JSON output of a command run against a server built
+// from source: the command's kind, the machine, the command line and the
+// server's source.
+type RunHead struct {
+	Kind    string  `json:"kind"`
+	Machine Machine `json:"machine"`
+	Command string  `json:"command"`
+	Server  string  `json:"server_source"`
+}
+
+// newRunHead is the head of command kind run with args, against a server
+// built from rev of the tree at root.
+func newRunHead(ctx context.Context, kind string, args []string, root, rev string) RunHead {
+	return RunHead{Kind: kind, Machine: thisMachine(), Command: "authbench " + kind + " " + strings.Join(args, " "), Server: describeSource(ctx, root, rev)}
 }
 
 // AttackResult is one attack, measured.
@@ -96,7 +109,7 @@ func cmdAttack(ctx context.Context, args []string) error {
 	}
 	defer os.RemoveAll(work)
 	o.work, o.bin = work, bin
-	rep := &AttackReport{Kind: "attack", Machine: thisMachine(), Command: "authbench attack " + strings.Join(args, " "), Server: describeSource(ctx, r, *rev)}
+	rep := &AttackReport{RunHead: newRunHead(ctx, "attack", args, r, *rev)}
 	attacks := map[string]func(context.Context, *attackOpts) (*AttackResult, error){
 		"chunked": attackChunked, "import": attackImport, "keys": attackKeys, "streams": attackStreams,
 	}

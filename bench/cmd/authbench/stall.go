@@ -21,10 +21,7 @@ import (
 
 // StallReport is stall's JSON output.
 type StallReport struct {
-	Kind    string         `json:"kind"` // "stall"
-	Machine Machine        `json:"machine"`
-	Command string         `json:"command"`
-	Server  string         `json:"server_source"`
+	RunHead                // Kind "stall"
 	Phases  []*StallResult `json:"phases"`
 	Claims  []Verdict      `json:"claims"`
 }
@@ -72,7 +69,7 @@ func cmdStall(ctx context.Context, args []string) error {
 		return err
 	}
 
-	rep := &StallReport{Kind: "stall", Machine: thisMachine(), Command: "authbench stall " + strings.Join(args, " "), Server: describeSource(ctx, r, *rev)}
+	rep := &StallReport{RunHead: newRunHead(ctx, "stall", args, r, *rev)}
 	probe := startProbe(t, *conns)
 	var windows [][2]time.Time
 	phase := func(name string, op func() (int, error)) error {
