@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"auth/internal/await"
 	"auth/persist/bolt"
 )
 
@@ -78,36 +79,29 @@ func TestBackupWhileWriting(t *testing.T) {
 		mu      sync.Mutex
 		written = map[string][]write{}
 		acked   atomic.Int64
-		stop    atomic.Bool
-		wg      sync.WaitGroup
 	)
-	for c := range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			k := tenants[c%len(tenants)]
-			for i := 0; !stop.Load(); i++ {
-				role, perm, user := fmt.Sprintf("c%d-r%d", c, i), fmt.Sprintf("p%d", i%3), fmt.Sprintf("u%d-%d", c, i)
-				for _, w := range []write{
-					{op: "role", role: role},
-					{op: "grant", role: role, perm: perm},
-					{op: "member", role: role, user: user},
-				} {
-					path := map[string]string{"role": "/v1/role/" + role, "grant": "/v1/permission/" + role + "/" + perm, "member": "/v1/membership/" + user + "/" + role}[w.op]
-					code, out, err := p.v1(k, "POST", path, "")
-					if err != nil || code != 200 || out["result"] != true {
-						t.Errorf("POST %s = %d %v %v", path, code, out, err)
-						return
-					}
-					w.seq = uint64(out["seq"].(float64))
-					mu.Lock()
-					written[k] = append(written[k], w)
-					mu.Unlock()
-					acked.Add(1)
-				}
+	stop := await.Workers(64, func(c, i int) bool {
+		k := tenants[c%len(tenants)]
+		role, perm, user := fmt.Sprintf("c%d-r%d", c, i), fmt.Sprintf("p%d", i%3), fmt.Sprintf("u%d-%d", c, i)
+		for _, w := range []write{
+			{op: "role", role: role},
+			{op: "grant", role: role, perm: perm},
+			{op: "member", role: role, user: user},
+		} {
+			path := map[string]string{"role": "/v1/role/" + role, "grant": "/v1/permission/" + role + "/" + perm, "member": "/v1/membership/" + user + "/" + role}[w.op]
+			code, out, err := p.v1(k, "POST", path, "")
+			if err != nil || code != 200 || out["result"] != true {
+				t.Errorf("POST %s = %d %v %v", path, code, out, err)
+				return false
 			}
-		}()
-	}
+			w.seq = uint64(out["seq"].(float64))
+			mu.Lock()
+			written[k] = append(written[k], w)
+			mu.Unlock()
+			acked.Add(1)
+		}
+		return true
+	})
 	waitFor := func(n int64) {
 		deadline := time.Now().Add(60 * time.Second)
 		for acked.Load() < n && time.Now().Before(deadline) && !t.Failed() {
@@ -123,8 +117,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	}
 	t.Logf("backup with %d writes acknowledged before it, in %v: %s", before, took.Round(time.Millisecond), stdout)
 	waitFor(acked.Load() + 300) // writes went on through it, and go on
-	stop.Store(true)
-	wg.Wait()
+	stop()
 	p.stop()
 	if t.Failed() {
 		return

@@ -50,3 +50,50 @@ func TestCondFailsInTime(t *testing.T) {
 		t.Fatalf("failed with %q", f.msg)
 	}
 }
+
+// TestWorkers: every worker steps with its own number and counts up from
+// 0 until stopped; one whose step returns false stops alone; stop returns
+// only once no worker is in a step or will start one.
+func TestWorkers(t *testing.T) {
+	const n = 4
+	var (
+		steps          [n]atomic.Int64
+		active         atomic.Int64
+		stopped        atomic.Bool
+		workerZeroDone atomic.Bool
+	)
+	stop := Workers(n, func(w, i int) bool {
+		active.Add(1)
+		defer active.Add(-1)
+		if stopped.Load() {
+			t.Errorf("worker %d stepped after stop returned", w)
+		}
+		if w == 0 && workerZeroDone.Load() {
+			t.Errorf("worker 0 stepped after its step returned false")
+		}
+		if got := steps[w].Add(1) - 1; got != int64(i) {
+			t.Errorf("worker %d: step %d, want %d", w, i, got)
+		}
+		if w == 0 && i == 9 {
+			workerZeroDone.Store(true)
+			return false // worker 0 stops after 10 steps
+		}
+		return true
+	})
+	Cond(t, 10*time.Second, "every other worker at 100 steps", func() bool {
+		for w := 1; w < n; w++ {
+			if steps[w].Load() < 100 {
+				return false
+			}
+		}
+		return true
+	})
+	stop()
+	stopped.Store(true)
+	if a := active.Load(); a != 0 {
+		t.Errorf("%d workers in a step after stop returned", a)
+	}
+	if got := steps[0].Load(); got != 10 {
+		t.Errorf("worker 0 took %d steps, want 10", got)
+	}
+}

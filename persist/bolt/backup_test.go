@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"auth/engine"
+	"auth/internal/await"
 )
 
 // bigEvent is a batch of n new roles: about 24 bytes a change.
@@ -33,25 +34,16 @@ func TestBackupWhileWriting(t *testing.T) {
 	epoch := s.Epoch()
 	ctx := ctxT(t)
 	tenants := []engine.TenantID{tenantA, tenantB, tenantC}
-	var (
-		wg      sync.WaitGroup
-		stop    atomic.Bool
-		written atomic.Int64
-	)
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; !stop.Load(); i++ {
-				ev := testEvent(tenants[(w+i)%len(tenants)], i)
-				if err := s.Append(ctx, &ev); err != nil {
-					t.Error(err)
-					return
-				}
-				written.Add(1)
-			}
-		}()
-	}
+	var written atomic.Int64
+	stop := await.Workers(8, func(w, i int) bool {
+		ev := testEvent(tenants[(w+i)%len(tenants)], i)
+		if err := s.Append(ctx, &ev); err != nil {
+			t.Error(err)
+			return false
+		}
+		written.Add(1)
+		return true
+	})
 	for written.Load() < 200 {
 		time.Sleep(time.Millisecond)
 	}
@@ -74,8 +66,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	for at := written.Load(); written.Load() < at+100; {
 		time.Sleep(time.Millisecond) // writes go on after the backup
 	}
-	stop.Store(true)
-	wg.Wait()
+	stop()
 
 	r, err := Check(ctx, copyPath)
 	if err != nil || !r.OK() || !r.Backup || r.Epoch != epoch || r.Tenants != 3 {

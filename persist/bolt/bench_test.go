@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"auth/engine"
+	"auth/internal/await"
 )
 
 // BenchmarkAppendFraming measures what checksums cost appends. Three
@@ -170,37 +171,30 @@ func BenchmarkAppendDuringBackup(b *testing.B) {
 					}
 				}
 				var (
-					stop     atomic.Bool
 					inBackup atomic.Bool
-					wg       sync.WaitGroup
 					mu       sync.Mutex
 					longest  [2]time.Duration // before the backup, during it
 					before   atomic.Int64
 					during   atomic.Int64
 				)
-				for w := range 16 {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for i := 0; !stop.Load(); i++ {
-							ev := bigEvent(tenantA, w*1_000_000+i, 100)
-							begin := time.Now()
-							if err := s.Append(ctx, &ev); err != nil {
-								b.Error(err)
-								return
-							}
-							took, in := time.Since(begin), inBackup.Load()
-							if in {
-								during.Add(1)
-							} else {
-								before.Add(1)
-							}
-							mu.Lock()
-							longest[b2i(in)] = max(longest[b2i(in)], took)
-							mu.Unlock()
-						}
-					}()
-				}
+				stop := await.Workers(16, func(w, i int) bool {
+					ev := bigEvent(tenantA, w*1_000_000+i, 100)
+					begin := time.Now()
+					if err := s.Append(ctx, &ev); err != nil {
+						b.Error(err)
+						return false
+					}
+					took, in := time.Since(begin), inBackup.Load()
+					if in {
+						during.Add(1)
+					} else {
+						before.Add(1)
+					}
+					mu.Lock()
+					longest[b2i(in)] = max(longest[b2i(in)], took)
+					mu.Unlock()
+					return true
+				})
 				time.Sleep(500 * time.Millisecond)
 				tBefore := 500 * time.Millisecond
 				begin := time.Now()
@@ -221,8 +215,7 @@ func BenchmarkAppendDuringBackup(b *testing.B) {
 					time.Sleep(3 * time.Second)
 				}
 				tDuring := time.Since(begin)
-				stop.Store(true)
-				wg.Wait()
+				stop()
 				s.Close()
 				maxLat[0], maxLat[1] = max(maxLat[0], longest[0]), max(maxLat[1], longest[1])
 				ratios = append(ratios, (float64(during.Load())/tDuring.Seconds())/(float64(before.Load())/tBefore.Seconds()))
