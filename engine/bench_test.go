@@ -32,6 +32,19 @@ type dataset struct {
 	grants              [][]uint32                  // by role, ascending
 }
 
+// someGrant is a permission granted to role, drawn by rng.
+func (d *dataset) someGrant(rng *rand.Rand, role uint32) uint32 {
+	g := d.grants[role]
+	return g[rng.IntN(len(g))]
+}
+
+// query is the check of whether user u has permission p, with copies of
+// the names, as a request carries its own bytes: comparing a key then
+// reads both the query's and the stored name, as in a server.
+func (d *dataset) query(u int, p uint32) benchQuery {
+	return benchQuery{strings.Clone(d.users[u]), strings.Clone(d.perms[p])}
+}
+
 func genDataset(users, roles int) *dataset {
 	rng := rand.New(rand.NewPCG(uint64(users), uint64(roles)))
 	d := &dataset{
@@ -182,19 +195,15 @@ func loadBenchSet(b *testing.B, users, roles int) *benchSet {
 		u := rng.IntN(users)
 		var p uint32
 		if rng.IntN(2) == 0 { // a permission of one of the user's roles
-			g := d.grants[d.userRoles[u][rng.IntN(benchRolesPerUser)]]
-			p = g[rng.IntN(len(g))]
+			p = d.someGrant(rng, d.userRoles[u][rng.IntN(benchRolesPerUser)])
 		} else {
 			// A permission some role is granted, most likely not one of
 			// the user's: every query finds its permission in the map, so
 			// that sizes differ in how much there is, not in how often a
 			// lookup stops early at an unknown name.
-			g := d.grants[rng.IntN(roles)]
-			p = g[rng.IntN(len(g))]
+			p = d.someGrant(rng, uint32(rng.IntN(roles)))
 		}
-		// Copies, as a request carries its own bytes: comparing a key then
-		// reads both the query's and the stored name, as in a server.
-		q := benchQuery{strings.Clone(d.users[u]), strings.Clone(d.perms[p])}
+		q := d.query(u, p)
 		s.queries[i] = q
 		got := s.tenant.UserHasPermission(q.user, q.perm)
 		if got {

@@ -113,13 +113,11 @@ func loadHier(b *testing.B, d *dataset, hier bool) *hierTenant {
 					}
 				}
 			}
-			g := d.grants[rs[rng.IntN(len(rs))]]
-			p = g[rng.IntN(len(g))]
+			p = d.someGrant(rng, rs[rng.IntN(len(rs))])
 		} else {
-			g := d.grants[rng.IntN(len(d.roles))]
-			p = g[rng.IntN(len(g))]
+			p = d.someGrant(rng, uint32(rng.IntN(len(d.roles))))
 		}
-		q := benchQuery{strings.Clone(d.users[u]), strings.Clone(d.perms[p])}
+		q := d.query(u, p)
 		h.queries[i] = q
 		got := h.tenant.UserHasPermission(q.user, q.perm)
 		if got {
