@@ -204,6 +204,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		waitFor(name+" in #"+id, `[...document.querySelectorAll('#`+id+` button.link')].some(b => b.textContent === `+js(name)+`)`)
 		step("open "+name, chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll('#`+id+` button.link')].find(b => b.textContent === `+js(name)+`).click()`))
 	}
+	// button clicks the button labelled label beside name in the list id.
+	button := func(id, name, label string) {
+		t.Helper()
+		waitFor(name+" in #"+id, `[...document.querySelectorAll('#`+id+` li')].some(li => li.querySelector('.name')?.textContent === `+js(name)+`)`)
+		step(label+" "+name, chromedp.Evaluate[chromedp.Void](`[...[...document.querySelectorAll('#`+id+` li')].find(li => li.querySelector('.name')?.textContent === `+js(name)+`).querySelectorAll('button')].find(b => b.textContent === `+js(label)+`).click()`))
+	}
 	// The names of a list, in order.
 	names := func(id string) []string {
 		t.Helper()
@@ -259,6 +265,26 @@ func TestConsoleInBrowser(t *testing.T) {
 	step("who can cook", chromedp.Click(chromedp.ID("tab-perm")), chromedp.SendKeys(chromedp.ID("perm-name"), "cook"),
 		chromedp.Click(chromedp.CSS("#perm-open button")))
 	waitFor("who can cook", text("perm-roles")+`.includes('cookers') && `+text("perm-users")+`.includes('sara')`)
+
+	// Take the membership and the grant away and make them again: from
+	// the user's view, and from the role's.
+	step("back to sara", chromedp.Click(chromedp.ID("tab-user")))
+	button("user-roles", "cookers", "Remove")
+	waitFor("sara out of cookers", text("status")+` === 'removed sara from cookers' && `+text("user-roles")+` === 'none'`)
+	step("add sara to cookers", chromedp.SendKeys(chromedp.ID("user-role-new"), "cookers"), chromedp.Click(chromedp.CSS("#user-role-add button")))
+	waitFor("sara in cookers again", text("status")+` === 'added sara to cookers' && `+text("user-roles")+`.includes('cookers')`)
+	step("back to the roles", chromedp.Click(chromedp.ID("tab-roles")))
+	clickName("roles-list", "cookers")
+	counts := func(want string) string { return text("role-counts") + ` === ` + js(want) }
+	waitFor("cookers again", counts("1 members, 1 permissions"))
+	button("perms-list", "cook", "Revoke")
+	waitFor("the grant revoked", text("status")+` === 'revoked cook from cookers' && `+counts("1 members, 0 permissions")+` && `+text("perms-list")+` === 'none'`)
+	button("members-list", "sara", "Remove")
+	waitFor("the member removed", text("status")+` === 'removed sara from cookers' && `+counts("0 members, 0 permissions")+` && `+text("members-list")+` === 'none'`)
+	step("grant it again", chromedp.SendKeys(chromedp.ID("perm-new"), "cook"), chromedp.Click(chromedp.CSS("#perm-add button")))
+	waitFor("the grant again", text("status")+` === 'granted cook to cookers' && `+counts("0 members, 1 permissions"))
+	step("add her again", chromedp.SendKeys(chromedp.ID("member-new"), "sara"), chromedp.Click(chromedp.CSS("#member-add button")))
+	waitFor("the member again", text("status")+` === 'added sara to cookers' && `+counts("1 members, 1 permissions"))
 
 	// The live feed shows the console's writes, and a write made elsewhere
 	// as it happens.

@@ -111,6 +111,13 @@
     };
   }
 
+  // A paged list of names, each its field of an item of path's pages,
+  // in #<list>, with actions beside each (renderNames) and the button
+  // #<list>-next.
+  function namesList(path, list, field, actions) {
+    return pagedList({ path, nextButton: list + '-next', render: renderNames(list, field, actions) });
+  }
+
   // ---- views ---------------------------------------------------------
   const views = ['roles', 'role', 'user', 'perm', 'check', 'feed', 'bulk'];
   function show(view) {
@@ -179,33 +186,39 @@
       ? data.members + ' members, ' + data.permissions + ' permissions'
       : 'no such role';
   }
-  const members = pagedList({
-    path: () => role && '/v1/members/' + enc(role),
-    prefix: 'members-prefix',
-    nextButton: 'members-next',
-    firstButton: 'members-first',
-    render: renderNames('members-list', 'user', [{
-      label: 'Remove',
-      run: async (user) => {
-        await api('DELETE', '/v1/membership/' + enc(user) + '/' + enc(role));
-        say('removed ' + user + ' from ' + role);
-        await Promise.all([members.reload(), roleCounts()]);
-      },
-    }]),
-  });
-  const perms = pagedList({
-    path: () => role && '/v1/role_permissions/' + enc(role),
-    nextButton: 'perms-next',
-    firstButton: 'perms-first',
-    render: renderNames('perms-list', 'name', [{
-      label: 'Revoke',
-      run: async (perm) => {
-        await api('DELETE', '/v1/permission/' + enc(role) + '/' + enc(perm));
-        say('revoked ' + perm + ' from ' + role);
-        await Promise.all([perms.reload(), roleCounts()]);
-      },
-    }]),
-  });
+  // A list of the role's facts, its members or its permissions (o.id; one
+  // of them is an o.one, named by o.field in a page and at o.path(name) in
+  // the API): each with a button that takes it away (o.remove: the label,
+  // and the word that reports it), and a form, #<one>-add, that adds one
+  // (o.added reports it).
+  function roleFacts(o) {
+    const list = pagedList({
+      path: () => role && o.listPath + enc(role),
+      prefix: o.prefix,
+      nextButton: o.id + '-next',
+      firstButton: o.id + '-first',
+      render: renderNames(o.id + '-list', o.field, [{
+        label: o.remove[0],
+        run: async (name) => {
+          await api('DELETE', o.path(name));
+          say(o.remove[1] + ' ' + name + ' from ' + role);
+          await Promise.all([list.reload(), roleCounts()]);
+        },
+      }]),
+    });
+    on(o.one + '-add', 'submit', async () => {
+      const name = $(o.one + '-new').value;
+      const { data } = await api('POST', o.path(name));
+      say(data.result ? o.added + ' ' + name + ' to ' + role : 'no role ' + role);
+      $(o.one + '-new').value = '';
+      await Promise.all([list.reload(), roleCounts()]);
+    });
+    return list;
+  }
+  const members = roleFacts({ id: 'members', one: 'member', field: 'user', prefix: 'members-prefix', listPath: '/v1/members/',
+    path: (user) => '/v1/membership/' + enc(user) + '/' + enc(role), remove: ['Remove', 'removed'], added: 'added' });
+  const perms = roleFacts({ id: 'perms', one: 'perm', field: 'name', listPath: '/v1/role_permissions/',
+    path: (perm) => '/v1/permission/' + enc(role) + '/' + enc(perm), remove: ['Revoke', 'revoked'], added: 'granted' });
   async function openRole(name) {
     role = name;
     $('role-name').textContent = name;
@@ -214,41 +227,19 @@
     await Promise.all([roleCounts(), members.first(), perms.first()]);
   }
   on('role-back', 'click', async () => { show('roles'); await roles.reload(); });
-  on('member-add', 'submit', async () => {
-    const user = $('member-new').value;
-    const { data } = await api('POST', '/v1/membership/' + enc(user) + '/' + enc(role));
-    say(data.result ? 'added ' + user + ' to ' + role : 'no role ' + role);
-    $('member-new').value = '';
-    await Promise.all([members.reload(), roleCounts()]);
-  });
   on('members-search', 'submit', () => members.first());
-  on('perm-add', 'submit', async () => {
-    const perm = $('perm-new').value;
-    const { data } = await api('POST', '/v1/permission/' + enc(role) + '/' + enc(perm));
-    say(data.result ? 'granted ' + perm + ' to ' + role : 'no role ' + role);
-    $('perm-new').value = '';
-    await Promise.all([perms.reload(), roleCounts()]);
-  });
 
   // A user: roles and effective permissions ("what can U").
   let user = '';
-  const userRoles = pagedList({
-    path: () => user && '/v1/user_roles/' + enc(user),
-    nextButton: 'user-roles-next',
-    render: renderNames('user-roles', 'role', [{
-      label: 'Remove',
-      run: async (r) => {
-        await api('DELETE', '/v1/membership/' + enc(user) + '/' + enc(r));
-        say('removed ' + user + ' from ' + r);
-        await Promise.all([userRoles.first(), userPerms.first()]);
-      },
-    }]),
-  });
-  const userPerms = pagedList({
-    path: () => user && '/v1/user_permissions/' + enc(user),
-    nextButton: 'user-perms-next',
-    render: renderNames('user-perms', 'name'),
-  });
+  const userRoles = namesList(() => user && '/v1/user_roles/' + enc(user), 'user-roles', 'role', [{
+    label: 'Remove',
+    run: async (r) => {
+      await api('DELETE', '/v1/membership/' + enc(user) + '/' + enc(r));
+      say('removed ' + user + ' from ' + r);
+      await Promise.all([userRoles.first(), userPerms.first()]);
+    },
+  }]);
+  const userPerms = namesList(() => user && '/v1/user_permissions/' + enc(user), 'user-perms', 'name');
   on('user-open', 'submit', async () => {
     user = $('user-name').value;
     $('user-title').textContent = user;
@@ -265,16 +256,8 @@
 
   // A permission: who can ("which roles", "which users").
   let perm = '';
-  const permRoles = pagedList({
-    path: () => perm && '/v1/which_roles_can/' + enc(perm),
-    nextButton: 'perm-roles-next',
-    render: renderNames('perm-roles', 'role'),
-  });
-  const permUsers = pagedList({
-    path: () => perm && '/v1/which_users_can/' + enc(perm),
-    nextButton: 'perm-users-next',
-    render: renderNames('perm-users', 'user'),
-  });
+  const permRoles = namesList(() => perm && '/v1/which_roles_can/' + enc(perm), 'perm-roles', 'role');
+  const permUsers = namesList(() => perm && '/v1/which_users_can/' + enc(perm), 'perm-users', 'user');
   on('perm-open', 'submit', async () => {
     perm = $('perm-name').value;
     await Promise.all([permRoles.first(), permUsers.first()]);
