@@ -60,11 +60,16 @@ func (s *Server) checker(ctx *fasthttp.RequestCtx, key string, a engine.Access) 
 // header, the tenant's seq in X-Auth-Seq), for the fast path: the tenant
 // comes from the key cache, the answer and the seq of the state it is
 // from are read in one look at the tenant, and nothing is allocated. The
-// parameters of a path without escapes are its own bytes, validated where
-// they stand; only escapes take a pooled buffer to decode into.
-func (s *Server) checkV1(ctx *fasthttp.RequestCtx, raws [2]string) {
+// parameters of a path without escapes are its own bytes: plain ones
+// (split2) need no checking, others are validated where they stand; only
+// escapes take a pooled buffer to decode into.
+func (s *Server) checkV1(ctx *fasthttp.RequestCtx, raws [2]string, plain bool) {
 	key, ok := bearerKey(ctx)
 	if !ok {
+		return
+	}
+	if plain {
+		s.answerCheckV1(ctx, key, raws[0], raws[1])
 		return
 	}
 	if strings.IndexByte(raws[0], '%') < 0 && strings.IndexByte(raws[1], '%') < 0 {
@@ -82,9 +87,12 @@ func (s *Server) checkV1(ctx *fasthttp.RequestCtx, raws [2]string) {
 
 // answerCheckV1 answers checkV1's check, its parameters decoded.
 func (s *Server) answerCheckV1(ctx *fasthttp.RequestCtx, key, user, name string) {
-	a, ok := s.awaitAccess(ctx, v1, key, engine.ScopeCheck)
-	if !ok {
-		return
+	a := s.svc.Access(key)
+	if len(ctx.URI().QueryString()) > 0 {
+		var ok bool
+		if a, ok = s.awaitQuery(ctx, key, a, engine.ScopeCheck); !ok {
+			return
+		}
 	}
 	if t, ok := s.checker(ctx, key, a); ok {
 		ok, seq := t.UserHasPermissionAt(user, name)
@@ -113,11 +121,26 @@ func split3(s string) (out [3]string, ok bool) {
 	return [3]string{s[:i], s[i+1 : j], s[j+1:]}, true
 }
 
-// split2 splits "a/b" into two non-empty segments.
-func split2(s string) (out [2]string, ok bool) {
-	i := strings.IndexByte(s, '/')
-	if i <= 0 || i == len(s)-1 || strings.IndexByte(s[i+1:], '/') >= 0 {
-		return out, false
+// split2 splits "a/b" into two non-empty segments, in one pass that also
+// tells whether both are plain: names as they stand, of printable ASCII
+// without escapes and short enough, which need neither decoding nor
+// validating (engine.ValidName takes them all).
+func split2(s string) (out [2]string, plain, ok bool) {
+	slash, plain := -1, true
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '/':
+			if slash >= 0 {
+				return out, false, false
+			}
+			slash = i
+		case c < 0x20 || c >= 0x7f || c == '%':
+			plain = false
+		}
 	}
-	return [2]string{s[:i], s[i+1:]}, true
+	if slash <= 0 || slash == len(s)-1 {
+		return out, false, false
+	}
+	plain = plain && slash <= engine.MaxNameLen && len(s)-slash-1 <= engine.MaxNameLen
+	return [2]string{s[:slash], s[slash+1:]}, plain, true
 }

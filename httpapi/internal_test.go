@@ -245,6 +245,39 @@ func benchmarkCheckV1VsAPI(b *testing.B, srv *Server) {
 	}
 }
 
+// FuzzSplit2: split2 splits at the one slash between two non-empty
+// segments, and calls them plain exactly when both are valid names with
+// nothing to decode (no escapes), so that taking them as they stand is
+// what decoding and validating them would do.
+func FuzzSplit2(f *testing.F) {
+	for _, s := range []string{"u/p", "u/p/", "/p", "u/", "u", "u//p", "u/p%2Fq", "ü/p", "u\x01/p", "u/p\x7f", "u /p q", "\xff/p",
+		strings.Repeat("u", engine.MaxNameLen) + "/p", strings.Repeat("u", engine.MaxNameLen+1) + "/p", "u/" + strings.Repeat("p", engine.MaxNameLen+1)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, plain, ok := split2(s)
+		parts := strings.Split(s, "/")
+		wantOK := len(parts) == 2 && parts[0] != "" && parts[1] != ""
+		if ok != wantOK {
+			t.Fatalf("split2(%q) ok = %v, want %v", s, ok, wantOK)
+		}
+		if !ok {
+			if plain {
+				t.Fatalf("split2(%q) refused it and called it plain", s)
+			}
+			return
+		}
+		if got != [2]string{parts[0], parts[1]} {
+			t.Fatalf("split2(%q) = %q", s, got)
+		}
+		wantPlain := !strings.Contains(s, "%") && engine.ValidName(parts[0]) == nil && engine.ValidName(parts[1]) == nil &&
+			!strings.ContainsFunc(s, func(r rune) bool { return r >= 0x80 })
+		if plain != wantPlain {
+			t.Fatalf("split2(%q) plain = %v, want %v", s, plain, wantPlain)
+		}
+	})
+}
+
 func TestSplit3(t *testing.T) {
 	for _, c := range []struct {
 		in   string

@@ -210,12 +210,15 @@ func (s *Server) readTenantScoped(ctx *fasthttp.RequestCtx, a api, key string, n
 // revocation.)
 func (s *Server) awaitAccess(ctx *fasthttp.RequestCtx, a api, key string, need engine.Scope) (engine.Access, bool) {
 	acc := s.svc.Access(key)
-	if a == original {
+	if a == original || len(ctx.URI().QueryString()) == 0 {
 		return acc, true
 	}
-	if len(ctx.URI().QueryString()) == 0 {
-		return acc, true
-	}
+	return s.awaitQuery(ctx, key, acc, need)
+}
+
+// awaitQuery is awaitAccess for a /v1 request with a query, acc the key's
+// access before.
+func (s *Server) awaitQuery(ctx *fasthttp.RequestCtx, key string, acc engine.Access, need engine.Scope) (engine.Access, bool) {
 	if q := ctx.QueryArgs(); len(q.Peek("min_seq")) > 0 || len(q.Peek("epoch")) > 0 {
 		var ok bool
 		if acc, ok = s.authorizeAccess(ctx, key, acc, need, false); !ok {

@@ -394,8 +394,8 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		}
 		if len(path) > len(v1CheckPrefix) && string(path[:len(v1CheckPrefix)]) == v1CheckPrefix {
 			rest := unsafe.String(&path[len(v1CheckPrefix)], len(path)-len(v1CheckPrefix))
-			if raws, ok := split2(rest); ok {
-				s.checkV1(ctx, raws)
+			if raws, plain, ok := split2(rest); ok {
+				s.checkV1(ctx, raws, plain)
 				s.observeFast(ctx, v1CheckRoute)
 				return
 			}
