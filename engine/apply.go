@@ -193,42 +193,6 @@ func (t *tables) releasePerm(p uint32) {
 	t.freePerms = append(t.freePerms, p)
 }
 
-func (t *tables) addMembership(user, role string) bool {
-	r, ok := t.roles[role]
-	if !ok {
-		return false
-	}
-	e := t.users.get(user)
-	if e == nil {
-		var u uint32
-		if n := len(t.freeUsers); n > 0 {
-			u = t.freeUsers[n-1]
-			t.freeUsers = t.freeUsers[:n-1]
-			t.userNames[u] = user
-		} else {
-			u = uint32(len(t.userNames))
-			t.userNames = append(t.userNames, user)
-		}
-		e, _ = t.users.put(user)
-		e.idx = u
-	}
-	if !t.roleRecs[r].members.CheckedAdd(e.idx) {
-		return true
-	}
-	rs := t.userRoles(e)
-	i := 0
-	for i < len(rs) && rs[i] < r {
-		i++
-	}
-	next := make([]uint32, 0, len(rs)+1)
-	next = append(next, rs[:i]...)
-	next = append(next, r)
-	next = append(next, rs[i:]...)
-	t.setUserRoles(e, next)
-	t.memberships++
-	return true
-}
-
 func (t *tables) delMembership(user, role string) {
 	r, ok := t.roles[role]
 	if !ok {
@@ -248,7 +212,7 @@ func (t *tables) delMembership(user, role string) {
 // user once it has no role left; t.mu must be held for writing.
 func (t *tables) removeUserRole(user string, e *userEntry, r uint32) {
 	t.memberships--
-	if e.n == 1 {
+	if e.n&^winFlag == 1 {
 		t.freeUser(user, e.idx)
 		return
 	}
@@ -268,6 +232,7 @@ func (t *tables) removeUserRole(user string, e *userEntry, r uint32) {
 func (t *tables) freeUser(user string, u uint32) {
 	t.users.del(user) // the entry is gone; the name goes after, as del may read it
 	delete(t.userExt, u)
+	t.dropWin(u)
 	t.userNames[u] = ""
 	t.freeUsers = append(t.freeUsers, u)
 }

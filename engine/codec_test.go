@@ -224,10 +224,10 @@ func appendUvarint(b []byte, x uint64) []byte {
 }
 
 func TestOpNames(t *testing.T) {
-	for op := Op(0); op < 16; op++ {
+	for op := Op(0); op < 20; op++ {
 		s := op.String()
 		back, err := ParseOp(s)
-		valid := op >= OpAddRole && op <= OpDelKey
+		valid := op >= OpAddRole && op <= OpDelKey || op == OpAddMembershipWindow || op == OpSweepWindows
 		if valid && (err != nil || back != op) {
 			t.Errorf("ParseOp(%q) = %v, %v; want %v", s, back, err, op)
 		}

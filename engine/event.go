@@ -29,6 +29,9 @@ const (
 	OpDelUser       Op = 11 // User: out of every role
 	OpAddKey        Op = 12 // Key: ID, Name, Scope, Hash: a key of the tenant (keys.go)
 	OpDelKey        Op = 13 // Key: ID, the key revoked
+	// 14 is taken (tenant deletion).
+	OpAddMembershipWindow Op = 15 // User, Role, and StartsAt and/or ExpiresAt: a membership that counts only in its window (window.go)
+	OpSweepWindows        Op = 16 // ExpiresAt: every membership whose window ended at or before it goes
 )
 
 // opSpec is a row of the op table: all there is to know about one op.
@@ -39,6 +42,9 @@ type opSpec struct {
 	// needs are the fields the op carries, each a valid name; a change of
 	// the op must leave every other field empty.
 	needs FieldSet
+	// may are fields the op may carry or leave empty; its check validates
+	// them. They are written in the binary form, empty or not.
+	may FieldSet
 	// batch marks the op whose changes are in Event.Changes, applied in
 	// order and atomically; it carries no fields of its own.
 	batch bool
@@ -96,8 +102,8 @@ var ops = [...]opSpec{
 	},
 	OpAddMembership: {
 		name: "add_membership", needs: FieldSet(0).With(FieldRole).With(FieldUser), fact: true,
-		change: func(t *tables, c Change) bool { return t.addMembership(c.User, c.Role) },
-		answer: func(t *tables, c Change) (bool, bool) { return answerAdd(t.member(c)) },
+		change: func(t *tables, c Change) bool { return t.addMember(c.User, c.Role, forever) },
+		answer: func(t *tables, c Change) (bool, bool) { return t.windowAnswer(c) },
 	},
 	OpDelMembership: {
 		name: "del_membership", needs: FieldSet(0).With(FieldRole).With(FieldUser),
@@ -122,6 +128,20 @@ var ops = [...]opSpec{
 		name: "del_user", needs: FieldSet(0).With(FieldUser),
 		change: func(t *tables, c Change) bool { t.delUser(c.User); return true },
 		answer: func(t *tables, c Change) (bool, bool) { return true, t.users.get(c.User) != nil },
+		absent: answerOf(true, false),
+	},
+	OpAddMembershipWindow: {
+		name: "add_membership_window", needs: FieldSet(0).With(FieldRole).With(FieldUser), fact: true,
+		may:    FieldSet(0).With(FieldStartsAt).With(FieldExpiresAt),
+		check:  checkWindowChange,
+		change: func(t *tables, c Change) bool { return t.addMember(c.User, c.Role, c.window()) },
+		answer: func(t *tables, c Change) (bool, bool) { return t.windowAnswer(c) },
+	},
+	OpSweepWindows: {
+		name: "sweep_windows", needs: FieldSet(0).With(FieldExpiresAt),
+		check:  checkSweep,
+		change: func(t *tables, c Change) bool { t.sweep(c.window().until); return true },
+		answer: func(t *tables, c Change) (bool, bool) { return true, t.sweepable(c.window().until) },
 		absent: answerOf(true, false),
 	},
 	OpBatch: {
@@ -210,6 +230,15 @@ func (op Op) Needs() FieldSet {
 	return 0
 }
 
+// May returns the fields a change of op may carry or leave empty (see
+// [OpAddMembershipWindow]); none for most ops.
+func (op Op) May() FieldSet {
+	if s := op.spec(); s != nil {
+		return s.may
+	}
+	return 0
+}
+
 // IsBatch reports whether op is the batch op, whose changes are in
 // [Event.Changes].
 func (op Op) IsBatch() bool {
@@ -226,10 +255,16 @@ func (op Op) IsFact() bool {
 }
 
 // FactOp returns the op stating the fact that has exactly the given fields,
-// if there is one.
+// or else the one whose needed fields they hold with some of the fields it
+// may carry, if there is one.
 func FactOp(fields FieldSet) (Op, bool) {
 	for i := range ops {
 		if ops[i].fact && ops[i].needs == fields {
+			return Op(i), true
+		}
+	}
+	for i := range ops {
+		if s := &ops[i]; s.fact && s.may != 0 && fields&s.needs == s.needs && fields&^(s.needs|s.may) == 0 {
 			return Op(i), true
 		}
 	}
@@ -252,6 +287,9 @@ const (
 	FieldKeyName
 	FieldScope
 	FieldKeyHash
+	// The window fields (window.go): RFC 3339 times, to the second.
+	FieldStartsAt
+	FieldExpiresAt
 	numFields
 )
 
@@ -277,6 +315,8 @@ var fields = [numFields]fieldSpec{
 	FieldKeyName:    {name: "key_name"},
 	FieldScope:      {name: "scope"},
 	FieldKeyHash:    {name: "key_hash"},
+	FieldStartsAt:   {name: "starts_at"},
+	FieldExpiresAt:  {name: "expires_at"},
 }
 
 // Fields returns every field, in the order of the binary form.
@@ -324,6 +364,14 @@ func (f Field) In(c *Change) *string {
 		return &c.User
 	case FieldIncludes:
 		return &c.Includes
+	case FieldStartsAt, FieldExpiresAt:
+		if c.Window == nil {
+			c.Window = new(WindowArgs)
+		}
+		if f == FieldStartsAt {
+			return &c.Window.StartsAt
+		}
+		return &c.Window.ExpiresAt
 	}
 	if c.Key == nil {
 		c.Key = new(KeyArgs)
@@ -353,6 +401,14 @@ func (f Field) Of(c *Change) string {
 		return c.User
 	case FieldIncludes:
 		return c.Includes
+	case FieldStartsAt, FieldExpiresAt:
+		switch {
+		case c.Window == nil:
+			return ""
+		case f == FieldStartsAt:
+			return c.Window.StartsAt
+		}
+		return c.Window.ExpiresAt
 	}
 	if c.Key == nil {
 		return ""
@@ -402,6 +458,9 @@ type Change struct {
 	// pointer, so that the changes of a large import stay as small as
 	// they were.
 	Key *KeyArgs
+	// Window holds the window fields (window.go), nil for the ops that
+	// carry none.
+	Window *WindowArgs
 }
 
 // KeyArgs are the fields of a key op: a key's id, name, scope (check,
@@ -481,7 +540,7 @@ func (c *Change) Validate() error {
 		}
 	}
 	for f := Field(0); f < numFields; f++ {
-		if !s.needs.Has(f) && f.Of(c) != "" {
+		if !s.needs.Has(f) && !s.may.Has(f) && f.Of(c) != "" {
 			errs = append(errs, &inputError{fmt.Sprintf("%s op carries a %s", c.Op, f)})
 		}
 	}

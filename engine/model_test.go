@@ -659,7 +659,7 @@ func TestAnswerOfNilTenant(t *testing.T) {
 			t.Errorf("%v (%d changes): nil tenant's Answer says no change, but applying changed the state", ev.Op, len(ev.Changes))
 		}
 		// An existing but empty tenant must predict the same.
-		r2, c2 := newTenant(ev.Tenant).Answer(&ev.Change)
+		r2, c2 := newTenant(ev.Tenant, nil).Answer(&ev.Change)
 		if r2 != result || c2 != changes {
 			t.Errorf("%v: empty tenant answers (%v, %v), nil tenant (%v, %v)", ev.Op, r2, c2, result, changes)
 		}
