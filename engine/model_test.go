@@ -30,9 +30,20 @@ func newModelTenant() *modelTenant { return &modelTenant{Tenant: refmodel.New()}
 
 type model struct {
 	tenants map[TenantID]*modelTenant
+	// now is the time windows are judged at (Unix seconds): the engine's
+	// window clock reads it too.
+	now int64
 }
 
-func newModel() *model { return &model{tenants: map[TenantID]*modelTenant{}} }
+func newModel() *model { return &model{tenants: map[TenantID]*modelTenant{}, now: modelEpoch} }
+
+// modelEpoch is the time windows are judged at in the model tests where
+// time does not pass, and where it begins in those where it does.
+const modelEpoch = 1700000000
+
+// atModelEpoch is the window clock of an engine compared with a model in
+// which time does not pass.
+var atModelEpoch = WithWindowClock(func() time.Time { return time.Unix(modelEpoch, 0) })
 
 // tenant returns id's tenant, creating it: the engine creates a tenant on
 // its first valid write, even a no-op one.
@@ -42,22 +53,27 @@ func (m *model) tenant(id TenantID) *modelTenant {
 		t = newModelTenant()
 		m.tenants[id] = t
 	}
+	t.Now = m.now
 	return t
 }
 
 // read returns id's tenant for reading; an unknown tenant reads as empty.
 func (m *model) read(id TenantID) *modelTenant {
 	if t, ok := m.tenants[id]; ok {
+		t.Now = m.now
 		return t
 	}
-	return newModelTenant()
+	t := newModelTenant()
+	t.Now = m.now
+	return t
 }
 
 // refChange is c as the reference model takes it.
 func refChange(c Change) refmodel.Change {
 	k := c.KeyFields()
 	return refmodel.Change{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User, Includes: c.Includes,
-		KeyID: k.ID, KeyName: k.Name, Scope: k.Scope}
+		KeyID: k.ID, KeyName: k.Name, Scope: k.Scope,
+		StartsAt: FieldStartsAt.Of(&c), ExpiresAt: FieldExpiresAt.Of(&c)}
 }
 
 // modelKeyIDs are the key ids the model test makes and revokes.
@@ -240,6 +256,8 @@ type pools struct {
 	// grow makes deletions rare, so that state builds up: a permission
 	// granted to many roles, users in many roles.
 	grow bool
+	// now, if set, is the time windows are drawn around.
+	now *int64
 }
 
 // queried returns the names to query: the pool and a name that is never
@@ -387,6 +405,20 @@ func drawName(t *rapid.T, pool []string, label string) string {
 	return rapid.SampledFrom(pool).Draw(t, label)
 }
 
+// drawWindow draws a membership window near now: each bound absent or a
+// few seconds from now, and sometimes not a window at all (no bound, or
+// a start not before the end), which writes refuse.
+func drawWindow(t *rapid.T, now int64) *WindowArgs {
+	bound := func(label string) string {
+		d := rapid.IntRange(-5, 8).Draw(t, label)
+		if d == 8 {
+			return ""
+		}
+		return FormatWindowTime(time.Unix(now+int64(d), 0))
+	}
+	return &WindowArgs{StartsAt: bound("starts"), ExpiresAt: bound("expires")}
+}
+
 // drawChange draws a change of a single op over p.
 func drawChange(t *rapid.T, p pools) Change {
 	// Weights: adds are likelier than deletes so that state builds up, but
@@ -396,19 +428,30 @@ func drawChange(t *rapid.T, p pools) Change {
 		OpAddPermission, OpAddPermission, OpAddPermission, OpDelPermission,
 		OpAddMembership, OpAddMembership, OpAddMembership, OpDelMembership,
 		OpAddInclusion, OpAddInclusion, OpDelInclusion, OpDelUser,
+		OpAddMembershipWindow, OpAddMembershipWindow, OpSweepWindows,
 	}
 	if p.grow && rapid.IntRange(0, 29).Draw(t, "delete?") != 0 {
 		ops = []Op{OpAddRole, OpAddPermission, OpAddPermission, OpAddMembership, OpAddMembership, OpAddInclusion}
 	}
 	op := rapid.SampledFrom(ops).Draw(t, "op")
 	c := Change{Op: op}
+	now := int64(modelEpoch)
+	if p.now != nil {
+		now = *p.now
+	}
+	if op == OpSweepWindows {
+		return SweepChange(time.Unix(now+int64(rapid.IntRange(-6, 2).Draw(t, "cutoff")), 0))
+	}
+	if op == OpAddMembershipWindow {
+		c.Window = drawWindow(t, now)
+	}
 	if op != OpDelUser {
 		c.Role = drawName(t, p.roles, "role")
 	}
 	switch op {
 	case OpAddPermission, OpDelPermission:
 		c.Permission = drawName(t, p.perms, "perm")
-	case OpAddMembership, OpDelMembership, OpDelUser:
+	case OpAddMembership, OpDelMembership, OpDelUser, OpAddMembershipWindow:
 		c.User = drawName(t, p.users, "user")
 	case OpAddInclusion, OpDelInclusion:
 		c.Includes = drawName(t, p.roles, "includes")
@@ -431,7 +474,7 @@ func write(e *Engine, key string, c Change) (bool, error) {
 		return e.AddMembership(key, c.User, c.Role)
 	case OpDelMembership:
 		return e.DelMembership(key, c.User, c.Role)
-	case OpAddKey, OpDelKey:
+	case OpAddKey, OpDelKey, OpAddMembershipWindow, OpSweepWindows:
 		return e.Write(key, c)
 	case OpAddInclusion:
 		return e.AddInclusion(key, c.Role, c.Includes)
@@ -460,9 +503,11 @@ func TestEngineMatchesModelBuiltAside(t *testing.T) {
 
 func engineMatchesModel(t *rapid.T) {
 	clock := time.Unix(1700000000, 0)
-	e := New(WithClock(func() time.Time { clock = clock.Add(time.Millisecond); return clock }))
 	m := newModel()
+	e := New(WithClock(func() time.Time { clock = clock.Add(time.Millisecond); return clock }),
+		WithWindowClock(func() time.Time { return time.Unix(m.now, 0) }))
 	p := drawPools(t)
+	p.now = &m.now
 	keys := append(slices.Clone(modelKeys), "unwritten")
 	writable := modelKeys
 	readOp := func(t *rapid.T, key string) {
@@ -594,6 +639,9 @@ func engineMatchesModel(t *rapid.T) {
 			// A refused write: a bad key.
 			key = rapid.SampledFrom([]string{"", "key\n", string(make([]byte, MaxKeyLen+1))}).Draw(t, "bad key")
 			writeOp(t, key, drawChange(t, p))
+		case 5, 6:
+			// Time passes: windows open and close between operations.
+			m.now += int64(rapid.IntRange(1, 4).Draw(t, "seconds"))
 		case 3, 4:
 			// The tenant's keys: made, refused, revoked, between the
 			// changes of its facts (compact and in tables, built aside
