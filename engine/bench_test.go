@@ -265,7 +265,7 @@ func BenchmarkUserHasPermission(b *testing.B) {
 			// For diagnosis: the check without the tenant's read lock (safe
 			// here: nothing writes), and two bare lookups (user and
 			// permission name), the floor of any check by name.
-			run("engine-unlocked", func(q *benchQuery) bool { return t.cur.Load().userHasPermission(q.user, q.perm, 0) })
+			run("engine-unlocked", func(q *benchQuery) bool { return t.cur.Load().userHasPermission(q.user, q.perm) })
 			run("model", func(q *benchQuery) bool { return m.UserHasPermission(q.user, q.perm) })
 			run("map", mapCheck)
 			runParallel("map-parallel", mapCheck)

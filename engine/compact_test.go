@@ -46,7 +46,7 @@ func TestCompactMatchesTables(t *testing.T) {
 		perms := append(append([]string{}, p.perms...), "nothing", "")
 		for _, u := range users {
 			for _, q := range perms {
-				if got, want := c.has(u, q), tn.userHasPermission(u, q, 0); got != want {
+				if got, want := c.has(u, q), tn.userHasPermission(u, q); got != want {
 					rt.Fatalf("compact check (%q, %q) = %v, tables %v", u, q, got, want)
 				}
 			}

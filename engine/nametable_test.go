@@ -181,7 +181,7 @@ func TestRestoreFitsTables(t *testing.T) {
 	if got, want := len(tn.users.slots), tableSize(2); got != want {
 		t.Errorf("user table: %d slots, want %d", got, want)
 	}
-	if !tn.userHasPermission("u700", "p999", 0) || tn.userHasPermission("u4", "p999", 0) {
+	if !tn.userHasPermission("u700", "p999") || tn.userHasPermission("u4", "p999") {
 		t.Error("the restored tenant answers wrongly")
 	}
 }

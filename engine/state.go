@@ -225,6 +225,7 @@ func (t *tables) clone() *tables {
 	}
 	c.users = t.users.clone(func(e *userEntry) string { return c.userNames[e.idx] })
 	c.perms = t.perms.clone(func(e *permEntry) string { return c.permRecs[e.idx].name })
+	c.winUsers = t.winUsers.clone(func(e *winEntry) string { return c.userNames[e.idx] })
 	for i := range t.roleRecs {
 		if rec := &t.roleRecs[i]; rec.name != "" {
 			c.roleRecs[i] = roleRec{name: rec.name, perms: rec.perms.Clone(), members: rec.members.Clone(),
@@ -309,11 +310,12 @@ func (t *Tenant) UserHasPermission(user, perm string) bool {
 		return c.has(user, perm)
 	}
 	m := s.ck.rlock()
-	var now int64
-	if s.windowed > 0 {
-		now = t.clk.now()
+	var ok bool
+	if s.windowed == 0 {
+		ok = s.userHasPermission(user, perm)
+	} else {
+		ok = s.windowedCheck(user, perm, clamp32(t.clk.now()))
 	}
-	ok := s.userHasPermission(user, perm, now)
 	m.RUnlock()
 	return ok
 }
@@ -330,11 +332,12 @@ func (t *Tenant) UserHasPermissionAt(user, perm string) (ok bool, seq uint64) {
 		return c.has(user, perm), c.seq
 	}
 	m := s.ck.rlock()
-	var now int64
-	if s.windowed > 0 {
-		now = t.clk.now()
+	if s.windowed == 0 {
+		ok = s.userHasPermission(user, perm)
+	} else {
+		ok = s.windowedCheck(user, perm, clamp32(t.clk.now()))
 	}
-	ok, seq = s.userHasPermission(user, perm, now), s.seq
+	seq = s.seq
 	m.RUnlock()
 	return ok, seq
 }
@@ -357,12 +360,15 @@ func (t *Tenant) CheckMany(checks []Check, out []bool) []bool {
 		return out
 	}
 	m := s.ck.rlock()
-	var now int64
-	if s.windowed > 0 {
-		now = t.clk.now() // once for the batch
-	}
-	for i := range checks {
-		out = append(out, s.userHasPermission(checks[i].User, checks[i].Permission, now))
+	if s.windowed == 0 {
+		for i := range checks {
+			out = append(out, s.userHasPermission(checks[i].User, checks[i].Permission))
+		}
+	} else {
+		now := clamp32(t.clk.now()) // once for the batch
+		for i := range checks {
+			out = append(out, s.windowedCheck(checks[i].User, checks[i].Permission, now))
+		}
 	}
 	m.RUnlock()
 	return out

@@ -113,6 +113,9 @@ type tables struct {
 	// is replaced, never changed in place.
 	userWin  map[uint32][]roleWin
 	windowed int
+	// winUsers is what the check reads of the users of userWin: each one's
+	// roles with their windows, in its slot (window.go).
+	winUsers nameTable[winEntry]
 
 	// keys are the tenant's keys (keys.go), nil for none but the first.
 	keys *keySet
@@ -129,6 +132,7 @@ func newTables(id TenantID) *tables {
 	}
 	t.users = newNameTable(func(e *userEntry) string { return t.userNames[e.idx] })
 	t.perms = newNameTable(func(e *permEntry) string { return t.permRecs[e.idx].name })
+	t.winUsers = newNameTable(func(e *winEntry) string { return t.userNames[e.idx] })
 	return t
 }
 
@@ -140,9 +144,9 @@ func (t *tables) stats() Stats {
 	return Stats{Seq: t.seq, Users: t.users.len(), Roles: len(t.roles), Permissions: t.perms.len(), Memberships: t.memberships}
 }
 
-// userHasPermission is the check, at now (read only by a tenant with
-// windows: see window.go).
-func (t *tables) userHasPermission(user, perm string, now int64) bool {
+// userHasPermission is the check of a tenant without windows (window.go
+// has the check of one with them).
+func (t *tables) userHasPermission(user, perm string) bool {
 	// Both lookups begin before either ends, so that when the two slots
 	// are not in the CPU caches, the two reads from memory overlap.
 	pu, pp := t.users.start(user), t.perms.start(perm)
@@ -156,9 +160,6 @@ func (t *tables) userHasPermission(user, perm string, now int64) bool {
 	}
 	if u.n <= inlineRoles && p.n != permFar {
 		return intersectInline(u, p)
-	}
-	if u.n&winFlag != 0 { // a user with a window: n is past inlineRoles
-		return t.windowedHas(u, p, now)
 	}
 	// A user in many roles, or a permission granted to many.
 	roles := t.userRoles(u)

@@ -51,7 +51,7 @@ func TestRoleIndicesPast16Bits(t *testing.T) {
 		{"u-low", "high", false},
 		{"u-low", "both", true},
 	} {
-		if got := tn.userHasPermission(q.user, q.perm, 0); got != q.want {
+		if got := tn.userHasPermission(q.user, q.perm); got != q.want {
 			t.Errorf("UserHasPermission(%q, %q) = %v, want %v", q.user, q.perm, got, q.want)
 		}
 	}
@@ -60,13 +60,13 @@ func TestRoleIndicesPast16Bits(t *testing.T) {
 		apply(Change{Op: OpAddPermission, Role: role(100 + i), Permission: "low"})
 	}
 	apply(Change{Op: OpAddMembership, Role: role(100 + inlinePermRoles + 1), User: "u-last"})
-	if !tn.userHasPermission("u-last", "low", 0) || tn.userHasPermission("u-high", "low", 0) {
+	if !tn.userHasPermission("u-last", "low") || tn.userHasPermission("u-high", "low") {
 		t.Error("a permission past its inline roles answers wrongly")
 	}
 	for i := range inlinePermRoles + 2 {
 		apply(Change{Op: OpDelPermission, Role: role(100 + i), Permission: "low"})
 	}
-	if tn.userHasPermission("u-last", "low", 0) || !tn.userHasPermission("u-low", "low", 0) {
+	if tn.userHasPermission("u-last", "low") || !tn.userHasPermission("u-low", "low") {
 		t.Error("a permission back within its inline roles answers wrongly")
 	}
 }
