@@ -1,8 +1,11 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
+	"time"
 )
 
 // The original library's verbs, over the /v1 routes.
@@ -78,6 +81,34 @@ func (c *Client) AddMembership(ctx context.Context, user, role string) (Write, e
 		return Write{}, err
 	}
 	return c.write(ctx, http.MethodPost, "/v1/membership", user, role)
+}
+
+// AddMembershipWindow makes user a member of role only from startsAt
+// and/or until expiresAt (a zero time is no bound; times are kept to the
+// second), replacing the window the membership had; AddMembership makes
+// it permanent again. Result: false if the role does not exist.
+func (c *Client) AddMembershipWindow(ctx context.Context, user, role string, startsAt, expiresAt time.Time) (Write, error) {
+	if err := nonEmpty("user", user, "role", role); err != nil {
+		return Write{}, err
+	}
+	body := map[string]string{}
+	if !startsAt.IsZero() {
+		body["starts_at"] = startsAt.UTC().Truncate(time.Second).Format(time.RFC3339)
+	}
+	if !expiresAt.IsZero() {
+		body["expires_at"] = expiresAt.UTC().Truncate(time.Second).Format(time.RFC3339)
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return Write{}, err
+	}
+	u, err := c.endpoint("/v1/membership", nil, user, role)
+	if err != nil {
+		return Write{}, err
+	}
+	var w Write
+	_, err = c.call(ctx, request{method: http.MethodPost, url: u, body: bytes.NewReader(raw), ctype: "application/json", write: true}, &w)
+	return w, err
 }
 
 // DelMembership removes user from role. Result: true (also when not a
