@@ -614,3 +614,12 @@ func coarseNow() int64 {
 	})
 	return coarseSec.Load()
 }
+
+// NewWindowArgs returns a change's window fields, or nil if both are empty
+// (a change without a window).
+func NewWindowArgs(startsAt, expiresAt string) *WindowArgs {
+	if startsAt == "" && expiresAt == "" {
+		return nil
+	}
+	return &WindowArgs{StartsAt: startsAt, ExpiresAt: expiresAt}
+}
