@@ -197,6 +197,8 @@ func (t *tables) changeCost(c *Change) int {
 		if r, ok := t.roles[c.Role]; ok && t.roleRecs[r].includedBy != nil {
 			return len(t.reach([]uint32{r}, up))
 		}
+	case OpSweepWindows:
+		return 1 + t.windowed // at most every membership with a window goes
 	}
 	return 1
 }
