@@ -201,13 +201,13 @@ func countOps(changes []engine.Change) (roles, perms, members, inclusions int) {
 // importParse is an import's lines, parsed: roles apart (they are applied
 // first) and the other changes in fixed blocks, in the order read.
 type importParse struct {
-	roles  []engine.Change
+	roles []engine.Change
 	// windowed are the memberships with a window, which a block's
 	// importFact has no room for; they follow the blocks.
 	windowed []engine.Change
-	blocks [][]importFact
-	n      int // facts in blocks
-	names  map[string]string
+	blocks   [][]importFact
+	n        int // facts in blocks
+	names    map[string]string
 }
 
 var allFields = engine.Fields()
