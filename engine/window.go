@@ -206,44 +206,6 @@ func (t *tables) addMember(user, role string, w window) bool {
 	return true
 }
 
-// addMembership puts user in role, with the window it had if it was a
-// member already; t.mu must be held for writing.
-func (t *tables) addMembership(user, role string) bool {
-	r, ok := t.roles[role]
-	if !ok {
-		return false
-	}
-	e := t.users.get(user)
-	if e == nil {
-		var u uint32
-		if n := len(t.freeUsers); n > 0 {
-			u = t.freeUsers[n-1]
-			t.freeUsers = t.freeUsers[:n-1]
-			t.userNames[u] = user
-		} else {
-			u = uint32(len(t.userNames))
-			t.userNames = append(t.userNames, user)
-		}
-		e, _ = t.users.put(user)
-		e.idx = u
-	}
-	if !t.roleRecs[r].members.CheckedAdd(e.idx) {
-		return true
-	}
-	rs := t.userRoles(e)
-	i := 0
-	for i < len(rs) && rs[i] < r {
-		i++
-	}
-	next := make([]uint32, 0, len(rs)+1)
-	next = append(next, rs[:i]...)
-	next = append(next, r)
-	next = append(next, rs[i:]...)
-	t.setUserRoles(e, next)
-	t.memberships++
-	return true
-}
-
 // setWindow sets the window of e's membership of r, which it has; t.mu
 // must be held for writing. A flagged user's list is replaced, never
 // changed in place, so that clones share it.

@@ -222,46 +222,19 @@ func benchCheckWindows(b *testing.B, users int) {
 		}
 	}
 	pt := plain.tenant
-	checks := [3]func(user, perm string) bool{
-		func(user, perm string) bool { return pt.UserHasPermission(user, perm) },
-		func(user, perm string) bool { return checkBefore(pt, user, perm) },
-		func(user, perm string) bool { return windowed.UserHasPermission(user, perm) },
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	const block = 1 << 12
-	var took [3]time.Duration
-	hits, next := 0, 0
+	// Each its own queries: one that ran the same ones just before would
+	// find their slots in the caches.
 	b.ReportAllocs()
-	b.ResetTimer()
-	for done, turn := 0, 0; done < b.N; turn++ {
-		k := min(block, b.N-done)
-		for j := range 3 {
-			j = (j + turn) % 3 // each goes first in turn
-			check := checks[j]
-			// Each its own queries: one that ran the same ones just before
-			// would find their slots in the caches.
-			off := next + j*(benchQueries/3)
-			start := time.Now()
-			for q := range k {
-				q := &qs[(off+q)&(benchQueries-1)]
-				if check(q.user, q.perm) {
-					hits++
-				}
-			}
-			took[j] += time.Since(start)
-		}
-		done += k
-		next += k
-	}
-	b.StopTimer()
-	benchSink.Add(int64(hits))
-	ns := func(d time.Duration) float64 { return d.Seconds() * 1e9 / float64(b.N) }
-	b.ReportMetric(ns(took[0]), "ns/check-plain")
-	b.ReportMetric(ns(took[1]), "ns/check-before")
-	b.ReportMetric(ns(took[2]), "ns/check-windows")
-	b.ReportMetric(ns(took[2])/ns(took[0]), "windows/plain")
-	b.ReportMetric(ns(took[0])/ns(took[1]), "plain/before")
+	ns := alternating(b, []alternate{
+		{pt.UserHasPermission, qs, 0},
+		{func(user, perm string) bool { return checkBefore(pt, user, perm) }, qs, benchQueries / 3},
+		{windowed.UserHasPermission, qs, 2 * benchQueries / 3},
+	})
+	b.ReportMetric(ns[0], "ns/check-plain")
+	b.ReportMetric(ns[1], "ns/check-before")
+	b.ReportMetric(ns[2], "ns/check-windows")
+	b.ReportMetric(ns[2]/ns[0], "windows/plain")
+	b.ReportMetric(ns[0]/ns[1], "plain/before")
 }
 
 // BenchmarkMemoryWindows reports the heap a window adds to a membership:
