@@ -372,18 +372,7 @@ func (t *tables) windowedCheck(user, perm string, now uint32) bool {
 	pw, pp := t.winUsers.start(user), t.perms.start(perm)
 	w := t.winUsers.val(t.winUsers.finish(user, pw))
 	if w == nil { // a user without windows
-		u := t.users.get(user)
-		if u == nil {
-			return false
-		}
-		p := t.perms.val(t.perms.finish(perm, pp))
-		if p == nil {
-			return false
-		}
-		if u.n <= inlineRoles && p.n != permFar {
-			return intersectInline(u, p)
-		}
-		return t.farHas(t.userRoles(u), p)
+		return t.userHasPermission(user, perm)
 	}
 	p := t.perms.val(t.perms.finish(perm, pp))
 	if p == nil {
@@ -427,21 +416,6 @@ func intersectWindows(w *winEntry, now uint32, p *permEntry) bool {
 		acc |= (zeroLanes(y) | zeroLanes(z) | zeroLanes(v)) & m
 	}
 	return acc != 0
-}
-
-// farHas is the check's end for a user in many roles or a permission
-// granted to many: whether one of roles (sorted) has p.
-func (t *tables) farHas(roles []uint32, p *permEntry) bool {
-	if p.n != permFar {
-		return p.meets(roles)
-	}
-	rs := &t.permRecs[p.idx].roles
-	for _, r := range roles {
-		if rs.has(r) {
-			return true
-		}
-	}
-	return false
 }
 
 // windowAnswer is the answer of an add of a membership, with or without a
