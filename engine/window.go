@@ -492,15 +492,6 @@ func (t *Tenant) HasWindows() bool {
 	return s.windowed > 0
 }
 
-// Now returns the time by which the tenant's windows are judged now: the
-// engine's clock, to the second.
-func (t *Tenant) Now() time.Time {
-	if t == nil {
-		return time.Unix(coarseNow(), 0).UTC()
-	}
-	return time.Unix(t.clk.now(), 0).UTC()
-}
-
 // clock is the time windows are judged by.
 type clock struct {
 	// fake, if set, is read instead of the coarse clock (tests).
