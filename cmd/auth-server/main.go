@@ -194,6 +194,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if err := c.admin.Validate(); err != nil {
 		return c, fmt.Errorf("-admin-addr: %w", err)
 	}
+	if c.windowGrace < 0 {
+		return c, errors.New("-window-grace must not be negative: a sweep would remove memberships before their windows end")
+	}
 	return c, nil
 }
 
