@@ -428,10 +428,10 @@ func drawChange(t *rapid.T, p pools) Change {
 		OpAddPermission, OpAddPermission, OpAddPermission, OpDelPermission,
 		OpAddMembership, OpAddMembership, OpAddMembership, OpDelMembership,
 		OpAddInclusion, OpAddInclusion, OpDelInclusion, OpDelUser,
-		OpAddMembershipWindow, OpAddMembershipWindow, OpSweepWindows,
+		OpAddMembershipWindow, OpAddMembershipWindow, OpAddMembershipWindow, OpAddMembershipWindow, OpSweepWindows,
 	}
 	if p.grow && rapid.IntRange(0, 29).Draw(t, "delete?") != 0 {
-		ops = []Op{OpAddRole, OpAddPermission, OpAddPermission, OpAddMembership, OpAddMembership, OpAddInclusion}
+		ops = []Op{OpAddRole, OpAddPermission, OpAddPermission, OpAddMembership, OpAddMembership, OpAddInclusion, OpAddMembershipWindow}
 	}
 	op := rapid.SampledFrom(ops).Draw(t, "op")
 	c := Change{Op: op}
@@ -514,7 +514,7 @@ func engineMatchesModel(t *rapid.T) {
 		r, mt := keyReader{e, key}, m.read(KeyID(key))
 		role, perm, user := drawName(t, p.roles, "role"), drawName(t, p.perms, "perm"), drawName(t, p.users, "user")
 		var got, want any
-		kind := rapid.IntRange(0, 15).Draw(t, "read")
+		kind := rapid.IntRange(0, 20).Draw(t, "read")
 		switch kind {
 		case 0:
 			got, want = r.HasRole(role), mt.HasRole(role)
@@ -549,6 +549,26 @@ func engineMatchesModel(t *rapid.T) {
 			got, want = r.Why(user, perm), mt.Why(user, perm)
 		case 15:
 			got, want = keysOf(e.Tenant(KeyID(key))), mt.Keys()
+		case 16, 17, 18, 19:
+			// A list as of another time: the state's windows, judged then.
+			at := m.now + int64(rapid.IntRange(-6, 6).Draw(t, "at"))
+			l := rapid.SampledFrom([]List{ListRoleMembers, ListUserRoles, ListUserPermissions, ListWhichUsersCan}).Draw(t, "list")
+			arg := map[List]string{ListRoleMembers: role, ListUserRoles: user, ListUserPermissions: user, ListWhichUsersCan: perm}[l]
+			effective := rapid.Bool().Draw(t, "effective")
+			got = e.TenantByKey(key).ListAt(l, arg, effective, time.Unix(at, 0))
+			mt.Now = at
+			want = mt.List(l, arg, effective)
+			mt.Now = m.now
+		case 20:
+			// The batch check, from one state and one reading of the clock.
+			var checks []Check
+			var answers []bool
+			for range rapid.IntRange(0, 4).Draw(t, "checks") {
+				c := Check{User: drawName(t, p.users, "user"), Permission: drawName(t, p.perms, "perm")}
+				checks = append(checks, c)
+				answers = append(answers, mt.UserHasPermission(c.User, c.Permission))
+			}
+			got, want = e.TenantByKey(key).CheckMany(checks, []bool{}), append([]bool{}, answers...)
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("read %d (role %q perm %q user %q) on %q: (-model +engine):\n%s", kind, role, perm, user, key, diff)
@@ -611,7 +631,8 @@ func engineMatchesModel(t *rapid.T) {
 			// permission gets granted to many roles (past smallRoleSet),
 			// a user joins many roles (past inlineRoles), or many roles
 			// come or go at once.
-			op := rapid.SampledFrom([]Op{OpAddRole, OpDelRole, OpAddPermission, OpDelPermission, OpAddMembership, OpDelMembership, OpAddInclusion, OpDelInclusion}).Draw(t, "bulk op")
+			op := rapid.SampledFrom([]Op{OpAddRole, OpDelRole, OpAddPermission, OpDelPermission, OpAddMembership, OpDelMembership, OpAddInclusion, OpDelInclusion, OpAddMembershipWindow}).Draw(t, "bulk op")
+			window := drawWindow(t, m.now)
 			perm, user := rapid.SampledFrom(p.perms).Draw(t, "perm"), rapid.SampledFrom(p.users).Draw(t, "user")
 			inc := rapid.SampledFrom(p.roles).Draw(t, "includes")
 			for _, role := range p.roles {
@@ -621,6 +642,8 @@ func engineMatchesModel(t *rapid.T) {
 					c.Permission = perm
 				case OpAddMembership, OpDelMembership:
 					c.User = user
+				case OpAddMembershipWindow:
+					c.User, c.Window = user, window
 				case OpAddInclusion, OpDelInclusion:
 					// Every role includes one (a role many include), or one
 					// includes every role, or a chain.
