@@ -270,3 +270,57 @@ func BenchmarkMemoryWindows(b *testing.B) {
 	b.ReportMetric(float64(windowed)/n, "B/windowed-membership")
 	b.ReportMetric(float64(windowed-plain)/n, "B/window")
 }
+
+// TestWindowChecksDuringWrites: checks, batch checks and lists of users
+// with windows run while windows are written, replaced and swept, in
+// place and built aside (run it with -race).
+func TestWindowChecksDuringWrites(t *testing.T) {
+	for _, aside := range []bool{false, true} {
+		if aside {
+			defer func(n int) { inPlaceMax = n }(inPlaceMax)
+			inPlaceMax = 0
+		}
+		clk := &fakeClock{now: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+		e := New(WithWindowClock(clk.read))
+		const key = "window-race-key"
+		e.AddRole(key, "r")
+		e.AddRole(key, "s")
+		e.AddPermission(key, "r", "p")
+		e.AddPermission(key, "s", "q")
+		tn := e.TenantByKey(key)
+		done := make(chan struct{})
+		readers := make(chan int)
+		for range 2 {
+			go func() {
+				n := 0
+				checks := []Check{{User: "u1", Permission: "p"}, {User: "u2", Permission: "q"}}
+				for {
+					tn.UserHasPermission("u1", "p")
+					tn.CheckMany(checks, nil)
+					tn.RoleMembers("r")
+					n++
+					select {
+					case <-done:
+						readers <- n
+						return
+					default:
+					}
+				}
+			}()
+		}
+		for i := range 300 {
+			user := "u" + string(rune('0'+i%4))
+			w := Window{ExpiresAt: clk.now.Add(time.Duration(i%5-2) * time.Second)}
+			if _, err := e.AddMembershipWindow(key, user, []string{"r", "s"}[i%2], w); err != nil {
+				t.Fatal(err)
+			}
+			if i%50 == 49 {
+				e.Write(key, SweepChange(clk.now))
+			}
+		}
+		close(done)
+		if n := <-readers + <-readers; n < 2 {
+			t.Fatalf("%d reads ran", n)
+		}
+	}
+}
