@@ -111,6 +111,33 @@ func (c *Client) AddMembershipWindow(ctx context.Context, user, role string, sta
 	return w, err
 }
 
+// Membership is the answer of [Client.MembershipWindow].
+type Membership struct {
+	// Result: whether the membership counts now (in its window, if it
+	// has one).
+	Result bool `json:"result"`
+	// StartsAt and ExpiresAt are its window's bounds, zero for none.
+	StartsAt  time.Time `json:"starts_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// Seq is the seq of the state the answer comes from.
+	Seq uint64 `json:"seq"`
+}
+
+// MembershipWindow reports whether user is a member of role now, and the
+// membership's window if it has one (counting now or not).
+func (c *Client) MembershipWindow(ctx context.Context, user, role string, opts ...ReadOption) (Membership, error) {
+	if err := nonEmpty("user", user, "role", role); err != nil {
+		return Membership{}, err
+	}
+	u, err := c.endpoint("/v1/membership", readQuery(opts), user, role)
+	if err != nil {
+		return Membership{}, err
+	}
+	var m Membership
+	m.Seq, err = c.call(ctx, request{method: http.MethodGet, url: u}, &m)
+	return m, err
+}
+
 // DelMembership removes user from role. Result: true (also when not a
 // member).
 func (c *Client) DelMembership(ctx context.Context, user, role string) (Write, error) {
