@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -89,10 +90,10 @@ func (t *tables) snapshot() (*Snapshot, []snapRole) {
 		}
 	}
 	slices.SortFunc(s.Windows, func(a, b MemberWindow) int {
-		if c := cmpU32(a.User, b.User); c != 0 {
+		if c := cmp.Compare(a.User, b.User); c != 0 {
 			return c
 		}
-		return cmpU32(a.Role, b.Role)
+		return cmp.Compare(a.Role, b.Role)
 	})
 	if t.inclusions > 0 {
 		for i, r := range roles {

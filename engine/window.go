@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -25,12 +26,14 @@ import (
 // made within d of a boundary.
 //
 // Representation: a user with a window on any of its memberships is
-// flagged (winFlag in its entry's role count), which sends its checks off
-// the inline path; the tenant keeps, for each such user, every one of its
-// roles with its window inline (userWin), so that its check compares each
-// role's two times with the one clock value and probes the permission's
-// roles as any check does. Users without a window, and tenants without
-// any, are checked exactly as before.
+// flagged (winFlag in its entry's role count) and kept in userWin with
+// every one of its roles and its window, sorted: what writes, lists and
+// snapshots read. The check reads winUsers instead: a name table of those
+// users whose slot holds their roles with their windows inline, so that
+// the check of such a user reads one slot, as any check does, compares
+// each role's two times with the one clock value, and probes the
+// permission's roles as any check does. A tenant without windows reads
+// neither the clock nor winUsers: its checks are exactly as before.
 
 // winFlag marks, in userEntry.n, a user with a window on a membership.
 const winFlag = 1 << 31
@@ -309,21 +312,11 @@ func (t *tables) windowOfMember(e *userEntry, r uint32) window {
 		return forever
 	}
 	ws := t.userWin[e.idx]
-	i, found := slices.BinarySearchFunc(ws, r, func(x roleWin, r uint32) int { return cmpU32(x.role, r) })
+	i, found := slices.BinarySearchFunc(ws, r, func(x roleWin, r uint32) int { return cmp.Compare(x.role, r) })
 	if !found {
 		return forever
 	}
 	return ws[i].window
-}
-
-func cmpU32(a, b uint32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // openAt reports whether user index u's membership of r counts at now.
