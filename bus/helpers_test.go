@@ -20,7 +20,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// The engine's coarse clock, started by the first membership window,
+	// runs for the life of the process.
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("auth/engine.coarseNow.func1.1"))
 }
 
 // natsServer is an in-process NATS server (natstest.Server).

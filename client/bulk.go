@@ -19,6 +19,10 @@ type Fact struct {
 	Permission string `json:"permission,omitempty"`
 	User       string `json:"user,omitempty"`
 	Includes   string `json:"includes,omitempty"` // an inclusion: Role includes this role
+	// A membership's window, if it has one (RFC 3339): it counts only
+	// from StartsAt and/or until ExpiresAt.
+	StartsAt  string `json:"starts_at,omitempty"`
+	ExpiresAt string `json:"expires_at,omitempty"`
 }
 
 // Export writes the tenant's whole state to w as JSON lines, one [Fact] a

@@ -175,9 +175,9 @@ func ExampleReadFacts() {
 		fmt.Printf("%+v\n", f)
 	}
 	// Output:
-	// {Role:dancers Permission: User: Includes:}
-	// {Role:dancers Permission:dance User: Includes:}
-	// {Role:dancers Permission: User:jack Includes:}
+	// {Role:dancers Permission: User: Includes: StartsAt: ExpiresAt:}
+	// {Role:dancers Permission:dance User: Includes: StartsAt: ExpiresAt:}
+	// {Role:dancers Permission: User:jack Includes: StartsAt: ExpiresAt:}
 }
 
 // Errors match sentinels by status.

@@ -37,6 +37,11 @@ const (
 	// OpDelTenant deletes the tenant: nothing of it is left, and no key
 	// reaches it any more.
 	OpDelTenant = "del_tenant"
+	// OpAddMembershipWindow makes User a member of Role within a window
+	// (StartsAt and/or ExpiresAt, RFC 3339); OpSweepWindows removes every
+	// membership whose window ended at or before its ExpiresAt.
+	OpAddMembershipWindow = "add_membership_window"
+	OpSweepWindows        = "sweep_windows"
 )
 
 // Change is one change of state; only the names its op needs are set.
@@ -50,6 +55,8 @@ type Change struct {
 	KeyName    string `json:"key_name,omitempty"`
 	Scope      string `json:"scope,omitempty"`
 	KeyHash    string `json:"key_hash,omitempty"`
+	StartsAt   string `json:"starts_at,omitempty"`
+	ExpiresAt  string `json:"expires_at,omitempty"`
 }
 
 // String describes the change: its op, then its names as role=...,
@@ -58,7 +65,7 @@ type Change struct {
 func (c Change) String() string {
 	b := []byte(c.Op)
 	for _, f := range [...]struct{ name, v string }{{"role", c.Role}, {"permission", c.Permission}, {"user", c.User}, {"includes", c.Includes},
-		{"key_id", c.KeyID}, {"key_name", c.KeyName}, {"scope", c.Scope}} {
+		{"key_id", c.KeyID}, {"key_name", c.KeyName}, {"scope", c.Scope}, {"starts_at", c.StartsAt}, {"expires_at", c.ExpiresAt}} {
 		if f.v == "" {
 			continue
 		}

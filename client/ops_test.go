@@ -17,7 +17,8 @@ import (
 func TestOpsAreTheEngines(t *testing.T) {
 	got := []string{client.OpAddRole, client.OpDelRole, client.OpAddPermission, client.OpDelPermission,
 		client.OpAddMembership, client.OpDelMembership, client.OpBatch, client.OpClear,
-		client.OpAddInclusion, client.OpDelInclusion, client.OpDelUser, client.OpAddKey, client.OpDelKey, client.OpDelTenant}
+		client.OpAddInclusion, client.OpDelInclusion, client.OpDelUser, client.OpAddKey, client.OpDelKey, client.OpDelTenant,
+		client.OpAddMembershipWindow, client.OpSweepWindows}
 	var want []string
 	for _, op := range engine.Ops() {
 		want = append(want, op.String())

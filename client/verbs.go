@@ -1,8 +1,11 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
+	"time"
 )
 
 // The original library's verbs, over the /v1 routes.
@@ -78,6 +81,61 @@ func (c *Client) AddMembership(ctx context.Context, user, role string) (Write, e
 		return Write{}, err
 	}
 	return c.write(ctx, http.MethodPost, "/v1/membership", user, role)
+}
+
+// AddMembershipWindow makes user a member of role only from startsAt
+// and/or until expiresAt (a zero time is no bound; times are kept to the
+// second), replacing the window the membership had; AddMembership makes
+// it permanent again. Result: false if the role does not exist.
+func (c *Client) AddMembershipWindow(ctx context.Context, user, role string, startsAt, expiresAt time.Time) (Write, error) {
+	if err := nonEmpty("user", user, "role", role); err != nil {
+		return Write{}, err
+	}
+	body := map[string]string{}
+	if !startsAt.IsZero() {
+		body["starts_at"] = startsAt.UTC().Truncate(time.Second).Format(time.RFC3339)
+	}
+	if !expiresAt.IsZero() {
+		body["expires_at"] = expiresAt.UTC().Truncate(time.Second).Format(time.RFC3339)
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return Write{}, err
+	}
+	u, err := c.endpoint("/v1/membership", nil, user, role)
+	if err != nil {
+		return Write{}, err
+	}
+	var w Write
+	_, err = c.call(ctx, request{method: http.MethodPost, url: u, body: bytes.NewReader(raw), ctype: "application/json", write: true}, &w)
+	return w, err
+}
+
+// Membership is the answer of [Client.MembershipWindow].
+type Membership struct {
+	// Result: whether the membership counts now (in its window, if it
+	// has one).
+	Result bool `json:"result"`
+	// StartsAt and ExpiresAt are its window's bounds, zero for none.
+	StartsAt  time.Time `json:"starts_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// Seq is the seq of the state the answer comes from.
+	Seq uint64 `json:"seq"`
+}
+
+// MembershipWindow reports whether user is a member of role now, and the
+// membership's window if it has one (counting now or not).
+func (c *Client) MembershipWindow(ctx context.Context, user, role string, opts ...ReadOption) (Membership, error) {
+	if err := nonEmpty("user", user, "role", role); err != nil {
+		return Membership{}, err
+	}
+	u, err := c.endpoint("/v1/membership", readQuery(opts), user, role)
+	if err != nil {
+		return Membership{}, err
+	}
+	var m Membership
+	m.Seq, err = c.call(ctx, request{method: http.MethodGet, url: u}, &m)
+	return m, err
 }
 
 // DelMembership removes user from role. Result: true (also when not a

@@ -193,6 +193,8 @@ func (t *tables) releasePerm(p uint32) {
 	t.freePerms = append(t.freePerms, p)
 }
 
+// addMembership puts user in role, with the window it had if it was a
+// member already; t.mu must be held for writing.
 func (t *tables) addMembership(user, role string) bool {
 	r, ok := t.roles[role]
 	if !ok {
@@ -248,7 +250,7 @@ func (t *tables) delMembership(user, role string) {
 // user once it has no role left; t.mu must be held for writing.
 func (t *tables) removeUserRole(user string, e *userEntry, r uint32) {
 	t.memberships--
-	if e.n == 1 {
+	if e.n&^winFlag == 1 {
 		t.freeUser(user, e.idx)
 		return
 	}
@@ -268,6 +270,7 @@ func (t *tables) removeUserRole(user string, e *userEntry, r uint32) {
 func (t *tables) freeUser(user string, u uint32) {
 	t.users.del(user) // the entry is gone; the name goes after, as del may read it
 	delete(t.userExt, u)
+	t.dropWin(u)
 	t.userNames[u] = ""
 	t.freeUsers = append(t.freeUsers, u)
 }

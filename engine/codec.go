@@ -28,6 +28,9 @@ const (
 	snapshotFormat     = 1
 	snapshotInclusions = 2
 	snapshotFormatKeys = 3
+	// snapshotFormatWindows is snapshotFormatKeys and the memberships'
+	// windows after the keys, written only for a tenant with a window.
+	snapshotFormatWindows = 4
 	// The flags of the keys section: the first key is revoked, the tenant
 	// is deleted (a version before deletion reads the second as a bad
 	// flag, and refuses the snapshot).
@@ -110,7 +113,7 @@ func (ev *Event) UnmarshalBinary(data []byte) error {
 // needs.
 func appendChange(dst []byte, c *Change) []byte {
 	dst = append(dst, byte(c.Op))
-	needs := c.Op.Needs()
+	needs := c.Op.Needs() | c.Op.May()
 	for f := Field(0); f < numFields; f++ {
 		if fields[f].always || needs.Has(f) {
 			dst = appendString(dst, f.Of(c))
@@ -149,6 +152,9 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 	if len(s.Keys) > 0 || s.FirstKeyRevoked || s.Deleted {
 		format = snapshotFormatKeys
 	}
+	if len(s.Windows) > 0 {
+		format = snapshotFormatWindows
+	}
 	dst := make([]byte, 0, size)
 	dst = appendHead(dst, format, s.Tenant, s.Seq)
 	dst = appendStrings(dst, s.Users)
@@ -170,7 +176,7 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 			}
 		}
 	}
-	if format == snapshotFormatKeys {
+	if format >= snapshotFormatKeys {
 		var flags byte
 		if s.FirstKeyRevoked {
 			flags |= snapFirstRevoked
@@ -193,7 +199,42 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 			dst = binary.AppendVarint(dst, nanos)
 		}
 	}
+	if format == snapshotFormatWindows {
+		dst = binary.AppendUvarint(dst, uint64(len(s.Windows)))
+		for _, w := range s.Windows {
+			dst = binary.AppendUvarint(dst, uint64(w.User))
+			dst = binary.AppendUvarint(dst, uint64(w.Role))
+			dst = appendBound(dst, w.Window.StartsAt)
+			dst = appendBound(dst, w.Window.ExpiresAt)
+		}
+	}
 	return dst, nil
+}
+
+// appendBound appends a window's bound: 0 for none, else 1 and its Unix
+// seconds.
+func appendBound(dst []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(dst, 0)
+	}
+	return binary.AppendVarint(append(dst, 1), t.Unix())
+}
+
+// bound reads what appendBound writes.
+func (d *decoder) bound() time.Time {
+	switch d.byte() {
+	case 0:
+		return time.Time{}
+	case 1:
+		sec := d.varint()
+		if sec < minWindowSec || sec > maxWindowSec {
+			d.fail("window time out of range")
+			return time.Time{}
+		}
+		return time.Unix(sec, 0).UTC()
+	}
+	d.fail("bad window bound")
+	return time.Time{}
 }
 
 // UnmarshalBinary decodes s from data. It checks the encoding, not the
@@ -201,9 +242,9 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 func (s *Snapshot) UnmarshalBinary(data []byte) error {
 	d := decoder{b: data}
 	var out Snapshot
-	format, ok := d.head(&out.Tenant, &out.Seq, snapshotFormat, snapshotInclusions, snapshotFormatKeys)
+	format, ok := d.head(&out.Tenant, &out.Seq, snapshotFormat, snapshotInclusions, snapshotFormatKeys, snapshotFormatWindows)
 	if !ok {
-		return fmt.Errorf("%w: unknown snapshot format %d (this version reads %d to %d)", ErrCorrupt, format, snapshotFormat, snapshotFormatKeys)
+		return fmt.Errorf("%w: unknown snapshot format %d (this version reads %d to %d)", ErrCorrupt, format, snapshotFormat, snapshotFormatWindows)
 	}
 	out.Users = d.strings()
 	out.Permissions = d.strings()
@@ -216,7 +257,7 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 			}
 		}
 	}
-	if format == snapshotFormatKeys {
+	if format >= snapshotFormatKeys {
 		flags := d.byte()
 		if flags&^(snapFirstRevoked|snapDeleted) != 0 {
 			d.fail(fmt.Sprintf("unknown tenant flags %#x (written by a newer version?)", flags))
@@ -233,6 +274,17 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 				if nanos := d.varint(); nanos != 0 {
 					k.Created = time.Unix(0, nanos).UTC()
 				}
+			}
+		}
+	}
+	if format == snapshotFormatWindows {
+		// A window takes at least 1+1+1+1 bytes.
+		if n := d.count(4); d.err == nil {
+			out.Windows = make([]MemberWindow, n)
+			for i := range out.Windows {
+				w := &out.Windows[i]
+				w.User, w.Role = d.uint32(), d.uint32()
+				w.Window.StartsAt, w.Window.ExpiresAt = d.bound(), d.bound()
 			}
 		}
 	}
@@ -332,6 +384,15 @@ func (d *decoder) uvarint() uint64 {
 	return v
 }
 
+func (d *decoder) uint32() uint32 {
+	v := d.uvarint()
+	if v > math.MaxUint32 {
+		d.fail("index out of range")
+		return 0
+	}
+	return uint32(v)
+}
+
 func (d *decoder) varint() int64 {
 	v, n := binary.Varint(d.b)
 	if n <= 0 {
@@ -411,10 +472,12 @@ func (d *decoder) ascending() []uint32 {
 // change reads what appendChange writes.
 func (d *decoder) change() Change {
 	c := Change{Op: Op(d.byte())}
-	needs := c.Op.Needs()
+	needs := c.Op.Needs() | c.Op.May()
 	for f := Field(0); f < numFields; f++ {
 		if fields[f].always || needs.Has(f) {
-			*f.In(&c) = d.string()
+			if s := d.string(); s != "" || !c.Op.May().Has(f) {
+				*f.In(&c) = s
+			}
 		}
 	}
 	return c

@@ -19,6 +19,8 @@ func seedEvents() []*Event {
 	long := strings.Repeat("é", MaxNameLen/2)
 	return []*Event{
 		{Tenant: id, Seq: 1, ID: 42, Time: at, Change: Change{Op: OpAddRole, Role: "cookers"}},
+		{Tenant: id, Seq: 7, Time: at, Change: MembershipChange("jack", "cookers", Window{StartsAt: at.Truncate(time.Second), ExpiresAt: at.Add(time.Hour)})},
+		{Tenant: id, Seq: 8, Change: SweepChange(at)},
 		{Tenant: id, Seq: 2, ID: 1 << 63, Change: Change{Op: OpDelRole, Role: "cookers"}},
 		{Tenant: id, Seq: 300, Time: at, Change: Change{Op: OpAddPermission, Role: "cookers", Permission: "cook"}},
 		{Tenant: id, Seq: 1 << 40, Change: Change{Op: OpDelPermission, Role: "r", Permission: long}},
@@ -143,7 +145,17 @@ func seedSnapshots(t testing.TB) []*Snapshot {
 		w("c", Change{Op: OpAddInclusion, Role: pair[:1], Includes: pair[1:]})
 	}
 	w("c", Change{Op: OpDelRole, Role: "b"})
+	// Windows: a start, an end, both, and one made permanent again.
+	at := time.Date(2026, 12, 4, 18, 0, 0, 0, time.UTC)
+	w("d", Change{Op: OpAddRole, Role: "admin"})
+	w("d", Change{Op: OpAddRole, Role: "ops"})
+	w("d", MembershipChange("jack", "admin", Window{ExpiresAt: at}))
+	w("d", MembershipChange("jack", "ops", Window{StartsAt: at}))
+	w("d", MembershipChange("ann", "ops", Window{StartsAt: at.Add(-time.Hour), ExpiresAt: at}))
+	w("d", MembershipChange("sara", "ops", Window{ExpiresAt: at}))
+	w("d", Change{Op: OpAddMembership, Role: "ops", User: "sara"})
 	return []*Snapshot{
+		e.Snapshot(KeyID("d")),
 		e.Snapshot(KeyID("c")),
 		e.Snapshot(KeyID("a")),
 		e.Snapshot(KeyID("b")),
@@ -224,10 +236,10 @@ func appendUvarint(b []byte, x uint64) []byte {
 }
 
 func TestOpNames(t *testing.T) {
-	for op := Op(0); op < 16; op++ {
+	for op := Op(0); op < 20; op++ {
 		s := op.String()
 		back, err := ParseOp(s)
-		valid := op >= OpAddRole && op <= OpDelTenant
+		valid := op >= OpAddRole && op <= OpDelTenant || op == OpAddMembershipWindow || op == OpSweepWindows
 		if valid && (err != nil || back != op) {
 			t.Errorf("ParseOp(%q) = %v, %v; want %v", s, back, err, op)
 		}

@@ -94,9 +94,10 @@ func compactLookup(b []byte, off int, log uint8, entries int, name string) uint3
 	}
 }
 
-// compactOf returns t as a compact block, or nil if t is past the limits.
+// compactOf returns t as a compact block, or nil if t is past the limits
+// or holds what a block does not (inclusions, membership windows).
 func compactOf(t *tables) *compact {
-	if t.inclusions > 0 || len(t.roles) > compactMaxRoles || t.users.len() > compactMaxNames || t.perms.len() > compactMaxNames {
+	if t.inclusions > 0 || t.windowed > 0 || len(t.roles) > compactMaxRoles || t.users.len() > compactMaxNames || t.perms.len() > compactMaxNames {
 		return nil
 	}
 	facts := t.memberships

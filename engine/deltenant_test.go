@@ -118,7 +118,7 @@ func TestDeletedSnapshotChecked(t *testing.T) {
 func throughBinary(t interface {
 	Helper()
 	Fatal(...any)
-}, snap *Snapshot) (*Engine, []byte) {
+}, snap *Snapshot, opts ...Option) (*Engine, []byte) {
 	t.Helper()
 	b, err := snap.MarshalBinary()
 	if err != nil {
@@ -128,7 +128,7 @@ func throughBinary(t interface {
 	if err := back.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
-	e := New()
+	e := New(opts...)
 	if err := e.Restore(&back); err != nil {
 		t.Fatal(err)
 	}

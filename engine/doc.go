@@ -14,6 +14,14 @@
 // granted it, or includes a role that is. Deleting a role removes its grants,
 // its memberships and its inclusions with it, so nothing dangles.
 //
+// A membership may have a window (window.go): it counts only from its
+// starts_at and/or until its expires_at, by the engine's clock, in checks
+// and lists alike; a sweep event removes the memberships whose windows
+// ended before the time it names. A user with a window is checked from a
+// table of its own whose slot holds its roles with their windows, against
+// a clock read once per check (or batch); a tenant without windows never
+// reads the clock and is checked as before.
+//
 // A tenant may have more keys than the one it is named by (keys.go): each
 // a record of its state, made and revoked by events (add_key, del_key),
 // with a scope (check, read, admin) and the hash of its secret, never the
@@ -68,8 +76,9 @@
 // # Adding an op
 //
 // An op is a row of the op table in event.go. The row gives its name, the
-// fields it needs (each a valid name, the others empty), whether it is the
-// batch op, whether it states a fact (a line of an import or an export),
+// fields it needs (each a valid name, the others empty), those it may
+// carry or leave empty (a membership's window, which its check
+// validates), whether it is the batch op, whether it states a fact (a line of an import or an export),
 // any validation the fields cannot express, how it changes a tenant and
 // what it answers, on a tenant and on none. From the row derive [Op.String]
 // and [ParseOp], [Change.Validate] and [Event.Validate], the binary form
@@ -81,7 +90,7 @@
 //     renumber or reuse one), and its row; the methods that change and
 //     answer go beside the others (apply.go). A new field: a member of
 //     Change (or of KeyArgs, for fields only a few ops carry, which keeps
-//     every other change small), a Field constant after the others with a
+//     every other change small; or of WindowArgs), a Field constant after the others with a
 //     row of the field table (always false, so that stored events keep
 //     their form) and a case in [Field.In] and [Field.Of]. TestOpTable,
 //     TestFieldTable.

@@ -15,6 +15,7 @@ const shardBits = 10
 // Engine holds every tenant. Its zero value is not usable; call [New].
 type Engine struct {
 	now func() time.Time
+	clk *clock // judges membership windows (window.go)
 
 	mu sync.Mutex // serializes changes to the directory
 	// shards is a copy-on-write directory: readers load a shard's map
@@ -34,7 +35,7 @@ func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = n
 
 // New returns an empty Engine.
 func New(opts ...Option) *Engine {
-	e := &Engine{now: time.Now, keys: newKeyCache()}
+	e := &Engine{now: time.Now, clk: &clock{}, keys: newKeyCache()}
 	for _, o := range opts {
 		o(e)
 	}
@@ -78,7 +79,7 @@ func (e *Engine) tenantOrCreate(id TenantID) *Tenant {
 	if t := e.Tenant(id); t != nil {
 		return t
 	}
-	t := newTenant(id)
+	t := newTenant(id, e.clk)
 	e.put(t)
 	return t
 }

@@ -16,20 +16,22 @@ type Op uint8
 // The operations. Their numeric values are part of the stored format: never
 // renumber them.
 const (
-	OpAddRole       Op = 1  // Role
-	OpDelRole       Op = 2  // Role
-	OpAddPermission Op = 3  // Role, Permission
-	OpDelPermission Op = 4  // Role, Permission
-	OpAddMembership Op = 5  // User, Role
-	OpDelMembership Op = 6  // User, Role
-	OpBatch         Op = 7  // Changes, applied all together
-	OpClear         Op = 8  // nothing; only as the first change of a batch, which then replaces the tenant's state
-	OpAddInclusion  Op = 9  // Role, Includes: Role's members get Includes' permissions
-	OpDelInclusion  Op = 10 // Role, Includes
-	OpDelUser       Op = 11 // User: out of every role
-	OpAddKey        Op = 12 // Key: ID, Name, Scope, Hash: a key of the tenant (keys.go)
-	OpDelKey        Op = 13 // Key: ID, the key revoked
-	OpDelTenant     Op = 14 // nothing: the tenant is deleted, and refuses every later event (tenant.go)
+	OpAddRole             Op = 1  // Role
+	OpDelRole             Op = 2  // Role
+	OpAddPermission       Op = 3  // Role, Permission
+	OpDelPermission       Op = 4  // Role, Permission
+	OpAddMembership       Op = 5  // User, Role
+	OpDelMembership       Op = 6  // User, Role
+	OpBatch               Op = 7  // Changes, applied all together
+	OpClear               Op = 8  // nothing; only as the first change of a batch, which then replaces the tenant's state
+	OpAddInclusion        Op = 9  // Role, Includes: Role's members get Includes' permissions
+	OpDelInclusion        Op = 10 // Role, Includes
+	OpDelUser             Op = 11 // User: out of every role
+	OpAddKey              Op = 12 // Key: ID, Name, Scope, Hash: a key of the tenant (keys.go)
+	OpDelKey              Op = 13 // Key: ID, the key revoked
+	OpDelTenant           Op = 14 // nothing: the tenant is deleted, and refuses every later event (tenant.go)
+	OpAddMembershipWindow Op = 15 // User, Role, and StartsAt and/or ExpiresAt: a membership that counts only in its window (window.go)
+	OpSweepWindows        Op = 16 // ExpiresAt: every membership whose window ended at or before it goes
 )
 
 // opSpec is a row of the op table: all there is to know about one op.
@@ -40,6 +42,9 @@ type opSpec struct {
 	// needs are the fields the op carries, each a valid name; a change of
 	// the op must leave every other field empty.
 	needs FieldSet
+	// may are fields the op may carry or leave empty; its check validates
+	// them. They are written in the binary form, empty or not.
+	may FieldSet
 	// batch marks the op whose changes are in Event.Changes, applied in
 	// order and atomically; it carries no fields of its own.
 	batch bool
@@ -99,8 +104,8 @@ var ops = [...]opSpec{
 	},
 	OpAddMembership: {
 		name: "add_membership", needs: FieldSet(0).With(FieldRole).With(FieldUser), fact: true,
-		change: func(t *tables, c Change) bool { return t.addMembership(c.User, c.Role) },
-		answer: func(t *tables, c Change) (bool, bool) { return answerAdd(t.member(c)) },
+		change: func(t *tables, c Change) bool { return t.addMember(c.User, c.Role, forever) },
+		answer: func(t *tables, c Change) (bool, bool) { return t.windowAnswer(c) },
 	},
 	OpDelMembership: {
 		name: "del_membership", needs: FieldSet(0).With(FieldRole).With(FieldUser),
@@ -125,6 +130,20 @@ var ops = [...]opSpec{
 		name: "del_user", needs: FieldSet(0).With(FieldUser),
 		change: func(t *tables, c Change) bool { t.delUser(c.User); return true },
 		answer: func(t *tables, c Change) (bool, bool) { return true, t.users.get(c.User) != nil },
+		absent: answerOf(true, false),
+	},
+	OpAddMembershipWindow: {
+		name: "add_membership_window", needs: FieldSet(0).With(FieldRole).With(FieldUser), fact: true,
+		may:    FieldSet(0).With(FieldStartsAt).With(FieldExpiresAt),
+		check:  checkWindowChange,
+		change: func(t *tables, c Change) bool { return t.addMember(c.User, c.Role, c.window()) },
+		answer: func(t *tables, c Change) (bool, bool) { return t.windowAnswer(c) },
+	},
+	OpSweepWindows: {
+		name: "sweep_windows", needs: FieldSet(0).With(FieldExpiresAt),
+		check:  checkSweep,
+		change: func(t *tables, c Change) bool { t.sweep(c.window().until); return true },
+		answer: func(t *tables, c Change) (bool, bool) { return true, t.sweepable(c.window().until) },
 		absent: answerOf(true, false),
 	},
 	OpBatch: {
@@ -224,6 +243,15 @@ func (op Op) Needs() FieldSet {
 	return 0
 }
 
+// May returns the fields a change of op may carry or leave empty (see
+// [OpAddMembershipWindow]); none for most ops.
+func (op Op) May() FieldSet {
+	if s := op.spec(); s != nil {
+		return s.may
+	}
+	return 0
+}
+
 // IsBatch reports whether op is the batch op, whose changes are in
 // [Event.Changes].
 func (op Op) IsBatch() bool {
@@ -240,10 +268,16 @@ func (op Op) IsFact() bool {
 }
 
 // FactOp returns the op stating the fact that has exactly the given fields,
-// if there is one.
+// or else the one whose needed fields they hold with some of the fields it
+// may carry, if there is one.
 func FactOp(fields FieldSet) (Op, bool) {
 	for i := range ops {
 		if ops[i].fact && ops[i].needs == fields {
+			return Op(i), true
+		}
+	}
+	for i := range ops {
+		if s := &ops[i]; s.fact && s.may != 0 && fields&s.needs == s.needs && fields&^(s.needs|s.may) == 0 {
 			return Op(i), true
 		}
 	}
@@ -266,6 +300,9 @@ const (
 	FieldKeyName
 	FieldScope
 	FieldKeyHash
+	// The window fields (window.go): RFC 3339 times, to the second.
+	FieldStartsAt
+	FieldExpiresAt
 	numFields
 )
 
@@ -291,6 +328,8 @@ var fields = [numFields]fieldSpec{
 	FieldKeyName:    {name: "key_name"},
 	FieldScope:      {name: "scope"},
 	FieldKeyHash:    {name: "key_hash"},
+	FieldStartsAt:   {name: "starts_at"},
+	FieldExpiresAt:  {name: "expires_at"},
 }
 
 // Fields returns every field, in the order of the binary form.
@@ -338,6 +377,14 @@ func (f Field) In(c *Change) *string {
 		return &c.User
 	case FieldIncludes:
 		return &c.Includes
+	case FieldStartsAt, FieldExpiresAt:
+		if c.Window == nil {
+			c.Window = new(WindowArgs)
+		}
+		if f == FieldStartsAt {
+			return &c.Window.StartsAt
+		}
+		return &c.Window.ExpiresAt
 	}
 	if c.Key == nil {
 		c.Key = new(KeyArgs)
@@ -367,6 +414,14 @@ func (f Field) Of(c *Change) string {
 		return c.User
 	case FieldIncludes:
 		return c.Includes
+	case FieldStartsAt, FieldExpiresAt:
+		switch {
+		case c.Window == nil:
+			return ""
+		case f == FieldStartsAt:
+			return c.Window.StartsAt
+		}
+		return c.Window.ExpiresAt
 	}
 	if c.Key == nil {
 		return ""
@@ -416,6 +471,9 @@ type Change struct {
 	// pointer, so that the changes of a large import stay as small as
 	// they were.
 	Key *KeyArgs
+	// Window holds the window fields (window.go), nil for the ops that
+	// carry none.
+	Window *WindowArgs
 }
 
 // KeyArgs are the fields of a key op: a key's id, name, scope (check,
@@ -499,7 +557,7 @@ func (c *Change) Validate() error {
 		}
 	}
 	for f := Field(0); f < numFields; f++ {
-		if !s.needs.Has(f) && f.Of(c) != "" {
+		if !s.needs.Has(f) && !s.may.Has(f) && f.Of(c) != "" {
 			errs = append(errs, &inputError{fmt.Sprintf("%s op carries a %s", c.Op, f)})
 		}
 	}

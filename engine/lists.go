@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"time"
+
 	"github.com/RoaringBitmap/roaring/v2"
 )
 
@@ -24,8 +26,9 @@ const (
 )
 
 // each calls fn once for each name of list l of arg (a role, a user or a
-// permission, as l says), in no particular order; t.mu must be held.
-func (t *tables) each(l List, arg string, effective bool, fn func(string)) {
+// permission, as l says), in no particular order, counting only the
+// memberships open at now (window.go); t.mu must be held.
+func (t *tables) each(l List, arg string, effective bool, now int64, fn func(string)) {
 	switch l {
 	case ListRoles:
 		for name := range t.roles {
@@ -37,17 +40,17 @@ func (t *tables) each(l List, arg string, effective bool, fn func(string)) {
 		}
 	case ListRoleMembers:
 		if r, ok := t.roles[arg]; ok {
-			t.eachMember(t.reachOr([]uint32{r}, up, effective), fn)
+			t.eachMember(t.reachOr([]uint32{r}, up, effective), now, fn)
 		}
 	case ListUserRoles:
 		if u := t.users.get(arg); u != nil {
-			for _, r := range t.reachOr(t.userRoles(u), down, effective) {
+			for _, r := range t.reachOr(t.openRoles(u, now), down, effective) {
 				fn(t.roleRecs[r].name)
 			}
 		}
 	case ListUserPermissions:
 		if u := t.users.get(arg); u != nil {
-			t.eachPerm(t.reachOr(t.userRoles(u), down, true), fn)
+			t.eachPerm(t.reachOr(t.openRoles(u, now), down, true), fn)
 		}
 	case ListWhichRolesCan:
 		if p := t.perms.get(arg); p != nil {
@@ -57,7 +60,7 @@ func (t *tables) each(l List, arg string, effective bool, fn func(string)) {
 		if p := t.perms.get(arg); p != nil {
 			var roles []uint32
 			t.permRecs[p.idx].roles.each(func(r uint32) { roles = append(roles, r) })
-			t.eachMember(roles, fn)
+			t.eachMember(roles, now, fn)
 		}
 	case ListInclusions:
 		if r, ok := t.roles[arg]; ok {
@@ -82,9 +85,24 @@ func (t *tables) eachPerm(roles []uint32, fn func(string)) {
 	t.eachOf(roles, func(rec *roleRec) *roaring.Bitmap { return rec.perms }, func(p uint32) { fn(t.permRecs[p].name) })
 }
 
-// eachMember calls fn for each member of one of roles, once.
-func (t *tables) eachMember(roles []uint32, fn func(string)) {
-	t.eachOf(roles, func(rec *roleRec) *roaring.Bitmap { return rec.members }, func(u uint32) { fn(t.userNames[u]) })
+// eachMember calls fn for each member of one of roles whose membership is
+// open at now, once.
+func (t *tables) eachMember(roles []uint32, now int64, fn func(string)) {
+	members := func(rec *roleRec) *roaring.Bitmap { return rec.members }
+	if t.windowed > 0 {
+		members = func(rec *roleRec) *roaring.Bitmap {
+			r := t.roles[rec.name]
+			open := roaring.New()
+			rec.members.Iterate(func(u uint32) bool {
+				if t.openAt(u, r, now) {
+					open.Add(u)
+				}
+				return true
+			})
+			return open
+		}
+	}
+	t.eachOf(roles, members, func(u uint32) { fn(t.userNames[u]) })
 }
 
 // eachOf calls fn for each index in the union of set(roles), once.
@@ -102,25 +120,49 @@ func (t *tables) eachOf(roles []uint32, set func(*roleRec) *roaring.Bitmap, fn f
 
 // List returns list l of arg, sorted, each name once (see [List]);
 // effective asks for inclusions to be followed where a list does not
-// always follow them.
+// always follow them. Memberships count if they are open now.
 func (t *Tenant) List(l List, arg string, effective bool) []string {
+	return t.ListAt(l, arg, effective, time.Time{})
+}
+
+// ListAt is List with the memberships open at time at (now for a zero
+// at), by the windows of the tenant's state now.
+func (t *Tenant) ListAt(l List, arg string, effective bool, at time.Time) []string {
 	if t == nil {
 		return []string{}
 	}
 	var out []string
 	s, locked := t.rlock()
-	s.each(l, arg, effective, func(name string) { out = append(out, name) })
+	s.each(l, arg, effective, t.at(s, at), func(name string) { out = append(out, name) })
 	runlock(s, locked)
 	return sortedOrEmpty(out)
+}
+
+// at returns the time, in Unix seconds, at which s's memberships are
+// judged for a read at at (now for a zero at); 0 for a tenant without
+// windows, which never reads the clock.
+func (t *Tenant) at(s *tables, at time.Time) int64 {
+	switch {
+	case s.windowed == 0:
+		return 0
+	case at.IsZero():
+		return t.clk.now()
+	}
+	return at.Unix()
 }
 
 // Page returns a page of list l of arg (see [Tenant.List]), sorted, and
 // whether more follow it.
 func (t *Tenant) Page(l List, arg string, effective bool, q Page) ([]string, bool) {
+	return t.PageAt(l, arg, effective, q, time.Time{})
+}
+
+// PageAt is Page at time at (see [Tenant.ListAt]).
+func (t *Tenant) PageAt(l List, arg string, effective bool, q Page, at time.Time) ([]string, bool) {
 	p := newPager(q)
 	if t != nil {
 		s, locked := t.rlock()
-		s.each(l, arg, effective, p.add)
+		s.each(l, arg, effective, t.at(s, at), p.add)
 		runlock(s, locked)
 	}
 	return p.result()

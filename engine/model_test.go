@@ -30,9 +30,20 @@ func newModelTenant() *modelTenant { return &modelTenant{Tenant: refmodel.New()}
 
 type model struct {
 	tenants map[TenantID]*modelTenant
+	// now is the time windows are judged at (Unix seconds): the engine's
+	// window clock reads it too.
+	now int64
 }
 
-func newModel() *model { return &model{tenants: map[TenantID]*modelTenant{}} }
+func newModel() *model { return &model{tenants: map[TenantID]*modelTenant{}, now: modelEpoch} }
+
+// modelEpoch is the time windows are judged at in the model tests where
+// time does not pass, and where it begins in those where it does.
+const modelEpoch = 1700000000
+
+// atModelEpoch is the window clock of an engine compared with a model in
+// which time does not pass.
+var atModelEpoch = WithWindowClock(func() time.Time { return time.Unix(modelEpoch, 0) })
 
 // tenant returns id's tenant, creating it: the engine creates a tenant on
 // its first valid write, even a no-op one.
@@ -42,22 +53,27 @@ func (m *model) tenant(id TenantID) *modelTenant {
 		t = newModelTenant()
 		m.tenants[id] = t
 	}
+	t.Now = m.now
 	return t
 }
 
 // read returns id's tenant for reading; an unknown tenant reads as empty.
 func (m *model) read(id TenantID) *modelTenant {
 	if t, ok := m.tenants[id]; ok {
+		t.Now = m.now
 		return t
 	}
-	return newModelTenant()
+	t := newModelTenant()
+	t.Now = m.now
+	return t
 }
 
 // refChange is c as the reference model takes it.
 func refChange(c Change) refmodel.Change {
 	k := c.KeyFields()
 	return refmodel.Change{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User, Includes: c.Includes,
-		KeyID: k.ID, KeyName: k.Name, Scope: k.Scope}
+		KeyID: k.ID, KeyName: k.Name, Scope: k.Scope,
+		StartsAt: FieldStartsAt.Of(&c), ExpiresAt: FieldExpiresAt.Of(&c)}
 }
 
 // modelKeyIDs are the key ids the model test makes and revokes.
@@ -241,6 +257,8 @@ type pools struct {
 	// grow makes deletions rare, so that state builds up: a permission
 	// granted to many roles, users in many roles.
 	grow bool
+	// now, if set, is the time windows are drawn around.
+	now *int64
 }
 
 // queried returns the names to query: the pool and a name that is never
@@ -388,6 +406,20 @@ func drawName(t *rapid.T, pool []string, label string) string {
 	return rapid.SampledFrom(pool).Draw(t, label)
 }
 
+// drawWindow draws a membership window near now: each bound absent or a
+// few seconds from now, and sometimes not a window at all (no bound, or
+// a start not before the end), which writes refuse.
+func drawWindow(t *rapid.T, now int64) *WindowArgs {
+	bound := func(label string) string {
+		d := rapid.IntRange(-5, 8).Draw(t, label)
+		if d == 8 {
+			return ""
+		}
+		return FormatWindowTime(time.Unix(now+int64(d), 0))
+	}
+	return &WindowArgs{StartsAt: bound("starts"), ExpiresAt: bound("expires")}
+}
+
 // drawChange draws a change of a single op over p.
 func drawChange(t *rapid.T, p pools) Change {
 	// Weights: adds are likelier than deletes so that state builds up, but
@@ -397,19 +429,30 @@ func drawChange(t *rapid.T, p pools) Change {
 		OpAddPermission, OpAddPermission, OpAddPermission, OpDelPermission,
 		OpAddMembership, OpAddMembership, OpAddMembership, OpDelMembership,
 		OpAddInclusion, OpAddInclusion, OpDelInclusion, OpDelUser,
+		OpAddMembershipWindow, OpAddMembershipWindow, OpAddMembershipWindow, OpAddMembershipWindow, OpSweepWindows,
 	}
 	if p.grow && rapid.IntRange(0, 29).Draw(t, "delete?") != 0 {
-		ops = []Op{OpAddRole, OpAddPermission, OpAddPermission, OpAddMembership, OpAddMembership, OpAddInclusion}
+		ops = []Op{OpAddRole, OpAddPermission, OpAddPermission, OpAddMembership, OpAddMembership, OpAddInclusion, OpAddMembershipWindow}
 	}
 	op := rapid.SampledFrom(ops).Draw(t, "op")
 	c := Change{Op: op}
+	now := int64(modelEpoch)
+	if p.now != nil {
+		now = *p.now
+	}
+	if op == OpSweepWindows {
+		return SweepChange(time.Unix(now+int64(rapid.IntRange(-6, 2).Draw(t, "cutoff")), 0))
+	}
+	if op == OpAddMembershipWindow {
+		c.Window = drawWindow(t, now)
+	}
 	if op != OpDelUser {
 		c.Role = drawName(t, p.roles, "role")
 	}
 	switch op {
 	case OpAddPermission, OpDelPermission:
 		c.Permission = drawName(t, p.perms, "perm")
-	case OpAddMembership, OpDelMembership, OpDelUser:
+	case OpAddMembership, OpDelMembership, OpDelUser, OpAddMembershipWindow:
 		c.User = drawName(t, p.users, "user")
 	case OpAddInclusion, OpDelInclusion:
 		c.Includes = drawName(t, p.roles, "includes")
@@ -432,7 +475,7 @@ func write(e *Engine, key string, c Change) (bool, error) {
 		return e.AddMembership(key, c.User, c.Role)
 	case OpDelMembership:
 		return e.DelMembership(key, c.User, c.Role)
-	case OpAddKey, OpDelKey, OpDelTenant:
+	case OpAddKey, OpDelKey, OpDelTenant, OpAddMembershipWindow, OpSweepWindows:
 		return e.Write(key, c)
 	case OpAddInclusion:
 		return e.AddInclusion(key, c.Role, c.Includes)
@@ -461,16 +504,18 @@ func TestEngineMatchesModelBuiltAside(t *testing.T) {
 
 func engineMatchesModel(t *rapid.T) {
 	clock := time.Unix(1700000000, 0)
-	e := New(WithClock(func() time.Time { clock = clock.Add(time.Millisecond); return clock }))
 	m := newModel()
+	e := New(WithClock(func() time.Time { clock = clock.Add(time.Millisecond); return clock }),
+		WithWindowClock(func() time.Time { return time.Unix(m.now, 0) }))
 	p := drawPools(t)
+	p.now = &m.now
 	keys := append(slices.Clone(modelKeys), "unwritten")
 	writable := modelKeys
 	readOp := func(t *rapid.T, key string) {
 		r, mt := keyReader{e, key}, m.read(KeyID(key))
 		role, perm, user := drawName(t, p.roles, "role"), drawName(t, p.perms, "perm"), drawName(t, p.users, "user")
 		var got, want any
-		kind := rapid.IntRange(0, 15).Draw(t, "read")
+		kind := rapid.IntRange(0, 20).Draw(t, "read")
 		switch kind {
 		case 0:
 			got, want = r.HasRole(role), mt.HasRole(role)
@@ -505,6 +550,26 @@ func engineMatchesModel(t *rapid.T) {
 			got, want = r.Why(user, perm), mt.Why(user, perm)
 		case 15:
 			got, want = keysOf(e.Tenant(KeyID(key))), mt.Keys()
+		case 16, 17, 18, 19:
+			// A list as of another time: the state's windows, judged then.
+			at := m.now + int64(rapid.IntRange(-6, 6).Draw(t, "at"))
+			l := rapid.SampledFrom([]List{ListRoleMembers, ListUserRoles, ListUserPermissions, ListWhichUsersCan}).Draw(t, "list")
+			arg := map[List]string{ListRoleMembers: role, ListUserRoles: user, ListUserPermissions: user, ListWhichUsersCan: perm}[l]
+			effective := rapid.Bool().Draw(t, "effective")
+			got = e.TenantByKey(key).ListAt(l, arg, effective, time.Unix(at, 0))
+			mt.Now = at
+			want = mt.List(l, arg, effective)
+			mt.Now = m.now
+		case 20:
+			// The batch check, from one state and one reading of the clock.
+			var checks []Check
+			var answers []bool
+			for range rapid.IntRange(0, 4).Draw(t, "checks") {
+				c := Check{User: drawName(t, p.users, "user"), Permission: drawName(t, p.perms, "perm")}
+				checks = append(checks, c)
+				answers = append(answers, mt.UserHasPermission(c.User, c.Permission))
+			}
+			got, want = e.TenantByKey(key).CheckMany(checks, []bool{}), append([]bool{}, answers...)
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("read %d (role %q perm %q user %q) on %q: (-model +engine):\n%s", kind, role, perm, user, key, diff)
@@ -580,7 +645,8 @@ func engineMatchesModel(t *rapid.T) {
 			// permission gets granted to many roles (past smallRoleSet),
 			// a user joins many roles (past inlineRoles), or many roles
 			// come or go at once.
-			op := rapid.SampledFrom([]Op{OpAddRole, OpDelRole, OpAddPermission, OpDelPermission, OpAddMembership, OpDelMembership, OpAddInclusion, OpDelInclusion}).Draw(t, "bulk op")
+			op := rapid.SampledFrom([]Op{OpAddRole, OpDelRole, OpAddPermission, OpDelPermission, OpAddMembership, OpDelMembership, OpAddInclusion, OpDelInclusion, OpAddMembershipWindow}).Draw(t, "bulk op")
+			window := drawWindow(t, m.now)
 			perm, user := rapid.SampledFrom(p.perms).Draw(t, "perm"), rapid.SampledFrom(p.users).Draw(t, "user")
 			inc := rapid.SampledFrom(p.roles).Draw(t, "includes")
 			for _, role := range p.roles {
@@ -590,6 +656,8 @@ func engineMatchesModel(t *rapid.T) {
 					c.Permission = perm
 				case OpAddMembership, OpDelMembership:
 					c.User = user
+				case OpAddMembershipWindow:
+					c.User, c.Window = user, window
 				case OpAddInclusion, OpDelInclusion:
 					// Every role includes one (a role many include), or one
 					// includes every role, or a chain.
@@ -608,6 +676,9 @@ func engineMatchesModel(t *rapid.T) {
 			// A refused write: a bad key.
 			key = rapid.SampledFrom([]string{"", "key\n", string(make([]byte, MaxKeyLen+1))}).Draw(t, "bad key")
 			writeOp(t, key, drawChange(t, p))
+		case 6, 7:
+			// Time passes: windows open and close between operations.
+			m.now += int64(rapid.IntRange(1, 4).Draw(t, "seconds"))
 		case 3, 4:
 			// The tenant's keys: made, refused, revoked, between the
 			// changes of its facts (compact and in tables, built aside
@@ -673,7 +744,7 @@ func TestAnswerOfNilTenant(t *testing.T) {
 			t.Errorf("%v (%d changes): nil tenant's Answer says no change, but applying changed the state", ev.Op, len(ev.Changes))
 		}
 		// An existing but empty tenant must predict the same.
-		r2, c2 := newTenant(ev.Tenant).Answer(&ev.Change)
+		r2, c2 := newTenant(ev.Tenant, nil).Answer(&ev.Change)
 		if r2 != result || c2 != changes {
 			t.Errorf("%v: empty tenant answers (%v, %v), nil tenant (%v, %v)", ev.Op, r2, c2, result, changes)
 		}

@@ -90,8 +90,8 @@ func TestOpTable(t *testing.T) {
 			t.Errorf("%v: binary round trip gives %+v, %v; want %+v", op, back.Change, err, full)
 		}
 		if op.IsFact() {
-			if got, ok := FactOp(op.Needs()); !ok || got != op {
-				t.Errorf("FactOp(%v) = %v, %v; want %v", op.Needs().Fields(), got, ok, op)
+			if got, ok := FactOp(op.Needs() | op.May()); !ok || got != op {
+				t.Errorf("FactOp(%v) = %v, %v; want %v", (op.Needs() | op.May()).Fields(), got, ok, op)
 			}
 		}
 		for _, f := range Fields() {
@@ -99,6 +99,10 @@ func TestOpTable(t *testing.T) {
 			if c.Key != nil { // the key fields are shared: c gets its own
 				k := *c.Key
 				c.Key = &k
+			}
+			if c.Window != nil {
+				w := *c.Window
+				c.Window = &w
 			}
 			if op.Needs().Has(f) {
 				*f.In(&c) = ""
@@ -131,6 +135,10 @@ func sampleChange(op Op) Change {
 		return AddKeyChange(KeyRecord{ID: "k_0123456789abcdef", Name: "x-key_name", Scope: ScopeCheck, Hash: KeyID("x")})
 	case OpDelKey:
 		return DelKeyChange("k_0123456789abcdef")
+	case OpAddMembershipWindow:
+		return Change{Op: op, User: "x-user", Role: "x-role", Window: &WindowArgs{StartsAt: "2026-01-01T00:00:00Z", ExpiresAt: "2026-01-02T00:00:00Z"}}
+	case OpSweepWindows:
+		return Change{Op: op, Window: &WindowArgs{ExpiresAt: "2026-01-01T00:00:00Z"}}
 	}
 	c := Change{Op: op}
 	for _, f := range op.Needs().Fields() {

@@ -3,6 +3,7 @@ package engine
 import (
 	"slices"
 	"strings"
+	"time"
 )
 
 // Page asks for part of a sorted list: the names after After (exclusive,
@@ -166,7 +167,7 @@ func (t *Tenant) Why(user, perm string) []Via {
 	// Breadth first from the user's roles, a level at a time, so that each
 	// role's path is a shortest one, and the least by name among those.
 	paths := map[uint32][]string{}
-	level := slices.Clone(s.userRoles(u))
+	level := slices.Clone(s.openRoles(u, t.at(s, time.Time{})))
 	for _, r := range level {
 		paths[r] = []string{s.roleRecs[r].name}
 	}

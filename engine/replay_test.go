@@ -123,7 +123,7 @@ type harness struct {
 	followers []follower
 }
 
-func newHarness(p pools) *harness { return &harness{live: New(), m: newModel(), p: p} }
+func newHarness(p pools) *harness { return &harness{live: New(atModelEpoch), m: newModel(), p: p} }
 
 // step draws one event and applies it to the live engine, the model and
 // the followers, checking every answer.
@@ -207,7 +207,7 @@ func (h *harness) snapshot(t *rapid.T) {
 	if diff := cmp.Diff(snap, &dec, cmpopts.EquateEmpty()); diff != "" {
 		t.Fatalf("snapshot round trip (-taken +decoded):\n%s", diff)
 	}
-	fresh := New()
+	fresh := New(atModelEpoch)
 	if err := fresh.Restore(&dec); err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
@@ -259,7 +259,7 @@ func TestEventLogReplay(t *testing.T) {
 		for range steps {
 			h.step(t)
 		}
-		replay := New()
+		replay := New(atModelEpoch)
 		for i, data := range h.log {
 			var ev Event
 			if err := ev.UnmarshalBinary(data); err != nil {
@@ -289,6 +289,7 @@ func TestEventLogReplay(t *testing.T) {
 func modelFromSnapshot(s *Snapshot) *modelTenant {
 	m := newModelTenant()
 	m.seq = s.Seq
+	m.Now = modelEpoch
 	for _, r := range s.Roles {
 		m.change(Change{Op: OpAddRole, Role: r.Name})
 		for _, p := range r.Permissions {
@@ -303,6 +304,9 @@ func modelFromSnapshot(s *Snapshot) *modelTenant {
 		for _, b := range r.Includes {
 			m.change(Change{Op: OpAddInclusion, Role: r.Name, Includes: s.Roles[b].Name})
 		}
+	}
+	for _, w := range s.Windows {
+		m.change(MembershipChange(s.Users[w.User], s.Roles[w.Role].Name, w.Window))
 	}
 	return m
 }
@@ -363,6 +367,26 @@ func drawSnapshot(t *rapid.T, p pools) *Snapshot {
 			}
 		}
 	}
+	// Windows on some memberships, open or not at modelEpoch, in the
+	// snapshot's order (by user, then role).
+	for u := range s.Users {
+		for r := range s.Roles {
+			if !slices.Contains(s.Roles[r].Members, uint32(u)) || rapid.IntRange(0, 2).Draw(t, "window?") > 0 {
+				continue
+			}
+			var w Window
+			from, until := rapid.IntRange(-3, 3).Draw(t, "from"), rapid.IntRange(-3, 4).Draw(t, "until")
+			if from < until && from != 0 {
+				w.StartsAt = time.Unix(modelEpoch+int64(from), 0).UTC()
+			}
+			if until != 4 {
+				w.ExpiresAt = time.Unix(modelEpoch+int64(until), 0).UTC()
+			}
+			if !w.IsZero() && (w.StartsAt.IsZero() || w.ExpiresAt.IsZero() || w.StartsAt.Before(w.ExpiresAt)) {
+				s.Windows = append(s.Windows, MemberWindow{User: uint32(u), Role: uint32(r), Window: w})
+			}
+		}
+	}
 	return s
 }
 
@@ -373,7 +397,11 @@ func TestRestoreDrawnSnapshot(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		p := drawPools(t)
 		s := drawSnapshot(t, p)
-		e, _ := throughBinary(t, s)
+		e, data := throughBinary(t, s, atModelEpoch)
+		var dec Snapshot
+		if err := dec.UnmarshalBinary(data); err != nil || !reflect.DeepEqual(dec.Windows, s.Windows) {
+			t.Fatalf("windows %v, decoded %v (%v)", s.Windows, dec.Windows, err)
+		}
 		m := modelFromSnapshot(s)
 		id := s.Tenant
 		checkSame(t, "restored vs snapshot", e.Tenant(id), m, p)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -24,6 +25,16 @@ type Snapshot struct {
 	// Deleted marks a deleted tenant's tombstone: no names, no keys, the
 	// first key revoked, and every later event refused.
 	Deleted bool
+	// Windows are the memberships with a window (window.go), by user and
+	// role; every other membership is permanent.
+	Windows []MemberWindow
+}
+
+// MemberWindow is the window of one membership of a [Snapshot]: User is an
+// index into Snapshot.Users, Role one into Snapshot.Roles.
+type MemberWindow struct {
+	User, Role uint32
+	Window     Window
 }
 
 // RoleSnapshot is one role of a [Snapshot].
@@ -63,8 +74,8 @@ func (t *tables) snapshot() (*Snapshot, []snapRole) {
 		s.Deleted = t.keys.deleted
 	}
 	roles := make([]snapRole, 0, len(t.roles))
-	var pos []uint32 // a role's position in roles, by index, once there are inclusions
-	if t.inclusions > 0 {
+	var pos []uint32 // a role's position in roles, by index, once there are inclusions or windows
+	if t.inclusions > 0 || t.windowed > 0 {
 		pos = make([]uint32, len(t.roleRecs))
 	}
 	for i := range t.roleRecs {
@@ -75,7 +86,20 @@ func (t *tables) snapshot() (*Snapshot, []snapRole) {
 			roles = append(roles, snapRole{name: rec.name, perms: rec.perms.Clone(), members: rec.members.Clone()})
 		}
 	}
-	if pos != nil {
+	for u, ws := range t.userWin {
+		for _, x := range ws {
+			if x.window != forever {
+				s.Windows = append(s.Windows, MemberWindow{User: u, Role: pos[x.role], Window: x.window.public()})
+			}
+		}
+	}
+	slices.SortFunc(s.Windows, func(a, b MemberWindow) int {
+		if c := cmp.Compare(a.User, b.User); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Role, b.Role)
+	})
+	if t.inclusions > 0 {
 		for i, r := range roles {
 			for _, b := range t.roleRecs[t.roles[r.name]].includes {
 				roles[i].includes = append(roles[i].includes, pos[b])
@@ -249,6 +273,19 @@ func restoreTables(s *Snapshot) (*tables, error) {
 			e.inl = [inlineRoles]uint32{}
 		}
 		*v = e
+	}
+	for i, mw := range s.Windows {
+		w := windowOf(mw.Window)
+		if int(mw.User) >= len(s.Users) || int(mw.Role) >= len(s.Roles) || !t.roleRecs[mw.Role].members.Contains(mw.User) {
+			return nil, bad("window %d: not a membership", i)
+		}
+		if w == forever || w.from >= w.until {
+			return nil, bad("window %d: empty or no bound", i)
+		}
+		if i > 0 && (mw.User < s.Windows[i-1].User || mw.User == s.Windows[i-1].User && mw.Role <= s.Windows[i-1].Role) {
+			return nil, bad("window %d: out of order", i)
+		}
+		t.setWindow(t.users.get(s.Users[mw.User]), mw.Role, w)
 	}
 	// Names without a grant or a role took room that nothing holds.
 	t.perms.fit()

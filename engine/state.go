@@ -33,6 +33,8 @@ type Tenant struct {
 	// view tries again then.
 	small atomic.Pointer[compact]
 	cur   atomic.Pointer[tables]
+	// clk judges membership windows (window.go).
+	clk *clock
 }
 
 // inPlaceMax is the largest change, in table updates (see cost), made in
@@ -45,8 +47,8 @@ var inPlaceMax = 1024
 // just before it is published.
 var builtAside func()
 
-func newTenant(id TenantID) *Tenant {
-	t := &Tenant{id: id}
+func newTenant(id TenantID, clk *clock) *Tenant {
+	t := &Tenant{id: id, clk: clk}
 	t.small.Store(emptyCompact)
 	return t
 }
@@ -200,6 +202,8 @@ func (t *tables) changeCost(c *Change) int {
 		if r, ok := t.roles[c.Role]; ok && t.roleRecs[r].includedBy != nil {
 			return len(t.reach([]uint32{r}, up))
 		}
+	case OpSweepWindows:
+		return 1 + t.windowed // at most every membership with a window goes
 	}
 	return 1
 }
@@ -223,9 +227,12 @@ func (t *tables) clone() *tables {
 		memberships: t.memberships,
 		keys:        t.keys,
 		inclusions:  t.inclusions,
+		userWin:     maps.Clone(t.userWin),
+		windowed:    t.windowed,
 	}
 	c.users = t.users.clone(func(e *userEntry) string { return c.userNames[e.idx] })
 	c.perms = t.perms.clone(func(e *permEntry) string { return c.permRecs[e.idx].name })
+	c.winUsers = t.winUsers.clone(func(e *winEntry) string { return c.userNames[e.idx] })
 	for i := range t.roleRecs {
 		if rec := &t.roleRecs[i]; rec.name != "" {
 			c.roleRecs[i] = roleRec{name: rec.name, perms: rec.perms.Clone(), members: rec.members.Clone(),
@@ -310,7 +317,12 @@ func (t *Tenant) UserHasPermission(user, perm string) bool {
 		return c.has(user, perm)
 	}
 	m := s.ck.rlock()
-	ok := s.userHasPermission(user, perm)
+	var ok bool
+	if s.windowed == 0 {
+		ok = s.userHasPermission(user, perm)
+	} else {
+		ok = s.windowedCheck(user, perm, clamp32(t.clk.now()))
+	}
 	m.RUnlock()
 	return ok
 }
@@ -327,7 +339,12 @@ func (t *Tenant) UserHasPermissionAt(user, perm string) (ok bool, seq uint64) {
 		return c.has(user, perm), c.seq
 	}
 	m := s.ck.rlock()
-	ok, seq = s.userHasPermission(user, perm), s.seq
+	if s.windowed == 0 {
+		ok = s.userHasPermission(user, perm)
+	} else {
+		ok = s.windowedCheck(user, perm, clamp32(t.clk.now()))
+	}
+	seq = s.seq
 	m.RUnlock()
 	return ok, seq
 }
@@ -350,8 +367,15 @@ func (t *Tenant) CheckMany(checks []Check, out []bool) []bool {
 		return out
 	}
 	m := s.ck.rlock()
-	for i := range checks {
-		out = append(out, s.userHasPermission(checks[i].User, checks[i].Permission))
+	if s.windowed == 0 {
+		for i := range checks {
+			out = append(out, s.userHasPermission(checks[i].User, checks[i].Permission))
+		}
+	} else {
+		now := clamp32(t.clk.now()) // once for the batch
+		for i := range checks {
+			out = append(out, s.windowedCheck(checks[i].User, checks[i].Permission, now))
+		}
 	}
 	m.RUnlock()
 	return out
@@ -412,13 +436,18 @@ func (t *Tenant) Refusal(ev *Event) error {
 	return err
 }
 
-// HasMembership reports whether user is a member of role.
+// HasMembership reports whether user is a member of role, in its window
+// if it has one.
 func (t *Tenant) HasMembership(user, role string) bool {
 	if t == nil {
 		return false
 	}
 	s, locked := t.rlock()
-	ok := s.hasMembership(user, role)
+	var now int64
+	if s.windowed > 0 {
+		now = t.clk.now()
+	}
+	ok := s.hasMembership(user, role, now)
 	runlock(s, locked)
 	return ok
 }

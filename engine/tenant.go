@@ -19,14 +19,14 @@ const inlineRoles = 3
 // read.
 type userEntry struct {
 	idx uint32
-	n   uint32              // number of roles
+	n   uint32              // number of roles, and winFlag for a user with a window (window.go)
 	inl [inlineRoles]uint32 // the roles, sorted, while n <= inlineRoles
 }
 
 // userRoles returns u's roles, sorted; t.mu must be held.
 func (t *tables) userRoles(u *userEntry) []uint32 {
-	if u.n <= inlineRoles {
-		return u.inl[:u.n]
+	if n := u.n &^ winFlag; n <= inlineRoles {
+		return u.inl[:n]
 	}
 	return t.userExt[u.idx]
 }
@@ -34,7 +34,10 @@ func (t *tables) userRoles(u *userEntry) []uint32 {
 // setUserRoles sets u's roles to rs (sorted, owned by u from now on);
 // t.mu must be held for writing.
 func (t *tables) setUserRoles(u *userEntry, rs []uint32) {
-	u.n = uint32(len(rs))
+	if u.n&winFlag != 0 {
+		t.rewin(u, rs)
+	}
+	u.n = uint32(len(rs)) | u.n&winFlag
 	u.inl = [inlineRoles]uint32{}
 	if len(rs) <= inlineRoles {
 		copy(u.inl[:], rs)
@@ -104,6 +107,16 @@ type tables struct {
 	memberships int
 	inclusions  int // direct inclusions of one role in another
 
+	// userWin holds, for each user with a window on a membership (flagged
+	// by winFlag), every one of its roles with its window, sorted by role
+	// (window.go); windowed counts the memberships with a window. A list
+	// is replaced, never changed in place.
+	userWin  map[uint32][]roleWin
+	windowed int
+	// winUsers is what the check reads of the users of userWin: each one's
+	// roles with their windows, in its slot (window.go).
+	winUsers nameTable[winEntry]
+
 	// keys are the tenant's keys (keys.go), nil for none but the first.
 	keys *keySet
 	// now is the time of the event being applied, for the changes that
@@ -119,6 +132,7 @@ func newTables(id TenantID) *tables {
 	}
 	t.users = newNameTable(func(e *userEntry) string { return t.userNames[e.idx] })
 	t.perms = newNameTable(func(e *permEntry) string { return t.permRecs[e.idx].name })
+	t.winUsers = newNameTable(func(e *winEntry) string { return t.userNames[e.idx] })
 	return t
 }
 
@@ -130,7 +144,8 @@ func (t *tables) stats() Stats {
 	return Stats{Seq: t.seq, Users: t.users.len(), Roles: len(t.roles), Permissions: t.perms.len(), Memberships: t.memberships}
 }
 
-// userHasPermission is the check.
+// userHasPermission is the check of a tenant without windows (window.go
+// has the check of one with them).
 func (t *tables) userHasPermission(user, perm string) bool {
 	// Both lookups begin before either ends, so that when the two slots
 	// are not in the CPU caches, the two reads from memory overlap.
@@ -174,7 +189,7 @@ func (t *tables) hasPermission(role, perm string) bool {
 	return p != nil && t.directRoles(p.idx).has(r)
 }
 
-func (t *tables) hasMembership(user, role string) bool {
+func (t *tables) hasMembership(user, role string, now int64) bool {
 	u := t.users.get(user)
 	if u == nil {
 		return false
@@ -184,7 +199,7 @@ func (t *tables) hasMembership(user, role string) bool {
 		return false
 	}
 	_, found := slices.BinarySearch(t.userRoles(u), r)
-	return found
+	return found && t.windowOfMember(u, r).open(now)
 }
 
 func sortedOrEmpty(s []string) []string {

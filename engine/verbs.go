@@ -56,6 +56,13 @@ func (e *Engine) AddMembership(key, user, role string) (bool, error) {
 	return e.Write(key, Change{Op: OpAddMembership, User: user, Role: role})
 }
 
+// AddMembershipWindow puts user in role within window w (see window.go),
+// replacing the window the membership had; a zero w makes it permanent.
+// It answers false if the role does not exist.
+func (e *Engine) AddMembershipWindow(key, user, role string, w Window) (bool, error) {
+	return e.Write(key, MembershipChange(user, role, w))
+}
+
 // DelMembership takes user out of role; it answers true.
 func (e *Engine) DelMembership(key, user, role string) (bool, error) {
 	return e.Write(key, Change{Op: OpDelMembership, User: user, Role: role})

@@ -17,6 +17,8 @@ import (
 //	{"role": "cookers", "permission": "cook"}     a grant
 //	{"role": "cookers", "user": "sara"}           a membership
 //	{"role": "chefs", "includes": "cookers"}      an inclusion: chefs' members have cookers' permissions
+//	{"role": "admin", "user": "jack", "expires_at": "2026-12-04T18:00:00Z"}
+//	                                              a membership with a window ("starts_at" and/or "expires_at")
 //
 // GET /v1/export streams a tenant's whole state, from one consistent
 // snapshot whose seq is in the X-Auth-Seq header: roles first, then each
@@ -65,6 +67,13 @@ func (s *Server) export(ctx *fasthttp.RequestCtx) {
 			roles[i] = i
 		}
 		slices.SortFunc(roles, func(a, b int) int { return strings.Compare(snap.Roles[a].Name, snap.Roles[b].Name) })
+		var windows map[[2]uint32]engine.Window // by role and user, for the memberships with one
+		for _, w := range snap.Windows {
+			if windows == nil {
+				windows = make(map[[2]uint32]engine.Window, len(snap.Windows))
+			}
+			windows[[2]uint32{w.Role, w.User}] = w.Window
+		}
 		roleNames := make([]string, len(snap.Roles))
 		for i := range snap.Roles {
 			roleNames[i] = snap.Roles[i].Name
@@ -84,18 +93,18 @@ func (s *Server) export(ctx *fasthttp.RequestCtx) {
 				names []string
 				idx   []uint32
 			}{{"permission", snap.Permissions, r.Permissions}, {"user", snap.Users, r.Members}, {"includes", roleNames, r.Includes}} {
-				names := make([]string, len(line.idx))
-				for j, x := range line.idx {
-					names[j] = line.names[x]
-				}
-				slices.Sort(names)
-				for _, n := range names {
+				idx := slices.Clone(line.idx)
+				slices.SortFunc(idx, func(x, y uint32) int { return strings.Compare(line.names[x], line.names[y]) })
+				for _, x := range idx {
 					b = append(b[:0], `{"role": `...)
 					b = jsonstr.Append(b, r.Name)
 					b = append(b, `, "`...)
 					b = append(b, line.field...)
 					b = append(b, `": `...)
-					b = jsonstr.Append(b, n)
+					b = jsonstr.Append(b, line.names[x])
+					if line.field == "user" && windows != nil {
+						b = appendWindow(b, windows[[2]uint32{uint32(i), x}])
+					}
 					b = append(b, "}\n"...)
 					if _, err := w.Write(b); err != nil {
 						return

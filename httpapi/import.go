@@ -189,7 +189,7 @@ func countOps(changes []engine.Change) (roles, perms, members, inclusions int) {
 			roles++
 		case engine.OpAddPermission:
 			perms++
-		case engine.OpAddMembership:
+		case engine.OpAddMembership, engine.OpAddMembershipWindow:
 			members++
 		case engine.OpAddInclusion:
 			inclusions++
@@ -201,10 +201,13 @@ func countOps(changes []engine.Change) (roles, perms, members, inclusions int) {
 // importParse is an import's lines, parsed: roles apart (they are applied
 // first) and the other changes in fixed blocks, in the order read.
 type importParse struct {
-	roles  []engine.Change
-	blocks [][]importFact
-	n      int // facts in blocks
-	names  map[string]string
+	roles []engine.Change
+	// windowed are the memberships with a window, which a block's
+	// importFact has no room for; they follow the blocks.
+	windowed []engine.Change
+	blocks   [][]importFact
+	n        int // facts in blocks
+	names    map[string]string
 }
 
 var allFields = engine.Fields()
@@ -224,6 +227,10 @@ func (p *importParse) add(c engine.Change) {
 		p.roles = append(p.roles, c)
 		return
 	}
+	if c.Op == engine.OpAddMembershipWindow {
+		p.windowed = append(p.windowed, c)
+		return
+	}
 	f := importFact{op: c.Op, role: c.Role}
 	for _, fl := range allFields {
 		if fl != engine.FieldRole && c.Op.Needs().Has(fl) {
@@ -241,7 +248,7 @@ func (p *importParse) add(c engine.Change) {
 // changes returns every change, roles first, after the changes of first,
 // in one slice of the exact size; the blocks are let go as they are copied.
 func (p *importParse) changes(first ...engine.Change) []engine.Change {
-	out := make([]engine.Change, 0, len(first)+len(p.roles)+p.n)
+	out := make([]engine.Change, 0, len(first)+len(p.roles)+p.n+len(p.windowed))
 	out = append(out, first...)
 	out = append(out, p.roles...)
 	p.roles = nil
@@ -253,6 +260,8 @@ func (p *importParse) changes(first ...engine.Change) []engine.Change {
 		}
 		p.blocks[i] = nil
 	}
+	out = append(out, p.windowed...)
+	p.windowed = nil
 	return out
 }
 
@@ -323,11 +332,18 @@ func importLineFields() string {
 		if !op.IsFact() {
 			continue
 		}
-		var names []string
+		var names, may []string
 		for _, f := range op.Needs().Fields() {
 			names = append(names, strconv.Quote(f.String()))
 		}
-		alts = append(alts, strings.Join(names, " and "))
+		for _, f := range op.May().Fields() {
+			may = append(may, strconv.Quote(f.String()))
+		}
+		alt := strings.Join(names, " and ")
+		if len(may) > 0 {
+			alt += " with " + strings.Join(may, " and/or ")
+		}
+		alts = append(alts, alt)
 	}
 	return "a line has the fields of one fact: " + strings.Join(alts, ", or ")
 }

@@ -25,6 +25,10 @@ func TestImportLineOfEveryFact(t *testing.T) {
 		for _, f := range op.Needs().Fields() {
 			parts = append(parts, strconv.Quote(f.String())+": "+strconv.Quote("n-"+f.String()))
 		}
+		// The fields it may carry (a membership's window): each a time.
+		for i, f := range op.May().Fields() {
+			parts = append(parts, strconv.Quote(f.String())+": "+strconv.Quote("2026-12-0"+strconv.Itoa(i+1)+"T18:00:00Z"))
+		}
 		line := "{" + strings.Join(parts, ", ") + "}"
 		c, bad := parseImportLine(&p, []byte(line))
 		if bad != "" || c.Op != op {

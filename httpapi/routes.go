@@ -78,6 +78,13 @@ func (s *Server) both(method, path string, h func(a api) fasthttp.RequestHandler
 // change from them and writes it. The original's routes answer
 // {"result": bool}; /v1 adds the tenant's seq after the write.
 func (s *Server) writer(route string, names []string, change func(p *params) engine.Change) func(api) fasthttp.RequestHandler {
+	return s.writerCtx(route, names, func(_ *fasthttp.RequestCtx, p *params) (engine.Change, bool) { return change(p), true })
+}
+
+// writerCtx is writer for a change that also reads the request (its
+// body); change answers the request itself and returns false when it
+// refuses it.
+func (s *Server) writerCtx(route string, names []string, change func(ctx *fasthttp.RequestCtx, p *params) (engine.Change, bool)) func(api) fasthttp.RequestHandler {
 	return func(a api) fasthttp.RequestHandler {
 		return func(ctx *fasthttp.RequestCtx) {
 			p := getParams()
@@ -88,9 +95,13 @@ func (s *Server) writer(route string, names []string, change func(p *params) eng
 			if _, ok := s.authorize(ctx, p.key(), engine.ScopeAdmin, true); !ok {
 				return
 			}
+			c, ok := change(ctx, p)
+			if !ok {
+				return
+			}
 			wctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteDeadline)
 			defer cancel()
-			result, seq, err := s.svc.Write(wctx, p.key(), change(p))
+			result, seq, err := s.svc.Write(wctx, p.key(), c)
 			if err != nil {
 				s.writeWriteError(ctx, route, err, seq)
 				return
@@ -159,11 +170,20 @@ func (s *Server) listReader(names []string, top, field string, l engine.List, ef
 				if !ok {
 					return
 				}
-				if paged {
-					names, more := t.Page(l, arg, follow, q)
-					writePage(ctx, top, field, names, q, more)
+				at, ok := atArg(ctx)
+				if !ok {
 					return
 				}
+				if paged {
+					names, more := t.PageAt(l, arg, follow, q, at)
+					writePage(ctx, top, field, names, q, more)
+				} else {
+					writeList(ctx, top, field, t.ListAt(l, arg, follow, at))
+				}
+				if !at.IsZero() {
+					addAt(ctx, at)
+				}
+				return
 			}
 			writeList(ctx, top, field, t.List(l, arg, follow))
 		})(a)

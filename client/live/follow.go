@@ -226,5 +226,5 @@ func changeOf(c *client.Change) (engine.Change, error) {
 		return engine.Change{}, err
 	}
 	return engine.Change{Op: op, Role: c.Role, Permission: c.Permission, User: c.User, Includes: c.Includes,
-		Key: engine.NewKeyArgs(c.KeyID, c.KeyName, c.Scope, c.KeyHash)}, nil
+		Key: engine.NewKeyArgs(c.KeyID, c.KeyName, c.Scope, c.KeyHash), Window: engine.NewWindowArgs(c.StartsAt, c.ExpiresAt)}, nil
 }

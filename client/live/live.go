@@ -1,6 +1,7 @@
 package live
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -374,7 +375,15 @@ func (r *Replica) load(ctx context.Context) (*state, error) {
 		case f.Permission != "":
 			rs.Permissions = append(rs.Permissions, index(perms, &snap.Permissions, f.Permission))
 		case f.User != "":
-			rs.Members = append(rs.Members, index(users, &snap.Users, f.User))
+			u := index(users, &snap.Users, f.User)
+			rs.Members = append(rs.Members, u)
+			if f.StartsAt != "" || f.ExpiresAt != "" {
+				w, err := windowOf(f)
+				if err != nil {
+					return nil, fmt.Errorf("live: export: %w", err)
+				}
+				snap.Windows = append(snap.Windows, engine.MemberWindow{User: u, Role: uint32(roles[f.Role]), Window: w})
+			}
 		case included >= 0:
 			rs.Includes = append(rs.Includes, uint32(included))
 		}
@@ -387,9 +396,30 @@ func (r *Replica) load(ctx context.Context) (*state, error) {
 		slices.Sort(snap.Roles[i].Members)
 		snap.Roles[i].Members = slices.Compact(snap.Roles[i].Members)
 	}
+	slices.SortFunc(snap.Windows, func(a, b engine.MemberWindow) int {
+		if a.User != b.User {
+			return cmp.Compare(a.User, b.User)
+		}
+		return cmp.Compare(a.Role, b.Role)
+	})
 	eng := engine.New()
 	if err := eng.Restore(snap); err != nil {
 		return nil, fmt.Errorf("live: export: %w", err)
 	}
 	return &state{eng: eng, t: eng.Tenant(r.id), epoch: resp.Header.Get("X-Auth-Epoch")}, nil
+}
+
+// windowOf is the window of an export's membership line.
+func windowOf(f client.Fact) (engine.Window, error) {
+	var w engine.Window
+	var err error
+	if f.StartsAt != "" {
+		if w.StartsAt, err = engine.ParseWindowTime(f.StartsAt); err != nil {
+			return w, err
+		}
+	}
+	if f.ExpiresAt != "" {
+		w.ExpiresAt, err = engine.ParseWindowTime(f.ExpiresAt)
+	}
+	return w, err
 }

@@ -126,7 +126,12 @@ func randomWrite(t *testing.T, c *client.Client, rng *rand.Rand) uint64 {
 	role, user, perm := roles[rng.IntN(len(roles))], users[rng.IntN(len(users))], perms[rng.IntN(len(perms))]
 	var w client.Write
 	var err error
-	switch n := rng.IntN(20); {
+	switch n := rng.IntN(23); {
+	case n >= 20:
+		// A window: closed, not open yet, or open, far from now.
+		past, future := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+		bounds := [][2]time.Time{{{}, past}, {future, {}}, {past, future}}[n-20]
+		w, err = c.AddMembershipWindow(ctx, user, role, bounds[0], bounds[1])
 	case n < 4:
 		w, err = c.AddRole(ctx, role)
 	case n < 5:

@@ -77,6 +77,7 @@ type config struct {
 	tls             tlsConfig
 	readyNeedsBus   bool
 	admin           admin.Config
+	windowGrace     time.Duration
 }
 
 func main() {
@@ -128,6 +129,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	c.mongo.flags(fs, getenv)
 	c.bus.flags(fs, getenv)
 	c.tls.flags(fs, getenv)
+	fs.DurationVar(&c.windowGrace, "window-grace", 24*time.Hour, "memberships whose window ended longer ago than this are removed (one event per tenant, checked every minute)")
 	fs.BoolVar(&c.readyNeedsBus, "ready-needs-bus", true, "with a bus, /readyz answers 503 while the NATS link is down")
 	c.admin = admin.DefaultConfig()
 	fs.StringVar(&c.admin.Addr, "admin-addr", getenv("AUTH_ADMIN_ADDR"), "address of the admin listener (GET /admin/backup, /debug/pprof/), e.g. 127.0.0.1:4001; off unless set; not for the public network: a loopback address unless -admin-token is set (env AUTH_ADMIN_ADDR)")
@@ -186,6 +188,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if err := c.admin.Validate(); err != nil {
 		return c, fmt.Errorf("-admin-addr: %w", err)
+	}
+	if c.windowGrace < 0 {
+		return c, errors.New("-window-grace must not be negative: a sweep would remove memberships before their windows end")
 	}
 	return c, nil
 }
@@ -303,6 +308,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// back to the operating system while the server starts serving, so
 	// that the process's size is its state's, not the load's peak.
 	go debug.FreeOSMemory()
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() { defer close(swept); rep.RunSweeper(sweepCtx, cfg.windowGrace, replica.SweepRound, log) }()
+	defer func() { stopSweep(); <-swept }()
 
 	hcfg := cfg.http
 	hcfg.Logger = log

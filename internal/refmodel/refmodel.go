@@ -12,7 +12,9 @@ package refmodel
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
+	"time"
 )
 
 type set = map[string]bool
@@ -22,6 +24,33 @@ type set = map[string]bool
 type Change struct {
 	Op, Role, Permission, User, Includes string
 	KeyID, KeyName, Scope                string
+	// StartsAt and ExpiresAt are a membership's window (RFC 3339, "" for
+	// no bound); ExpiresAt is also a sweep's cutoff.
+	StartsAt, ExpiresAt string
+}
+
+// window is a membership's window in Unix seconds, [from, until).
+type window struct{ from, until int64 }
+
+var forever = window{math.MinInt64, math.MaxInt64}
+
+func parseWindow(starts, expires string) window {
+	w := forever
+	if starts != "" {
+		t, err := time.Parse(time.RFC3339, starts)
+		if err != nil {
+			panic(err)
+		}
+		w.from = t.Unix()
+	}
+	if expires != "" {
+		t, err := time.Parse(time.RFC3339, expires)
+		if err != nil {
+			panic(err)
+		}
+		w.until = t.Unix()
+	}
+	return w
 }
 
 // Key is one of a tenant's keys: its id, name and scope.
@@ -38,6 +67,11 @@ type Tenant struct {
 	perms    map[string]set // role → permissions granted to it
 	members  map[string]set // role → users in it
 	includes map[string]set // role → roles it includes directly
+	// windows are the memberships with a window, by role and user: such a
+	// membership counts only while Now is in it.
+	windows map[[2]string]window
+	// Now is the time (Unix seconds) at which windows are judged.
+	Now int64
 
 	reached map[string]set // a cache of reaches, emptied by every change
 
@@ -52,7 +86,30 @@ type Tenant struct {
 
 // New returns an empty tenant.
 func New() *Tenant {
-	return &Tenant{roles: set{}, perms: map[string]set{}, members: map[string]set{}, includes: map[string]set{}}
+	return &Tenant{roles: set{}, perms: map[string]set{}, members: map[string]set{}, includes: map[string]set{}, windows: map[[2]string]window{}}
+}
+
+// open is the members of each role whose membership counts at Now.
+func (t *Tenant) open() map[string]set {
+	out := map[string]set{}
+	for r, users := range t.members {
+		out[r] = set{}
+		for u := range users {
+			if w, ok := t.windows[[2]string{r, u}]; !ok || (w.from <= t.Now && t.Now < w.until) {
+				out[r][u] = true
+			}
+		}
+	}
+	return out
+}
+
+// dropWindows forgets the windows of memberships that are gone.
+func (t *Tenant) dropWindows() {
+	for k := range t.windows {
+		if !t.members[k[0]][k[1]] {
+			delete(t.windows, k)
+		}
+	}
 }
 
 // Clone returns a copy of t that shares nothing with it.
@@ -66,6 +123,7 @@ func (t *Tenant) Clone() *Tenant {
 		c.members[r] = maps.Clone(s)
 	}
 	c.keys, c.firstRevoked, c.deleted = slices.Clone(t.keys), t.firstRevoked, t.deleted
+	c.windows, c.Now = maps.Clone(t.windows), t.Now
 	for r, s := range t.includes {
 		c.includes[r] = maps.Clone(s)
 	}
@@ -76,17 +134,36 @@ func (t *Tenant) Clone() *Tenant {
 // state changed. It panics on an op it does not know.
 func (t *Tenant) Change(c Change) (result, changed bool) {
 	t.reached = nil
-	defer func() { t.reached = nil }()
+	defer func() { t.reached = nil; t.dropWindows() }()
 	switch c.Op {
 	case "del_tenant": // everything goes, and every later change is refused
+		now := t.Now
 		*t = *New()
-		t.firstRevoked, t.deleted = true, true
+		t.firstRevoked, t.deleted, t.Now = true, true, now
 		return true, true
 	case "clear": // the first change of a batch that replaces the state; keys stay
 		changed = len(t.roles) > 0
-		keys, revoked := t.keys, t.firstRevoked
+		keys, revoked, now := t.keys, t.firstRevoked, t.Now
 		*t = *New()
-		t.keys, t.firstRevoked = keys, revoked
+		t.keys, t.firstRevoked, t.Now = keys, revoked, now
+		return true, changed
+	case "add_membership_window":
+		w := parseWindow(c.StartsAt, c.ExpiresAt)
+		old, had := t.windows[[2]string{c.Role, c.User}]
+		result, changed = t.add(t.members, c.Role, c.User)
+		if result {
+			changed = changed || !had || old != w
+			t.windows[[2]string{c.Role, c.User}] = w
+		}
+		return result, changed
+	case "sweep_windows":
+		cutoff := parseWindow("", c.ExpiresAt).until
+		for k, w := range t.windows {
+			if w.until <= cutoff {
+				delete(t.members[k[0]], k[1])
+				changed = true
+			}
+		}
 		return true, changed
 	case "add_role":
 		if t.roles[c.Role] {
@@ -114,7 +191,10 @@ func (t *Tenant) Change(c Change) (result, changed bool) {
 	case "del_permission":
 		return t.del(t.perms, c.Role, c.Permission)
 	case "add_membership":
-		return t.add(t.members, c.Role, c.User)
+		_, had := t.windows[[2]string{c.Role, c.User}]
+		delete(t.windows, [2]string{c.Role, c.User})
+		result, changed = t.add(t.members, c.Role, c.User)
+		return result, changed || (result && had)
 	case "del_membership":
 		return t.del(t.members, c.Role, c.User)
 	case "add_inclusion":
@@ -261,7 +341,7 @@ func (t *Tenant) HasPermission(role, perm string) bool {
 
 // HasMembership reports whether role exists and has user as a member.
 func (t *Tenant) HasMembership(user, role string) bool {
-	return t.roles[role] && t.members[role][user]
+	return t.roles[role] && t.open()[role][user]
 }
 
 // HasInclusion reports whether role includes included directly.
@@ -272,7 +352,7 @@ func (t *Tenant) HasInclusion(role, included string) bool {
 // UserHasPermission reports whether one of user's roles is, or includes
 // (directly or not), a role granted perm.
 func (t *Tenant) UserHasPermission(user, perm string) bool {
-	return union(t.perms, t.below(t.rolesWith(t.members, user)))[perm]
+	return union(t.perms, t.below(t.rolesWith(t.open(), user)))[perm]
 }
 
 // Roles lists every role, sorted.
@@ -282,7 +362,7 @@ func (t *Tenant) Roles() []string { return sorted(t.roles) }
 func (t *Tenant) RolePermissions(role string) []string { return sorted(t.perms[role]) }
 
 // RoleMembers lists role's members, sorted.
-func (t *Tenant) RoleMembers(role string) []string { return sorted(t.members[role]) }
+func (t *Tenant) RoleMembers(role string) []string { return sorted(t.open()[role]) }
 
 // rolesWith is the set of roles whose set in sets holds name.
 func (t *Tenant) rolesWith(sets map[string]set, name string) set {
@@ -305,7 +385,7 @@ func union(sets map[string]set, roles set) set {
 }
 
 // UserRoles lists user's roles, sorted.
-func (t *Tenant) UserRoles(user string) []string { return sorted(t.rolesWith(t.members, user)) }
+func (t *Tenant) UserRoles(user string) []string { return sorted(t.rolesWith(t.open(), user)) }
 
 // below is every role reached from roles, them included.
 func (t *Tenant) below(roles set) set {
@@ -319,7 +399,7 @@ func (t *Tenant) below(roles set) set {
 // UserRolesEffective lists user's roles and the roles they include,
 // directly or not, sorted.
 func (t *Tenant) UserRolesEffective(user string) []string {
-	return sorted(t.below(t.rolesWith(t.members, user)))
+	return sorted(t.below(t.rolesWith(t.open(), user)))
 }
 
 // RolePermissionsEffective lists the permissions of role and of the roles
@@ -337,7 +417,7 @@ func (t *Tenant) RoleMembersEffective(role string) []string {
 	out := set{}
 	for r := range t.roles {
 		if t.reaches(r)[role] {
-			maps.Copy(out, t.members[r])
+			maps.Copy(out, t.open()[r])
 		}
 	}
 	return sorted(out)
@@ -349,7 +429,7 @@ func (t *Tenant) Inclusions(role string) []string { return sorted(t.includes[rol
 // UserPermissions lists the permissions of user's roles and of the roles
 // they include, sorted.
 func (t *Tenant) UserPermissions(user string) []string {
-	return sorted(union(t.perms, t.below(t.rolesWith(t.members, user))))
+	return sorted(union(t.perms, t.below(t.rolesWith(t.open(), user))))
 }
 
 // WhichRolesCan lists the roles whose members have perm, sorted.
@@ -368,7 +448,7 @@ func (t *Tenant) WhichRolesCan(perm string) []string {
 func (t *Tenant) WhichUsersCan(perm string) []string {
 	out := set{}
 	for _, r := range t.WhichRolesCan(perm) {
-		maps.Copy(out, t.members[r])
+		maps.Copy(out, t.open()[r])
 	}
 	return sorted(out)
 }
@@ -386,7 +466,7 @@ func (t *Tenant) Why(user, perm string) []Via {
 	// dist is each role's distance from the nearest of user's roles, by
 	// rounds of relaxation; best[r] the least path of that length.
 	best := map[string][]string{}
-	for r := range t.rolesWith(t.members, user) {
+	for r := range t.rolesWith(t.open(), user) {
 		best[r] = []string{r}
 	}
 	for changed := true; changed; {

@@ -199,12 +199,16 @@ type changeDoc struct {
 	KeyName string `bson:"key_name,omitempty"`
 	Scope   string `bson:"scope,omitempty"`
 	KeyHash string `bson:"key_hash,omitempty"`
+	// A membership's window (add_membership_window), a sweep's cutoff.
+	StartsAt  string `bson:"starts_at,omitempty"`
+	ExpiresAt string `bson:"expires_at,omitempty"`
 }
 
 func toChangeDoc(c *engine.Change) changeDoc {
 	k := c.KeyFields()
 	return changeDoc{Op: c.Op.String(), Role: c.Role, Permission: c.Permission, User: c.User, Includes: c.Includes,
-		KeyID: k.ID, KeyName: k.Name, Scope: k.Scope, KeyHash: k.Hash}
+		KeyID: k.ID, KeyName: k.Name, Scope: k.Scope, KeyHash: k.Hash,
+		StartsAt: engine.FieldStartsAt.Of(c), ExpiresAt: engine.FieldExpiresAt.Of(c)}
 }
 
 // newEventDoc returns the document of ev at seq; big is nil for an event
@@ -371,7 +375,7 @@ func fromChangeDoc(d *changeDoc) (engine.Change, error) {
 		return engine.Change{}, err
 	}
 	return engine.Change{Op: op, Role: d.Role, Permission: d.Permission, User: d.User, Includes: d.Includes,
-		Key: engine.NewKeyArgs(d.KeyID, d.KeyName, d.Scope, d.KeyHash)}, nil
+		Key: engine.NewKeyArgs(d.KeyID, d.KeyName, d.Scope, d.KeyHash), Window: engine.NewWindowArgs(d.StartsAt, d.ExpiresAt)}, nil
 }
 
 // tenantDoc lists a tenant in the tenants collection; it is inserted before

@@ -36,6 +36,8 @@ func TestEventDocRoundTrip(t *testing.T) {
 			Change: engine.Change{Op: engine.OpDelMembership, Role: "r", User: "u"}},
 		{Tenant: tn, ID: 9, Time: time.Unix(0, 1).UTC(), Change: engine.Change{Op: engine.OpBatch},
 			Changes: []engine.Change{{Op: engine.OpAddRole, Role: "a"}, {Op: engine.OpDelPermission, Role: "a", Permission: "x"}}},
+		{Tenant: tn, ID: 10, Change: engine.MembershipChange("u", "r", engine.Window{ExpiresAt: time.Date(2026, 12, 4, 18, 0, 0, 0, time.UTC)})},
+		{Tenant: tn, ID: 11, Change: engine.SweepChange(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))},
 	} {
 		raw := marshal(t, newEventDoc(&ev, hex, 42, nil))
 		got, c, err := decodeEvent(raw, tn, hex)
