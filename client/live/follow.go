@@ -37,6 +37,11 @@ func (r *Replica) run() {
 		} else {
 			var progressed bool
 			progressed, err = r.follow()
+			if errors.Is(err, errKeyRefused) {
+				r.opts.Logger.Warn("live: the server refuses the key; reads fail from now on", "tenant", r.id.String()[:8], "err", err)
+				r.revoke()
+				return
+			}
 			if errors.Is(err, errRebuild) {
 				r.opts.Logger.Info("live: rebuilding from an export", "tenant", r.id.String()[:8], "why", err)
 				rebuild = true
@@ -74,9 +79,21 @@ func (r *Replica) judge(stop <-chan struct{}) {
 			return
 		case <-t.C:
 			stale := r.Staleness() > r.opts.MaxStaleness
-			r.refuse.Store(stale && !r.opts.ServeStale)
+			r.refuse.Store(stale && !r.opts.ServeStale || r.revoked.Load())
 		}
 	}
+}
+
+// errKeyRefused: the server refused the key (401, or a stream that ended
+// with a revoked event): revoked, or its tenant deleted.
+var errKeyRefused = errors.New("live: the server refused the key")
+
+// revoke makes every read fail with ErrRevoked from now on, and wakes the
+// waiters to say so.
+func (r *Replica) revoke() {
+	r.revoked.Store(true)
+	r.refuse.Store(true)
+	r.notify()
 }
 
 // errRebuild: the stream cannot go on from the replica's state (another
@@ -143,6 +160,9 @@ func (r *Replica) follow() (progressed bool, err error) {
 		return false, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		return false, fmt.Errorf("%w: event stream: %s", errKeyRefused, resp.Status)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return false, fmt.Errorf("live: event stream: %s", resp.Status)
 	}
@@ -189,12 +209,14 @@ func (r *Replica) follow() (progressed bool, err error) {
 			}
 			if st.t.Seq() >= h.Seq {
 				r.fresh.Store(time.Now().UnixNano())
-				r.refuse.Store(false)
+				r.refuse.Store(r.revoked.Load())
 			}
 		case "reset":
 			var h heartbeat
 			_ = json.Unmarshal(d, &h)
 			return progressed, fmt.Errorf("%w: the server reset the stream (%s)", errRebuild, h.Reason)
+		case "revoked":
+			return progressed, fmt.Errorf("%w: %s", errKeyRefused, d)
 		case "error":
 			return progressed, fmt.Errorf("live: the event stream reported an error: %s", d)
 		}

@@ -26,6 +26,11 @@ var (
 	ErrStale = errors.New("live: the local replica is staler than its bound")
 	// ErrClosed: the replica was closed.
 	ErrClosed = errors.New("live: replica closed")
+	// ErrRevoked: the server refused the replica's key: it was revoked,
+	// or its tenant deleted. Reads fail from then on, whatever
+	// Options.ServeStale says, and the replica stops following: open
+	// another with a valid key.
+	ErrRevoked = errors.New("live: the replica's key is revoked, or its tenant deleted")
 )
 
 // Options configure a Replica; the zero value is the defaults.
@@ -39,7 +44,9 @@ type Options struct {
 	// answering if ServeStale. Default 10 s.
 	MaxStaleness time.Duration
 	// ServeStale keeps reads answering from the last state past
-	// MaxStaleness (fail open); the default fails closed.
+	// MaxStaleness (fail open); the default fails closed. A key the
+	// server refuses (revoked, or its tenant deleted) fails closed
+	// whatever this says (ErrRevoked).
 	ServeStale bool
 	// Heartbeat is the interval the replica asks the server's heartbeats
 	// to come at: each tells it the tenant's head. Default MaxStaleness/4,
@@ -66,6 +73,8 @@ type Replica struct {
 	// refuse is set by the staleness ticker when reads must fail closed:
 	// a read loads a flag, it never reads the clock.
 	refuse atomic.Bool
+	// revoked is set, with refuse, when the server refuses the key.
+	revoked atomic.Bool
 	// fresh is when the replica last knew it was at the server's head
 	// (Unix ns).
 	fresh atomic.Int64
@@ -172,6 +181,9 @@ func (r *Replica) Wait(ctx context.Context, seq uint64) error {
 		if closed {
 			return ErrClosed
 		}
+		if r.revoked.Load() {
+			return ErrRevoked
+		}
 		if r.Seq() >= seq {
 			return nil
 		}
@@ -198,6 +210,9 @@ func (r *Replica) tenant() (*engine.Tenant, error) {
 	if r.refuse.Load() {
 		if r.isClosed() {
 			return nil, ErrClosed
+		}
+		if r.revoked.Load() {
+			return nil, ErrRevoked
 		}
 		return nil, ErrStale
 	}
