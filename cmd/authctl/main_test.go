@@ -391,3 +391,28 @@ func TestStatusPingAndConfig(t *testing.T) {
 		t.Errorf("behind = %+v", r)
 	}
 }
+
+// TestMemberWindowCommands: member add takes a window (-for, -until,
+// -from), which the server keeps and the check honours; a bad time or both
+// -for and -until are refused and change nothing.
+func TestMemberWindowCommands(t *testing.T) {
+	e := newEnv(t)
+	e.run("role", "add", "admins")
+	e.run("perm", "add", "admins", "deploy")
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	e.expect(0, "role admins: jack added until "+until+" (seq 3)\n", "member", "add", "-until", until, "admins", "jack")
+	e.expect(0, "yes\n", "can", "jack", "deploy")
+	from := time.Now().Add(time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	e.expect(0, "role admins: ann added from "+from+" (seq 4)\n", "member", "add", "-from", from, "admins", "ann")
+	e.expect(exitNo, "no\n", "can", "ann", "deploy")
+	if r := e.run("member", "add", "-for", "1h", "admins", "bob"); r.code != 0 || !strings.HasPrefix(r.stdout, "role admins: bob added until ") {
+		t.Fatalf("member add -for: %+v", r)
+	}
+	w, err := client.New(e.url, testKey).MembershipWindow(context.Background(), "bob", "admins")
+	if err != nil || w.ExpiresAt.IsZero() || time.Until(w.ExpiresAt) > time.Hour || time.Until(w.ExpiresAt) < 50*time.Minute {
+		t.Fatalf("bob's window: %+v, %v", w, err)
+	}
+	e.expect(exitError, "", "member", "add", "-until", "friday", "admins", "carl")
+	e.expect(exitError, "", "member", "add", "-for", "1h", "-until", until, "admins", "carl")
+	e.expect(0, "role admins: carl added (seq 6)\n", "member", "add", "admins", "carl")
+}

@@ -1,6 +1,12 @@
 package main
 
-import "auth/client"
+import (
+	"flag"
+	"fmt"
+	"time"
+
+	"auth/client"
+)
 
 // modelCommands change and read the model: roles, the permissions granted
 // to them, their members, and a user's roles and permissions.
@@ -38,10 +44,7 @@ var modelCommands = []command{
 
 	// The client names the user first, as the original's routes do; the
 	// CLI names the role first, as perm does.
-	{words: "member add", args: "<role> <user>", nargs: 2, help: "add a member (exit 1 if there is no such role)", run: func(x *cli, n []string) (int, error) {
-		w, err := x.c.AddMembership(x.ctx, n[1], n[0])
-		return x.write(w, err, exitNo, "role %s: %s added", "role %s does not exist: %s not added", n[0], n[1])
-	}},
+	{words: "member add", args: "[-for D | -until T] [-from T] <role> <user>", nargs: -1, help: "add a member, for good or within a window (RFC 3339 times); exit 1 if there is no such role", run: (*cli).memberAdd},
 	{words: "member del", args: "<role> <user>", nargs: 2, help: "remove a member", run: func(x *cli, n []string) (int, error) {
 		w, err := x.c.DelMembership(x.ctx, n[1], n[0])
 		return x.write(w, err, exitOK, "role %s: %s removed", "role %s: %s removed", n[0], n[1])
@@ -72,4 +75,49 @@ var modelCommands = []command{
 		return x.write(w, err, exitOK, "user %s: out of every role", "user %s: out of every role", n[0])
 	}},
 	listCommand("user perms", "<user>", "the user's permissions, through its roles", (*client.Client).UserPermissions),
+}
+
+// memberAdd adds a member: for good, or, with -for, -until or -from, only
+// within that window (replacing the window it had).
+func (x *cli) memberAdd(args []string) (int, error) {
+	fs := flag.NewFlagSet("member add", flag.ContinueOnError)
+	fs.SetOutput(x.stderr)
+	forD := fs.Duration("for", 0, "the membership ends this long from now")
+	until := fs.String("until", "", "the membership ends at this time (RFC 3339)")
+	from := fs.String("from", "", "the membership starts at this time (RFC 3339)")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 2 || (*forD != 0 && *until != "") || *forD < 0 {
+		return 0, errArgs
+	}
+	role, user := fs.Arg(0), fs.Arg(1)
+	var starts, ends time.Time
+	for _, t := range []struct {
+		s   string
+		dst *time.Time
+	}{{*from, &starts}, {*until, &ends}} {
+		if t.s == "" {
+			continue
+		}
+		v, err := time.Parse(time.RFC3339, t.s)
+		if err != nil {
+			fmt.Fprintf(x.stderr, "authctl: %v\n", err)
+			return 0, errArgs
+		}
+		*t.dst = v
+	}
+	if *forD > 0 {
+		ends = time.Now().Add(*forD)
+	}
+	if starts.IsZero() && ends.IsZero() {
+		w, err := x.c.AddMembership(x.ctx, user, role)
+		return x.write(w, err, exitNo, "role %s: %s added", "role %s does not exist: %s not added", role, user)
+	}
+	w, err := x.c.AddMembershipWindow(x.ctx, user, role, starts, ends)
+	window := ""
+	if !starts.IsZero() {
+		window += " from " + starts.UTC().Format(time.RFC3339)
+	}
+	if !ends.IsZero() {
+		window += " until " + ends.UTC().Truncate(time.Second).Format(time.RFC3339)
+	}
+	return x.write(w, err, exitNo, "role %s: %s added"+window, "role %s does not exist: %s not added", role, user)
 }
