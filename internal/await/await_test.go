@@ -80,7 +80,12 @@ func TestWorkers(t *testing.T) {
 		}
 		return true
 	})
-	Cond(t, 10*time.Second, "every other worker at 100 steps", func() bool {
+	// Worker 0 may start after the others are far along: wait for its
+	// ten steps too, or stop could come before its first.
+	Cond(t, 10*time.Second, "worker 0 done and every other worker at 100 steps", func() bool {
+		if !workerZeroDone.Load() {
+			return false
+		}
 		for w := 1; w < n; w++ {
 			if steps[w].Load() < 100 {
 				return false
