@@ -1,6 +1,7 @@
 package live_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -55,72 +56,57 @@ func TestFollowsKeyEvents(t *testing.T) {
 	}
 }
 
-// TestFollowsTenantDeletion: a live replica applies its tenant's deletion
-// from the stream: nothing of the tenant answers any more, and it never
-// answers from the state before it.
-func TestFollowsTenantDeletion(t *testing.T) {
-	srv := clienttest.New(t)
-	ctx := ctxT(t, time.Minute)
-	admin := client.New(srv.URL, testKey+"-deleted")
-	admin.AddRole(ctx, "cookers")
-	admin.AddPermission(ctx, "cookers", "cook")
-	admin.AddMembership(ctx, "sara", "cookers")
-	reader, err := admin.AddKey(ctx, "follower", client.ScopeRead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := live.Open(ctx, srv.URL, reader.Key, live.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	if ok, err := r.Check("sara", "cook"); !ok || err != nil {
-		t.Fatalf("Check before the deletion = %v, %v", ok, err)
-	}
-	if _, err := admin.DeleteTenant(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// The stream ends saying the key is refused: reads fail closed, and a
-	// wait for any seq says why rather than wait.
-	if err := r.Wait(ctx, 1<<40); !errors.Is(err, live.ErrRevoked) {
-		t.Fatalf("Wait after the deletion: %v, want ErrRevoked", err)
-	}
-	if ok, err := r.Check("sara", "cook"); ok || !errors.Is(err, live.ErrRevoked) {
-		t.Fatalf("Check after the deletion = %v, %v; want false, ErrRevoked", ok, err)
-	}
-	if roles, err := r.Roles(); len(roles) != 0 || !errors.Is(err, live.ErrRevoked) {
-		t.Fatalf("Roles after the deletion = %v, %v", roles, err)
-	}
-}
-
-// TestRevokedKeyFailsClosed: a live replica whose own key is revoked
-// stops answering (ErrRevoked), even when told to serve stale.
-func TestRevokedKeyFailsClosed(t *testing.T) {
-	srv := clienttest.New(t)
-	ctx := ctxT(t, time.Minute)
-	admin := client.New(srv.URL, testKey+"-revoked")
-	admin.AddRole(ctx, "cookers")
-	admin.AddPermission(ctx, "cookers", "cook")
-	admin.AddMembership(ctx, "sara", "cookers")
-	reader, err := admin.AddKey(ctx, "follower", client.ScopeRead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := live.Open(ctx, srv.URL, reader.Key, live.Options{ServeStale: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	if ok, err := r.Check("sara", "cook"); !ok || err != nil {
-		t.Fatalf("Check before the revocation = %v, %v", ok, err)
-	}
-	if _, err := admin.RevokeKey(ctx, reader.ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Wait(ctx, 1<<40); !errors.Is(err, live.ErrRevoked) {
-		t.Fatalf("Wait after the revocation: %v, want ErrRevoked", err)
-	}
-	if ok, err := r.Check("sara", "cook"); ok || !errors.Is(err, live.ErrRevoked) {
-		t.Fatalf("Check after the revocation = %v, %v; want false, ErrRevoked", ok, err)
+// TestKeyRefusedFailsClosed: a live replica whose tenant is deleted, or
+// whose own key is revoked (even one told to serve stale), stops
+// answering: the stream ends saying the key is refused, reads fail with
+// ErrRevoked rather than answer from the state before, and a wait for any
+// seq says why rather than wait.
+func TestKeyRefusedFailsClosed(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opts live.Options
+		cut  func(ctx context.Context, admin *client.Client, reader client.NewKey) error
+	}{
+		{"tenant deleted", live.Options{}, func(ctx context.Context, admin *client.Client, _ client.NewKey) error {
+			_, err := admin.DeleteTenant(ctx)
+			return err
+		}},
+		{"key revoked, serving stale", live.Options{ServeStale: true}, func(ctx context.Context, admin *client.Client, reader client.NewKey) error {
+			_, err := admin.RevokeKey(ctx, reader.ID)
+			return err
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := clienttest.New(t)
+			ctx := ctxT(t, time.Minute)
+			admin := client.New(srv.URL, testKey+"-refused")
+			admin.AddRole(ctx, "cookers")
+			admin.AddPermission(ctx, "cookers", "cook")
+			admin.AddMembership(ctx, "sara", "cookers")
+			reader, err := admin.AddKey(ctx, "follower", client.ScopeRead)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := live.Open(ctx, srv.URL, reader.Key, c.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close() })
+			if ok, err := r.Check("sara", "cook"); !ok || err != nil {
+				t.Fatalf("Check before = %v, %v", ok, err)
+			}
+			if err := c.cut(ctx, admin, reader); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Wait(ctx, 1<<40); !errors.Is(err, live.ErrRevoked) {
+				t.Fatalf("Wait after: %v, want ErrRevoked", err)
+			}
+			if ok, err := r.Check("sara", "cook"); ok || !errors.Is(err, live.ErrRevoked) {
+				t.Fatalf("Check after = %v, %v; want false, ErrRevoked", ok, err)
+			}
+			if roles, err := r.Roles(); len(roles) != 0 || !errors.Is(err, live.ErrRevoked) {
+				t.Fatalf("Roles after = %v, %v", roles, err)
+			}
+		})
 	}
 }
