@@ -124,15 +124,15 @@ func (e *Engine) Apply(ev *Event) (bool, error) {
 // in step; t.wmu is held.
 func (e *Engine) apply(t *Tenant, ev *Event) (result bool, err error) {
 	old := t.keySet()
-	if may, gone := revokes(ev, old); may {
-		e.revoking(t, gone, func() {
-			result, err = t.apply(ev)
-			e.reindex(t, old, t.keySet())
-		})
-		return result, err
+	change := func() {
+		result, err = t.apply(ev)
+		e.reindex(t, old, t.keySet())
 	}
-	result, err = t.apply(ev)
-	e.reindex(t, old, t.keySet())
+	if may, gone := revokes(ev, old); may {
+		e.revoking(t, gone, change)
+	} else {
+		change()
+	}
 	return result, err
 }
 
@@ -158,10 +158,16 @@ func (e *Engine) Restore(snap *Snapshot) error {
 			}
 		}
 	}
-	e.revoking(t, gone, func() {
+	swap := func() {
 		t.replace(n)
 		e.reindex(t, old, t.keySet())
-	})
+	}
+	firstRevoked := n.keys != nil && n.keys.firstRevoked && (old == nil || !old.firstRevoked)
+	if len(gone) > 0 || firstRevoked {
+		e.revoking(t, gone, swap)
+	} else {
+		swap() // nothing revoked: the cache stays as it is
+	}
 	return nil
 }
 

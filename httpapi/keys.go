@@ -204,20 +204,7 @@ func (s *Server) addKey(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, fasthttp.StatusBadRequest, "name: a key needs a name")
 		return
 	}
-	secret, rec, err := engine.NewKey(a.ID, name, scope)
-	if err != nil {
-		s.writeWriteError(ctx, "/v1/keys", err, 0)
-		return
-	}
-	wctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteDeadline)
-	defer cancel()
-	_, seq, err := s.svc.Write(wctx, key, engine.AddKeyChange(rec))
-	if err != nil {
-		s.writeWriteError(ctx, "/v1/keys", err, seq)
-		return
-	}
-	s.setSeq(ctx, seq)
-	writeNewKey(ctx, rec, secret, seq, "")
+	s.issueKey(ctx, "/v1/keys", key, a, name, scope, "")
 }
 
 func (s *Server) rotateKey(ctx *fasthttp.RequestCtx) {
@@ -229,23 +216,32 @@ func (s *Server) rotateKey(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
-	secret, rec, err := engine.NewKey(a.ID, name, engine.ScopeAdmin)
+	s.issueKey(ctx, "/v1/keys/rotate", key, a, name, engine.ScopeAdmin, a.Key)
+}
+
+// issueKey makes a key of a's tenant and answers it, its secret shown
+// this once: one add_key event, or, with revoked, one that also revokes
+// that key (a rotation).
+func (s *Server) issueKey(ctx *fasthttp.RequestCtx, route, key string, a engine.Access, name string, scope engine.Scope, revoked string) {
+	secret, rec, err := engine.NewKey(a.ID, name, scope)
 	if err != nil {
-		s.writeWriteError(ctx, "/v1/keys/rotate", err, 0)
+		s.writeWriteError(ctx, route, err, 0)
 		return
 	}
 	wctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteDeadline)
 	defer cancel()
-	seq, err := s.svc.WriteBatch(wctx, key, []engine.Change{
-		engine.AddKeyChange(rec),
-		engine.DelKeyChange(a.Key),
-	})
+	var seq uint64
+	if revoked == "" {
+		_, seq, err = s.svc.Write(wctx, key, engine.AddKeyChange(rec))
+	} else {
+		seq, err = s.svc.WriteBatch(wctx, key, []engine.Change{engine.AddKeyChange(rec), engine.DelKeyChange(revoked)})
+	}
 	if err != nil {
-		s.writeWriteError(ctx, "/v1/keys/rotate", err, seq)
+		s.writeWriteError(ctx, route, err, seq)
 		return
 	}
 	s.setSeq(ctx, seq)
-	writeNewKey(ctx, rec, secret, seq, a.Key)
+	writeNewKey(ctx, rec, secret, seq, revoked)
 }
 
 // writeNewKey answers a new key, its secret shown this once.
