@@ -20,6 +20,7 @@ func (t *tables) apply(ev *Event) (bool, error) {
 	t.now = ev.Time
 	if ev.Op == OpBatch {
 		for i := range ev.Changes {
+			t.pace(i)
 			t.change(&ev.Changes[i])
 		}
 		result = true
@@ -113,7 +114,10 @@ func (t *tables) delRole(name string) bool {
 		t.releasePerm(p)
 		return true
 	})
+	i := 0
 	rec.members.Iterate(func(u uint32) bool {
+		t.pace(i)
+		i++
 		name := t.userNames[u]
 		t.removeUserRole(name, t.users.get(name), r)
 		return true

@@ -62,6 +62,7 @@ func (ev *Event) AppendBinary(dst []byte) ([]byte, error) {
 	if ev.Op.IsBatch() {
 		dst = binary.AppendUvarint(dst, uint64(len(ev.Changes)))
 		for i := range ev.Changes {
+			pace(i)
 			dst = appendChange(dst, &ev.Changes[i])
 		}
 	}
@@ -94,6 +95,7 @@ func (ev *Event) UnmarshalBinary(data []byte) error {
 		if d.err == nil {
 			out.Changes = make([]Change, n)
 			for i := range out.Changes {
+				pace(i)
 				out.Changes[i] = d.change()
 			}
 		}

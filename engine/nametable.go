@@ -2,7 +2,6 @@ package engine
 
 import (
 	"hash/maphash"
-	"slices"
 )
 
 // A nameTable maps names to values of type V, for the two lookups every
@@ -225,5 +224,5 @@ func (t *nameTable[V]) resize(size int) {
 
 // clone returns a copy of t whose full reads names through full.
 func (t *nameTable[V]) clone(full func(*V) string) nameTable[V] {
-	return nameTable[V]{ctrl: slices.Clone(t.ctrl), slots: slices.Clone(t.slots), n: t.n, seed: t.seed, full: full}
+	return nameTable[V]{ctrl: cloneBig(t.ctrl), slots: cloneBig(t.slots), n: t.n, seed: t.seed, full: full}
 }

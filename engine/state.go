@@ -137,7 +137,9 @@ func (t *Tenant) apply(ev *Event) (bool, error) {
 
 // publish applies ev to n, a version no reader has seen, and publishes it.
 func (t *Tenant) publish(n *tables, ev *Event) (bool, error) {
+	n.aside = true
 	result, err := n.apply(ev)
+	n.aside = false
 	if err != nil && !errors.Is(err, ErrRefused) {
 		return false, err
 	}
@@ -217,13 +219,13 @@ func (t *tables) clone() *tables {
 		id:          t.id,
 		seq:         t.seq,
 		userExt:     maps.Clone(t.userExt),
-		userNames:   slices.Clone(t.userNames),
-		freeUsers:   slices.Clone(t.freeUsers),
+		userNames:   cloneBig(t.userNames),
+		freeUsers:   cloneBig(t.freeUsers),
 		roles:       maps.Clone(t.roles),
 		roleRecs:    make([]roleRec, len(t.roleRecs)),
-		freeRoles:   slices.Clone(t.freeRoles),
+		freeRoles:   cloneBig(t.freeRoles),
 		permRecs:    make([]permRec, len(t.permRecs)),
-		freePerms:   slices.Clone(t.freePerms),
+		freePerms:   cloneBig(t.freePerms),
 		memberships: t.memberships,
 		keys:        t.keys,
 		inclusions:  t.inclusions,
@@ -234,12 +236,14 @@ func (t *tables) clone() *tables {
 	c.perms = t.perms.clone(func(e *permEntry) string { return c.permRecs[e.idx].name })
 	c.winUsers = t.winUsers.clone(func(e *winEntry) string { return c.userNames[e.idx] })
 	for i := range t.roleRecs {
+		pace(i)
 		if rec := &t.roleRecs[i]; rec.name != "" {
 			c.roleRecs[i] = roleRec{name: rec.name, perms: rec.perms.Clone(), members: rec.members.Clone(),
 				includes: slices.Clone(rec.includes), includedBy: slices.Clone(rec.includedBy)}
 		}
 	}
 	for i := range t.permRecs {
+		pace(i)
 		c.permRecs[i] = permRec{name: t.permRecs[i].name, roles: t.permRecs[i].roles.clone()}
 		if d := t.permRecs[i].direct; d != nil {
 			dc := d.clone()

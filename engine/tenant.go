@@ -90,6 +90,9 @@ type tables struct {
 	mu  sync.RWMutex
 	ck  stripes
 	seq uint64
+	// aside is set while the tables are built aside (state.go): no reader
+	// sees them, so a long change may yield the processor (pace).
+	aside bool
 
 	users     nameTable[userEntry]
 	userExt   map[uint32][]uint32 // roles of users in more than inlineRoles, by user index
