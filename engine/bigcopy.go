@@ -70,3 +70,19 @@ func copyBig[E any](dst, src []E) int {
 	}
 	return n
 }
+
+// bigRoom is how much room growBig keeps ahead of a large buffer.
+const bigRoom = 1 << 20
+
+// growBig returns b with at least bigRoom bytes of room if it is past
+// bigRoom bytes, doubling it as append would but copying in preemptible
+// steps (an event of 2M changes encodes to tens of megabytes); a smaller
+// b is left to append.
+func growBig(b []byte) []byte {
+	if len(b) < bigRoom || cap(b)-len(b) >= bigRoom {
+		return b
+	}
+	n := make([]byte, len(b), 2*cap(b))
+	copyBig(n, b)
+	return n
+}

@@ -113,3 +113,21 @@ func TestLargeChangesYield(t *testing.T) {
 		t.Fatal("the changes were not applied")
 	}
 }
+
+func TestGrowBig(t *testing.T) {
+	small := make([]byte, 10, 16)
+	if g := growBig(small); &g[0] != &small[0] {
+		t.Fatal("growBig moved a small buffer")
+	}
+	b := make([]byte, bigRoom+5, bigRoom+10)
+	for i := range b {
+		b[i] = byte(i * 7)
+	}
+	g := growBig(b)
+	if !slices.Equal(g, b) || cap(g)-len(g) < bigRoom {
+		t.Fatalf("growBig: len %d cap %d, equal %v; want the same bytes and %d of room", len(g), cap(g), slices.Equal(g, b), bigRoom)
+	}
+	if h := growBig(g); &h[0] != &g[0] {
+		t.Fatal("growBig moved a buffer with room")
+	}
+}

@@ -63,6 +63,7 @@ func (ev *Event) AppendBinary(dst []byte) ([]byte, error) {
 		dst = binary.AppendUvarint(dst, uint64(len(ev.Changes)))
 		for i := range ev.Changes {
 			pace(i)
+			dst = growBig(dst)
 			dst = appendChange(dst, &ev.Changes[i])
 		}
 	}
