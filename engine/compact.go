@@ -36,6 +36,15 @@ type compact struct {
 	seq  uint64
 	b    []byte
 	keys *keySet // the tenant's keys (keys.go), beside the block
+	// The header's fields a check needs, copied beside the block's
+	// pointer: with them the check finds both table slots as soon as it
+	// has read the struct, rather than after a read of the block's first
+	// bytes, one wait on memory fewer when many tenants are checked.
+	ulog, plog   uint8
+	permsOff     uint16
+	entries      uint16 // the users' entries; the permissions' follow
+	permsEntries uint16
+	names        uint16
 }
 
 // Limits of a compact tenant; a tenant past any of them is kept in full
@@ -62,23 +71,22 @@ func compactHash(name string) uint32 { return uint32(maphash.String(compactSeed,
 // has is the check of a compact tenant.
 func (c *compact) has(user, perm string) bool {
 	b := c.b
-	um := compactLookup(b, compactHeader, b[0], int(le.Uint16(b[12:])), user)
+	um := compactLookup(b, compactHeader, c.ulog, int(c.entries), int(c.names), user)
 	if um == 0 {
 		return false
 	}
-	pm := compactLookup(b, int(le.Uint16(b[8:])), b[1], int(le.Uint16(b[12:]))+int(b[2])*compactEntry, perm)
+	pm := compactLookup(b, int(c.permsOff), c.plog, int(c.permsEntries), int(c.names), perm)
 	return um&pm != 0
 }
 
 // compactLookup finds name in the table at off (1<<log slots) whose
 // entries begin at entries, and returns its mask, or 0.
-func compactLookup(b []byte, off int, log uint8, entries int, name string) uint32 {
+func compactLookup(b []byte, off int, log uint8, entries, names int, name string) uint32 {
 	if log == 0 {
 		return 0
 	}
 	h := compactHash(name)
 	mask := uint32(1)<<log - 1
-	names := int(le.Uint16(b[14:]))
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := le.Uint32(b[off+4*int(i):])
 		if s == 0 {
@@ -204,7 +212,8 @@ func compactOf(t *tables) *compact {
 	for _, r := range roleNames {
 		put(-1, 0, 0, r, 0)
 	}
-	return &compact{seq: t.seq, b: b, keys: t.keys}
+	return &compact{seq: t.seq, b: b, keys: t.keys, ulog: ulog, plog: plog, permsOff: uint16(permsOff),
+		entries: uint16(entriesOff), permsEntries: uint16(entriesOff + compactEntry*len(users)), names: uint16(namesOff)}
 }
 
 // expand returns the tables of c's state, for tenant id, owned by the
