@@ -209,15 +209,22 @@ func effectiveArg(ctx *fasthttp.RequestCtx) (effective, ok bool) {
 // the seq it has; so a key revoked at that seq is refused. It also reports
 // the seq the read is answered at.
 func (s *Server) readTenantScoped(ctx *fasthttp.RequestCtx, a api, key string, need engine.Scope) (*engine.Tenant, bool) {
+	t, ok := s.tenantScoped(ctx, a, key, need)
+	if ok && a == v1 {
+		s.setSeq(ctx, t.Seq())
+	}
+	return t, ok
+}
+
+// tenantScoped is readTenantScoped for a read that reports its seq
+// itself (the export's is its snapshot's).
+func (s *Server) tenantScoped(ctx *fasthttp.RequestCtx, a api, key string, need engine.Scope) (*engine.Tenant, bool) {
 	acc, ok := s.awaitAccess(ctx, a, key, need)
 	if !ok {
 		return nil, false
 	}
 	if acc, ok = s.authorizeAccess(ctx, key, acc, need, false); !ok {
 		return nil, false
-	}
-	if a == v1 {
-		s.setSeq(ctx, acc.Tenant.Seq())
 	}
 	return acc.Tenant, true
 }
