@@ -117,15 +117,6 @@ func (r *Replica) rebuild() error {
 	return nil
 }
 
-// event is an event of the stream, as JSON.
-type event struct {
-	Seq  uint64    `json:"seq"`
-	Time time.Time `json:"time"`
-	Key  string    `json:"key"` // the id of the key that made it
-	client.Change
-	Changes []client.Change `json:"changes"`
-}
-
 // heartbeat is the data of a heartbeat or a reset.
 type heartbeat struct {
 	Seq    uint64 `json:"seq"`
@@ -180,7 +171,7 @@ func (r *Replica) follow() (progressed bool, err error) {
 		d := sev.Data
 		switch sev.Type {
 		case "", "message":
-			var e event
+			var e client.Event
 			if err := json.Unmarshal(d, &e); err != nil {
 				return progressed, fmt.Errorf("%w: malformed event: %w", errRebuild, err)
 			}
@@ -224,7 +215,7 @@ func (r *Replica) follow() (progressed bool, err error) {
 }
 
 // toEngine converts an event of the stream into dst.
-func toEngine(dst *engine.Event, id engine.TenantID, e *event) error {
+func toEngine(dst *engine.Event, id engine.TenantID, e *client.Event) error {
 	c, err := changeOf(&e.Change)
 	if err != nil {
 		return err
