@@ -86,12 +86,7 @@ func (s *Server) writer(route string, names []string, change func(p *params) eng
 // refuses it.
 func (s *Server) writerCtx(route string, names []string, change func(ctx *fasthttp.RequestCtx, p *params) (engine.Change, bool)) func(api) fasthttp.RequestHandler {
 	return func(a api) fasthttp.RequestHandler {
-		return func(ctx *fasthttp.RequestCtx) {
-			p := getParams()
-			defer putParams(p)
-			if !a.parse(ctx, p, names) {
-				return
-			}
+		return a.parsed(names, func(ctx *fasthttp.RequestCtx, p *params) {
 			if _, ok := s.authorize(ctx, p.key(), engine.ScopeAdmin, true); !ok {
 				return
 			}
@@ -112,6 +107,19 @@ func (s *Server) writerCtx(route string, names []string, change func(ctx *fastht
 				return
 			}
 			writeBool(ctx, result)
+		})
+	}
+}
+
+// parsed returns a handler that decodes the route's parameters, as a
+// takes them, into pooled params and passes them to h; a request whose
+// parameters do not decode has been answered.
+func (a api) parsed(names []string, h func(ctx *fasthttp.RequestCtx, p *params)) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		p := getParams()
+		defer putParams(p)
+		if a.parse(ctx, p, names) {
+			h(ctx, p)
 		}
 	}
 }
@@ -126,16 +134,11 @@ func (s *Server) reader(names []string, answer func(ctx *fasthttp.RequestCtx, t 
 // readerScoped is reader for a route that needs scope need.
 func (s *Server) readerScoped(need engine.Scope, names []string, answer func(ctx *fasthttp.RequestCtx, t *engine.Tenant, p *params)) func(api) fasthttp.RequestHandler {
 	return func(a api) fasthttp.RequestHandler {
-		return func(ctx *fasthttp.RequestCtx) {
-			p := getParams()
-			defer putParams(p)
-			if !a.parse(ctx, p, names) {
-				return
-			}
+		return a.parsed(names, func(ctx *fasthttp.RequestCtx, p *params) {
 			if t, ok := s.readTenantScoped(ctx, a, p.key(), need); ok {
 				answer(ctx, t, p)
 			}
-		}
+		})
 	}
 }
 
