@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"auth/client"
@@ -141,11 +140,7 @@ func (r *Replica) follow() (progressed bool, err error) {
 	}
 	req.Header.Set("Authorization", "Bearer "+r.key)
 	req.Header.Set("Accept", "text/event-stream")
-	cursor := strconv.FormatUint(st.t.Seq(), 10)
-	if st.epoch != "" {
-		cursor = st.epoch + ":" + cursor
-	}
-	req.Header.Set("Last-Event-ID", cursor)
+	req.Header.Set("Last-Event-ID", sse.EventID(st.epoch, st.t.Seq()))
 	resp, err := r.hc.Do(req)
 	if err != nil {
 		return false, err

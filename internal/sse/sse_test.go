@@ -85,3 +85,19 @@ func TestNextReadError(t *testing.T) {
 		t.Fatalf("after the read error: %v, want it", err)
 	}
 }
+
+func TestEventID(t *testing.T) {
+	for _, c := range []struct {
+		epoch string
+		seq   uint64
+		want  string
+	}{
+		{"", 0, "0"},
+		{"", 42, "42"},
+		{"65cc214741437ac3", 42, "65cc214741437ac3:42"},
+	} {
+		if got := EventID(c.epoch, c.seq); got != c.want {
+			t.Errorf("EventID(%q, %d) = %q, want %q", c.epoch, c.seq, got, c.want)
+		}
+	}
+}
