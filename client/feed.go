@@ -225,14 +225,6 @@ type cursor struct {
 	seq   uint64
 }
 
-// lastEventID is the cursor as the stream's ids are: "EPOCH:SEQ" or "SEQ".
-func (c cursor) lastEventID() string {
-	if c.epoch != "" {
-		return c.epoch + ":" + strconv.FormatUint(c.seq, 10)
-	}
-	return strconv.FormatUint(c.seq, 10)
-}
-
 // watchOnce reads one connection's stream; progressed reports whether it
 // got an event.
 func (c *Client) watchOnce(ctx context.Context, cur *cursor, fn func(Event) error) (progressed bool, err error) {
@@ -248,7 +240,7 @@ func (c *Client) watchOnce(ctx context.Context, cur *cursor, fn func(Event) erro
 	defer watchdog.Stop()
 	h := http.Header{"Accept": {"text/event-stream"}, "Cache-Control": {"no-cache"}}
 	if *after > 0 || cur.epoch != "" {
-		h.Set("Last-Event-ID", cur.lastEventID())
+		h.Set("Last-Event-ID", sse.EventID(cur.epoch, cur.seq))
 	}
 	resp, done, err := c.send(ctx, request{method: http.MethodGet, url: u, header: h})
 	if err != nil {

@@ -84,18 +84,21 @@ func (t *tables) addRole(name string) bool {
 	if _, ok := t.roles[name]; ok {
 		return false
 	}
-	rec := roleRec{name: name, perms: roaring.New(), members: roaring.New()}
-	var r uint32
-	if n := len(t.freeRoles); n > 0 {
-		r = t.freeRoles[n-1]
-		t.freeRoles = t.freeRoles[:n-1]
-		t.roleRecs[r] = rec
-	} else {
-		r = uint32(len(t.roleRecs))
-		t.roleRecs = append(t.roleRecs, rec)
-	}
-	t.roles[name] = r
+	t.roles[name] = claim(&t.roleRecs, &t.freeRoles, roleRec{name: name, perms: roaring.New(), members: roaring.New()})
 	return true
+}
+
+// claim stores rec at a free index of recs, the last one freed, or at a
+// new one past the end, and returns that index.
+func claim[T any](recs *[]T, free *[]uint32, rec T) uint32 {
+	if n := len(*free); n > 0 {
+		i := (*free)[n-1]
+		*free = (*free)[:n-1]
+		(*recs)[i] = rec
+		return i
+	}
+	*recs = append(*recs, rec)
+	return uint32(len(*recs) - 1)
 }
 
 func (t *tables) delRole(name string) bool {
@@ -134,18 +137,10 @@ func (t *tables) addPermission(role, perm string) bool {
 		return false
 	}
 	var p uint32
-	e := t.perms.get(perm)
-	if e != nil {
+	if e := t.perms.get(perm); e != nil {
 		p = e.idx
 	} else {
-		if n := len(t.freePerms); n > 0 {
-			p = t.freePerms[n-1]
-			t.freePerms = t.freePerms[:n-1]
-			t.permRecs[p] = permRec{name: perm}
-		} else {
-			p = uint32(len(t.permRecs))
-			t.permRecs = append(t.permRecs, permRec{name: perm})
-		}
+		p = claim(&t.permRecs, &t.freePerms, permRec{name: perm})
 	}
 	if t.roleRecs[r].perms.CheckedAdd(p) {
 		if t.inclusions == 0 {
@@ -206,15 +201,7 @@ func (t *tables) addMembership(user, role string) bool {
 	}
 	e := t.users.get(user)
 	if e == nil {
-		var u uint32
-		if n := len(t.freeUsers); n > 0 {
-			u = t.freeUsers[n-1]
-			t.freeUsers = t.freeUsers[:n-1]
-			t.userNames[u] = user
-		} else {
-			u = uint32(len(t.userNames))
-			t.userNames = append(t.userNames, user)
-		}
+		u := claim(&t.userNames, &t.freeUsers, user)
 		e, _ = t.users.put(user)
 		e.idx = u
 	}

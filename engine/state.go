@@ -387,22 +387,22 @@ func (t *Tenant) CheckMany(checks []Check, out []bool) []bool {
 
 // HasRole reports whether role exists.
 func (t *Tenant) HasRole(role string) bool {
-	if t == nil {
-		return false
-	}
-	s, locked := t.rlock()
-	ok := s.hasRole(role)
-	runlock(s, locked)
-	return ok
+	return t.ask(func(s *tables) bool { return s.hasRole(role) })
 }
 
 // HasPermission reports whether role is granted perm.
 func (t *Tenant) HasPermission(role, perm string) bool {
+	return t.ask(func(s *tables) bool { return s.hasPermission(role, perm) })
+}
+
+// ask answers a question of the tenant's state, read locked: false for a
+// nil tenant.
+func (t *Tenant) ask(q func(s *tables) bool) bool {
 	if t == nil {
 		return false
 	}
 	s, locked := t.rlock()
-	ok := s.hasPermission(role, perm)
+	ok := q(s)
 	runlock(s, locked)
 	return ok
 }
@@ -443,17 +443,13 @@ func (t *Tenant) Refusal(ev *Event) error {
 // HasMembership reports whether user is a member of role, in its window
 // if it has one.
 func (t *Tenant) HasMembership(user, role string) bool {
-	if t == nil {
-		return false
-	}
-	s, locked := t.rlock()
-	var now int64
-	if s.windowed > 0 {
-		now = t.clk.now()
-	}
-	ok := s.hasMembership(user, role, now)
-	runlock(s, locked)
-	return ok
+	return t.ask(func(s *tables) bool {
+		var now int64
+		if s.windowed > 0 {
+			now = t.clk.now()
+		}
+		return s.hasMembership(user, role, now)
+	})
 }
 
 // Answer returns what c would answer if it were applied now, and whether

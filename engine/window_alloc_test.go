@@ -11,8 +11,7 @@ import (
 // TestWindowCheckDoesNotAllocate: the check and the batch check of users
 // with windows allocate nothing.
 func TestWindowCheckDoesNotAllocate(t *testing.T) {
-	clk := &fakeClock{now: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
-	e := New(WithWindowClock(clk.read))
+	e, clk := newClockedEngine()
 	const key = "alloc-window-key"
 	e.AddRole(key, "r")
 	e.AddRole(key, "s")

@@ -13,9 +13,15 @@ type fakeClock struct{ now time.Time }
 
 func (c *fakeClock) read() time.Time { return c.now }
 
+// newClockedEngine returns an engine whose windows are judged by clk, a
+// fake clock at noon on 30 November 2026.
+func newClockedEngine() (e *Engine, clk *fakeClock) {
+	clk = &fakeClock{now: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	return New(WithWindowClock(clk.read)), clk
+}
+
 func TestWindowOpensAndCloses(t *testing.T) {
-	clk := &fakeClock{now: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
-	e := New(WithWindowClock(clk.read))
+	e, clk := newClockedEngine()
 	const key = "window-key"
 	must := func(ok bool, err error) {
 		t.Helper()
@@ -75,8 +81,7 @@ func TestWindowOpensAndCloses(t *testing.T) {
 }
 
 func TestSweepWindows(t *testing.T) {
-	clk := &fakeClock{now: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
-	e := New(WithWindowClock(clk.read))
+	e, clk := newClockedEngine()
 	const key = "sweep-key"
 	e.AddRole(key, "r")
 	e.Write(key, MembershipChange("old", "r", Window{ExpiresAt: clk.now.Add(-48 * time.Hour)}))
@@ -280,8 +285,7 @@ func TestWindowChecksDuringWrites(t *testing.T) {
 			defer func(n int) { inPlaceMax = n }(inPlaceMax)
 			inPlaceMax = 0
 		}
-		clk := &fakeClock{now: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
-		e := New(WithWindowClock(clk.read))
+		e, clk := newClockedEngine()
 		const key = "window-race-key"
 		e.AddRole(key, "r")
 		e.AddRole(key, "s")

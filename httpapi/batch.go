@@ -77,15 +77,10 @@ func (s *Server) batchCheck(ctx *fasthttp.RequestCtx) {
 		}
 		sc.checks = append(sc.checks, engine.Check{User: u, Permission: p})
 	}
-	acc, ok := s.awaitAccess(ctx, v1, key, engine.ScopeCheck)
+	t, ok := s.readTenantScoped(ctx, v1, key, engine.ScopeCheck)
 	if !ok {
 		return
 	}
-	if acc, ok = s.authorizeAccess(ctx, key, acc, engine.ScopeCheck, false); !ok {
-		return
-	}
-	t := acc.Tenant
-	s.setSeq(ctx, t.Seq())
 	sc.out = t.CheckMany(sc.checks, sc.out[:0])
 	ctx.SetContentType(contentJSON)
 	setBody(ctx, func(b []byte) []byte {

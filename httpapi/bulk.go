@@ -44,14 +44,10 @@ func (s *Server) export(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
-	acc, ok := s.awaitAccess(ctx, v1, key, engine.ScopeRead)
+	t, ok := s.tenantScoped(ctx, v1, key, engine.ScopeRead)
 	if !ok {
 		return
 	}
-	if acc, ok = s.authorizeAccess(ctx, key, acc, engine.ScopeRead, false); !ok {
-		return
-	}
-	t := acc.Tenant
 	if t == nil {
 		s.setSeq(ctx, 0)
 		ctx.SetContentType("application/x-ndjson")

@@ -44,13 +44,16 @@ func setBody(ctx *fasthttp.RequestCtx, build func(b []byte) []byte) {
 // writeResultSeq answers {"result": bool, "seq": N}, a /v1 write.
 func writeResultSeq(ctx *fasthttp.RequestCtx, v bool, seq uint64) {
 	ctx.SetContentType(contentJSON)
-	setBody(ctx, func(b []byte) []byte {
-		b = append(b, `{"result": `...)
-		b = strconv.AppendBool(b, v)
-		b = append(b, `, "seq": `...)
-		b = strconv.AppendUint(b, seq, 10)
-		return append(b, '}')
-	})
+	setBody(ctx, func(b []byte) []byte { return append(appendResultSeq(b, v, seq), '}') })
+}
+
+// appendResultSeq appends `{"result": bool, "seq": N`, the start of a /v1
+// write's answer, to b.
+func appendResultSeq(b []byte, v bool, seq uint64) []byte {
+	b = append(b, `{"result": `...)
+	b = strconv.AppendBool(b, v)
+	b = append(b, `, "seq": `...)
+	return strconv.AppendUint(b, seq, 10)
 }
 
 // writeBehind answers 409: this replica has not reached the seq asked for.

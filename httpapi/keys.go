@@ -146,10 +146,7 @@ func (s *Server) delTenant(ctx *fasthttp.RequestCtx) {
 	gone := time.Now().Add(s.cfg.ConvergeWithin).UTC()
 	ctx.SetContentType(contentJSON)
 	setBody(ctx, func(b []byte) []byte {
-		b = append(b, `{"result": `...)
-		b = strconv.AppendBool(b, result)
-		b = append(b, `, "seq": `...)
-		b = strconv.AppendUint(b, seq, 10)
+		b = appendResultSeq(b, result, seq)
 		b = append(b, `, "gone_everywhere_by": "`...)
 		b = gone.AppendFormat(b, time.RFC3339)
 		return append(b, `"}`...)

@@ -86,12 +86,7 @@ func (s *Server) writer(route string, names []string, change func(p *params) eng
 // refuses it.
 func (s *Server) writerCtx(route string, names []string, change func(ctx *fasthttp.RequestCtx, p *params) (engine.Change, bool)) func(api) fasthttp.RequestHandler {
 	return func(a api) fasthttp.RequestHandler {
-		return func(ctx *fasthttp.RequestCtx) {
-			p := getParams()
-			defer putParams(p)
-			if !a.parse(ctx, p, names) {
-				return
-			}
+		return a.parsed(names, func(ctx *fasthttp.RequestCtx, p *params) {
 			if _, ok := s.authorize(ctx, p.key(), engine.ScopeAdmin, true); !ok {
 				return
 			}
@@ -112,6 +107,19 @@ func (s *Server) writerCtx(route string, names []string, change func(ctx *fastht
 				return
 			}
 			writeBool(ctx, result)
+		})
+	}
+}
+
+// parsed returns a handler that decodes the route's parameters, as a
+// takes them, into pooled params and passes them to h; a request whose
+// parameters do not decode has been answered.
+func (a api) parsed(names []string, h func(ctx *fasthttp.RequestCtx, p *params)) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		p := getParams()
+		defer putParams(p)
+		if a.parse(ctx, p, names) {
+			h(ctx, p)
 		}
 	}
 }
@@ -126,16 +134,11 @@ func (s *Server) reader(names []string, answer func(ctx *fasthttp.RequestCtx, t 
 // readerScoped is reader for a route that needs scope need.
 func (s *Server) readerScoped(need engine.Scope, names []string, answer func(ctx *fasthttp.RequestCtx, t *engine.Tenant, p *params)) func(api) fasthttp.RequestHandler {
 	return func(a api) fasthttp.RequestHandler {
-		return func(ctx *fasthttp.RequestCtx) {
-			p := getParams()
-			defer putParams(p)
-			if !a.parse(ctx, p, names) {
-				return
-			}
+		return a.parsed(names, func(ctx *fasthttp.RequestCtx, p *params) {
 			if t, ok := s.readTenantScoped(ctx, a, p.key(), need); ok {
 				answer(ctx, t, p)
 			}
-		}
+		})
 	}
 }
 
@@ -209,15 +212,22 @@ func effectiveArg(ctx *fasthttp.RequestCtx) (effective, ok bool) {
 // the seq it has; so a key revoked at that seq is refused. It also reports
 // the seq the read is answered at.
 func (s *Server) readTenantScoped(ctx *fasthttp.RequestCtx, a api, key string, need engine.Scope) (*engine.Tenant, bool) {
+	t, ok := s.tenantScoped(ctx, a, key, need)
+	if ok && a == v1 {
+		s.setSeq(ctx, t.Seq())
+	}
+	return t, ok
+}
+
+// tenantScoped is readTenantScoped for a read that reports its seq
+// itself (the export's is its snapshot's).
+func (s *Server) tenantScoped(ctx *fasthttp.RequestCtx, a api, key string, need engine.Scope) (*engine.Tenant, bool) {
 	acc, ok := s.awaitAccess(ctx, a, key, need)
 	if !ok {
 		return nil, false
 	}
 	if acc, ok = s.authorizeAccess(ctx, key, acc, need, false); !ok {
 		return nil, false
-	}
-	if a == v1 {
-		s.setSeq(ctx, acc.Tenant.Seq())
 	}
 	return acc.Tenant, true
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"auth/client"
@@ -117,15 +116,6 @@ func (r *Replica) rebuild() error {
 	return nil
 }
 
-// event is an event of the stream, as JSON.
-type event struct {
-	Seq  uint64    `json:"seq"`
-	Time time.Time `json:"time"`
-	Key  string    `json:"key"` // the id of the key that made it
-	client.Change
-	Changes []client.Change `json:"changes"`
-}
-
 // heartbeat is the data of a heartbeat or a reset.
 type heartbeat struct {
 	Seq    uint64 `json:"seq"`
@@ -150,11 +140,7 @@ func (r *Replica) follow() (progressed bool, err error) {
 	}
 	req.Header.Set("Authorization", "Bearer "+r.key)
 	req.Header.Set("Accept", "text/event-stream")
-	cursor := strconv.FormatUint(st.t.Seq(), 10)
-	if st.epoch != "" {
-		cursor = st.epoch + ":" + cursor
-	}
-	req.Header.Set("Last-Event-ID", cursor)
+	req.Header.Set("Last-Event-ID", sse.EventID(st.epoch, st.t.Seq()))
 	resp, err := r.hc.Do(req)
 	if err != nil {
 		return false, err
@@ -180,7 +166,7 @@ func (r *Replica) follow() (progressed bool, err error) {
 		d := sev.Data
 		switch sev.Type {
 		case "", "message":
-			var e event
+			var e client.Event
 			if err := json.Unmarshal(d, &e); err != nil {
 				return progressed, fmt.Errorf("%w: malformed event: %w", errRebuild, err)
 			}
@@ -224,7 +210,7 @@ func (r *Replica) follow() (progressed bool, err error) {
 }
 
 // toEngine converts an event of the stream into dst.
-func toEngine(dst *engine.Event, id engine.TenantID, e *event) error {
+func toEngine(dst *engine.Event, id engine.TenantID, e *client.Event) error {
 	c, err := changeOf(&e.Change)
 	if err != nil {
 		return err

@@ -259,57 +259,39 @@ func (r *Replica) HasMembership(user, role string) (bool, error) {
 	return err == nil && t.HasMembership(user, role), err
 }
 
-func list(t *engine.Tenant, err error, f func(*engine.Tenant) []string) ([]string, error) {
-	if err != nil {
-		return nil, err
-	}
-	names := f(t)
-	if names == nil {
-		names = []string{}
-	}
-	return names, nil
-}
-
 // Roles lists every role.
 func (r *Replica) Roles() ([]string, error) {
-	t, err := r.tenant()
-	return list(t, err, (*engine.Tenant).Roles)
+	return r.List(engine.ListRoles, "", false)
 }
 
 // RolePermissions lists the permissions role is granted.
 func (r *Replica) RolePermissions(role string) ([]string, error) {
-	t, err := r.tenant()
-	return list(t, err, func(t *engine.Tenant) []string { return t.RolePermissions(role) })
+	return r.List(engine.ListRolePermissions, role, false)
 }
 
 // RoleMembers lists the members of role.
 func (r *Replica) RoleMembers(role string) ([]string, error) {
-	t, err := r.tenant()
-	return list(t, err, func(t *engine.Tenant) []string { return t.RoleMembers(role) })
+	return r.List(engine.ListRoleMembers, role, false)
 }
 
 // UserRoles lists the roles user is a member of.
 func (r *Replica) UserRoles(user string) ([]string, error) {
-	t, err := r.tenant()
-	return list(t, err, func(t *engine.Tenant) []string { return t.UserRoles(user) })
+	return r.List(engine.ListUserRoles, user, false)
 }
 
 // UserPermissions lists the permissions of user's roles, each once.
 func (r *Replica) UserPermissions(user string) ([]string, error) {
-	t, err := r.tenant()
-	return list(t, err, func(t *engine.Tenant) []string { return t.UserPermissions(user) })
+	return r.List(engine.ListUserPermissions, user, false)
 }
 
 // WhichRolesCan lists the roles granted perm.
 func (r *Replica) WhichRolesCan(perm string) ([]string, error) {
-	t, err := r.tenant()
-	return list(t, err, func(t *engine.Tenant) []string { return t.WhichRolesCan(perm) })
+	return r.List(engine.ListWhichRolesCan, perm, false)
 }
 
 // WhichUsersCan lists the users with perm, each once.
 func (r *Replica) WhichUsersCan(perm string) ([]string, error) {
-	t, err := r.tenant()
-	return list(t, err, func(t *engine.Tenant) []string { return t.WhichUsersCan(perm) })
+	return r.List(engine.ListWhichUsersCan, perm, false)
 }
 
 // HasInclusion reports whether role includes included directly.
@@ -322,7 +304,14 @@ func (r *Replica) HasInclusion(role, included string) (bool, error) {
 // inclusions followed where the server's effective=true follows them.
 func (r *Replica) List(l engine.List, arg string, effective bool) ([]string, error) {
 	t, err := r.tenant()
-	return list(t, err, func(t *engine.Tenant) []string { return t.List(l, arg, effective) })
+	if err != nil {
+		return nil, err
+	}
+	names := t.List(l, arg, effective)
+	if names == nil {
+		names = []string{}
+	}
+	return names, nil
 }
 
 // Why returns the ways user has perm, as GET /v1/why/{user}/{perm}: each

@@ -8,7 +8,18 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"strconv"
 )
+
+// EventID is a cursor in the API's event stream as its ids and
+// Last-Event-ID carry it: "EPOCH:SEQ", or "SEQ" for a store without an
+// epoch.
+func EventID(epoch string, seq uint64) string {
+	if epoch != "" {
+		return epoch + ":" + strconv.FormatUint(seq, 10)
+	}
+	return strconv.FormatUint(seq, 10)
+}
 
 // Event is one dispatched event.
 type Event struct {

@@ -85,3 +85,13 @@ func TestNextReadError(t *testing.T) {
 		t.Fatalf("after the read error: %v, want it", err)
 	}
 }
+
+// TestEventID: a cursor is "EPOCH:SEQ", or the bare seq without an epoch.
+func TestEventID(t *testing.T) {
+	if got := EventID("", 42); got != "42" {
+		t.Errorf(`EventID("", 42) = %q, want "42"`, got)
+	}
+	if got := EventID("65cc214741437ac3", 42); got != "65cc214741437ac3:42" {
+		t.Errorf(`EventID("65cc214741437ac3", 42) = %q, want "65cc214741437ac3:42"`, got)
+	}
+}

@@ -218,6 +218,16 @@ func (s *Store) append(ctx context.Context, ev *engine.Event, big *bigEvent) (se
 		pause  = backoff{next: 5 * time.Millisecond}
 		dups   int // duplicates in a row since the last head search
 	)
+	// retry records a failed read of the store and waits before the next
+	// attempt; false: the error is not transient, give up.
+	retry := func(err error) bool {
+		lastErr = err
+		if !transient(err) {
+			return false
+		}
+		pause.wait(ctx)
+		return true
+	}
 attempts:
 	for ctx.Err() == nil {
 		if !st.known {
@@ -225,11 +235,9 @@ attempts:
 			// tenant before its first event can exist, then read its head.
 			h, err := s.register(ctx, hex)
 			if err != nil {
-				lastErr = err
-				if !transient(err) {
+				if !retry(err) {
 					break attempts
 				}
-				pause.wait(ctx)
 				continue
 			}
 			st.head, st.known = h, true
@@ -286,11 +294,9 @@ attempts:
 			dups = 0
 			h, err := s.headAfter(ctx, hex, seq)
 			if err != nil {
-				lastErr = err
-				if !transient(err) {
+				if !retry(err) {
 					break attempts
 				}
-				pause.wait(ctx)
 				continue
 			}
 			st.head = h
