@@ -87,23 +87,15 @@ func TestLargeChangesYield(t *testing.T) {
 	const n = 100_000
 	e := New()
 	id := KeyID("k")
-	seq := uint64(0)
-	apply := func(ev Event) {
-		seq++
-		ev.Tenant, ev.Seq = id, seq
-		if _, err := e.Apply(&ev); err != nil {
-			t.Fatal(err)
-		}
-	}
-	apply(Event{Change: Change{Op: OpAddRole, Role: "small"}})
+	applyNext(t, e, id, "", Change{Op: OpAddRole, Role: "small"})
 	for _, tc := range []struct {
-		name   string
-		change Event
+		name    string
+		changes []Change
 	}{
-		{"batch", Event{Change: Change{Op: OpBatch}, Changes: bigRole("big", "read", n)}},
-		{"role deletion", Event{Change: Change{Op: OpDelRole, Role: "big"}}},
+		{"batch", bigRole("big", "read", n)},
+		{"role deletion", []Change{{Op: OpDelRole, Role: "big"}}},
 	} {
-		turns := turnsDuring(func() { apply(tc.change) })
+		turns := turnsDuring(func() { applyNext(t, e, id, "", tc.changes...) })
 		t.Logf("%s: %d turns for others during %d steps", tc.name, turns, n)
 		if want := n / paceEvery / 2; turns < want {
 			t.Errorf("%s of %d steps: others got %d turns, want at least %d", tc.name, n, turns, want)
