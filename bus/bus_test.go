@@ -315,8 +315,27 @@ func TestDeliveriesDuringLoadAreApplied(t *testing.T) {
 	ctx := context.Background()
 	const key = "load-key"
 	id := engine.KeyID(key)
+	// A publishes its writes after answering them. The first one must
+	// have passed the NATS server before B subscribes, or B receives it
+	// too, and counts it among the deliveries awaited below: a watcher
+	// that subscribed before the write sees it go by.
+	watcher, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close()
+	passed, err := watcher.SubscribeSync(cfg.Subject + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := watcher.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := a.rep.Write(ctx, key, engine.Change{Op: engine.OpAddRole, Role: "before"}); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := passed.NextMsg(10 * time.Second); err != nil {
+		t.Fatalf("A's first write never went by on the bus: %v", err)
 	}
 
 	gated := &gatedStore{Store: store, read: make(chan struct{}), gate: make(chan struct{})}
