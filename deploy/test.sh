@@ -104,8 +104,12 @@ c=$(docker run -d --network "$network" -e MONGO_HOST=mongo -e MONGO_PORT=27017 -
 singles+=("$c")
 "$t/clustertest" ready -url "http://127.0.0.1:${ports[4]}"
 "$t/clustertest" story -url "http://127.0.0.1:${ports[4]}" -key "original-docker-run-line"
-docker logs "$c" 2>&1 | grep -q 'store opened.*store="mongodb mongodb://mongo:27017/' ||
-	{ echo "FAIL: the container did not open MongoDB at mongo:27017" >&2; docker logs "$c" >&2; exit 1; }
+# The logs are read whole before they are searched: with pipefail, grep -q
+# stopping at the first match could make docker logs fail on the closed
+# pipe, and the check with it.
+logs=$(docker logs "$c" 2>&1)
+grep -q 'store opened.*store="mongodb mongodb://mongo:27017/' <<<"$logs" ||
+	{ echo "FAIL: the container did not open MongoDB at mongo:27017" >&2; echo "$logs" >&2; exit 1; }
 echo "it serves from MongoDB at mongo:27017"
 
 echo "== the cluster under faults"
