@@ -104,6 +104,25 @@ func TestLargeChangesYield(t *testing.T) {
 	if e.HasRole("k", "big") || !e.HasRole("k", "small") {
 		t.Fatal("the changes were not applied")
 	}
+
+	// A restore of a big tenant while running (a replica installing a
+	// snapshot) builds its tables aside too.
+	applyNext(t, e, id, "", bigRole("big", "read", n)...)
+	snap := e.Snapshot(id)
+	other := KeyID("other")
+	snap.Tenant = other
+	turns := turnsDuring(func() {
+		if err := e.Restore(snap); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("restore: %d turns for others during %d members", turns, n)
+	if want := n / paceEvery; turns < want {
+		t.Errorf("restore of %d members: others got %d turns, want at least %d", n, turns, want)
+	}
+	if st := e.Tenant(other).Stats(); st.Memberships != n {
+		t.Fatalf("the restored tenant has %d memberships, want %d", st.Memberships, n)
+	}
 }
 
 func TestGrowBig(t *testing.T) {

@@ -175,6 +175,7 @@ func restoreTables(s *Snapshot) (*tables, error) {
 	entries := make([]userEntry, len(s.Users))
 	roleLists := make([][]uint32, len(s.Users)) // only for users past inlineRoles
 	t.roleRecs = make([]roleRec, len(s.Roles))
+	step := 0
 	for r, rs := range s.Roles {
 		if err := ValidName(rs.Name); err != nil {
 			return nil, bad("role %d: %v", r, err)
@@ -193,6 +194,8 @@ func restoreTables(s *Snapshot) (*tables, error) {
 			}
 		}
 		for _, u := range rs.Members {
+			pace(step) // the tables are new: no reader sees them yet
+			step++
 			if int(u) >= len(s.Users) || s.Users[u] == "" {
 				return nil, bad("role %q: member index %d", rs.Name, u)
 			}
@@ -249,6 +252,7 @@ func restoreTables(s *Snapshot) (*tables, error) {
 
 	t.users.reserve(len(s.Users))
 	for u, name := range s.Users {
+		pace(u)
 		e := entries[u]
 		if name == "" || e.n == 0 {
 			if name != "" {
