@@ -57,7 +57,7 @@ func cloneBig[S ~[]E, E any](s S) S {
 }
 
 // copyBig is copy, in preemptible steps.
-func copyBig[E any](dst, src []E) int {
+func copyBig[E any](dst, src []E) {
 	var e E
 	step := max(1, copyStep/max(1, int(unsafe.Sizeof(e))))
 	n := min(len(dst), len(src))
@@ -68,7 +68,6 @@ func copyBig[E any](dst, src []E) int {
 			runtime.Gosched()
 		}
 	}
-	return n
 }
 
 // bigRoom is how much room growBig keeps ahead of a large buffer.

@@ -162,8 +162,7 @@ func (e *Engine) Restore(snap *Snapshot) error {
 		t.replace(n)
 		e.reindex(t, old, t.keySet())
 	}
-	firstRevoked := n.keys != nil && n.keys.firstRevoked && (old == nil || !old.firstRevoked)
-	if len(gone) > 0 || firstRevoked {
+	if len(gone) > 0 || firstKeyRevoked(old, n.keys) {
 		e.revoking(t, gone, swap)
 	} else {
 		swap() // nothing revoked: the cache stays as it is

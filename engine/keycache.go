@@ -260,6 +260,12 @@ func (x *keyIndex) get(h TenantID) (keyRef, bool) {
 	return ref, ok
 }
 
+// firstKeyRevoked reports whether a tenant's keys going from old to now
+// revoke its first key.
+func firstKeyRevoked(old, now *keySet) bool {
+	return now != nil && now.firstRevoked && (old == nil || !old.firstRevoked)
+}
+
 // reindex brings the key index from tenant t's keys old to its keys now,
 // and invalidates the key cache if a key went (or the first key was
 // revoked); t.wmu is held.
@@ -267,7 +273,7 @@ func (e *Engine) reindex(t *Tenant, old, now *keySet) {
 	if old == now {
 		return
 	}
-	gone := now != nil && now.firstRevoked && (old == nil || !old.firstRevoked)
+	gone := firstKeyRevoked(old, now)
 	e.index.mu.Lock()
 	if e.index.m == nil {
 		e.index.m = make(map[TenantID]keyRef)
