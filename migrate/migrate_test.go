@@ -273,14 +273,17 @@ func TestMigrate(t *testing.T) {
 		if _, err := pw.Write([]byte("{\"role\": \"r\"}\n")); err != nil {
 			t.Fatal(err)
 		}
+		var last error
 		busy := func() bool {
-			_, err := probe.Import(ctx, strings.NewReader("{\"role\": \"p\"}\n"))
+			_, last = probe.Import(ctx, strings.NewReader("{\"role\": \"p\"}\n"))
 			var ce *client.Error
-			return errors.As(err, &ce) && ce.StatusCode == http.StatusTooManyRequests
+			return errors.As(last, &ce) && ce.StatusCode == http.StatusTooManyRequests
 		}
-		for deadline := time.Now().Add(5 * time.Second); !busy(); time.Sleep(10 * time.Millisecond) {
+		// The held import reaches the server when the machine lets it: a
+		// CI run under -race once took longer than 5 s.
+		for deadline := time.Now().Add(30 * time.Second); !busy(); time.Sleep(10 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatal("the held import does not hold the server's import slot")
+				t.Fatalf("the held import does not hold the server's import slot (the probe's import: %v)", last)
 			}
 		}
 		time.AfterFunc(300*time.Millisecond, func() { pw.Close() })
