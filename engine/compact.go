@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math/bits"
+	"unsafe"
 )
 
 // A small tenant is kept compact: its whole state in one immutable block of
@@ -17,21 +18,22 @@ import (
 //
 // Layout of a block (integers little-endian):
 //
-//	header  compactHeader bytes: users' table size (log2), permissions'
-//	        table size (log2), number of users, of permissions, of roles,
-//	        offsets of the permissions' table, of the entries and of the
-//	        names
-//	tables  for users, then permissions, open addressing over uint32
-//	        slots: 0 is empty, else the high 24 bits of the name's hash and
-//	        the index of its entry plus one in the low 8 bits; at most half
-//	        full
-//	entries for users, then permissions, then roles: 8 bytes each, the
-//	        name's offset and length in the names (uint16 each), then the
-//	        roles as a bitmask (uint32; roles have no mask)
-//	names   the names' bytes
+//	header   compactHeader bytes: users' table size (log2), permissions'
+//	         table size (log2), number of users, of permissions, of
+//	         roles, offsets of the permissions' table and of the records
+//	tables   for users, then permissions, open addressing over uint32
+//	         slots: 0 is empty, else the high 16 bits of the name's hash
+//	         and, in the low 16 bits, the offset of its record in the
+//	         block; at most half full
+//	records  for users, then permissions, then roles, one after the
+//	         other: the roles as a bitmask (uint32; 0 for a role), the
+//	         name's length (uint16), then the name's bytes
 //
 // A user's mask holds its roles, a permission's the roles granted it; a
-// check is one lookup of each and an AND of the masks.
+// check is one lookup of each and an AND of the masks. A lookup reads its
+// table's slot, then the record it points to, which holds the mask and the
+// name to compare together: two waits on memory when the block is not in
+// the cache, the two lookups' waits overlapping.
 type compact struct {
 	seq  uint64
 	b    []byte
@@ -40,22 +42,19 @@ type compact struct {
 	// pointer: with them the check finds both table slots as soon as it
 	// has read the struct, rather than after a read of the block's first
 	// bytes, one wait on memory fewer when many tenants are checked.
-	ulog, plog   uint8
-	permsOff     uint16
-	entries      uint16 // the users' entries; the permissions' follow
-	permsEntries uint16
-	names        uint16
+	ulog, plog uint8
+	permsOff   uint16
 }
 
 // Limits of a compact tenant; a tenant past any of them is kept in full
 // tables.
 const (
 	compactMaxRoles = 32  // a mask's bits
-	compactMaxNames = 255 // users, and permissions: an entry's index in 8 bits
+	compactMaxNames = 255 // users, and permissions: counts kept in a byte
 	compactMaxFacts = 512 // memberships and grants: what a change's expansion costs
 	compactMaxBytes = 1 << 16
 	compactHeader   = 16
-	compactEntry    = 8
+	compactRecord   = 6 // a record's bytes before its name
 )
 
 // compactSeed hashes the names of every compact tenant of the process.
@@ -71,17 +70,16 @@ func compactHash(name string) uint32 { return uint32(maphash.String(compactSeed,
 // has is the check of a compact tenant.
 func (c *compact) has(user, perm string) bool {
 	b := c.b
-	um := compactLookup(b, compactHeader, c.ulog, int(c.entries), int(c.names), user)
+	um := compactLookup(b, compactHeader, c.ulog, user)
 	if um == 0 {
 		return false
 	}
-	pm := compactLookup(b, int(c.permsOff), c.plog, int(c.permsEntries), int(c.names), perm)
-	return um&pm != 0
+	return um&compactLookup(b, int(c.permsOff), c.plog, perm) != 0
 }
 
-// compactLookup finds name in the table at off (1<<log slots) whose
-// entries begin at entries, and returns its mask, or 0.
-func compactLookup(b []byte, off int, log uint8, entries, names int, name string) uint32 {
+// compactLookup finds name in the table at off (1<<log slots) and returns
+// its mask, or 0.
+func compactLookup(b []byte, off int, log uint8, name string) uint32 {
 	if log == 0 {
 		return 0
 	}
@@ -92,11 +90,10 @@ func compactLookup(b []byte, off int, log uint8, entries, names int, name string
 		if s == 0 {
 			return 0
 		}
-		if s>>8 == h>>8 {
-			e := b[entries+compactEntry*int(s&0xff-1):]
-			no, nl := names+int(le.Uint16(e)), int(le.Uint16(e[2:]))
-			if string(b[no:no+nl]) == name {
-				return le.Uint32(e[4:])
+		if s>>16 == h>>16 {
+			r := b[s&0xffff:]
+			if n := int(le.Uint16(r[4:])); n == len(name) && string(r[compactRecord:compactRecord+n]) == name {
+				return le.Uint32(r)
 			}
 		}
 	}
@@ -164,9 +161,8 @@ func compactOf(t *tables) *compact {
 		return 4 << log
 	}
 	permsOff := compactHeader + size(ulog)
-	entriesOff := permsOff + size(plog)
-	namesOff := entriesOff + compactEntry*(len(users)+len(perms)+len(roleNames))
-	n := namesOff
+	recordsOff := permsOff + size(plog)
+	n := recordsOff + compactRecord*(len(users)+len(perms)+len(roleNames))
 	for _, u := range users {
 		n += len(u.name)
 	}
@@ -179,19 +175,18 @@ func compactOf(t *tables) *compact {
 	if n >= compactMaxBytes {
 		return nil
 	}
-	b := make([]byte, n)
+	c := newCompact(n)
+	b := c.b
 	b[0], b[1], b[2], b[3] = ulog, plog, uint8(len(users)), uint8(len(perms))
 	b[4] = uint8(len(roleNames))
 	le.PutUint16(b[8:], uint16(permsOff))
-	le.PutUint16(b[12:], uint16(entriesOff))
-	le.PutUint16(b[14:], uint16(namesOff))
-	entry, name := entriesOff, namesOff
-	put := func(table int, log uint8, index int, s string, mask uint32) {
-		le.PutUint16(b[entry:], uint16(name-namesOff))
-		le.PutUint16(b[entry+2:], uint16(len(s)))
-		le.PutUint32(b[entry+4:], mask)
-		entry += compactEntry
-		name += copy(b[name:], s)
+	le.PutUint16(b[12:], uint16(recordsOff))
+	rec := recordsOff
+	put := func(table int, log uint8, s string, mask uint32) {
+		at := rec
+		le.PutUint32(b[rec:], mask)
+		le.PutUint16(b[rec+4:], uint16(len(s)))
+		rec += compactRecord + copy(b[rec+compactRecord:], s)
 		if table < 0 {
 			return
 		}
@@ -201,19 +196,78 @@ func compactOf(t *tables) *compact {
 		for le.Uint32(b[table+4*int(i):]) != 0 {
 			i = (i + 1) & m
 		}
-		le.PutUint32(b[table+4*int(i):], h&^0xff|uint32(index+1))
+		le.PutUint32(b[table+4*int(i):], h&^0xffff|uint32(at))
 	}
-	for i, u := range users {
-		put(compactHeader, ulog, i, u.name, u.mask)
+	for _, u := range users {
+		put(compactHeader, ulog, u.name, u.mask)
 	}
-	for i, p := range perms {
-		put(permsOff, plog, i, p.name, p.mask)
+	for _, p := range perms {
+		put(permsOff, plog, p.name, p.mask)
 	}
 	for _, r := range roleNames {
-		put(-1, 0, 0, r, 0)
+		put(-1, 0, r, 0)
 	}
-	return &compact{seq: t.seq, b: b, keys: t.keys, ulog: ulog, plog: plog, permsOff: uint16(permsOff),
-		entries: uint16(entriesOff), permsEntries: uint16(entriesOff + compactEntry*len(users)), names: uint16(namesOff)}
+	c.seq, c.keys, c.ulog, c.plog, c.permsOff = t.seq, t.keys, ulog, plog, uint16(permsOff)
+	return c
+}
+
+// newCompact returns a compact with a block of n zero bytes allocated in
+// the same object, right after the struct, for blocks of up to 4 KB: the
+// check reads the struct's fields and then the block's slots, and these
+// then lie in the same page, usually in neighbouring cache lines, rather
+// than in two allocations anywhere in the heap. The sizes are the
+// runtime's size classes less the struct, so that nothing is rounded up
+// but by the allocator itself.
+func newCompact(n int) *compact {
+	for _, a := range compactAllocs {
+		if n <= a.n {
+			return a.alloc(n)
+		}
+	}
+	return &compact{b: make([]byte, n)}
+}
+
+type compactAlloc struct {
+	n     int
+	alloc func(n int) *compact
+}
+
+// withBlock allocates a compact and its block of up to len(B) bytes as one
+// object.
+func withBlock[B any]() compactAlloc {
+	var b B
+	return compactAlloc{int(unsafe.Sizeof(b)), func(n int) *compact {
+		x := new(struct {
+			c compact
+			b B
+		})
+		x.c.b = unsafe.Slice((*byte)(unsafe.Pointer(&x.b)), n)
+		return &x.c
+	}}
+}
+
+const compactSize = int(unsafe.Sizeof(compact{}))
+
+var compactAllocs = [...]compactAlloc{
+	withBlock[[128 - compactSize]byte](),
+	withBlock[[256 - compactSize]byte](),
+	withBlock[[384 - compactSize]byte](),
+	withBlock[[512 - compactSize]byte](),
+	withBlock[[640 - compactSize]byte](),
+	withBlock[[768 - compactSize]byte](),
+	withBlock[[896 - compactSize]byte](),
+	withBlock[[1024 - compactSize]byte](),
+	withBlock[[1152 - compactSize]byte](),
+	withBlock[[1280 - compactSize]byte](),
+	withBlock[[1408 - compactSize]byte](),
+	withBlock[[1536 - compactSize]byte](),
+	withBlock[[1792 - compactSize]byte](),
+	withBlock[[2048 - compactSize]byte](),
+	withBlock[[2304 - compactSize]byte](),
+	withBlock[[2688 - compactSize]byte](),
+	withBlock[[3072 - compactSize]byte](),
+	withBlock[[3456 - compactSize]byte](),
+	withBlock[[4096 - compactSize]byte](),
 }
 
 // expand returns the tables of c's state, for tenant id, owned by the
@@ -224,27 +278,30 @@ func (c *compact) expand(id TenantID) *tables {
 	t.keys = c.keys
 	b := c.b
 	nu, np, nr := int(b[2]), int(b[3]), int(b[4])
-	entries, names := int(le.Uint16(b[12:])), int(le.Uint16(b[14:]))
-	entry := func(i int) (string, uint32) {
-		e := b[entries+compactEntry*i:]
-		no := names + int(le.Uint16(e))
-		return string(b[no : no+int(le.Uint16(e[2:]))]), le.Uint32(e[4:])
+	// The records in order: users, permissions, roles.
+	type record struct {
+		name string
+		mask uint32
+	}
+	recs := make([]record, 0, nu+np+nr)
+	for at := int(le.Uint16(b[12:])); at < len(b); {
+		n := int(le.Uint16(b[at+4:]))
+		recs = append(recs, record{string(b[at+compactRecord : at+compactRecord+n]), le.Uint32(b[at:])})
+		at += compactRecord + n
 	}
 	roles := make([]string, nr)
 	for r := range nr {
-		roles[r], _ = entry(nu + np + r)
+		roles[r] = recs[nu+np+r].name
 		t.addRole(roles[r])
 	}
-	for p := range np {
-		name, m := entry(nu + p)
-		for ; m != 0; m &= m - 1 {
-			t.addPermission(roles[bits.TrailingZeros32(m)], name)
+	for _, p := range recs[nu : nu+np] {
+		for m := p.mask; m != 0; m &= m - 1 {
+			t.addPermission(roles[bits.TrailingZeros32(m)], p.name)
 		}
 	}
-	for u := range nu {
-		name, m := entry(u)
-		for ; m != 0; m &= m - 1 {
-			t.addMembership(name, roles[bits.TrailingZeros32(m)])
+	for _, u := range recs[:nu] {
+		for m := u.mask; m != 0; m &= m - 1 {
+			t.addMembership(u.name, roles[bits.TrailingZeros32(m)])
 		}
 	}
 	return t
