@@ -33,11 +33,31 @@ const (
 	keyFrontSize   = 1 << 16 // a power of two: 512 KiB, so that the keys of 100k tenants mostly hit
 )
 
-// keyEntry is a key's entry in the key cache.
+// keyEntry is a key's entry in the key cache. A first key's entry is the
+// tenant's own (Tenant.first), made once: its fingerprint is stored when
+// the key is first cached (always the same), its generation each time the
+// key is resolved valid again, never a generation later than the one read
+// before resolving, so that, as with an entry made anew, an entry whose
+// generation is the current one holds an answer no revocation has
+// overtaken. Other keys' entries are made once per key and generation.
 type keyEntry struct {
-	fp  fingerprint
-	gen uint64
+	fp  [2]atomic.Uint64
+	gen atomic.Uint64
 	acc Access
+}
+
+// is reports whether ke is the entry of the key of fingerprint fp, valid
+// in generation gen.
+func (ke *keyEntry) is(fp fingerprint, gen uint64) bool {
+	return ke.fp[0].Load() == fp[0] && ke.fp[1].Load() == fp[1] && ke.gen.Load() == gen
+}
+
+// set stores ke's fingerprint and generation; for an entry not yet
+// published, or a tenant's first key's.
+func (ke *keyEntry) set(fp fingerprint, gen uint64) {
+	ke.fp[0].Store(fp[0])
+	ke.fp[1].Store(fp[1])
+	ke.gen.Store(gen)
 }
 
 type fingerprint [2]uint64
@@ -75,11 +95,11 @@ func (c *keyCache) get(fp fingerprint) *keyEntry {
 	return ke
 }
 
-func (c *keyCache) put(ke *keyEntry) {
-	s := &c.shards[ke.fp[0]%keyCacheShards]
+func (c *keyCache) put(fp fingerprint, ke *keyEntry) {
+	s := &c.shards[fp[0]%keyCacheShards]
 	s.mu.Lock()
-	if _, there := s.m[ke.fp]; there || len(s.m) < keyCacheMax/keyCacheShards {
-		s.m[ke.fp] = ke
+	if _, there := s.m[fp]; there || len(s.m) < keyCacheMax/keyCacheShards {
+		s.m[fp] = ke
 	}
 	s.mu.Unlock()
 }
@@ -145,20 +165,26 @@ func (e *Engine) Access(key string) Access {
 	fp := c.fingerprint(key)
 	slot := &c.front[fp[1]&(keyFrontSize-1)]
 	gen := c.gen.Load()
-	if ke := slot.Load(); ke != nil && ke.fp == fp && ke.gen == gen {
+	if ke := slot.Load(); ke != nil && ke.is(fp, gen) {
 		return ke.acc // never during a revocation: no entry has such a gen
 	}
 	if gen&genWriters != 0 {
 		return e.resolve(key)
 	}
-	if ke := c.get(fp); ke != nil && ke.gen == gen {
+	if ke := c.get(fp); ke != nil && ke.gen.Load() == gen {
 		slot.Store(ke)
 		return ke.acc
 	}
 	acc := e.resolve(key)
 	if acc.Status == KeyValid {
-		ke := &keyEntry{fp: fp, gen: gen, acc: acc}
-		c.put(ke)
+		var ke *keyEntry
+		if acc.Tenant != nil && acc == acc.Tenant.first.acc {
+			ke = &acc.Tenant.first
+		} else {
+			ke = &keyEntry{acc: acc}
+		}
+		ke.set(fp, gen)
+		c.put(fp, ke)
 		slot.Store(ke)
 	}
 	return acc
@@ -186,6 +212,12 @@ func (e *Engine) resolve(key string) Access {
 // if it has never been written to, or the key may do nothing (revoked, or
 // of the server's form and unknown here). It is [Engine.Access]'s tenant.
 func (e *Engine) TenantByKey(key string) *Tenant {
+	c := e.keys
+	fp := c.fingerprint(key)
+	gen := c.gen.Load()
+	if ke := c.front[fp[1]&(keyFrontSize-1)].Load(); ke != nil && ke.is(fp, gen) {
+		return ke.acc.Tenant // Access's first case, reading no more of the entry than the tenant
+	}
 	return e.Access(key).Tenant
 }
 

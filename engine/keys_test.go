@@ -275,6 +275,10 @@ func TestRevocationSeenWithItsSeq(t *testing.T) {
 					msg := fmt.Sprintf("seq %d seen, yet the key revoked at %d is valid: %+v", seen, tg.at, a)
 					bad.Store(&msg)
 				}
+				if tn := e.TenantByKey(tg.key); seen >= tg.at && tn != nil {
+					msg := fmt.Sprintf("seq %d seen, yet the key revoked at %d finds its tenant", seen, tg.at)
+					bad.Store(&msg)
+				}
 			}
 		}()
 	}
