@@ -68,7 +68,14 @@
 // one immutable block of bytes without pointers, about 2 KB for ten users
 // in ten roles with fifty grants, where the tables above take about 20 KB.
 // A check reads the block directly: two lookups in small hash tables of
-// 32-bit slots and an AND of two role masks. A tenant stays compact while
+// 32-bit slots, each pointing at a record that holds the name and its role
+// mask together, and an AND of the two masks. The block is allocated with
+// its struct, and the tenant's first key's entry in the key cache is the
+// tenant itself (keycache.go), so that a check by key of a tenant no cache
+// holds waits on few reads from memory one after the other: the tenant
+// (the key's entry and the state's pointer in one cache line), the block
+// (the table slots of the user and the permission, read together), and the
+// records. A tenant stays compact while
 // it has at most 32 roles, 255 users, 255 permissions and 512 memberships
 // and grants in all; past them its state becomes the tables, and a change
 // built aside (below) or a restore makes it compact again once it fits.

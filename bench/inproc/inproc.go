@@ -299,3 +299,29 @@ func (s *Subjects) BenchEngineTenant(b *testing.B) {
 		}
 	}
 }
+
+// DependentRead returns a benchmark whose operation is one read from
+// memory that depends on the one before: a walk over a random cycle
+// through size bytes of 64-byte lines (at least 1 MiB). Over a scaling
+// point's heap, it is what one read of a tenant missing every cache costs
+// on this machine, measured beside the checks: the floor under a check
+// that must make such reads one after the other.
+func DependentRead(size uint64) func(*testing.B) {
+	type line struct {
+		next uint32
+		_    [60]byte
+	}
+	n := max(int(size/64), 1<<14)
+	lines := make([]line, n)
+	order := rand.New(rand.NewPCG(1, 2)).Perm(n)
+	for i, at := range order {
+		lines[at].next = uint32(order[(i+1)%n])
+	}
+	return func(b *testing.B) {
+		j := uint32(0)
+		for b.Loop() {
+			j = lines[j].next
+		}
+		runtime.KeepAlive(j)
+	}
+}

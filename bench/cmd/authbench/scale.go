@@ -27,6 +27,9 @@ type ScaleResult struct {
 	HeapBytes          uint64  `json:"heap_bytes"`
 	BytesPerMembership float64 `json:"bytes_per_membership"`
 	BuildSeconds       float64 `json:"build_seconds"`
+	// ReadNs is one dependent read over as many bytes as the heap
+	// (inproc.DependentRead), measured in the same rounds as the checks.
+	ReadNs float64 `json:"read_ns,omitempty"`
 }
 
 func cmdScale(ctx context.Context, args []string) error {
@@ -58,7 +61,11 @@ func cmdScale(ctx context.Context, args []string) error {
 			n++
 		}
 		var built []*inproc.ScaleSubject
-		names, fns := make([]string, n), make([]func(*testing.B), n)
+		// Each point's checks, then as many reads from memory, each
+		// dependent on the one before, over a buffer of the point's heap
+		// size: what one read of a cold tenant costs here, in the same
+		// rounds.
+		names, fns := make([]string, 2*n), make([]func(*testing.B), 2*n)
 		for i, c := range cases[:n] {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -71,6 +78,7 @@ func cmdScale(ctx context.Context, args []string) error {
 				c.Name(), float64(s.HeapBytes)/(1<<20), s.BytesPerMembership(), s.Build.Seconds())
 			built = append(built, s)
 			names[i], fns[i] = c.Name(), s.Bench
+			names[n+i], fns[n+i] = "read/"+c.Name(), inproc.DependentRead(s.HeapBytes)
 		}
 		res, err := benchRounds(*rounds, names, fns, func(round int, br BenchResult) {
 			logf("scale round %d: %-16s %8.1f ns/op  %d allocs/op", round, br.Name, br.NsPerOp, br.AllocsPerOp)
@@ -80,7 +88,7 @@ func cmdScale(ctx context.Context, args []string) error {
 		}
 		for i, s := range built {
 			rep.Results = append(rep.Results, ScaleResult{ScaleCase: s.Case, BenchResult: res[i], HeapBytes: s.HeapBytes,
-				BytesPerMembership: s.BytesPerMembership(), BuildSeconds: s.Build.Seconds()})
+				BytesPerMembership: s.BytesPerMembership(), BuildSeconds: s.Build.Seconds(), ReadNs: res[n+i].NsPerOp})
 		}
 		built, cases = nil, cases[n:]
 		runtime.GC()
@@ -93,8 +101,9 @@ func scaleMarkdown(rep *ScaleReport) string {
 	var b strings.Builder
 	b.WriteString(rep.Machine.runLine(rep.Command))
 	fmt.Fprintf(&b, "The points of a series are measured in %d interleaved rounds; ns/check is the median round, the range beside it the fastest and slowest. ", rep.Rounds)
-	b.WriteString("Ratios (×) are to the first point of the same series. Heap is the engine's live heap after GC (names, grants and indexes included), divided by the memberships for B/membership.\n\n")
-	b.WriteString("| series | size | dataset | ns/check | range | × first | allocs | heap MiB | B/membership | build s |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("Ratios (×) are to the first point of the same series. Heap is the engine's live heap after GC (names, grants and indexes included), divided by the memberships for B/membership. ")
+	b.WriteString("One read is a read from memory depending on the one before, over a buffer of the point's heap size, in the same rounds: what a check pays per read of data no cache holds; floor × is the first point's check plus one such read, over the first point's check.\n\n")
+	b.WriteString("| series | size | dataset | ns/check | range | × first | one read ns | floor × | allocs | heap MiB | B/membership | build s |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	first := map[string]float64{}
 	for _, r := range rep.Results {
 		if _, ok := first[r.Series]; !ok {
@@ -104,8 +113,8 @@ func scaleMarkdown(rep *ScaleReport) string {
 		if len(r.Samples) > 1 {
 			spread = fmt.Sprintf("%.0f–%.0f", r.Samples[0], r.Samples[len(r.Samples)-1])
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %.1f | %s | %s | %d | %.1f | %.1f | %.2f |\n", r.Series, r.Param, r.Cfg, r.NsPerOp, spread,
-			ratio(r.NsPerOp, first[r.Series]), r.AllocsPerOp, float64(r.HeapBytes)/(1<<20), r.BytesPerMembership, r.BuildSeconds)
+		fmt.Fprintf(&b, "| %s | %d | %s | %.1f | %s | %s | %.1f | %s | %d | %.1f | %.1f | %.2f |\n", r.Series, r.Param, r.Cfg, r.NsPerOp, spread,
+			ratio(r.NsPerOp, first[r.Series]), r.ReadNs, ratio(first[r.Series]+r.ReadNs, first[r.Series]), r.AllocsPerOp, float64(r.HeapBytes)/(1<<20), r.BytesPerMembership, r.BuildSeconds)
 	}
 	return b.String()
 }
