@@ -52,13 +52,7 @@ func TestTenantByKey(t *testing.T) {
 func TestFirstKeyEntryIsTheTenants(t *testing.T) {
 	e := New()
 	const first = "first-entry"
-	id := KeyID(first)
-	applyNext(t, e, id, FirstKey, Change{Op: OpAddRole, Role: "r"})
-	secret, rec, err := NewKey(id, "k", ScopeCheck)
-	if err != nil {
-		t.Fatal(err)
-	}
-	applyNext(t, e, id, FirstKey, AddKeyChange(rec))
+	id, secret, rec := tenantWithCheckKey(t, e, first)
 	tn := e.Tenant(id)
 	slot := func(key string) *keyEntry {
 		return e.keys.front[e.keys.fingerprint(key)[1]&(keyFrontSize-1)].Load()

@@ -284,13 +284,7 @@ func TestRevocationSeenWithItsSeq(t *testing.T) {
 	}
 	for i := range 90 {
 		first := fmt.Sprintf("revoked-first-%d", i)
-		id := KeyID(first)
-		applyNext(t, e, id, FirstKey, Change{Op: OpAddRole, Role: "r"})
-		secret, rec, err := NewKey(id, "k", ScopeCheck)
-		if err != nil {
-			t.Fatal(err)
-		}
-		applyNext(t, e, id, FirstKey, AddKeyChange(rec))
+		id, secret, rec := tenantWithCheckKey(t, e, first)
 		for range 50 {
 			e.Access(secret) // cached
 			e.Access(first)
@@ -312,4 +306,18 @@ func TestRevocationSeenWithItsSeq(t *testing.T) {
 	if msg := bad.Load(); msg != nil {
 		t.Fatal(*msg)
 	}
+}
+
+// tenantWithCheckKey makes the tenant of first key first, with a role r
+// and a check key, whose secret and record it returns.
+func tenantWithCheckKey(t *testing.T, e *Engine, first string) (TenantID, string, KeyRecord) {
+	t.Helper()
+	id := KeyID(first)
+	applyNext(t, e, id, FirstKey, Change{Op: OpAddRole, Role: "r"})
+	secret, rec, err := NewKey(id, "k", ScopeCheck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyNext(t, e, id, FirstKey, AddKeyChange(rec))
+	return id, secret, rec
 }
