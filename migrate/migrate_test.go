@@ -366,7 +366,13 @@ func (c *counting) RoundTrip(r *http.Request) (*http.Response, error) {
 // without, it breaks the connection without passing it on.
 func faultyProxy(t *testing.T, target string, answer bool) string {
 	u, _ := url.Parse(target)
+	// A transport of its own, whose connections to the server the cleanup
+	// closes: one the transport dialed and never used stays open without
+	// a request, which the server's graceful shutdown waits on until its
+	// read timeout (10 s), past the test server's 5 s to close.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
 	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = tr
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/import" {
 			rp.ServeHTTP(w, r)
@@ -375,7 +381,7 @@ func faultyProxy(t *testing.T, target string, answer bool) string {
 		if answer {
 			req := r.Clone(r.Context())
 			req.RequestURI, req.URL.Scheme, req.URL.Host = "", u.Scheme, u.Host
-			resp, err := http.DefaultTransport.RoundTrip(req)
+			resp, err := tr.RoundTrip(req)
 			if err != nil {
 				t.Error(err)
 				return
@@ -394,6 +400,9 @@ func faultyProxy(t *testing.T, target string, answer bool) string {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() {
+		srv.Close()
+		tr.CloseIdleConnections()
+	})
 	return "http://" + ln.Addr().String()
 }
