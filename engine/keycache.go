@@ -163,16 +163,35 @@ type Access struct {
 func (e *Engine) Access(key string) Access {
 	c := e.keys
 	fp := c.fingerprint(key)
-	slot := &c.front[fp[1]&(keyFrontSize-1)]
 	gen := c.gen.Load()
-	if ke := slot.Load(); ke != nil && ke.is(fp, gen) {
+	if ke := c.inFront(fp, gen); ke != nil {
 		return ke.acc // never during a revocation: no entry has such a gen
 	}
+	return e.access(key, fp, gen)
+}
+
+// slot is fp's slot in the front of the cache.
+func (c *keyCache) slot(fp fingerprint) *atomic.Pointer[keyEntry] {
+	return &c.front[fp[1]&(keyFrontSize-1)]
+}
+
+// inFront returns the front's entry for fp if it is valid in gen, or nil.
+func (c *keyCache) inFront(fp fingerprint, gen uint64) *keyEntry {
+	if ke := c.slot(fp).Load(); ke != nil && ke.is(fp, gen) {
+		return ke
+	}
+	return nil
+}
+
+// access is Access for a key not in the front: from the maps, or resolved
+// and cached.
+func (e *Engine) access(key string, fp fingerprint, gen uint64) Access {
+	c := e.keys
 	if gen&genWriters != 0 {
 		return e.resolve(key)
 	}
 	if ke := c.get(fp); ke != nil && ke.gen.Load() == gen {
-		slot.Store(ke)
+		c.slot(fp).Store(ke)
 		return ke.acc
 	}
 	acc := e.resolve(key)
@@ -185,7 +204,7 @@ func (e *Engine) Access(key string) Access {
 		}
 		ke.set(fp, gen)
 		c.put(fp, ke)
-		slot.Store(ke)
+		c.slot(fp).Store(ke)
 	}
 	return acc
 }
@@ -215,10 +234,10 @@ func (e *Engine) TenantByKey(key string) *Tenant {
 	c := e.keys
 	fp := c.fingerprint(key)
 	gen := c.gen.Load()
-	if ke := c.front[fp[1]&(keyFrontSize-1)].Load(); ke != nil && ke.is(fp, gen) {
-		return ke.acc.Tenant // Access's first case, reading no more of the entry than the tenant
+	if ke := c.inFront(fp, gen); ke != nil {
+		return ke.acc.Tenant // reading no more of the entry than the tenant
 	}
-	return e.Access(key).Tenant
+	return e.access(key, fp, gen).Tenant
 }
 
 // revoking makes change, a change of tenant t that may revoke keys,

@@ -55,7 +55,7 @@ func TestFirstKeyEntryIsTheTenants(t *testing.T) {
 	id, secret, rec := tenantWithCheckKey(t, e, first)
 	tn := e.Tenant(id)
 	slot := func(key string) *keyEntry {
-		return e.keys.front[e.keys.fingerprint(key)[1]&(keyFrontSize-1)].Load()
+		return e.keys.slot(e.keys.fingerprint(key)).Load()
 	}
 	for range 2 {
 		if e.TenantByKey(first) != tn || e.TenantByKey(secret) != tn {
